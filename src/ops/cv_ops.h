@@ -7,13 +7,15 @@
  *     (float32); no host synchronisation, no allocation.
  *   - Every backward ACCUMULATES (+=) into dx / dw / db; a NULL gradient
  *     pointer (or a view with buf == NULL) means "not needed".
- *   - Forward writes (=) its output.
+ *   - Forward writes (=) its output unless it has an accumulate option.
  * Each family lives in src/ops/cv_op_<family>.c with kernels in
  * cl/<family>.cl, and registers its checks in src/cv_check_families.h. */
 #ifndef CV_OPS_H
 #define CV_OPS_H
 
 #include "cv_tensor.h"
+#include "ops/cv_op_conv.h"
+#include "ops/cv_op_elem.h"
 
 /* ---- util: copy (y = x; dx += dy) ---------------------------------------- */
 void      cv_copy_ref_fwd(const double *x, double *y, int64_t n);

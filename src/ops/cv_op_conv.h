@@ -1,0 +1,67 @@
+/* cv_op_conv.h -- 2-D convolution (k = 1 or 3, stride 1, zero padding k/2)
+ * and bias.  Implemented in src/ops/cv_op_conv.c, kernels in cl/conv2d.cl.
+ *
+ * Shapes: x (N, Ci, H, W), w (Co, Ci, k, k), b (Co), y (N, Co, H, W).
+ * Options:
+ *   gelu_in    the op sees GELU(x) instead of x (exact erf GELU), so the
+ *              VDVAE's "GELU -> conv" needs no stored GELU output: forward
+ *              applies it on load, backward-data multiplies by GELU'(x),
+ *              backward-weight recomputes it.
+ *   accumulate forward adds into y (y += conv) instead of overwriting; the
+ *              residual add of a block is then free.
+ * Backward accumulates into dx, dw, db (any may be NULL).
+ * Algorithms (choose by measurement per device, cv_conv2d_algo): direct
+ * tiled kernels, or im2col + CLBlast SGEMM (1x1 needs no im2col). */
+#ifndef CV_OP_CONV_H
+#define CV_OP_CONV_H
+
+#include "cv_tensor.h"
+
+typedef enum cv_conv_algo {
+    CV_CONV_AUTO = 0,     /* from the device table / tuning wisdom */
+    CV_CONV_DIRECT,       /* hand-written tiled kernels */
+    CV_CONV_GEMM,         /* (im2col +) CLBlast SGEMM */
+    CV_CONV_ALGO_COUNT
+} cv_conv_algo;
+
+typedef struct cv_conv2d_params {
+    int          k;           /* 1 or 3 */
+    int          gelu_in;     /* 0/1 */
+    int          accumulate;  /* 0/1 */
+    cv_conv_algo algo;        /* CV_CONV_AUTO by default */
+} cv_conv2d_params;
+
+/* Reference, double: y (=, or += when accumulate) = conv(act(x), w) + b. */
+void cv_conv2d_ref_fwd(const double *x, const double *w, const double *b, double *y,
+                       int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, const cv_conv2d_params *p);
+/* dx, dw, db += ...; any may be NULL. */
+void cv_conv2d_ref_bwd(const double *x, const double *w, const double *dy,
+                       double *dx, double *dw, double *db,
+                       int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, const cv_conv2d_params *p);
+
+/* Device scratch bytes the op needs for these shapes (im2col, GELU
+ * buffer); a plan reserves the maximum with cv_ctx_scratch up front. */
+size_t cv_conv2d_workspace(cv_ctx *ctx, const int64_t xshape[4], int64_t Co, const cv_conv2d_params *p);
+
+cv_status cv_conv2d_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *b,
+                        const cv_tensor *y, const cv_conv2d_params *p);
+cv_status cv_conv2d_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *dy,
+                        const cv_tensor *dx, const cv_tensor *dw, const cv_tensor *db,
+                        const cv_conv2d_params *p);
+
+/* Per-channel bias alone: y[n,c,:,:] += b[c]; backward db += sum dy. */
+void      cv_bias_ref_fwd(const double *b, double *y, int64_t N, int64_t C, int64_t HW);
+void      cv_bias_ref_bwd(const double *dy, double *db, int64_t N, int64_t C, int64_t HW);
+cv_status cv_bias_fwd(cv_ctx *ctx, const cv_tensor *b, const cv_tensor *y);
+cv_status cv_bias_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *db);
+
+/* SGEMM through CLBlast on ctx's queue, row-major: C = alpha A B + beta C,
+ * A (m x k) or its transpose, B (k x n) or its transpose; offsets in floats. */
+cv_status cv_sgemm(cv_ctx *ctx, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                   cl_mem a, size_t a_off, int64_t lda, cl_mem b, size_t b_off, int64_t ldb, float beta,
+                   cl_mem c, size_t c_off, int64_t ldc);
+
+/* Which algorithm AUTO resolves to on this device for this shape. */
+cv_conv_algo cv_conv2d_algo(cv_ctx *ctx, const int64_t xshape[4], int64_t Co, const cv_conv2d_params *p, int bwd);
+
+#endif

@@ -1,0 +1,138 @@
+/* cv_op_elem.h -- elementwise, resampling, channel and VAE ops, reductions,
+ * optimizers.  Implemented in src/ops/cv_op_elem.c, cv_op_vae.c,
+ * cv_op_reduce.c, cv_optim.c with kernels in cl/elem.cl, cl/vae.cl,
+ * cl/reduce.cl, cl/optim.cl.  Every *_bwd accumulates (+=); NULL (or
+ * buf == NULL) gradients are skipped.  Shapes are NCHW. */
+#ifndef CV_OP_ELEM_H
+#define CV_OP_ELEM_H
+
+#include "cv_tensor.h"
+
+/* GELU, exact erf form: y = x/2 (1 + erf(x/sqrt2)). */
+double    cv_gelu_ref(double x);
+double    cv_gelu_ref_grad(double x);
+void      cv_gelu_ref_fwd(const double *x, double *y, int64_t n);
+void      cv_gelu_ref_bwd(const double *x, const double *dy, double *dx, int64_t n);
+cv_status cv_gelu_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y);
+cv_status cv_gelu_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *dy, const cv_tensor *dx);
+
+/* y = a + b (same shapes); da += dy, db += dy. */
+void      cv_add_ref_fwd(const double *a, const double *b, double *y, int64_t n);
+void      cv_add_ref_bwd(const double *dy, double *da, double *db, int64_t n);
+cv_status cv_add_fwd(cv_ctx *ctx, const cv_tensor *a, const cv_tensor *b, const cv_tensor *y);
+cv_status cv_add_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *da, const cv_tensor *db);
+
+/* y = s x; dx += s dy. */
+void      cv_scale_ref_fwd(const double *x, double *y, int64_t n, double s);
+void      cv_scale_ref_bwd(const double *dy, double *dx, int64_t n, double s);
+cv_status cv_scale_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, float s);
+cv_status cv_scale_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, float s);
+
+/* Average pooling by k (H, W divisible by k): x (N,C,H,W) -> y (N,C,H/k,W/k). */
+void      cv_avgpool_ref_fwd(const double *x, double *y, int64_t N, int64_t C, int64_t H, int64_t W, int k);
+void      cv_avgpool_ref_bwd(const double *dy, double *dx, int64_t N, int64_t C, int64_t H, int64_t W, int k);
+cv_status cv_avgpool_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, int k);
+cv_status cv_avgpool_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, int k);
+
+/* Nearest upsampling by k: x (N,C,H,W) -> y (N,C,kH,kW); with accumulate, y += up(x). */
+void      cv_upsample_ref_fwd(const double *x, double *y, int64_t N, int64_t C, int64_t H, int64_t W, int k, int accumulate);
+void      cv_upsample_ref_bwd(const double *dy, double *dx, int64_t N, int64_t C, int64_t H, int64_t W, int k);
+cv_status cv_upsample_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, int k, int accumulate);
+cv_status cv_upsample_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, int k);
+
+/* Channel concat: a (N,Ca,H,W), b (N,Cb,H,W) -> y (N,Ca+Cb,H,W). */
+void      cv_concat_ref_fwd(const double *a, const double *b, double *y, int64_t N, int64_t Ca, int64_t Cb, int64_t HW);
+void      cv_concat_ref_bwd(const double *dy, double *da, double *db, int64_t N, int64_t Ca, int64_t Cb, int64_t HW);
+cv_status cv_concat_fwd(cv_ctx *ctx, const cv_tensor *a, const cv_tensor *b, const cv_tensor *y);
+cv_status cv_concat_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *da, const cv_tensor *db);
+
+/* Channel slice: y = x[:, c0 : c0+Cy] (x (N,C,H,W), y (N,Cy,H,W)); dx[:, c0:c0+Cy] += dy. */
+void      cv_slice_ref_fwd(const double *x, double *y, int64_t N, int64_t C, int64_t HW, int64_t c0, int64_t Cy);
+void      cv_slice_ref_bwd(const double *dy, double *dx, int64_t N, int64_t C, int64_t HW, int64_t c0, int64_t Cy);
+cv_status cv_slice_fwd(cv_ctx *ctx, const cv_tensor *x, int64_t c0, const cv_tensor *y);
+cv_status cv_slice_bwd(cv_ctx *ctx, const cv_tensor *dy, int64_t c0, const cv_tensor *dx);
+
+/* Per-channel affine: y = g[c] x + b[c]; dx, dg, db +=. */
+void      cv_affine_ref_fwd(const double *x, const double *g, const double *b, double *y, int64_t N, int64_t C, int64_t HW);
+void      cv_affine_ref_bwd(const double *x, const double *g, const double *dy, double *dx, double *dg, double *db,
+                            int64_t N, int64_t C, int64_t HW);
+cv_status cv_affine_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *g, const cv_tensor *b, const cv_tensor *y);
+cv_status cv_affine_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *g, const cv_tensor *dy,
+                        const cv_tensor *dx, const cv_tensor *dg, const cv_tensor *db);
+
+/* Reparameterised sample z = mu + t exp(logs) eps, eps = cv_rng_normal(seed,
+ * stream, i) for element i of z (t: temperature, 1 in training).  Backward
+ * regenerates eps: dmu += dz, dlogs += dz t exp(logs) eps. */
+void      cv_reparam_ref_fwd(const double *mu, const double *logs, double *z, int64_t n, uint64_t seed, uint64_t stream, double t);
+void      cv_reparam_ref_bwd(const double *logs, const double *dz, double *dmu, double *dlogs, int64_t n,
+                             uint64_t seed, uint64_t stream, double t);
+cv_status cv_reparam_fwd(cv_ctx *ctx, const cv_tensor *mu, const cv_tensor *logs, const cv_tensor *z,
+                         uint64_t seed, uint64_t stream, float t);
+cv_status cv_reparam_bwd(cv_ctx *ctx, const cv_tensor *logs, const cv_tensor *dz, const cv_tensor *dmu,
+                         const cv_tensor *dlogs, uint64_t seed, uint64_t stream, float t);
+
+/* Diagonal-Gaussian KL(q||p), log-std form, elementwise:
+ * kl = lsp - lsq + (exp(2 lsq) + (mq - mp)^2) / (2 exp(2 lsp)) - 1/2. */
+void      cv_gausskl_ref_fwd(const double *mq, const double *lsq, const double *mp, const double *lsp, double *kl, int64_t n);
+void      cv_gausskl_ref_bwd(const double *mq, const double *lsq, const double *mp, const double *lsp, const double *dkl,
+                             double *dmq, double *dlsq, double *dmp, double *dlsp, int64_t n);
+cv_status cv_gausskl_fwd(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *lsq, const cv_tensor *mp,
+                         const cv_tensor *lsp, const cv_tensor *kl);
+cv_status cv_gausskl_bwd(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *lsq, const cv_tensor *mp,
+                         const cv_tensor *lsp, const cv_tensor *dkl, const cv_tensor *dmq, const cv_tensor *dlsq,
+                         const cv_tensor *dmp, const cv_tensor *dlsp);
+
+/* Gaussian negative log-likelihood with a floored log-std, elementwise:
+ * s = max(logs, floor); nll = s + log(2 pi)/2 + (x - mu)^2 / (2 exp(2 s)).
+ * Backward: dmu, dlogs += (dlogs zero where logs < floor); x is data. */
+void      cv_gaussnll_ref_fwd(const double *x, const double *mu, const double *logs, double *nll, int64_t n, double floor);
+void      cv_gaussnll_ref_bwd(const double *x, const double *mu, const double *logs, const double *dnll,
+                              double *dmu, double *dlogs, int64_t n, double floor);
+cv_status cv_gaussnll_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *mu, const cv_tensor *logs,
+                          const cv_tensor *nll, float floor);
+cv_status cv_gaussnll_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *mu, const cv_tensor *logs,
+                          const cv_tensor *dnll, const cv_tensor *dmu, const cv_tensor *dlogs, float floor);
+
+/* Per-sample sum: x (N,C,H,W) -> y (N,1,1,1), y[n] = s sum x[n]; with
+ * accumulate, y += .  Backward dx[n,...] += s dy[n].  A mean is s = 1/CHW. */
+void      cv_sum_ref_fwd(const double *x, double *y, int64_t N, int64_t M, double s, int accumulate);
+void      cv_sum_ref_bwd(const double *dy, double *dx, int64_t N, int64_t M, double s);
+cv_status cv_sum_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, float s, int accumulate);
+cv_status cv_sum_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, float s);
+
+/* Sum of squares of a flat array (e.g. a gradient arena chunk) into y[0]
+ * (= or += with accumulate); deterministic two-stage reduction. */
+double    cv_sumsq_ref(const double *x, int64_t n);
+cv_status cv_sumsq_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, int accumulate);
+
+/* ---- optimizers: flat kernels over a whole parameter arena chunk -------
+ * `stat` is a device scalar block: stat[0] = squared global gradient norm
+ * (from cv_sumsq_fwd), and the step reads it to clip and to skip without a
+ * host round trip: gnorm = sqrt(stat[0]); scale = min(1, clip / gnorm)
+ * (clip <= 0: no clipping); if gnorm is not finite or gnorm > skip (skip
+ * <= 0: never), the update is skipped (parameters and state unchanged).
+ * PyTorch semantics (torch.optim.RMSprop, centered=False):
+ *   g = scale*grad + wd p; v = alpha v + (1-alpha) g^2;
+ *   buf = momentum buf + g / (sqrt(v) + eps); p -= lr buf   (momentum > 0)
+ *   p -= lr g / (sqrt(v) + eps)                             (momentum = 0)
+ * torch.optim.Adam (L2 weight decay, bias-corrected, step t >= 1):
+ *   g = scale*grad + wd p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+ *   p -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) */
+typedef struct cv_rmsprop_opts { float lr, alpha, eps, weight_decay, momentum; } cv_rmsprop_opts;
+typedef struct cv_adam_opts    { float lr, beta1, beta2, eps, weight_decay; } cv_adam_opts;
+cv_rmsprop_opts cv_rmsprop_opts_default(void);   /* lr 2e-5, alpha 0.99, eps 1e-8, wd 1e-4, momentum 0.9 */
+cv_adam_opts    cv_adam_opts_default(void);      /* lr 1e-3, 0.9, 0.999, 1e-8, 0 */
+
+void cv_rmsprop_ref(double *p, const double *g, double *v, double *buf, int64_t n, const cv_rmsprop_opts *o,
+                    double scale);
+void cv_adam_ref(double *p, const double *g, double *m, double *v, int64_t n, const cv_adam_opts *o, int64_t t,
+                 double scale);
+/* p, g, v, buf: (n) views of equal size; stat: >= 1 float. */
+cv_status cv_rmsprop_step(cv_ctx *ctx, const cv_tensor *p, const cv_tensor *g, const cv_tensor *v,
+                          const cv_tensor *buf, const cv_rmsprop_opts *o, const cv_tensor *stat,
+                          float clip, float skip);
+cv_status cv_adam_step(cv_ctx *ctx, const cv_tensor *p, const cv_tensor *g, const cv_tensor *m,
+                       const cv_tensor *v, const cv_adam_opts *o, int64_t t, const cv_tensor *stat,
+                       float clip, float skip);
+
+#endif
