@@ -1,0 +1,420 @@
+/* cv_plan.c -- executing a cv_graph: on the device (arenas laid out once,
+ * kernels enqueued in program order, backward in reverse) and on the
+ * double-precision reference path (the same dispatch over the plain-C
+ * reference ops), so that whole models can be compared step by step.
+ *
+ * Invariant: every backward accumulates (+=) into value and parameter
+ * gradients; the plan zeroes the value gradients at the start of
+ * cv_plan_backward, the caller zeroes the parameter gradients once per
+ * step.  Fan-out (a value read by several nodes) is then correct by
+ * construction. */
+#include "cv_plan.h"
+#include "ops/cv_op_model.h"
+
+#include <math.h>
+#include <string.h>
+
+struct cv_plan {
+    cv_ctx         *ctx;
+    const cv_graph *g;
+    const cv_tensor *params, *grads;
+    int             flags;
+    cv_arena        act, dact, stats;
+    cv_tensor      *val, *dval;
+    cv_tensor       extra;
+    int            *stat_off;     /* per value: offset in the stats arena, or -1 */
+    int             n_stats;
+    size_t          workspace;
+};
+
+static cv_tensor none_tensor(void) {
+    cv_tensor t;
+    memset(&t, 0, sizeof t);
+    return t;
+}
+
+/* The largest scratch any node needs (im2col, GELU buffers). */
+static size_t plan_workspace(cv_ctx *ctx, const cv_graph *g) {
+    size_t ws = 0;
+    for (int i = 0; i < cv_graph_n_nodes(g); i++) {
+        const cv_node *n = cv_graph_node(g, i);
+        if (n->op != CV_OP_CONV2D) continue;
+        const int64_t *w = cv_graph_pars(g)->shape[n->par[0]];
+        cv_conv2d_params cp = n->p.conv;
+        if (n->n_in == 2) cp.accumulate = 1;
+        size_t s = cv_conv2d_workspace(ctx, cv_graph_value(g, n->in[0])->shape, w[0], &cp);
+        if (s > ws) ws = s;
+    }
+    return ws;
+}
+
+cv_status cv_plan_new(cv_ctx *ctx, const cv_graph *g, const cv_tensor *params, const cv_tensor *grads,
+                      int flags, cv_plan **out) {
+    cv_status st = CV_OK;
+    int nv = cv_graph_n_values(g);
+    cv_plan *p = calloc(1, sizeof *p);
+    *out = NULL;
+    if (!p) return cv_error(CV_ERR_NOMEM, "out of memory creating a plan");
+    p->ctx = ctx; p->g = g; p->params = params; p->grads = grads; p->flags = flags;
+    cv_arena_init(&p->act, ctx, "activations");
+    cv_arena_init(&p->dact, ctx, "activation gradients");
+    cv_arena_init(&p->stats, ctx, "step statistics");
+    p->val = calloc((size_t)nv, sizeof *p->val);
+    p->dval = calloc((size_t)nv, sizeof *p->dval);
+    p->stat_off = malloc((size_t)nv * sizeof *p->stat_off);
+    cv_arena_slot *sv = calloc((size_t)nv, sizeof *sv), *sd = calloc((size_t)nv, sizeof *sd);
+    if (!p->val || !p->dval || !p->stat_off || !sv || !sd) { st = cv_error(CV_ERR_NOMEM, "out of memory creating a plan"); goto fail; }
+    int backward = !(flags & CV_PLAN_NO_BACKWARD);
+    if (backward && !grads) { st = cv_error(CV_ERR_ARG, "a training plan needs parameter gradients"); goto fail; }
+
+    /* stats: contiguous in one small arena so one read returns them all */
+    size_t stat_total = 0;
+    for (int v = 0; v < nv; v++) {
+        const cv_value *val = cv_graph_value(g, v);
+        p->stat_off[v] = -1;
+        if (!val->stat) continue;
+        p->stat_off[v] = (int)stat_total;
+        stat_total += (size_t)(val->shape[0] * val->shape[1] * val->shape[2] * val->shape[3]);
+    }
+    p->n_stats = (int)stat_total + CV_PLAN_N_EXTRA;
+    cv_arena_slot stat_slot;
+    CV_TRY(cv_arena_reserve(&p->stats, (size_t)p->n_stats, &stat_slot));
+    for (int v = 0; v < nv; v++) {
+        const cv_value *val = cv_graph_value(g, v);
+        size_t n = (size_t)(val->shape[0] * val->shape[1] * val->shape[2] * val->shape[3]);
+        if (!val->stat) CV_TRY(cv_arena_reserve(&p->act, n, &sv[v]));
+        if (backward && val->needs_grad) CV_TRY(cv_arena_reserve(&p->dact, n, &sd[v]));
+    }
+    CV_TRY(cv_arena_commit(&p->act, ctx));
+    if (backward) CV_TRY(cv_arena_commit(&p->dact, ctx));
+    CV_TRY(cv_arena_commit(&p->stats, ctx));
+    for (int v = 0; v < nv; v++) {
+        const cv_value *val = cv_graph_value(g, v);
+        if (val->stat) {
+            cv_arena_slot s = stat_slot;
+            s.off += (size_t)p->stat_off[v];
+            p->val[v] = cv_arena_view(&p->stats, s, val->shape);
+        } else {
+            p->val[v] = cv_arena_view(&p->act, sv[v], val->shape);
+        }
+        p->dval[v] = (backward && val->needs_grad) ? cv_arena_view(&p->dact, sd[v], val->shape) : none_tensor();
+    }
+    {
+        cv_arena_slot s = stat_slot;
+        s.off += stat_total;
+        int64_t sh[4] = { 1, 1, 1, CV_PLAN_N_EXTRA };
+        p->extra = cv_arena_view(&p->stats, s, sh);
+    }
+    p->workspace = plan_workspace(ctx, g);
+    if (p->workspace) {
+        cl_mem m;
+        CV_TRY(cv_ctx_scratch(ctx, p->workspace, &m));
+    }
+    free(sv); free(sd);
+    *out = p;
+    return CV_OK;
+fail:
+    free(sv); free(sd);
+    cv_plan_free(p);
+    return st;
+}
+
+void cv_plan_free(cv_plan *p) {
+    if (!p) return;
+    cv_arena_release(&p->act);
+    cv_arena_release(&p->dact);
+    cv_arena_release(&p->stats);
+    free(p->val); free(p->dval); free(p->stat_off);
+    free(p);
+}
+
+cv_tensor cv_plan_value(const cv_plan *p, int v) { return p->val[v]; }
+cv_tensor cv_plan_grad(const cv_plan *p, int v)  { return p->dval[v]; }
+cv_tensor cv_plan_extra(const cv_plan *p)        { return p->extra; }
+int       cv_plan_n_stats(const cv_plan *p)      { return p->n_stats; }
+int       cv_plan_stat_offset(const cv_plan *p, int v) { return p->stat_off[v]; }
+size_t    cv_plan_nbytes(const cv_plan *p) {
+    return cv_arena_nbytes(&p->act) + cv_arena_nbytes(&p->dact) + cv_arena_nbytes(&p->stats) + p->workspace;
+}
+
+cv_status cv_plan_upload(cv_plan *p, int v, const float *host) {
+    const cv_tensor *t = &p->val[v];
+    return CV_CL(clEnqueueWriteBuffer(cv_ctx_queue(p->ctx), t->buf, CL_FALSE, t->off * sizeof(float),
+                                      cv_tensor_nbytes(t), host, 0, NULL, NULL));
+}
+
+cv_status cv_plan_read_stats(cv_plan *p, float *out) {
+    return CV_CL(clEnqueueReadBuffer(cv_ctx_queue(p->ctx), p->stats.buf[0], CL_TRUE, 0,
+                                     (size_t)p->n_stats * sizeof(float), out, 0, NULL, NULL));
+}
+
+static uint64_t stream_of(const cv_node *n, uint64_t step) { return step * 4096u + n->p.rep.group; }
+
+#define V(i)  (&p->val[n->in[i]])
+#define DV(i) (&p->dval[n->in[i]])
+#define Y     (&p->val[n->out])
+#define DY    (&p->dval[n->out])
+#define P(i)  (&p->params[n->par[i]])
+#define DP(i) (&p->grads[n->par[i]])
+
+static cv_status node_fwd(cv_plan *p, const cv_node *n, uint64_t seed, uint64_t step) {
+    cv_ctx *ctx = p->ctx;
+    cv_status st = CV_OK;
+    switch (n->op) {
+    case CV_OP_INPUT: case CV_OP_COUNT: return CV_OK;
+    case CV_OP_CONV2D: {
+        cv_conv2d_params cp = n->p.conv;
+        if (n->n_in == 2) { CV_TRY(cv_copy_fwd(ctx, V(1), Y)); cp.accumulate = 1; }
+        return cv_conv2d_fwd(ctx, V(0), P(0), P(1), Y, &cp);
+    }
+    case CV_OP_GELU:     return cv_gelu_fwd(ctx, V(0), Y);
+    case CV_OP_ADD:      return cv_add_fwd(ctx, V(0), V(1), Y);
+    case CV_OP_SCALE:    return cv_scale_fwd(ctx, V(0), Y, n->p.s);
+    case CV_OP_AVGPOOL:  return cv_avgpool_fwd(ctx, V(0), Y, n->p.k);
+    case CV_OP_UPSAMPLE:
+        if (n->n_in == 2) { CV_TRY(cv_copy_fwd(ctx, V(1), Y)); return cv_upsample_fwd(ctx, V(0), Y, n->p.k, 1); }
+        return cv_upsample_fwd(ctx, V(0), Y, n->p.k, 0);
+    case CV_OP_CONCAT:   return cv_concat_fwd(ctx, V(0), V(1), Y);
+    case CV_OP_SLICE:    return cv_slice_fwd(ctx, V(0), n->p.slice.c0, Y);
+    case CV_OP_AFFINE:   return cv_affine_fwd(ctx, V(0), P(0), P(1), Y);
+    case CV_OP_REPARAM:  return cv_reparam_fwd(ctx, V(0), V(1), Y, seed, stream_of(n, step), n->p.rep.t);
+    case CV_OP_GAUSSKL:  return cv_gausskl_fwd(ctx, V(0), V(1), V(2), V(3), Y);
+    case CV_OP_GAUSSNLL: return cv_gaussnll_fwd(ctx, V(0), V(1), V(2), Y, n->p.floor);
+    case CV_OP_SUM:      return cv_sum_fwd(ctx, V(0), Y, n->p.s, 0);
+    case CV_OP_BCAST:    return cv_bcast_fwd(ctx, P(0), Y);
+    }
+fail:
+    return st;
+}
+
+/* A gradient view only if the value needs one. */
+static const cv_tensor *gv(const cv_plan *p, int v) { return p->dval[v].buf ? &p->dval[v] : NULL; }
+
+static cv_status node_bwd(cv_plan *p, const cv_node *n, uint64_t seed, uint64_t step) {
+    cv_ctx *ctx = p->ctx;
+    cv_status st = CV_OK;
+    if (!p->dval[n->out].buf) return CV_OK;
+    const cv_tensor *d0 = n->n_in > 0 ? gv(p, n->in[0]) : NULL;
+    const cv_tensor *d1 = n->n_in > 1 ? gv(p, n->in[1]) : NULL;
+    switch (n->op) {
+    case CV_OP_INPUT: case CV_OP_COUNT: return CV_OK;
+    case CV_OP_CONV2D: {
+        cv_conv2d_params cp = n->p.conv;
+        if (n->n_in == 2) { if (d1) CV_TRY(cv_copy_bwd(ctx, DY, d1)); cp.accumulate = 1; }
+        return cv_conv2d_bwd(ctx, V(0), P(0), DY, d0, DP(0), DP(1), &cp);
+    }
+    case CV_OP_GELU:     return d0 ? cv_gelu_bwd(ctx, V(0), DY, d0) : CV_OK;
+    case CV_OP_ADD:      return cv_add_bwd(ctx, DY, d0, d1);
+    case CV_OP_SCALE:    return d0 ? cv_scale_bwd(ctx, DY, d0, n->p.s) : CV_OK;
+    case CV_OP_AVGPOOL:  return d0 ? cv_avgpool_bwd(ctx, DY, d0, n->p.k) : CV_OK;
+    case CV_OP_UPSAMPLE:
+        if (n->n_in == 2 && d1) CV_TRY(cv_copy_bwd(ctx, DY, d1));
+        return d0 ? cv_upsample_bwd(ctx, DY, d0, n->p.k) : CV_OK;
+    case CV_OP_CONCAT:   return cv_concat_bwd(ctx, DY, d0, d1);
+    case CV_OP_SLICE:    return d0 ? cv_slice_bwd(ctx, DY, n->p.slice.c0, d0) : CV_OK;
+    case CV_OP_AFFINE:   return cv_affine_bwd(ctx, V(0), P(0), DY, d0, DP(0), DP(1));
+    case CV_OP_REPARAM:  return cv_reparam_bwd(ctx, V(1), DY, d0, d1, seed, stream_of(n, step), n->p.rep.t);
+    case CV_OP_GAUSSKL:
+        return cv_gausskl_bwd(ctx, V(0), V(1), V(2), V(3), DY, d0, d1, gv(p, n->in[2]), gv(p, n->in[3]));
+    case CV_OP_GAUSSNLL:
+        return cv_gaussnll_bwd(ctx, V(0), V(1), V(2), DY, d1, gv(p, n->in[2]), n->p.floor);
+    case CV_OP_SUM:      return d0 ? cv_sum_bwd(ctx, DY, d0, n->p.s) : CV_OK;
+    case CV_OP_BCAST:    return cv_bcast_bwd(ctx, DY, DP(0));
+    }
+fail:
+    return st;
+}
+
+static cv_status node_error(const cv_node *n, const char *dir, cv_status st) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", cv_last_error());
+    return cv_error(st, "%s of node '%s' (%s): %s", dir, n->name, cv_op_name(n->op), msg);
+}
+
+cv_status cv_plan_forward(cv_plan *p, uint64_t seed, uint64_t step) {
+    for (int i = 0; i < cv_graph_n_nodes(p->g); i++) {
+        const cv_node *n = cv_graph_node(p->g, i);
+        cv_status st = node_fwd(p, n, seed, step);
+        if (st != CV_OK) return node_error(n, "forward", st);
+    }
+    return CV_OK;
+}
+
+cv_status cv_plan_backward(cv_plan *p, int loss_value, float scale, uint64_t seed, uint64_t step) {
+    if (p->flags & CV_PLAN_NO_BACKWARD) return cv_error(CV_ERR_ARG, "backward on an inference-only plan");
+    if (!p->dval[loss_value].buf) return cv_error(CV_ERR_ARG, "the loss does not depend on any parameter");
+    cv_status st = cv_arena_zero(&p->dact, p->ctx);
+    if (st != CV_OK) return st;
+    st = cv_tensor_fill(p->ctx, &p->dval[loss_value], scale);
+    if (st != CV_OK) return st;
+    for (int i = cv_graph_n_nodes(p->g) - 1; i >= 0; i--) {
+        const cv_node *n = cv_graph_node(p->g, i);
+        st = node_bwd(p, n, seed, step);
+        if (st != CV_OK) return node_error(n, "backward", st);
+    }
+    return CV_OK;
+}
+
+#undef V
+#undef DV
+#undef Y
+#undef DY
+#undef P
+#undef DP
+
+/* ------------------------------------------------------------ reference */
+
+struct cv_refplan {
+    const cv_graph *g;
+    double **val, **dval;
+};
+
+static int64_t numel4(const int64_t s[4]) { return s[0] * s[1] * s[2] * s[3]; }
+
+cv_status cv_refplan_new(const cv_graph *g, cv_refplan **out) {
+    int nv = cv_graph_n_values(g);
+    cv_refplan *r = calloc(1, sizeof *r);
+    *out = NULL;
+    if (!r) return cv_error(CV_ERR_NOMEM, "out of memory");
+    r->g = g;
+    r->val = calloc((size_t)nv, sizeof *r->val);
+    r->dval = calloc((size_t)nv, sizeof *r->dval);
+    if (!r->val || !r->dval) { cv_refplan_free(r); return cv_error(CV_ERR_NOMEM, "out of memory"); }
+    for (int v = 0; v < nv; v++) {
+        size_t n = (size_t)numel4(cv_graph_value(g, v)->shape);
+        r->val[v] = calloc(n ? n : 1, sizeof(double));
+        r->dval[v] = calloc(n ? n : 1, sizeof(double));
+        if (!r->val[v] || !r->dval[v]) { cv_refplan_free(r); return cv_error(CV_ERR_NOMEM, "out of memory"); }
+    }
+    *out = r;
+    return CV_OK;
+}
+
+void cv_refplan_free(cv_refplan *r) {
+    if (!r) return;
+    int nv = cv_graph_n_values(r->g);
+    for (int v = 0; v < nv; v++) {
+        if (r->val) free(r->val[v]);
+        if (r->dval) free(r->dval[v]);
+    }
+    free(r->val); free(r->dval);
+    free(r);
+}
+
+double *cv_refplan_value(cv_refplan *r, int v) { return r->val[v]; }
+double *cv_refplan_grad(cv_refplan *r, int v)  { return r->dval[v]; }
+
+#define SHP(v) (cv_graph_value(g, (v))->shape)
+
+void cv_refplan_forward(cv_refplan *r, double *const *params, uint64_t seed, uint64_t step) {
+    const cv_graph *g = r->g;
+    for (int i = 0; i < cv_graph_n_nodes(g); i++) {
+        const cv_node *n = cv_graph_node(g, i);
+        double *y = r->val[n->out];
+        const int64_t *ys = SHP(n->out);
+        const double *x0 = n->n_in > 0 ? r->val[n->in[0]] : NULL, *x1 = n->n_in > 1 ? r->val[n->in[1]] : NULL;
+        const int64_t *xs = n->n_in > 0 ? SHP(n->in[0]) : ys;
+        int64_t ny = numel4(ys);
+        switch (n->op) {
+        case CV_OP_INPUT: case CV_OP_COUNT: break;
+        case CV_OP_CONV2D: {
+            cv_conv2d_params cp = n->p.conv;
+            if (n->n_in == 2) { cv_copy_ref_fwd(x1, y, ny); cp.accumulate = 1; }
+            cv_conv2d_ref_fwd(x0, params[n->par[0]], params[n->par[1]], y, xs[0], xs[1], xs[2], xs[3], ys[1], &cp);
+            break;
+        }
+        case CV_OP_GELU:     cv_gelu_ref_fwd(x0, y, ny); break;
+        case CV_OP_ADD:      cv_add_ref_fwd(x0, x1, y, ny); break;
+        case CV_OP_SCALE:    cv_scale_ref_fwd(x0, y, ny, n->p.s); break;
+        case CV_OP_AVGPOOL:  cv_avgpool_ref_fwd(x0, y, xs[0], xs[1], xs[2], xs[3], n->p.k); break;
+        case CV_OP_UPSAMPLE:
+            if (n->n_in == 2) cv_copy_ref_fwd(x1, y, ny);
+            cv_upsample_ref_fwd(x0, y, xs[0], xs[1], xs[2], xs[3], n->p.k, n->n_in == 2);
+            break;
+        case CV_OP_CONCAT:
+            cv_concat_ref_fwd(x0, x1, y, xs[0], xs[1], SHP(n->in[1])[1], xs[2] * xs[3]);
+            break;
+        case CV_OP_SLICE:
+            cv_slice_ref_fwd(x0, y, xs[0], xs[1], xs[2] * xs[3], n->p.slice.c0, n->p.slice.n);
+            break;
+        case CV_OP_AFFINE:
+            cv_affine_ref_fwd(x0, params[n->par[0]], params[n->par[1]], y, xs[0], xs[1], xs[2] * xs[3]);
+            break;
+        case CV_OP_REPARAM:
+            cv_reparam_ref_fwd(x0, x1, y, ny, seed, stream_of(n, step), n->p.rep.t);
+            break;
+        case CV_OP_GAUSSKL:
+            cv_gausskl_ref_fwd(x0, x1, r->val[n->in[2]], r->val[n->in[3]], y, ny);
+            break;
+        case CV_OP_GAUSSNLL:
+            cv_gaussnll_ref_fwd(x0, x1, r->val[n->in[2]], y, ny, n->p.floor);
+            break;
+        case CV_OP_SUM:
+            cv_sum_ref_fwd(x0, y, xs[0], numel4(xs) / xs[0], n->p.s, 0);
+            break;
+        case CV_OP_BCAST:
+            cv_bcast_ref_fwd(params[n->par[0]], y, ys[0], ys[1] * ys[2] * ys[3]);
+            break;
+        }
+    }
+}
+
+void cv_refplan_backward(cv_refplan *r, double *const *params, double *const *dparams,
+                         int loss_value, double scale, uint64_t seed, uint64_t step) {
+    const cv_graph *g = r->g;
+    for (int v = 0; v < cv_graph_n_values(g); v++) memset(r->dval[v], 0, (size_t)numel4(SHP(v)) * sizeof(double));
+    for (int64_t i = 0; i < numel4(SHP(loss_value)); i++) r->dval[loss_value][i] = scale;
+    for (int i = cv_graph_n_nodes(g) - 1; i >= 0; i--) {
+        const cv_node *n = cv_graph_node(g, i);
+        const double *dy = r->dval[n->out];
+        const int64_t *ys = SHP(n->out);
+        const double *x0 = n->n_in > 0 ? r->val[n->in[0]] : NULL;
+        double *d0 = n->n_in > 0 ? r->dval[n->in[0]] : NULL, *d1 = n->n_in > 1 ? r->dval[n->in[1]] : NULL;
+        const int64_t *xs = n->n_in > 0 ? SHP(n->in[0]) : ys;
+        int64_t ny = numel4(ys);
+        switch (n->op) {
+        case CV_OP_INPUT: case CV_OP_COUNT: break;
+        case CV_OP_CONV2D: {
+            cv_conv2d_params cp = n->p.conv;
+            if (n->n_in == 2) { cv_copy_ref_bwd(dy, d1, ny); cp.accumulate = 1; }
+            cv_conv2d_ref_bwd(x0, params[n->par[0]], dy, d0, dparams[n->par[0]], dparams[n->par[1]],
+                              xs[0], xs[1], xs[2], xs[3], ys[1], &cp);
+            break;
+        }
+        case CV_OP_GELU:     cv_gelu_ref_bwd(x0, dy, d0, ny); break;
+        case CV_OP_ADD:      cv_add_ref_bwd(dy, d0, d1, ny); break;
+        case CV_OP_SCALE:    cv_scale_ref_bwd(dy, d0, ny, n->p.s); break;
+        case CV_OP_AVGPOOL:  cv_avgpool_ref_bwd(dy, d0, xs[0], xs[1], xs[2], xs[3], n->p.k); break;
+        case CV_OP_UPSAMPLE:
+            if (n->n_in == 2) cv_copy_ref_bwd(dy, d1, ny);
+            cv_upsample_ref_bwd(dy, d0, xs[0], xs[1], xs[2], xs[3], n->p.k);
+            break;
+        case CV_OP_CONCAT:
+            cv_concat_ref_bwd(dy, d0, d1, xs[0], xs[1], SHP(n->in[1])[1], xs[2] * xs[3]);
+            break;
+        case CV_OP_SLICE:
+            cv_slice_ref_bwd(dy, d0, xs[0], xs[1], xs[2] * xs[3], n->p.slice.c0, n->p.slice.n);
+            break;
+        case CV_OP_AFFINE:
+            cv_affine_ref_bwd(x0, params[n->par[0]], dy, d0, dparams[n->par[0]], dparams[n->par[1]],
+                              xs[0], xs[1], xs[2] * xs[3]);
+            break;
+        case CV_OP_REPARAM:
+            cv_reparam_ref_bwd(r->val[n->in[1]], dy, d0, d1, ny, seed, stream_of(n, step), n->p.rep.t);
+            break;
+        case CV_OP_GAUSSKL:
+            cv_gausskl_ref_bwd(x0, r->val[n->in[1]], r->val[n->in[2]], r->val[n->in[3]], dy,
+                               d0, d1, r->dval[n->in[2]], r->dval[n->in[3]], ny);
+            break;
+        case CV_OP_GAUSSNLL:
+            cv_gaussnll_ref_bwd(x0, r->val[n->in[1]], r->val[n->in[2]], dy, d1, r->dval[n->in[2]], ny, n->p.floor);
+            break;
+        case CV_OP_SUM:
+            cv_sum_ref_bwd(dy, d0, xs[0], numel4(xs) / xs[0], n->p.s);
+            break;
+        case CV_OP_BCAST:
+            cv_bcast_ref_bwd(dy, dparams[n->par[0]], ys[0], ys[1] * ys[2] * ys[3]);
+            break;
+        }
+    }
+}

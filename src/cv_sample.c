@@ -1,0 +1,171 @@
+/* cv_sample.c -- the [data] normalisation a model carries, and generation
+ * from the prior.  Invariant: a model's output is in model space
+ * ((transform(x) - mean) / std per channel); only cv_norm_to_physical and
+ * cv_norm_to_model cross between the two. */
+#include "cv_sample.h"
+#include "cv_plan.h"
+#include "cv_rng.h"
+
+#include <math.h>
+#include <string.h>
+
+cv_status cv_norm_from_dataset(const cv_dataset *ds, cv_norm *n) {
+    memset(n, 0, sizeof *n);
+    n->n_chan = cv_dataset_n_chan(ds);
+    if (n->n_chan > CV_MAX_CHAN) return cv_error(CV_ERR_FORMAT, "%s: %d channels, at most %d", cv_dataset_path(ds), n->n_chan, CV_MAX_CHAN);
+    for (int c = 0; c < n->n_chan; c++) {
+        snprintf(n->name[c], sizeof n->name[c], "%s", cv_dataset_chan_name(ds, c));
+        snprintf(n->units[c], sizeof n->units[c], "%s", cv_dataset_chan_units(ds, c));
+        snprintf(n->transform[c], sizeof n->transform[c], "%s", cv_dataset_chan_transform(ds, c));
+        n->mean[c] = cv_dataset_norm_mean(ds, c);
+        n->std[c] = cv_dataset_norm_std(ds, c);
+        if (!(n->std[c] > 0) || !isfinite(n->mean[c]))
+            return cv_error(CV_ERR_FORMAT, "%s: channel %d (%s): normalisation mean %g, std %g", cv_dataset_path(ds), c, n->name[c], n->mean[c], n->std[c]);
+        if (strcmp(n->transform[c], "log10") && strcmp(n->transform[c], "none"))
+            return cv_error(CV_ERR_FORMAT, "%s: channel %d: unknown transform '%s'", cv_dataset_path(ds), c, n->transform[c]);
+    }
+    return CV_OK;
+}
+
+static void join(char *out, size_t size, int n, const char *(*get)(const cv_norm *, int), const cv_norm *nm) {
+    size_t len = strlen(out);
+    for (int c = 0; c < n; c++) len += (size_t)snprintf(out + len, size - len, "%s%s", c ? "," : "", get(nm, c));
+}
+static const char *g_name(const cv_norm *n, int c)  { return n->name[c]; }
+static const char *g_tr(const cv_norm *n, int c)    { return n->transform[c]; }
+
+void cv_norm_to_cfg(const cv_norm *n, char *buf, size_t size) {
+    size_t len = strlen(buf);
+    len += (size_t)snprintf(buf + len, size - len, "\n[data]\nchannels = ");
+    join(buf, size, n->n_chan, g_name, n);
+    len = strlen(buf);
+    len += (size_t)snprintf(buf + len, size - len, "\ntransforms = ");
+    join(buf, size, n->n_chan, g_tr, n);
+    len = strlen(buf);
+    for (int c = 0; c < n->n_chan; c++) {
+        len += (size_t)snprintf(buf + len, size - len, "\nmean_%s = %.17g\nstd_%s = %.17g", n->name[c], n->mean[c], n->name[c], n->std[c]);
+        if (n->units[c][0]) len += (size_t)snprintf(buf + len, size - len, "\nunits_%s = %s", n->name[c], n->units[c]);
+    }
+    snprintf(buf + len, size - len, "\n");
+}
+
+static int split_list(const char *s, char out[][32], int max) {
+    int n = 0;
+    while (*s && n < max) {
+        size_t k = strcspn(s, ",");
+        if (k >= 32) k = 31;
+        memcpy(out[n], s, k);
+        out[n][k] = '\0';
+        n++;
+        s += strcspn(s, ",");
+        if (*s == ',') s++;
+    }
+    return n;
+}
+
+cv_status cv_norm_read(cv_cfg *cfg, cv_norm *n) {
+    cv_status st = CV_OK;
+    const char *s;
+    char tr[CV_MAX_CHAN][32];
+    memset(n, 0, sizeof *n);
+    if (!cv_cfg_has(cfg, "data", "channels")) return cv_error(CV_ERR_FORMAT, "model configuration has no [data] channels (not a trained model?)");
+    CV_TRY(cv_cfg_str(cfg, "data", "channels", "", &s));
+    n->n_chan = split_list(s, n->name, CV_MAX_CHAN);
+    CV_TRY(cv_cfg_str(cfg, "data", "transforms", "", &s));
+    if (split_list(s, tr, CV_MAX_CHAN) != n->n_chan) return cv_error(CV_ERR_FORMAT, "[data] transforms: one per channel expected");
+    for (int c = 0; c < n->n_chan; c++) {
+        char key[64];
+        snprintf(n->transform[c], sizeof n->transform[c], "%s", tr[c]);
+        snprintf(key, sizeof key, "mean_%s", n->name[c]);
+        CV_TRY(cv_cfg_double(cfg, "data", key, 0, -1e300, 1e300, &n->mean[c]));
+        snprintf(key, sizeof key, "std_%s", n->name[c]);
+        CV_TRY(cv_cfg_double(cfg, "data", key, 1, 1e-300, 1e300, &n->std[c]));
+        snprintf(key, sizeof key, "units_%s", n->name[c]);
+        CV_TRY(cv_cfg_str(cfg, "data", key, "", &s));
+        snprintf(n->units[c], sizeof n->units[c], "%s", s);
+    }
+fail:
+    return st;
+}
+
+cv_status cv_norm_check_dataset(const cv_norm *n, const cv_model_cfg *mc, const cv_dataset *ds) {
+    const char *p = cv_dataset_path(ds);
+    if (cv_dataset_n_chan(ds) != mc->channels)
+        return cv_error(CV_ERR_FORMAT, "%s: %d channels, but the model has %d", p, cv_dataset_n_chan(ds), mc->channels);
+    if (cv_dataset_height(ds) != mc->size || cv_dataset_width(ds) != mc->size)
+        return cv_error(CV_ERR_FORMAT, "%s: maps are %dx%d, but the model expects %dx%d (another --preset, or cosmovae-import --downsample)",
+                        p, cv_dataset_height(ds), cv_dataset_width(ds), mc->size, mc->size);
+    if (n) {
+        for (int c = 0; c < n->n_chan; c++)
+            if (strcmp(n->name[c], cv_dataset_chan_name(ds, c)))
+                return cv_error(CV_ERR_FORMAT, "%s: channel %d is '%s', but the model was trained with '%s'", p, c,
+                                cv_dataset_chan_name(ds, c), n->name[c]);
+    }
+    return CV_OK;
+}
+
+void cv_norm_to_physical(const cv_norm *n, float *x, int64_t count, int64_t hw) {
+    for (int64_t i = 0; i < count; i++)
+        for (int c = 0; c < n->n_chan; c++) {
+            float *p = x + (i * n->n_chan + c) * hw;
+            int lg = !strcmp(n->transform[c], "log10");
+            for (int64_t j = 0; j < hw; j++) {
+                double v = p[j] * n->std[c] + n->mean[c];
+                p[j] = (float)(lg ? pow(10.0, v) : v);
+            }
+        }
+}
+
+void cv_norm_to_model(const cv_norm *n, float *x, int64_t count, int64_t hw) {
+    for (int64_t i = 0; i < count; i++)
+        for (int c = 0; c < n->n_chan; c++) {
+            float *p = x + (i * n->n_chan + c) * hw;
+            int lg = !strcmp(n->transform[c], "log10");
+            for (int64_t j = 0; j < hw; j++) {
+                double v = lg ? log10((double)p[j]) : p[j];
+                p[j] = (float)((v - n->mean[c]) / n->std[c]);
+            }
+        }
+}
+
+cv_status cv_sample_generate(cv_ctx *ctx, cv_model *m, const cv_norm *nrm, int64_t n, float t, uint64_t seed,
+                             int batch, int pixel_noise, float *out) {
+    cv_status st = CV_OK;
+    const cv_model_cfg *mc = cv_model_config(m);
+    int64_t C = mc->channels, HW = (int64_t)mc->size * mc->size;
+    cv_graph *g = NULL;
+    cv_plan *p = NULL;
+    cv_model_io io;
+    float *ls = NULL;
+    if (batch > n) batch = (int)n;
+    if (batch < 1) batch = 1;
+    CV_TRY(cv_model_build(m, CV_MODEL_SAMPLE, batch, t, 0, &g, &io));
+    CV_TRY(cv_plan_new(ctx, g, cv_model_tensors(m, CV_ARENA_PARAMS), NULL, CV_PLAN_NO_BACKWARD, &p));
+    if (pixel_noise && !(ls = malloc((size_t)(batch * C * HW) * sizeof *ls))) { st = cv_error(CV_ERR_NOMEM, "out of memory"); goto fail; }
+    for (int64_t first = 0, k = 0; first < n; first += batch, k++) {
+        int64_t cnt = n - first < batch ? n - first : batch;
+        CV_TRY(cv_plan_forward(p, seed, (uint64_t)k));
+        cv_tensor mu = cv_plan_value(p, io.mu);
+        if (cnt == batch) {
+            CV_TRY(cv_tensor_download(ctx, &mu, out + first * C * HW));
+        } else {
+            mu.shape[0] = cnt;
+            CV_TRY(cv_tensor_download(ctx, &mu, out + first * C * HW));
+        }
+        if (pixel_noise) {
+            cv_tensor lt = cv_plan_value(p, io.logs);
+            lt.shape[0] = cnt;
+            CV_TRY(cv_tensor_download(ctx, &lt, ls));
+            for (int64_t i = 0; i < cnt * C * HW; i++) {
+                double s = ls[i] > mc->logsig_floor ? ls[i] : mc->logsig_floor;
+                out[first * C * HW + i] += (float)(t * exp(s) * cv_rng_normal(seed ^ 0x5A5A5A5AULL, (uint64_t)(first + i / (C * HW)), (uint64_t)(i % (C * HW))));
+            }
+        }
+    }
+    cv_norm_to_physical(nrm, out, n, HW);
+fail:
+    free(ls);
+    cv_plan_free(p);
+    cv_graph_free(g);
+    return st;
+}

@@ -1,0 +1,264 @@
+/* cv_train.c -- the training step, optimizer wiring, skipping and
+ * checkpoints (see cv_train.h).
+ * Invariant: one blocking device read per step (the statistics); the
+ * gradient norm reaches the optimizer through device memory. */
+#include "cv_train.h"
+#include "cv_ckpt.h"
+#include "ops/cv_op_model.h"
+
+#include <math.h>
+#include <string.h>
+
+#define HIST 256
+
+struct cv_trainer {
+    cv_ctx       *ctx;
+    cv_model     *m;
+    cv_train_opts o;
+    cv_graph     *g;
+    cv_model_io   io;
+    cv_plan      *plan;
+    float        *stats;
+    int64_t       step, skipped;
+    float         hist[HIST];         /* recent accepted gradient norms (ring) */
+    int           n_hist;
+    int64_t       n_chunks;
+    cv_tensor     chunk[CV_ARENA_COUNT][CV_ARENA_MAX_CHUNKS];
+};
+
+cv_train_opts cv_train_opts_default(void) {
+    cv_train_opts o;
+    memset(&o, 0, sizeof o);
+    o.batch = 4;
+    o.rms = cv_rmsprop_opts_default();
+    o.adam = cv_adam_opts_default();
+    o.grad_clip = 200.0f;
+    o.skip_factor = 10.0f;
+    o.skip_warmup = 50;
+    o.ema = 0.0f;
+    o.seed = 1;
+    return o;
+}
+
+cv_status cv_train_opts_read(cv_cfg *c, cv_train_opts *o) {
+    cv_status st = CV_OK;
+    long v;
+    double d;
+    const char *s;
+    *o = cv_train_opts_default();
+    CV_TRY(cv_cfg_int(c, "train", "batch", 4, 1, 4096, &v)); o->batch = (int)v;
+    CV_TRY(cv_cfg_str(c, "train", "optimizer", "rmsprop", &s));
+    if (!strcmp(s, "rmsprop")) o->optimizer = 0;
+    else if (!strcmp(s, "adam")) o->optimizer = 1;
+    else return cv_error(CV_ERR_FORMAT, "[train] optimizer = '%s': expected rmsprop or adam", s);
+    CV_TRY(cv_cfg_double(c, "train", "lr", 2e-5, 0, 10, &d)); o->rms.lr = (float)d; o->adam.lr = (float)d;
+    CV_TRY(cv_cfg_double(c, "train", "alpha", o->rms.alpha, 0, 1, &d)); o->rms.alpha = (float)d;
+    CV_TRY(cv_cfg_double(c, "train", "eps", o->rms.eps, 0, 1, &d)); o->rms.eps = (float)d; o->adam.eps = (float)d;
+    CV_TRY(cv_cfg_double(c, "train", "weight_decay", 1e-4, 0, 1, &d)); o->rms.weight_decay = (float)d; o->adam.weight_decay = (float)d;
+    CV_TRY(cv_cfg_double(c, "train", "momentum", 0.9, 0, 1, &d)); o->rms.momentum = (float)d;
+    CV_TRY(cv_cfg_double(c, "train", "beta1", o->adam.beta1, 0, 1, &d)); o->adam.beta1 = (float)d;
+    CV_TRY(cv_cfg_double(c, "train", "beta2", o->adam.beta2, 0, 1, &d)); o->adam.beta2 = (float)d;
+    CV_TRY(cv_cfg_double(c, "train", "grad_clip", o->grad_clip, -1, 1e30, &d)); o->grad_clip = (float)d;
+    CV_TRY(cv_cfg_double(c, "train", "skip_factor", o->skip_factor, -1, 1e30, &d)); o->skip_factor = (float)d;
+    CV_TRY(cv_cfg_int(c, "train", "skip_warmup", o->skip_warmup, 0, 1000000, &v)); o->skip_warmup = (int)v;
+    CV_TRY(cv_cfg_double(c, "train", "ema", 0, 0, 1, &d)); o->ema = (float)d;
+    CV_TRY(cv_cfg_int(c, "train", "seed", 1, 0, 0x7fffffffL, &v)); o->seed = (uint64_t)v;
+fail:
+    return st;
+}
+
+cv_status cv_trainer_new(cv_ctx *ctx, cv_model *m, const cv_train_opts *o, cv_trainer **out) {
+    cv_status st = CV_OK;
+    cv_trainer *t = calloc(1, sizeof *t);
+    *out = NULL;
+    if (!t) return cv_error(CV_ERR_NOMEM, "out of memory");
+    t->ctx = ctx; t->m = m; t->o = *o;
+    CV_TRY(cv_model_build(m, CV_MODEL_TRAIN, o->batch, 1.0f, 0, &t->g, &t->io));
+    CV_TRY(cv_plan_new(ctx, t->g, cv_model_tensors(m, CV_ARENA_PARAMS), cv_model_tensors(m, CV_ARENA_GRADS), 0, &t->plan));
+    t->stats = malloc((size_t)cv_plan_n_stats(t->plan) * sizeof *t->stats);
+    if (!t->stats) { st = cv_error(CV_ERR_NOMEM, "out of memory"); goto fail; }
+    /* whole-chunk views for the flat optimizer kernels */
+    cv_arena *pa = cv_model_arena(m, CV_ARENA_PARAMS);
+    t->n_chunks = pa->n_chunk;
+    for (int a = 0; a < CV_ARENA_COUNT; a++) {
+        if (a == CV_ARENA_EMA && o->ema <= 0) continue;
+        cv_arena *ar = cv_model_arena(m, a);
+        if (!ar->committed) { st = cv_error(CV_ERR_ARG, "model arena %d is not on the device", a); goto fail; }
+        for (int c = 0; c < ar->n_chunk; c++) {
+            cv_tensor *v = &t->chunk[a][c];
+            v->buf = ar->buf[c];
+            v->off = 0;
+            v->shape[0] = v->shape[1] = v->shape[2] = 1;
+            v->shape[3] = (int64_t)ar->used[c];
+        }
+    }
+    *out = t;
+    return CV_OK;
+fail:
+    cv_trainer_free(t);
+    return st;
+}
+
+void cv_trainer_free(cv_trainer *t) {
+    if (!t) return;
+    cv_plan_free(t->plan);
+    cv_graph_free(t->g);
+    free(t->stats);
+    free(t);
+}
+
+int64_t cv_trainer_steps(const cv_trainer *t)   { return t->step; }
+int64_t cv_trainer_skipped(const cv_trainer *t) { return t->skipped; }
+void    cv_trainer_set_steps(cv_trainer *t, int64_t s) { t->step = s; }
+const cv_graph *cv_trainer_graph(const cv_trainer *t) { return t->g; }
+const cv_plan  *cv_trainer_plan(const cv_trainer *t)  { return t->plan; }
+const cv_model_io *cv_trainer_io(const cv_trainer *t) { return &t->io; }
+double  cv_trainer_flops_per_step(const cv_trainer *t) { return 3.0 * cv_graph_flops(t->g); }
+
+cv_status cv_trainer_init_params(cv_trainer *t) {
+    cv_status st = CV_OK;
+    int64_t n = cv_model_n_floats(t->m);
+    float *flat = malloc((size_t)n * sizeof *flat);
+    if (!flat) return cv_error(CV_ERR_NOMEM, "out of memory");
+    cv_model_init_host(t->m, t->o.seed, flat);
+    CV_TRY(cv_model_upload(t->m, CV_ARENA_PARAMS, flat));
+    if (t->o.ema > 0) CV_TRY(cv_model_upload(t->m, CV_ARENA_EMA, flat));
+    CV_TRY(cv_arena_zero(cv_model_arena(t->m, CV_ARENA_OPT1), t->ctx));
+    CV_TRY(cv_arena_zero(cv_model_arena(t->m, CV_ARENA_OPT2), t->ctx));
+    t->step = 0; t->skipped = 0; t->n_hist = 0;
+fail:
+    free(flat);
+    return st;
+}
+
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Skip threshold from the recent accepted norms: factor x median. */
+static float skip_threshold(const cv_trainer *t) {
+    if (t->o.skip_factor <= 0 || t->step < t->o.skip_warmup || t->n_hist < 8) return 0.0f;
+    float tmp[HIST];
+    int n = t->n_hist < HIST ? t->n_hist : HIST;
+    memcpy(tmp, t->hist, (size_t)n * sizeof *tmp);
+    qsort(tmp, (size_t)n, sizeof *tmp, cmp_float);
+    return t->o.skip_factor * tmp[n / 2];
+}
+
+static void fill_stats(cv_trainer *t, int n_valid, cv_step_stats *s) {
+    const cv_plan *p = t->plan;
+    memset(s, 0, sizeof *s);
+    double inv = 1.0 / n_valid;
+    for (int i = 0; i < n_valid; i++) {
+        s->loss += t->stats[cv_plan_stat_offset(p, t->io.loss) + i] * inv;
+        s->recon += t->stats[cv_plan_stat_offset(p, t->io.recon) + i] * inv;
+        for (int gi = 0; gi < t->io.n_groups; gi++)
+            s->kl_group[gi] += t->stats[cv_plan_stat_offset(p, t->io.kl[gi]) + i] * inv;
+    }
+    s->n_groups = t->io.n_groups;
+    for (int gi = 0; gi < t->io.n_groups; gi++) s->kl += s->kl_group[gi];
+}
+
+cv_status cv_trainer_step(cv_trainer *t, const float *batch, cv_step_stats *s) {
+    cv_status st = CV_OK;
+    cv_ctx *ctx = t->ctx;
+    cv_tensor extra = cv_plan_extra(t->plan);
+    cv_tensor gn = extra;
+    gn.shape[3] = 1;
+    float thr = skip_threshold(t);
+    CV_TRY(cv_plan_upload(t->plan, t->io.x, batch));
+    CV_TRY(cv_arena_zero(cv_model_arena(t->m, CV_ARENA_GRADS), ctx));
+    CV_TRY(cv_plan_forward(t->plan, t->o.seed, (uint64_t)t->step));
+    CV_TRY(cv_plan_backward(t->plan, t->io.loss, 1.0f / (float)t->o.batch, t->o.seed, (uint64_t)t->step));
+    for (int c = 0; c < t->n_chunks; c++) CV_TRY(cv_sumsq_fwd(ctx, &t->chunk[CV_ARENA_GRADS][c], &gn, c > 0));
+    for (int c = 0; c < t->n_chunks; c++) {
+        if (t->o.optimizer == 0)
+            CV_TRY(cv_rmsprop_step(ctx, &t->chunk[CV_ARENA_PARAMS][c], &t->chunk[CV_ARENA_GRADS][c],
+                                   &t->chunk[CV_ARENA_OPT1][c], &t->chunk[CV_ARENA_OPT2][c], &t->o.rms, &gn,
+                                   t->o.grad_clip, thr));
+        else
+            CV_TRY(cv_adam_step(ctx, &t->chunk[CV_ARENA_PARAMS][c], &t->chunk[CV_ARENA_GRADS][c],
+                                &t->chunk[CV_ARENA_OPT1][c], &t->chunk[CV_ARENA_OPT2][c], &t->o.adam,
+                                t->step - t->skipped + 1, &gn, t->o.grad_clip, thr));
+        if (t->o.ema > 0)
+            CV_TRY(cv_ema_step(ctx, &t->chunk[CV_ARENA_EMA][c], &t->chunk[CV_ARENA_PARAMS][c], t->o.ema, &gn, thr));
+    }
+    CV_TRY(cv_plan_read_stats(t->plan, t->stats));
+    fill_stats(t, t->o.batch, s);
+    s->gnorm = sqrt((double)t->stats[cv_plan_n_stats(t->plan) - CV_PLAN_N_EXTRA]);
+    s->skip_threshold = thr;
+    s->skipped = !isfinite(s->gnorm) || (thr > 0 && s->gnorm > thr);
+    if (s->skipped) t->skipped++;
+    else t->hist[t->n_hist++ % HIST] = (float)s->gnorm;
+    t->step++;
+fail:
+    return st;
+}
+
+cv_status cv_trainer_eval(cv_trainer *t, const float *batch, int n_valid, cv_step_stats *s) {
+    cv_status st = CV_OK;
+    /* validation noise from a stream disjoint from every training step */
+    uint64_t stream_step = UINT64_C(1) << 40;
+    CV_TRY(cv_plan_upload(t->plan, t->io.x, batch));
+    CV_TRY(cv_plan_forward(t->plan, t->o.seed, stream_step));
+    CV_TRY(cv_plan_read_stats(t->plan, t->stats));
+    fill_stats(t, n_valid, s);
+fail:
+    return st;
+}
+
+cv_status cv_trainer_save(cv_trainer *t, const char *path, const char *config_text, int64_t epoch, int64_t index) {
+    cv_status st = CV_OK;
+    int64_t n = cv_model_n_floats(t->m);
+    int with_ema = t->o.ema > 0;
+    float *buf = malloc((size_t)n * (with_ema ? 4 : 3) * sizeof *buf);
+    if (!buf) return cv_error(CV_ERR_NOMEM, "out of memory");
+    CV_TRY(cv_model_download(t->m, CV_ARENA_PARAMS, buf));
+    CV_TRY(cv_model_download(t->m, CV_ARENA_OPT1, buf + n));
+    CV_TRY(cv_model_download(t->m, CV_ARENA_OPT2, buf + 2 * n));
+    if (with_ema) CV_TRY(cv_model_download(t->m, CV_ARENA_EMA, buf + 3 * n));
+    cv_ckpt_meta meta;
+    memset(&meta, 0, sizeof meta);
+    meta.step = t->step; meta.epoch = epoch; meta.epoch_index = index; meta.skipped = t->skipped;
+    meta.seed = t->o.seed;
+    /* history in chronological order */
+    int nh = t->n_hist < HIST ? t->n_hist : HIST;
+    for (int i = 0; i < nh; i++) meta.hist[i] = t->hist[(t->n_hist - nh + i) % HIST];
+    meta.n_hist = nh;
+    st = cv_ckpt_write(path, t->m, config_text, &meta, buf, buf + n, buf + 2 * n, with_ema ? buf + 3 * n : NULL);
+fail:
+    free(buf);
+    return st;
+}
+
+cv_status cv_trainer_load(cv_trainer *t, const char *path, int64_t *epoch, int64_t *index) {
+    cv_status st = CV_OK;
+    char *cfg = NULL;
+    cv_ckpt_meta meta;
+    int64_t n = cv_model_n_floats(t->m);
+    float *buf = malloc((size_t)n * sizeof *buf);
+    if (!buf) return cv_error(CV_ERR_NOMEM, "out of memory");
+    CV_TRY(cv_ckpt_read_config(path, &cfg, &meta));
+    CV_TRY(cv_ckpt_read(path, t->m, "params", buf));
+    CV_TRY(cv_model_upload(t->m, CV_ARENA_PARAMS, buf));
+    CV_TRY(cv_ckpt_read(path, t->m, "opt1", buf));
+    CV_TRY(cv_model_upload(t->m, CV_ARENA_OPT1, buf));
+    CV_TRY(cv_ckpt_read(path, t->m, "opt2", buf));
+    CV_TRY(cv_model_upload(t->m, CV_ARENA_OPT2, buf));
+    if (t->o.ema > 0) {
+        if (cv_ckpt_has(path, "ema")) CV_TRY(cv_ckpt_read(path, t->m, "ema", buf));
+        else CV_TRY(cv_ckpt_read(path, t->m, "params", buf));
+        CV_TRY(cv_model_upload(t->m, CV_ARENA_EMA, buf));
+    }
+    t->step = meta.step;
+    t->skipped = meta.skipped;
+    t->n_hist = meta.n_hist;
+    memcpy(t->hist, meta.hist, (size_t)meta.n_hist * sizeof *t->hist);
+    *epoch = meta.epoch;
+    *index = meta.epoch_index;
+fail:
+    free(cfg);
+    free(buf);
+    return st;
+}

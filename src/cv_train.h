@@ -1,0 +1,74 @@
+/* cv_train.h -- one training run of a cv_model on a device: the training
+ * graph and plan, RMSprop (or Adam) over the parameter arenas, gradient
+ * clipping and adaptive skipping, optional weight EMA, and checkpoints.
+ *
+ * A step is: upload batch, zero parameter gradients, forward, backward,
+ * squared global gradient norm (device), optimizer (which reads the norm
+ * on the device to clip or skip), EMA, and ONE blocking read of the step
+ * statistics.  Nothing is allocated inside a step.
+ *
+ * Determinism: the noise of step s is (seed, s); the batch order comes
+ * from the loader's seed; the skip threshold from the saved norm history.
+ * So the same seed on the same device gives the same run, and resuming
+ * from a checkpoint continues it bit-identically. */
+#ifndef CV_TRAIN_H
+#define CV_TRAIN_H
+
+#include "cv_model.h"
+#include "cv_plan.h"
+#include "ops/cv_op_elem.h"
+
+typedef struct cv_train_opts {
+    int      batch;          /* 4 */
+    int      optimizer;      /* 0 RMSprop (default), 1 Adam */
+    cv_rmsprop_opts rms;     /* paper: lr 2e-5, momentum 0.9, wd 1e-4 */
+    cv_adam_opts    adam;
+    float    grad_clip;      /* clip the global norm to this (<= 0: off); 200 */
+    float    skip_factor;    /* skip when norm > factor * median of recent norms (<= 0: only non-finite); 10 */
+    int      skip_warmup;    /* steps before adaptive skipping starts; 50 */
+    float    ema;            /* EMA decay of the weights, 0 = off */
+    uint64_t seed;
+} cv_train_opts;
+
+cv_train_opts cv_train_opts_default(void);
+/* Read [train] from cfg into o (keys: batch, optimizer, lr, alpha, eps,
+ * weight_decay, momentum, beta1, beta2, grad_clip, skip_factor,
+ * skip_warmup, ema, seed). */
+cv_status cv_train_opts_read(cv_cfg *cfg, cv_train_opts *o);
+
+typedef struct cv_trainer cv_trainer;
+
+typedef struct cv_step_stats {
+    double loss, recon, kl;          /* batch means, nats per dim */
+    double kl_group[CV_MAX_GROUPS];
+    int    n_groups;
+    double gnorm;                    /* before clipping */
+    int    skipped;                  /* this step was skipped */
+    double skip_threshold;
+} cv_step_stats;
+
+/* The trainer borrows ctx and model (which must already be on the device). */
+cv_status cv_trainer_new(cv_ctx *ctx, cv_model *m, const cv_train_opts *o, cv_trainer **out);
+void      cv_trainer_free(cv_trainer *t);
+/* Initialise parameters (seeded) and zero the optimizer state. */
+cv_status cv_trainer_init_params(cv_trainer *t);
+/* One optimizer step on a normalised batch (B, C, H, W); host memory must
+ * stay valid until the call returns. */
+cv_status cv_trainer_step(cv_trainer *t, const float *batch, cv_step_stats *s);
+/* Negative ELBO etc. of a batch without updating (no backward). */
+cv_status cv_trainer_eval(cv_trainer *t, const float *batch, int n_valid, cv_step_stats *s);
+int64_t   cv_trainer_steps(const cv_trainer *t);
+int64_t   cv_trainer_skipped(const cv_trainer *t);
+void      cv_trainer_set_steps(cv_trainer *t, int64_t step);
+const cv_graph *cv_trainer_graph(const cv_trainer *t);
+const cv_plan  *cv_trainer_plan(const cv_trainer *t);
+const cv_model_io *cv_trainer_io(const cv_trainer *t);
+double    cv_trainer_flops_per_step(const cv_trainer *t);   /* forward + backward, model FLOPs */
+
+/* Checkpoint: parameters, optimizer state, EMA, meta.  epoch/index are the
+ * loader position to resume from. */
+cv_status cv_trainer_save(cv_trainer *t, const char *path, const char *config_text, int64_t epoch, int64_t index);
+/* Restore everything saved; epoch and index receive the loader position. */
+cv_status cv_trainer_load(cv_trainer *t, const char *path, int64_t *epoch, int64_t *index);
+
+#endif
