@@ -2,4 +2,5 @@
  * Each CV_FAMILY(f) needs cv_f_gradcheck(cv_check*) and
  * cv_f_devcheck(cv_check*, cv_ctx*) in src/ops/cv_op_f.c. */
 CV_FAMILY(util)
+CV_FAMILY(conv)
 CV_FAMILY(bcast)

@@ -39,10 +39,17 @@ void cv_conv2d_ref_bwd(const double *x, const double *w, const double *dy,
                        double *dx, double *dw, double *db,
                        int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, const cv_conv2d_params *p);
 
-/* Device scratch bytes the op needs for these shapes (im2col, GELU
- * buffer); a plan reserves the maximum with cv_ctx_scratch up front. */
+/* Device scratch bytes the op needs for these shapes, forward and backward
+ * together (GEMM: CLBlast's temporary buffer + one column chunk; DIRECT:
+ * backward-weight partial sums), for the algorithms cv_conv2d_algo picks;
+ * a plan reserves the maximum with cv_ctx_scratch up front.  The ops take
+ * the scratch with cv_ctx_scratch (which grows it if a caller did not). */
 size_t cv_conv2d_workspace(cv_ctx *ctx, const int64_t xshape[4], int64_t Co, const cv_conv2d_params *p);
 
+/* Enqueue the forward / backward conv (no host synchronisation).  b may be
+ * NULL (no bias); b has Co values (any shape).  Scratch contents are
+ * clobbered.  Errors: CV_ERR_ARG / CV_ERR_SHAPE naming the bad option or
+ * shapes, CV_ERR_CL / CV_ERR_DEVMEM naming the kernel or CLBlast call. */
 cv_status cv_conv2d_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *b,
                         const cv_tensor *y, const cv_conv2d_params *p);
 cv_status cv_conv2d_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *dy,
@@ -56,12 +63,24 @@ cv_status cv_bias_fwd(cv_ctx *ctx, const cv_tensor *b, const cv_tensor *y);
 cv_status cv_bias_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *db);
 
 /* SGEMM through CLBlast on ctx's queue, row-major: C = alpha A B + beta C,
- * A (m x k) or its transpose, B (k x n) or its transpose; offsets in floats. */
+ * A (m x k) or its transpose, B (k x n) or its transpose; offsets in floats.
+ * CLBlast may allocate its own temporary buffer here (the conv ops pass it
+ * one from the scratch instead).  Errors name the call, shape and status. */
 cv_status cv_sgemm(cv_ctx *ctx, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                    cl_mem a, size_t a_off, int64_t lda, cl_mem b, size_t b_off, int64_t ldb, float beta,
                    cl_mem c, size_t c_off, int64_t ldc);
 
-/* Which algorithm AUTO resolves to on this device for this shape. */
+/* Which algorithm p->algo resolves to on this device for this shape:
+ * an explicit p->algo wins; AUTO follows $CV_CONV_ALGO (direct | gemm |
+ * auto; any other value makes the ops fail with CV_ERR_ARG), then a small
+ * per-device table (CPU rows measured with bench/bench-conv).
+ * bwd: 0 forward, 1 backward-data, 2 backward-weight. */
 cv_conv_algo cv_conv2d_algo(cv_ctx *ctx, const int64_t xshape[4], int64_t Co, const cv_conv2d_params *p, int bwd);
+
+/* For tests and benchmarks: cap the GEMM column buffer at `floats` per
+ * chunk (the default, 0, is 16 Mi floats), which cuts large images into
+ * chunks of whole images or of rows.  Process-wide, not thread-safe; the
+ * workspace of a plan must be computed under the same cap. */
+void cv_conv2d_set_col_budget(size_t floats);
 
 #endif

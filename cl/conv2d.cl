@@ -1,0 +1,363 @@
+/* conv2d.cl -- 2-D convolution kernels (k = 1 or 3, stride 1, zero padding
+ * k/2) for src/ops/cv_op_conv.c: the DIRECT algorithm (tiled kernels with
+ * local-memory tiles and several outputs per work-item), the helpers of
+ * the GEMM algorithm (im2col, col2im, partial-sum reduction) and the bias.
+ *
+ * Layouts: x (N, Ci, H, W), w (Co, Ci, K, K), b (Co), y (N, Co, H, W),
+ * float32, contiguous; every buffer argument is followed by its offset in
+ * floats.  "gelu" means the op sees GELU(x) = 0.5 x (1 + erf(x / sqrt 2))
+ * instead of x.  Invariant: backward kernels accumulate (+=) into dx and
+ * dw; forward kernels overwrite y unless `accumulate` is set.
+ *
+ * Work-groups of the tiled kernels have a fixed shape (reqd_work_group_size)
+ * so that PoCL compiles one work-group function and GPUs can size their
+ * register files; the host rounds global sizes up to whole tiles and every
+ * kernel starts with a bounds check (whole-group for the tiled kernels,
+ * since they contain barriers; per element inside). */
+
+/* ---- tile geometry (host side mirrors these in cv_op_conv.c) ---- */
+#define CT_TX  8                  /* work-items across a tile */
+#define CT_TY  8                  /* work-items (rows) down a tile */
+#define CT_PX  4                  /* consecutive pixels per work-item */
+#define CT_TW  (CT_TX * CT_PX)    /* tile width in pixels: 32 */
+#define CT_COB 8                  /* output channels per work-group/work-item */
+#define CT_CIB 8                  /* input channels per local-memory slab */
+#define CT_LW  (CT_TW + 2)        /* widest halo tile (k = 3) */
+#define CT_LH  (CT_TY + 2)
+
+#define WB_CI   8                 /* backward-weight: input channels per group */
+#define WB_CO   8                 /* output channels per group */
+#define WB_ROWS 4                 /* rows per spatial chunk */
+#define WB_COLS 32                /* columns per spatial chunk */
+
+#define CV_SQRT1_2     0.70710678118654752f
+#define CV_INV_SQRT2PI 0.39894228040143268f
+
+float conv_gelu(float x) {
+    return 0.5f * x * (1.0f + erf(x * CV_SQRT1_2));
+}
+
+/* d/dx GELU(x) = Phi(x) + x phi(x) */
+float conv_gelu_grad(float x) {
+    return 0.5f * (1.0f + erf(x * CV_SQRT1_2)) + x * CV_INV_SQRT2PI * exp(-0.5f * x * x);
+}
+
+/* ---- DIRECT forward and backward-data ----------------------------------
+ * One body for both: out[n, o, y, x] = sum_{c, kh, kw} wt(o, c, kh, kw) *
+ * in[n, c, y + kh - P, x + kw - P].  Forward: in = x (GELU on load when
+ * gelu), wt = w[o, c, kh, kw], out = y (+ b, += when accumulate).
+ * Backward-data: in = dy, wt = w[c, o, K-1-kh, K-1-kw] (the flipped,
+ * transposed filter), out = dx += acc * GELU'(xg) (or acc).
+ * The weight element (o, c, t) is w[woff + o*sw_o + c*sw_i + (flip ? KK-1-t : t)].
+ * Group (gx, gy, gz): a CT_TW x CT_TY pixel tile of image n = gz / ncob
+ * for output channels (gz % ncob) * CT_COB ..; each work-item keeps
+ * CT_COB x CT_PX accumulators (float4 across its 4 pixels). */
+void conv_tile(const int K, const int bwd,
+               __global const float *in, ulong inoff,
+               __global const float *w, ulong woff, long sw_o, long sw_i, int flip,
+               __global const float *b, ulong boff, int has_b,
+               __global float *out, ulong outoff,
+               __global const float *xg, ulong xgoff,
+               int N, int Cin, int Cout, int H, int W, int gelu, int accumulate,
+               __local float *tile /* [CT_CIB][LH][LW] */, __local float *wt /* [CT_COB][CT_CIB][KK] */) {
+    const int P = K / 2, KK = K * K;
+    const int LW = CT_TW + 2 * P, LH = CT_TY + 2 * P;
+    const int ncob = (Cout + CT_COB - 1) / CT_COB;
+    const int z = get_group_id(2);
+    if (z >= N * ncob) return;                    /* uniform over the group */
+    const int n = z / ncob, co0 = (z % ncob) * CT_COB;
+    const int lx = get_local_id(0), ly = get_local_id(1), lid = ly * CT_TX + lx;
+    const int tx0 = get_group_id(0) * CT_TW, ty0 = get_group_id(1) * CT_TY;
+    const long HW = (long)H * W;
+    __global const float *inn = in + inoff + (long)n * Cin * HW;
+
+    float4 acc[CT_COB];
+    for (int o = 0; o < CT_COB; o++) acc[o] = (float4)(0.0f);
+
+    for (int ci0 = 0; ci0 < Cin; ci0 += CT_CIB) {
+        for (int i = lid; i < CT_CIB * LH * LW; i += CT_TX * CT_TY) {
+            int c = i / (LH * LW), r = (i / LW) % LH, q = i % LW;
+            int gy = ty0 + r - P, gx = tx0 + q - P;
+            float v = 0.0f;
+            if (ci0 + c < Cin && gy >= 0 && gy < H && gx >= 0 && gx < W) {
+                v = inn[(ci0 + c) * HW + (long)gy * W + gx];
+                if (gelu && !bwd) v = conv_gelu(v);
+            }
+            tile[i] = v;
+        }
+        for (int i = lid; i < CT_COB * CT_CIB * KK; i += CT_TX * CT_TY) {
+            int o = i / (CT_CIB * KK), c = (i / KK) % CT_CIB, t = i % KK;
+            float v = 0.0f;
+            if (co0 + o < Cout && ci0 + c < Cin)
+                v = w[woff + (co0 + o) * sw_o + (ci0 + c) * sw_i + (flip ? KK - 1 - t : t)];
+            wt[i] = v;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        const int cmax = min(CT_CIB, Cin - ci0);
+        for (int c = 0; c < cmax; c++) {
+            for (int kh = 0; kh < K; kh++) {
+                __local const float *row = tile + (c * LH + ly + kh) * LW + lx * CT_PX;
+                float r0 = row[0], r1 = row[1], r2 = row[2], r3 = row[3];
+                float r4 = K > 1 ? row[4] : 0.0f, r5 = K > 1 ? row[5] : 0.0f;
+                float4 v0 = (float4)(r0, r1, r2, r3);
+                float4 v1 = (float4)(r1, r2, r3, r4);
+                float4 v2 = (float4)(r2, r3, r4, r5);
+                __local const float *wr = wt + c * KK + kh * K;
+                for (int o = 0; o < CT_COB; o++) {
+                    __local const float *wo = wr + o * CT_CIB * KK;
+                    acc[o] = fma((float4)(wo[0]), v0, acc[o]);
+                    if (K > 1) {
+                        acc[o] = fma((float4)(wo[1]), v1, acc[o]);
+                        acc[o] = fma((float4)(wo[2]), v2, acc[o]);
+                    }
+                }
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+
+    const int gy = ty0 + ly;
+    if (gy >= H) return;                          /* after the last barrier */
+    for (int o = 0; o < CT_COB; o++) {
+        const int co = co0 + o;
+        if (co >= Cout) break;
+        const float bias = has_b ? b[boff + co] : 0.0f;
+        float a[CT_PX] = { acc[o].s0, acc[o].s1, acc[o].s2, acc[o].s3 };
+        for (int j = 0; j < CT_PX; j++) {
+            const int gx = tx0 + lx * CT_PX + j;
+            if (gx >= W) break;
+            const long idx = ((long)n * Cout + co) * HW + (long)gy * W + gx;
+            if (!bwd) {
+                float v = a[j] + bias;
+                out[outoff + idx] = accumulate ? out[outoff + idx] + v : v;
+            } else {
+                float v = a[j];
+                if (gelu) v *= conv_gelu_grad(xg[xgoff + idx]);
+                out[outoff + idx] += v;
+            }
+        }
+    }
+}
+
+#define CONV_TILE_ARGS                                                                    \
+    __global const float *in, ulong inoff,                                                \
+    __global const float *w, ulong woff, long sw_o, long sw_i, int flip,                  \
+    __global const float *b, ulong boff, int has_b,                                       \
+    __global float *out, ulong outoff, __global const float *xg, ulong xgoff,             \
+    int N, int Cin, int Cout, int H, int W, int gelu, int accumulate
+#define CONV_TILE_PASS in, inoff, w, woff, sw_o, sw_i, flip, b, boff, has_b, out, outoff, \
+    xg, xgoff, N, Cin, Cout, H, W, gelu, accumulate
+
+__kernel __attribute__((reqd_work_group_size(CT_TX, CT_TY, 1)))
+void cvk_conv2d_fwd_k1(CONV_TILE_ARGS) {
+    __local float tile[CT_CIB * CT_TY * CT_TW], wt[CT_COB * CT_CIB];
+    conv_tile(1, 0, CONV_TILE_PASS, tile, wt);
+}
+
+__kernel __attribute__((reqd_work_group_size(CT_TX, CT_TY, 1)))
+void cvk_conv2d_fwd_k3(CONV_TILE_ARGS) {
+    __local float tile[CT_CIB * CT_LH * CT_LW], wt[CT_COB * CT_CIB * 9];
+    conv_tile(3, 0, CONV_TILE_PASS, tile, wt);
+}
+
+__kernel __attribute__((reqd_work_group_size(CT_TX, CT_TY, 1)))
+void cvk_conv2d_bwd_data_k1(CONV_TILE_ARGS) {
+    __local float tile[CT_CIB * CT_TY * CT_TW], wt[CT_COB * CT_CIB];
+    conv_tile(1, 1, CONV_TILE_PASS, tile, wt);
+}
+
+__kernel __attribute__((reqd_work_group_size(CT_TX, CT_TY, 1)))
+void cvk_conv2d_bwd_data_k3(CONV_TILE_ARGS) {
+    __local float tile[CT_CIB * CT_LH * CT_LW], wt[CT_COB * CT_CIB * 9];
+    conv_tile(3, 1, CONV_TILE_PASS, tile, wt);
+}
+
+/* ---- DIRECT backward-weight --------------------------------------------
+ * dw[co, ci, kh, kw] += sum_{n, y, x} dy[n, co, y, x] * a(x[n, ci, y+kh-P, x+kw-P]).
+ * Group (gx, gy, gz) = (input-channel block, output-channel block, split s);
+ * work-item (i, j) owns (ci0 + i, co0 + j) and its KK taps, as float4
+ * partial sums over 4 pixels.  Split s walks the spatial chunks
+ * (n, WB_ROWS rows, WB_COLS columns) s, s + S, s + 2S, ...  With S == 1 the
+ * result is added into dw; otherwise it is written to partial block s
+ * (dst + s * Co*Ci*KK) and cvk_conv2d_reduce adds the S blocks into dw. */
+void conv_wgrad(const int K,
+                __global const float *x, ulong xoff, __global const float *dy, ulong dyoff,
+                __global float *dst, ulong dstoff, int N, int Ci, int H, int W, int Co, int gelu, int S,
+                __local float *xt /* [WB_CI][ROWS+2P][COLS+2P] */, __local float *dt /* [WB_CO][ROWS][COLS] */) {
+    const int P = K / 2, KK = K * K;
+    const int XW = WB_COLS + 2 * P, XH = WB_ROWS + 2 * P;
+    const int ci0 = get_group_id(0) * WB_CI, co0 = get_group_id(1) * WB_CO, s = get_group_id(2);
+    if (ci0 >= Ci || co0 >= Co || s >= S) return;          /* uniform over the group */
+    const int li = get_local_id(0), lj = get_local_id(1), lid = lj * WB_CI + li;
+    const long HW = (long)H * W;
+    const int nty = (H + WB_ROWS - 1) / WB_ROWS, ntx = (W + WB_COLS - 1) / WB_COLS;
+    const int T = N * nty * ntx;
+
+    float4 acc[9];
+    for (int t = 0; t < 9; t++) acc[t] = (float4)(0.0f);
+
+    for (int ch = s; ch < T; ch += S) {
+        const int n = ch / (nty * ntx), ty0 = (ch / ntx) % nty * WB_ROWS, tx0 = ch % ntx * WB_COLS;
+        for (int i = lid; i < WB_CI * XH * XW; i += WB_CI * WB_CO) {
+            int c = i / (XH * XW), r = (i / XW) % XH, q = i % XW;
+            int gy = ty0 + r - P, gx = tx0 + q - P;
+            float v = 0.0f;
+            if (ci0 + c < Ci && gy >= 0 && gy < H && gx >= 0 && gx < W) {
+                v = x[xoff + ((long)n * Ci + ci0 + c) * HW + (long)gy * W + gx];
+                if (gelu) v = conv_gelu(v);
+            }
+            xt[i] = v;
+        }
+        for (int i = lid; i < WB_CO * WB_ROWS * WB_COLS; i += WB_CI * WB_CO) {
+            int c = i / (WB_ROWS * WB_COLS), r = (i / WB_COLS) % WB_ROWS, q = i % WB_COLS;
+            int gy = ty0 + r, gx = tx0 + q;
+            float v = 0.0f;
+            if (co0 + c < Co && gy < H && gx < W)
+                v = dy[dyoff + ((long)n * Co + co0 + c) * HW + (long)gy * W + gx];
+            dt[i] = v;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int r = 0; r < WB_ROWS; r++) {
+            for (int q = 0; q < WB_COLS; q += 4) {
+                const float4 d = vload4(0, dt + (lj * WB_ROWS + r) * WB_COLS + q);
+                for (int kh = 0; kh < K; kh++) {
+                    __local const float *row = xt + (li * XH + r + kh) * XW + q;
+                    float r0 = row[0], r1 = row[1], r2 = row[2], r3 = row[3];
+                    acc[kh * K] = fma(d, (float4)(r0, r1, r2, r3), acc[kh * K]);
+                    if (K > 1) {
+                        float r4 = row[4], r5 = row[5];
+                        acc[kh * K + 1] = fma(d, (float4)(r1, r2, r3, r4), acc[kh * K + 1]);
+                        acc[kh * K + 2] = fma(d, (float4)(r2, r3, r4, r5), acc[kh * K + 2]);
+                    }
+                }
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+
+    const int ci = ci0 + li, co = co0 + lj;
+    if (ci >= Ci || co >= Co) return;                     /* after the last barrier */
+    const long nw = (long)Co * Ci * KK;
+    __global float *o = dst + dstoff + (S > 1 ? s * nw : 0) + ((long)co * Ci + ci) * KK;
+    for (int t = 0; t < KK; t++) {
+        float v = (acc[t].s0 + acc[t].s1) + (acc[t].s2 + acc[t].s3);
+        if (S > 1) o[t] = v; else o[t] += v;
+    }
+}
+
+#define CONV_WGRAD_ARGS __global const float *x, ulong xoff, __global const float *dy, ulong dyoff, \
+    __global float *dst, ulong dstoff, int N, int Ci, int H, int W, int Co, int gelu, int S
+
+__kernel __attribute__((reqd_work_group_size(WB_CI, WB_CO, 1)))
+void cvk_conv2d_bwd_weight_k1(CONV_WGRAD_ARGS) {
+    __local float xt[WB_CI * WB_ROWS * WB_COLS], dt[WB_CO * WB_ROWS * WB_COLS];
+    conv_wgrad(1, x, xoff, dy, dyoff, dst, dstoff, N, Ci, H, W, Co, gelu, S, xt, dt);
+}
+
+__kernel __attribute__((reqd_work_group_size(WB_CI, WB_CO, 1)))
+void cvk_conv2d_bwd_weight_k3(CONV_WGRAD_ARGS) {
+    __local float xt[WB_CI * (WB_ROWS + 2) * (WB_COLS + 2)], dt[WB_CO * WB_ROWS * WB_COLS];
+    conv_wgrad(3, x, xoff, dy, dyoff, dst, dstoff, N, Ci, H, W, Co, gelu, S, xt, dt);
+}
+
+/* dw[i] += sum_{s < S} part[s * n + i], i < n (fixed order: deterministic). */
+__kernel void cvk_conv2d_reduce(__global const float *part, ulong poff, __global float *dw, ulong dwoff,
+                                long n, int S) {
+    long i = CV_GID0;
+    if (i >= n) return;
+    float v = 0.0f;
+    for (int s = 0; s < S; s++) v += part[poff + s * n + i];
+    dw[dwoff + i] += v;
+}
+
+/* ---- GEMM helpers --------------------------------------------------------
+ * A chunk is nb images n0 .. n0+nb-1 and rows r0 .. r0+nr-1 of each; its
+ * np = nr * W pixels form the columns of the matrices below.
+ *
+ * im2col: col[b][(c*KK + t)][p] = a(x[n0+b, c, y + kh - P, x + kw - P]) with
+ * p = (y - r0) * W + x, t = kh*K + kw, zero outside the image, a = GELU or
+ * identity (K = 1 with gelu is a plain GELU copy). */
+__kernel void cvk_conv2d_im2col(__global const float *x, ulong xoff, __global float *col, ulong coff,
+                                int Ci, int H, int W, int K, int n0, int nb, int r0, int nr, int gelu) {
+    const long np = (long)nr * W, KK = K * K;
+    const long total = (long)nb * Ci * KK * np;
+    long i = CV_GID0;
+    if (i >= total) return;
+    const long p = i % np, rt = i / np;
+    const int t = (int)(rt % KK), c = (int)((rt / KK) % Ci), bb = (int)(rt / (KK * Ci));
+    const int P = K / 2, kh = t / K, kw = t % K;
+    const int iy = r0 + (int)(p / W) + kh - P, ix = (int)(p % W) + kw - P;
+    float v = 0.0f;
+    if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
+        v = x[xoff + ((long)(n0 + bb) * Ci + c) * H * W + (long)iy * W + ix];
+        if (gelu) v = conv_gelu(v);
+    }
+    col[coff + i] = v;
+}
+
+/* col2im (gather, no atomics): for dx rows y in [max(0, r0-P), min(H, r0+nr+P)),
+ * dx[n0+b, c, y, x] += a'(x) * sum over taps (kh, kw) whose source pixel
+ * (oy, ox) = (y + P - kh, x + P - kw) lies in the chunk (r0 <= oy < r0+nr,
+ * 0 <= ox < W) of dcol[b][(c*KK + t)][(oy - r0) * W + ox].  Every dcol entry
+ * belongs to one chunk, so summing chunk by chunk gives the full col2im. */
+__kernel void cvk_conv2d_col2im(__global const float *dcol, ulong coff, __global float *dx, ulong dxoff,
+                                __global const float *x, ulong xoff,
+                                int Ci, int H, int W, int K, int n0, int nb, int r0, int nr, int gelu) {
+    const int P = K / 2, KK = K * K;
+    const int ylo = max(0, r0 - P), yhi = min(H, r0 + nr + P), ny = yhi - ylo;
+    const long total = (long)nb * Ci * ny * W;
+    long i = CV_GID0;
+    if (i >= total) return;
+    const int ix = (int)(i % W), y = ylo + (int)((i / W) % ny);
+    const long bc = i / ((long)ny * W);
+    const int c = (int)(bc % Ci), bb = (int)(bc / Ci);
+    const long np = (long)nr * W;
+    __global const float *dc = dcol + coff + ((long)bb * Ci + c) * KK * np;
+    float s = 0.0f;
+    for (int kh = 0; kh < K; kh++) {
+        const int oy = y + P - kh;
+        if (oy < r0 || oy >= r0 + nr) continue;
+        for (int kw = 0; kw < K; kw++) {
+            const int ox = ix + P - kw;
+            if (ox < 0 || ox >= W) continue;
+            s += dc[(long)(kh * K + kw) * np + (long)(oy - r0) * W + ox];
+        }
+    }
+    const long idx = ((long)(n0 + bb) * Ci + c) * H * W + (long)y * W + ix;
+    if (gelu) s *= conv_gelu_grad(x[xoff + idx]);
+    dx[dxoff + idx] += s;
+}
+
+/* ---- bias ---------------------------------------------------------------- */
+
+/* y[n, c, :] = (set ? 0 : y[n, c, :]) + (has_b ? b[c] : 0) over N*C*HW
+ * elements: the bias op (set = 0), and the start of the GEMM forward. */
+__kernel void cvk_conv2d_bias_fwd(__global const float *b, ulong boff, int has_b, __global float *y, ulong yoff,
+                                  int C, long HW, long total, int set) {
+    long i = CV_GID0;
+    if (i >= total) return;
+    float v = has_b ? b[boff + (i / HW) % C] : 0.0f;
+    y[yoff + i] = set ? v : y[yoff + i] + v;
+}
+
+/* db[c] += sum_{n, p} dy[n, c, p]: one group of 64 per channel, tree
+ * reduction in local memory (deterministic). */
+__kernel __attribute__((reqd_work_group_size(64, 1, 1)))
+void cvk_conv2d_bias_bwd(__global const float *dy, ulong dyoff, __global float *db, ulong dboff,
+                         int N, int C, long HW) {
+    __local float red[64];
+    const int c = get_group_id(0), l = get_local_id(0);
+    if (c >= C) return;                                   /* uniform over the group */
+    float s = 0.0f;
+    for (int n = 0; n < N; n++) {
+        __global const float *p = dy + dyoff + ((long)n * C + c) * HW;
+        for (long i = l; i < HW; i += 64) s += p[i];
+    }
+    red[l] = s;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int h = 32; h > 0; h >>= 1) {
+        if (l < h) red[l] += red[l + h];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (l == 0) db[dboff + c] += red[0];
+}

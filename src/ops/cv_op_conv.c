@@ -1,0 +1,829 @@
+/* cv_op_conv.c -- 2-D convolution (k = 1 or 3, stride 1, zero padding k/2)
+ * and per-channel bias: double references, device launchers for two
+ * algorithms, the CLBlast SGEMM wrapper, and the family's checks.
+ *
+ * Algorithms (kernels in cl/conv2d.cl):
+ *   DIRECT  tiled kernels: forward and backward-data share one body (32x8
+ *           pixel tiles, 8 output channels x 4 pixels per work-item, input
+ *           slabs in local memory); backward-weight reduces over spatial
+ *           chunks per (8 ci x 8 co) group, split S ways into partial
+ *           blocks in the scratch when that is needed for parallelism.
+ *   GEMM    im2col into the scratch + CLBlast SGEMM per image: forward
+ *           Y[Co, HW] = W[Co, Ci KK] col[Ci KK, HW]; backward-data
+ *           dcol = W^T dY then a gathering col2im (+= into dx);
+ *           backward-weight dW += dY col^T (beta = 1).  A 1x1 conv without
+ *           GELU needs no im2col at all.  Large images are cut into chunks
+ *           (several whole images, or rows of one image) so that the column
+ *           buffer stays under a budget.
+ * The scratch is the context's (cv_ctx_scratch); its layout for GEMM is
+ * [CLBlast temporary buffer | column buffer], so CLBlast never allocates
+ * either.  Sizes come from cv_conv2d_workspace, which a plan reserves once.
+ *
+ * Invariants: backward accumulates (+=) into dx, dw, db; forward overwrites
+ * y unless p->accumulate; nothing here synchronises with the host. */
+#include "cv_ops.h"
+#include "cv_check.h"
+
+#include <clblast_c.h>
+#include <math.h>
+#include <string.h>
+
+/* Mirrors of the tile geometry in cl/conv2d.cl. */
+enum { CT_TX = 8, CT_TY = 8, CT_PX = 4, CT_TW = CT_TX * CT_PX, CT_COB = 8 };
+enum { WB_CI = 8, WB_CO = 8, WB_ROWS = 4, WB_COLS = 32 };
+
+#define CONV_COL_BUDGET_DEFAULT ((size_t)16 << 20)   /* floats (64 MiB) per column chunk */
+#define CONV_WGRAD_PART_MAX     ((int64_t)4 << 20)   /* floats of backward-weight partials */
+
+static size_t conv_col_budget = CONV_COL_BUDGET_DEFAULT;
+
+void cv_conv2d_set_col_budget(size_t floats) {
+    conv_col_budget = floats ? floats : CONV_COL_BUDGET_DEFAULT;
+}
+
+/* ---- reference ----------------------------------------------------------- */
+
+static double gelu_d(double x)      { return 0.5 * x * (1.0 + erf(x * 0.70710678118654752440)); }
+static double gelu_grad_d(double x) { return 0.5 * (1.0 + erf(x * 0.70710678118654752440))
+                                             + x * 0.39894228040143267794 * exp(-0.5 * x * x); }
+
+void cv_conv2d_ref_fwd(const double *x /* (N, Ci, H, W) */, const double *w /* (Co, Ci, K, K) */,
+                       const double *b /* (Co) or NULL */, double *y /* (N, Co, H, W) */,
+                       int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, const cv_conv2d_params *p) {
+    const int64_t K = p->k, P = K / 2;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t co = 0; co < Co; co++)
+            for (int64_t oy = 0; oy < H; oy++)
+                for (int64_t ox = 0; ox < W; ox++) {
+                    double s = b ? b[co] : 0.0;
+                    for (int64_t ci = 0; ci < Ci; ci++)
+                        for (int64_t kh = 0; kh < K; kh++)
+                            for (int64_t kw = 0; kw < K; kw++) {
+                                int64_t iy = oy + kh - P, ix = ox + kw - P;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                double v = x[((n * Ci + ci) * H + iy) * W + ix];
+                                if (p->gelu_in) v = gelu_d(v);
+                                s += w[((co * Ci + ci) * K + kh) * K + kw] * v;
+                            }
+                    double *o = &y[((n * Co + co) * H + oy) * W + ox];
+                    *o = p->accumulate ? *o + s : s;
+                }
+}
+
+void cv_conv2d_ref_bwd(const double *x /* (N, Ci, H, W) */, const double *w /* (Co, Ci, K, K) */,
+                       const double *dy /* (N, Co, H, W) */,
+                       double *dx /* (N, Ci, H, W), += or NULL */, double *dw /* (Co, Ci, K, K), += or NULL */,
+                       double *db /* (Co), += or NULL */,
+                       int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, const cv_conv2d_params *p) {
+    const int64_t K = p->k, P = K / 2;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t co = 0; co < Co; co++)
+            for (int64_t oy = 0; oy < H; oy++)
+                for (int64_t ox = 0; ox < W; ox++) {
+                    double g = dy[((n * Co + co) * H + oy) * W + ox];
+                    if (db) db[co] += g;
+                    for (int64_t ci = 0; ci < Ci; ci++)
+                        for (int64_t kh = 0; kh < K; kh++)
+                            for (int64_t kw = 0; kw < K; kw++) {
+                                int64_t iy = oy + kh - P, ix = ox + kw - P;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                int64_t xi = ((n * Ci + ci) * H + iy) * W + ix;
+                                int64_t wi = ((co * Ci + ci) * K + kh) * K + kw;
+                                double xv = x[xi];
+                                if (dw) dw[wi] += g * (p->gelu_in ? gelu_d(xv) : xv);
+                                if (dx) dx[xi] += g * w[wi] * (p->gelu_in ? gelu_grad_d(xv) : 1.0);
+                            }
+                }
+}
+
+void cv_bias_ref_fwd(const double *b /* (C) */, double *y /* (N, C, HW) */, int64_t N, int64_t C, int64_t HW) {
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t i = 0; i < HW; i++) y[(n * C + c) * HW + i] += b[c];
+}
+
+void cv_bias_ref_bwd(const double *dy /* (N, C, HW) */, double *db /* (C), += */, int64_t N, int64_t C, int64_t HW) {
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t i = 0; i < HW; i++) db[c] += dy[(n * C + c) * HW + i];
+}
+
+/* ---- shapes, algorithm choice, workspace --------------------------------- */
+
+typedef struct conv_geo {
+    int64_t N, Ci, H, W, Co, HW;
+    int     K, KK;
+} conv_geo;
+
+static conv_geo geo_of(const int64_t xs[4], int64_t Co, int k) {
+    conv_geo g = { xs[0], xs[1], xs[2], xs[3], Co, xs[2] * xs[3], k, k * k };
+    return g;
+}
+
+static const char *algo_name(cv_conv_algo a) {
+    return a == CV_CONV_DIRECT ? "direct" : a == CV_CONV_GEMM ? "gemm" : "auto";
+}
+
+static cv_status check_params(const cv_conv2d_params *p, const char *what) {
+    if (!p) return cv_error(CV_ERR_ARG, "%s: no parameters", what);
+    if (p->k != 1 && p->k != 3) return cv_error(CV_ERR_ARG, "%s: kernel size k=%d (supported: 1, 3)", what, p->k);
+    if ((p->gelu_in != 0 && p->gelu_in != 1) || (p->accumulate != 0 && p->accumulate != 1))
+        return cv_error(CV_ERR_ARG, "%s: gelu_in=%d, accumulate=%d (expected 0 or 1)", what, p->gelu_in, p->accumulate);
+    if ((int)p->algo < 0 || p->algo >= CV_CONV_ALGO_COUNT)
+        return cv_error(CV_ERR_ARG, "%s: algorithm %d out of range", what, (int)p->algo);
+    const char *e = getenv("CV_CONV_ALGO");
+    if (e && *e && strcmp(e, "direct") && strcmp(e, "gemm") && strcmp(e, "auto"))
+        return cv_error(CV_ERR_ARG, "CV_CONV_ALGO='%s': expected direct, gemm or auto", e);
+    return CV_OK;
+}
+
+static int present(const cv_tensor *t) { return t && t->buf; }
+
+/* Shapes of one conv: x (N, Ci, H, W), w (Co, Ci, k, k), y or dy (N, Co, H, W). */
+static cv_status check_shapes(const char *what, const cv_tensor *x, const cv_tensor *w, const cv_tensor *y,
+                              const cv_conv2d_params *p) {
+    char a[64], b[64], c[64];
+    if (!present(x) || !present(w) || !present(y)) return cv_error(CV_ERR_ARG, "%s: missing input, weight or output tensor", what);
+    const int64_t *xs = x->shape, *ws = w->shape, *ys = y->shape;
+    for (int i = 0; i < 4; i++)
+        if (xs[i] <= 0 || xs[i] > INT32_MAX || ys[i] <= 0 || ys[i] > INT32_MAX)
+            return cv_error(CV_ERR_SHAPE, "%s: empty or oversized tensor x %s, y %s", what,
+                            cv_shape_str(xs, a, sizeof a), cv_shape_str(ys, b, sizeof b));
+    if (ws[0] != ys[1] || ws[1] != xs[1] || ws[2] != p->k || ws[3] != p->k || ys[0] != xs[0] || ys[2] != xs[2] || ys[3] != xs[3])
+        return cv_error(CV_ERR_SHAPE, "%s: x %s, w %s, y %s do not fit (expected w = (Co, Ci, %d, %d), y = (N, Co, H, W))",
+                        what, cv_shape_str(xs, a, sizeof a), cv_shape_str(ws, b, sizeof b), cv_shape_str(ys, c, sizeof c),
+                        p->k, p->k);
+    return CV_OK;
+}
+
+/* The AUTO table, first match wins.  op: 0 forward, 1 backward-data,
+ * 2 backward-weight, -1 any.  Rows for CPUs come from bench/bench-conv on
+ * PoCL (see doc/conv.md); rows for GPUs send large images with enough
+ * channels to CLBlast, which is tuned per device, and keep the small maps
+ * of the low-resolution stages on the direct kernels (launch-bound). */
+typedef struct conv_rule {
+    int          gpu;        /* 1 GPU, 0 other devices */
+    int          op;         /* -1 any */
+    int          k;          /* 0 any */
+    int64_t      min_hw;     /* H*W at least */
+    int64_t      min_ch;     /* min(Ci*k*k, Co) at least */
+    cv_conv_algo algo;
+} conv_rule;
+
+static const conv_rule conv_rules[] = {
+    { 1, -1, 0, 32 * 32, 16, CV_CONV_GEMM   },
+    { 1, -1, 0, 0,       0,  CV_CONV_DIRECT },
+    { 0, -1, 0, 0,       0,  CV_CONV_DIRECT },
+};
+
+cv_conv_algo cv_conv2d_algo(cv_ctx *ctx, const int64_t xshape[4], int64_t Co, const cv_conv2d_params *p, int bwd) {
+    if (p && p->algo != CV_CONV_AUTO && p->algo < CV_CONV_ALGO_COUNT) return p->algo;
+    const char *e = getenv("CV_CONV_ALGO");
+    if (e && !strcmp(e, "direct")) return CV_CONV_DIRECT;
+    if (e && !strcmp(e, "gemm")) return CV_CONV_GEMM;
+    int k = p ? p->k : 3;
+    int64_t hw = xshape[2] * xshape[3], ch = xshape[1] * k * k < Co ? xshape[1] * k * k : Co;
+    int gpu = cv_ctx_is_gpu(ctx);
+    for (size_t i = 0; i < sizeof conv_rules / sizeof *conv_rules; i++) {
+        const conv_rule *r = &conv_rules[i];
+        if (r->gpu != gpu || (r->op >= 0 && r->op != bwd) || (r->k && r->k != k)) continue;
+        if (hw >= r->min_hw && ch >= r->min_ch) return r->algo;
+    }
+    return CV_CONV_DIRECT;
+}
+
+/* Number of spatial splits of the direct backward-weight reduction. */
+static int64_t wgrad_splits(cv_ctx *ctx, const conv_geo *g) {
+    int64_t groups = ((g->Ci + WB_CI - 1) / WB_CI) * ((g->Co + WB_CO - 1) / WB_CO);
+    int64_t T = g->N * ((g->H + WB_ROWS - 1) / WB_ROWS) * ((g->W + WB_COLS - 1) / WB_COLS);
+    int64_t target = cv_ctx_is_gpu(ctx) ? 1024 : 64;           /* work-groups wanted */
+    int64_t S = target / groups, nw = g->Co * g->Ci * g->KK;
+    if (S > T) S = T;
+    if (S * nw > CONV_WGRAD_PART_MAX) S = CONV_WGRAD_PART_MAX / nw;
+    return S < 1 ? 1 : S;
+}
+
+/* GEMM chunking: nb images of nr rows each; col_floats for one chunk. */
+typedef struct conv_chunk {
+    int     need_col;     /* 0 for k = 1 without GELU */
+    int64_t nb, nr;
+    size_t  col_floats;
+} conv_chunk;
+
+static conv_chunk gemm_chunk(const conv_geo *g, int gelu) {
+    conv_chunk c = { g->K != 1 || gelu, g->N, g->H, 0 };
+    if (!c.need_col) return c;
+    size_t B = conv_col_budget, row = (size_t)(g->Ci * g->KK * g->W), img = row * (size_t)g->H;
+    if ((size_t)g->N * img <= B)   { c.nb = g->N; c.nr = g->H; }
+    else if (img <= B)             { c.nb = (int64_t)(B / img); c.nr = g->H; }
+    else                           { c.nb = 1; c.nr = (int64_t)(B / row); if (c.nr < 1) c.nr = 1; }
+    c.col_floats = (size_t)c.nb * (size_t)c.nr * row;
+    return c;
+}
+
+static const char *clblast_name(CLBlastStatusCode s) {
+    switch (s) {
+    case CLBlastSuccess: return "CLBlastSuccess";
+    case CLBlastOpenCLCompilerNotAvailable: return "CLBlastOpenCLCompilerNotAvailable";
+    case CLBlastTempBufferAllocFailure: return "CLBlastTempBufferAllocFailure";
+    case CLBlastOpenCLOutOfResources: return "CLBlastOpenCLOutOfResources";
+    case CLBlastOpenCLOutOfHostMemory: return "CLBlastOpenCLOutOfHostMemory";
+    case CLBlastOpenCLBuildProgramFailure: return "CLBlastOpenCLBuildProgramFailure";
+    case CLBlastInvalidValue: return "CLBlastInvalidValue";
+    case CLBlastInvalidCommandQueue: return "CLBlastInvalidCommandQueue";
+    case CLBlastInvalidMemObject: return "CLBlastInvalidMemObject";
+    case CLBlastInvalidBinary: return "CLBlastInvalidBinary";
+    case CLBlastInvalidBuildOptions: return "CLBlastInvalidBuildOptions";
+    case CLBlastInvalidProgram: return "CLBlastInvalidProgram";
+    case CLBlastInvalidProgramExecutable: return "CLBlastInvalidProgramExecutable";
+    case CLBlastInvalidKernelName: return "CLBlastInvalidKernelName";
+    case CLBlastInvalidKernelDefinition: return "CLBlastInvalidKernelDefinition";
+    case CLBlastInvalidKernel: return "CLBlastInvalidKernel";
+    case CLBlastInvalidArgIndex: return "CLBlastInvalidArgIndex";
+    case CLBlastInvalidArgValue: return "CLBlastInvalidArgValue";
+    case CLBlastInvalidArgSize: return "CLBlastInvalidArgSize";
+    case CLBlastInvalidKernelArgs: return "CLBlastInvalidKernelArgs";
+    case CLBlastInvalidLocalNumDimensions: return "CLBlastInvalidLocalNumDimensions";
+    case CLBlastInvalidLocalThreadsTotal: return "CLBlastInvalidLocalThreadsTotal";
+    case CLBlastInvalidLocalThreadsDim: return "CLBlastInvalidLocalThreadsDim";
+    case CLBlastInvalidGlobalOffset: return "CLBlastInvalidGlobalOffset";
+    case CLBlastInvalidEventWaitList: return "CLBlastInvalidEventWaitList";
+    case CLBlastInvalidEvent: return "CLBlastInvalidEvent";
+    case CLBlastInvalidOperation: return "CLBlastInvalidOperation";
+    case CLBlastInvalidBufferSize: return "CLBlastInvalidBufferSize";
+    case CLBlastInvalidGlobalWorkSize: return "CLBlastInvalidGlobalWorkSize";
+    case CLBlastNotImplemented: return "CLBlastNotImplemented";
+    case CLBlastInvalidMatrixA: return "CLBlastInvalidMatrixA";
+    case CLBlastInvalidMatrixB: return "CLBlastInvalidMatrixB";
+    case CLBlastInvalidMatrixC: return "CLBlastInvalidMatrixC";
+    case CLBlastInvalidDimension: return "CLBlastInvalidDimension";
+    case CLBlastInvalidLeadDimA: return "CLBlastInvalidLeadDimA";
+    case CLBlastInvalidLeadDimB: return "CLBlastInvalidLeadDimB";
+    case CLBlastInvalidLeadDimC: return "CLBlastInvalidLeadDimC";
+    case CLBlastInsufficientMemoryA: return "CLBlastInsufficientMemoryA";
+    case CLBlastInsufficientMemoryB: return "CLBlastInsufficientMemoryB";
+    case CLBlastInsufficientMemoryC: return "CLBlastInsufficientMemoryC";
+    case CLBlastInsufficientMemoryTemp: return "CLBlastInsufficientMemoryTemp";
+    case CLBlastInvalidLocalMemUsage: return "CLBlastInvalidLocalMemUsage";
+    case CLBlastDatabaseError: return "CLBlastDatabaseError";
+    case CLBlastUnknownError: return "CLBlastUnknownError";
+    case CLBlastUnexpectedError: return "CLBlastUnexpectedError";
+    default: return "unknown CLBlast status";
+    }
+}
+
+/* The three GEMM shapes of a conv chunk, for the temporary-buffer query:
+ * forward (m = Co, n = np, k = Ci KK), backward-data (m = Ci KK, n = np,
+ * k = Co, A transposed), backward-weight (m = Co, n = Ci KK, k = np, B
+ * transposed).  Offsets of 1 ask for the worst case (unaligned views). */
+static cv_status gemm_temp_bytes(cv_ctx *ctx, const conv_geo *g, const conv_chunk *c, size_t *out) {
+    cl_command_queue q = cv_ctx_queue(ctx);
+    size_t np = (size_t)(c->nr * g->W), cikk = (size_t)(g->Ci * g->KK), co = (size_t)g->Co, hw = (size_t)g->HW;
+    size_t ldcol = c->need_col ? np : hw;
+    struct { CLBlastTranspose ta, tb; size_t m, n, k, lda, ldb, ldc; } s[3] = {
+        { CLBlastTransposeNo,  CLBlastTransposeNo,  co,   np,   cikk, cikk, ldcol, hw },
+        { CLBlastTransposeYes, CLBlastTransposeNo,  cikk, np,   co,   cikk, hw,    ldcol },
+        { CLBlastTransposeNo,  CLBlastTransposeYes, co,   cikk, np,   hw,   ldcol, cikk },
+    };
+    *out = 0;
+    for (int i = 0; i < 3; i++) {
+        size_t t = 0;
+        CLBlastStatusCode r = CLBlastSGemmTempBufferSize(CLBlastLayoutRowMajor, s[i].ta, s[i].tb, s[i].m, s[i].n, s[i].k,
+                                                         1, s[i].lda, 1, s[i].ldb, 1, s[i].ldc, &q, &t);
+        if (r != CLBlastSuccess)
+            return cv_error(CV_ERR_CL, "CLBlastSGemmTempBufferSize (m=%zu n=%zu k=%zu) on %s: %s (%d)",
+                            s[i].m, s[i].n, s[i].k, cv_ctx_device_name(ctx), clblast_name(r), (int)r);
+        if (t > *out) *out = t;
+    }
+    return CV_OK;
+}
+
+typedef struct gemm_ws {
+    conv_chunk chunk;
+    size_t     temp_bytes;    /* CLBlast temporary buffer at scratch offset 0 */
+    size_t     col_off;       /* floats: column buffer after it, aligned */
+    size_t     bytes;         /* total */
+} gemm_ws;
+
+static cv_status gemm_workspace(cv_ctx *ctx, const conv_geo *g, int gelu, gemm_ws *ws) {
+    ws->chunk = gemm_chunk(g, gelu);
+    cv_status st = gemm_temp_bytes(ctx, g, &ws->chunk, &ws->temp_bytes);
+    if (st != CV_OK) return st;
+    size_t al = cv_ctx_align(ctx) < 64 ? 64 : cv_ctx_align(ctx);
+    size_t t = (ws->temp_bytes + al - 1) / al * al;
+    ws->col_off = t / sizeof(float);
+    ws->bytes = t + ws->chunk.col_floats * sizeof(float);
+    return CV_OK;
+}
+
+static size_t direct_workspace(cv_ctx *ctx, const conv_geo *g) {
+    int64_t S = wgrad_splits(ctx, g);
+    return S > 1 ? (size_t)(S * g->Co * g->Ci * g->KK) * sizeof(float) : 0;
+}
+
+size_t cv_conv2d_workspace(cv_ctx *ctx, const int64_t xshape[4], int64_t Co, const cv_conv2d_params *p) {
+    conv_geo g = geo_of(xshape, Co, p->k);
+    size_t need = 0;
+    int uses_gemm = 0;
+    for (int op = 0; op < 3; op++) {
+        cv_conv_algo a = cv_conv2d_algo(ctx, xshape, Co, p, op);
+        if (a == CV_CONV_GEMM) uses_gemm = 1;
+        else if (op == 2) need = direct_workspace(ctx, &g);
+    }
+    if (uses_gemm) {
+        gemm_ws ws;
+        /* a failed query shows up again, with its message, in the op itself */
+        if (gemm_workspace(ctx, &g, p->gelu_in, &ws) == CV_OK && ws.bytes > need) need = ws.bytes;
+    }
+    return need;
+}
+
+/* ---- SGEMM --------------------------------------------------------------- */
+
+static cv_status sgemm_tmp(cv_ctx *ctx, const char *what, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                           float alpha, cl_mem a, size_t a_off, int64_t lda, cl_mem b, size_t b_off, int64_t ldb,
+                           float beta, cl_mem c, size_t c_off, int64_t ldc, cl_mem temp) {
+    if (m <= 0 || n <= 0 || k <= 0 || lda <= 0 || ldb <= 0 || ldc <= 0)
+        return cv_error(CV_ERR_ARG, "%s: SGEMM with m=%lld n=%lld k=%lld lda=%lld ldb=%lld ldc=%lld", what,
+                        (long long)m, (long long)n, (long long)k, (long long)lda, (long long)ldb, (long long)ldc);
+    cl_command_queue q = cv_ctx_queue(ctx);
+    cl_event ev = NULL, *evp = cv_ctx_profiling(ctx) ? &ev : NULL;
+    CLBlastTranspose ta = trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastTranspose tb = trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastStatusCode r = temp
+        ? CLBlastSgemmWithTempBuffer(CLBlastLayoutRowMajor, ta, tb, (size_t)m, (size_t)n, (size_t)k, alpha,
+                                     a, a_off, (size_t)lda, b, b_off, (size_t)ldb, beta, c, c_off, (size_t)ldc, &q, evp, temp)
+        : CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, (size_t)m, (size_t)n, (size_t)k, alpha,
+                       a, a_off, (size_t)lda, b, b_off, (size_t)ldb, beta, c, c_off, (size_t)ldc, &q, evp);
+    if (r != CLBlastSuccess) {
+        cv_status st = r == CLBlastTempBufferAllocFailure || r == CLBlastOpenCLOutOfResources ? CV_ERR_DEVMEM : CV_ERR_CL;
+        return cv_error(st, "%s: CLBlastSgemm%s (row-major, %s x %s, m=%lld n=%lld k=%lld, lda=%lld ldb=%lld ldc=%lld, "
+                        "offsets %zu/%zu/%zu) on %s: %s (%d)", what, temp ? "WithTempBuffer" : "",
+                        trans_a ? "A^T" : "A", trans_b ? "B^T" : "B", (long long)m, (long long)n, (long long)k,
+                        (long long)lda, (long long)ldb, (long long)ldc, a_off, b_off, c_off,
+                        cv_ctx_device_name(ctx), clblast_name(r), (int)r);
+    }
+    if (ev) cv_ctx_profile_event(ctx, "clblast_sgemm", ev);
+    return CV_OK;
+}
+
+cv_status cv_sgemm(cv_ctx *ctx, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                   cl_mem a, size_t a_off, int64_t lda, cl_mem b, size_t b_off, int64_t ldb, float beta,
+                   cl_mem c, size_t c_off, int64_t ldc) {
+    return sgemm_tmp(ctx, "cv_sgemm", trans_a, trans_b, m, n, k, alpha, a, a_off, lda, b, b_off, ldb,
+                     beta, c, c_off, ldc, NULL);
+}
+
+/* ---- bias ---------------------------------------------------------------- */
+
+/* y = (set ? 0 : y) + (b ? b[c] : 0) over (N, C, HW) */
+static cv_status bias_launch(cv_ctx *ctx, const cv_tensor *b, const cv_tensor *y, int set) {
+    int64_t N = y->shape[0], C = y->shape[1], HW = y->shape[2] * y->shape[3];
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_conv2d_bias_fwd");
+    cv_karg_mem(&ka, present(b) ? b->buf : y->buf); cv_karg_u64(&ka, present(b) ? b->off : 0);
+    cv_karg_i32(&ka, present(b));
+    cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
+    cv_karg_i32(&ka, (int32_t)C); cv_karg_i64(&ka, HW); cv_karg_i64(&ka, N * C * HW); cv_karg_i32(&ka, set);
+    return cv_launch1(&ka, (size_t)(N * C * HW), 256);
+}
+
+cv_status cv_bias_fwd(cv_ctx *ctx, const cv_tensor *b, const cv_tensor *y) {
+    if (!present(b) || !present(y)) return cv_error(CV_ERR_ARG, "bias: missing bias or output tensor");
+    if (cv_tensor_numel(b) != y->shape[1]) {
+        char s[64];
+        return cv_error(CV_ERR_SHAPE, "bias: %lld values for y %s (expected one per channel)",
+                        (long long)cv_tensor_numel(b), cv_shape_str(y->shape, s, sizeof s));
+    }
+    return bias_launch(ctx, b, y, 0);
+}
+
+cv_status cv_bias_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *db) {
+    if (!present(db)) return CV_OK;
+    if (!present(dy)) return cv_error(CV_ERR_ARG, "bias backward: missing dy");
+    int64_t N = dy->shape[0], C = dy->shape[1], HW = dy->shape[2] * dy->shape[3];
+    if (cv_tensor_numel(db) != C) {
+        char s[64];
+        return cv_error(CV_ERR_SHAPE, "bias backward: db has %lld values for dy %s (expected one per channel)",
+                        (long long)cv_tensor_numel(db), cv_shape_str(dy->shape, s, sizeof s));
+    }
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_conv2d_bias_bwd");
+    cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
+    cv_karg_mem(&ka, db->buf); cv_karg_u64(&ka, db->off);
+    cv_karg_i32(&ka, (int32_t)N); cv_karg_i32(&ka, (int32_t)C); cv_karg_i64(&ka, HW);
+    return cv_launch1(&ka, (size_t)C * 64, 64);
+}
+
+/* ---- DIRECT -------------------------------------------------------------- */
+
+/* Forward (bwd = 0: in = x, out = y) or backward-data (bwd = 1: in = dy,
+ * out = dx, xg = x for GELU'). */
+static cv_status direct_tile(cv_ctx *ctx, int bwd, const conv_geo *g, const cv_tensor *in, const cv_tensor *w,
+                             const cv_tensor *b, const cv_tensor *out, const cv_tensor *xg, int gelu, int accumulate) {
+    int64_t Cin = bwd ? g->Co : g->Ci, Cout = bwd ? g->Ci : g->Co;
+    int64_t ncob = (Cout + CT_COB - 1) / CT_COB;
+    static const char *names[2][2] = { { "cvk_conv2d_fwd_k1", "cvk_conv2d_fwd_k3" },
+                                       { "cvk_conv2d_bwd_data_k1", "cvk_conv2d_bwd_data_k3" } };
+    cv_kargs ka = cv_kargs_begin(ctx, names[bwd][g->K == 3]);
+    cv_karg_mem(&ka, in->buf); cv_karg_u64(&ka, in->off);
+    cv_karg_mem(&ka, w->buf); cv_karg_u64(&ka, w->off);
+    cv_karg_i64(&ka, bwd ? g->KK : g->Ci * g->KK);              /* sw_o */
+    cv_karg_i64(&ka, bwd ? g->Ci * g->KK : g->KK);              /* sw_i */
+    cv_karg_i32(&ka, bwd);                                      /* flip */
+    cv_karg_mem(&ka, present(b) ? b->buf : w->buf); cv_karg_u64(&ka, present(b) ? b->off : 0);
+    cv_karg_i32(&ka, present(b));
+    cv_karg_mem(&ka, out->buf); cv_karg_u64(&ka, out->off);
+    cv_karg_mem(&ka, xg ? xg->buf : in->buf); cv_karg_u64(&ka, xg ? xg->off : 0);
+    cv_karg_i32(&ka, (int32_t)g->N); cv_karg_i32(&ka, (int32_t)Cin); cv_karg_i32(&ka, (int32_t)Cout);
+    cv_karg_i32(&ka, (int32_t)g->H); cv_karg_i32(&ka, (int32_t)g->W);
+    cv_karg_i32(&ka, gelu); cv_karg_i32(&ka, accumulate);
+    size_t gs[3] = { (size_t)((g->W + CT_TW - 1) / CT_TW) * CT_TX, (size_t)((g->H + CT_TY - 1) / CT_TY) * CT_TY,
+                     (size_t)(g->N * ncob) };
+    size_t ls[3] = { CT_TX, CT_TY, 1 };
+    return cv_launch(&ka, 3, gs, ls);
+}
+
+static cv_status direct_wgrad(cv_ctx *ctx, const conv_geo *g, const cv_tensor *x, const cv_tensor *dy,
+                              const cv_tensor *dw, int gelu) {
+    cv_status st = CV_OK;
+    int64_t S = wgrad_splits(ctx, g), nw = g->Co * g->Ci * g->KK;
+    cl_mem part = NULL;
+    if (S > 1) CV_TRY(cv_ctx_scratch(ctx, (size_t)(S * nw) * sizeof(float), &part));
+    cv_kargs ka = cv_kargs_begin(ctx, g->K == 3 ? "cvk_conv2d_bwd_weight_k3" : "cvk_conv2d_bwd_weight_k1");
+    cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
+    cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
+    cv_karg_mem(&ka, S > 1 ? part : dw->buf); cv_karg_u64(&ka, S > 1 ? 0 : dw->off);
+    cv_karg_i32(&ka, (int32_t)g->N); cv_karg_i32(&ka, (int32_t)g->Ci); cv_karg_i32(&ka, (int32_t)g->H);
+    cv_karg_i32(&ka, (int32_t)g->W); cv_karg_i32(&ka, (int32_t)g->Co); cv_karg_i32(&ka, gelu);
+    cv_karg_i32(&ka, (int32_t)S);
+    size_t gs[3] = { (size_t)((g->Ci + WB_CI - 1) / WB_CI) * WB_CI, (size_t)((g->Co + WB_CO - 1) / WB_CO) * WB_CO, (size_t)S };
+    size_t ls[3] = { WB_CI, WB_CO, 1 };
+    CV_TRY(cv_launch(&ka, 3, gs, ls));
+    if (S > 1) {
+        cv_kargs kr = cv_kargs_begin(ctx, "cvk_conv2d_reduce");
+        cv_karg_mem(&kr, part); cv_karg_u64(&kr, 0);
+        cv_karg_mem(&kr, dw->buf); cv_karg_u64(&kr, dw->off);
+        cv_karg_i64(&kr, nw); cv_karg_i32(&kr, (int32_t)S);
+        CV_TRY(cv_launch1(&kr, (size_t)nw, 64));
+    }
+fail:
+    return st;
+}
+
+/* ---- GEMM ---------------------------------------------------------------- */
+
+static cv_status im2col_launch(cv_ctx *ctx, const conv_geo *g, const cv_tensor *x, cl_mem col, size_t col_off,
+                               int64_t n0, int64_t nb, int64_t r0, int64_t nr, int gelu) {
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_conv2d_im2col");
+    cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
+    cv_karg_mem(&ka, col); cv_karg_u64(&ka, col_off);
+    cv_karg_i32(&ka, (int32_t)g->Ci); cv_karg_i32(&ka, (int32_t)g->H); cv_karg_i32(&ka, (int32_t)g->W);
+    cv_karg_i32(&ka, g->K); cv_karg_i32(&ka, (int32_t)n0); cv_karg_i32(&ka, (int32_t)nb);
+    cv_karg_i32(&ka, (int32_t)r0); cv_karg_i32(&ka, (int32_t)nr); cv_karg_i32(&ka, gelu);
+    return cv_launch1(&ka, (size_t)(nb * g->Ci * g->KK * nr * g->W), 256);
+}
+
+static cv_status col2im_launch(cv_ctx *ctx, const conv_geo *g, cl_mem col, size_t col_off, const cv_tensor *dx,
+                               const cv_tensor *x, int64_t n0, int64_t nb, int64_t r0, int64_t nr, int gelu) {
+    int64_t P = g->K / 2, ylo = r0 - P < 0 ? 0 : r0 - P, yhi = r0 + nr + P > g->H ? g->H : r0 + nr + P;
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_conv2d_col2im");
+    cv_karg_mem(&ka, col); cv_karg_u64(&ka, col_off);
+    cv_karg_mem(&ka, dx->buf); cv_karg_u64(&ka, dx->off);
+    cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
+    cv_karg_i32(&ka, (int32_t)g->Ci); cv_karg_i32(&ka, (int32_t)g->H); cv_karg_i32(&ka, (int32_t)g->W);
+    cv_karg_i32(&ka, g->K); cv_karg_i32(&ka, (int32_t)n0); cv_karg_i32(&ka, (int32_t)nb);
+    cv_karg_i32(&ka, (int32_t)r0); cv_karg_i32(&ka, (int32_t)nr); cv_karg_i32(&ka, gelu);
+    return cv_launch1(&ka, (size_t)(nb * g->Ci * (yhi - ylo) * g->W), 256);
+}
+
+/* Which pass of the GEMM algorithm. */
+enum { PASS_FWD, PASS_DATA, PASS_WEIGHT };
+
+/* Runs one pass over all chunks.  Forward: y (already holding b or y + b)
+ * += W col.  Backward-data: dcol = W^T dy, dx += col2im(dcol).
+ * Backward-weight: dw += dy col^T. */
+static cv_status gemm_pass(cv_ctx *ctx, int pass, const conv_geo *g, const cv_tensor *x, const cv_tensor *w,
+                           const cv_tensor *y_or_dy, const cv_tensor *dx_or_dw, int gelu) {
+    cv_status st = CV_OK;
+    gemm_ws ws;
+    cl_mem scr = NULL;
+    CV_TRY(gemm_workspace(ctx, g, gelu, &ws));
+    CV_TRY(cv_ctx_scratch(ctx, ws.bytes, &scr));
+    const conv_chunk *c = &ws.chunk;
+    const int64_t cikk = g->Ci * g->KK, HW = g->HW;
+    static const char *what[3] = { "conv2d forward", "conv2d backward-data", "conv2d backward-weight" };
+    for (int64_t n0 = 0; n0 < g->N; n0 += c->nb) {
+        int64_t nb = g->N - n0 < c->nb ? g->N - n0 : c->nb;
+        for (int64_t r0 = 0; r0 < g->H; r0 += c->nr) {
+            int64_t nr = g->H - r0 < c->nr ? g->H - r0 : c->nr, np = nr * g->W;
+            if (c->need_col && pass != PASS_DATA)
+                CV_TRY(im2col_launch(ctx, g, x, scr, ws.col_off, n0, nb, r0, nr, gelu));
+            for (int64_t i = 0; i < nb; i++) {
+                int64_t n = n0 + i;
+                size_t colo = ws.col_off + (size_t)(i * cikk * np);
+                cl_mem bm = c->need_col ? scr : x->buf;
+                size_t bo = c->need_col ? colo : x->off + (size_t)(n * g->Ci * HW + r0 * g->W);
+                int64_t ldb = c->need_col ? np : HW;
+                size_t yo = y_or_dy->off + (size_t)(n * g->Co * HW + r0 * g->W);
+                if (pass == PASS_FWD) {
+                    CV_TRY(sgemm_tmp(ctx, what[pass], 0, 0, g->Co, np, cikk, 1.0f, w->buf, w->off, cikk,
+                                     bm, bo, ldb, 1.0f, y_or_dy->buf, yo, HW, scr));
+                } else if (pass == PASS_WEIGHT) {
+                    CV_TRY(sgemm_tmp(ctx, what[pass], 0, 1, g->Co, cikk, np, 1.0f, y_or_dy->buf, yo, HW,
+                                     bm, bo, ldb, 1.0f, dx_or_dw->buf, dx_or_dw->off, cikk, scr));
+                } else if (!c->need_col) {          /* 1x1 without GELU: dx += W^T dy directly */
+                    size_t xo = dx_or_dw->off + (size_t)(n * g->Ci * HW + r0 * g->W);
+                    CV_TRY(sgemm_tmp(ctx, what[pass], 1, 0, cikk, np, g->Co, 1.0f, w->buf, w->off, cikk,
+                                     y_or_dy->buf, yo, HW, 1.0f, dx_or_dw->buf, xo, HW, scr));
+                } else {
+                    CV_TRY(sgemm_tmp(ctx, what[pass], 1, 0, cikk, np, g->Co, 1.0f, w->buf, w->off, cikk,
+                                     y_or_dy->buf, yo, HW, 0.0f, scr, colo, np, scr));
+                }
+            }
+            if (c->need_col && pass == PASS_DATA)
+                CV_TRY(col2im_launch(ctx, g, scr, ws.col_off, dx_or_dw, x, n0, nb, r0, nr, gelu));
+        }
+    }
+fail:
+    return st;
+}
+
+/* ---- launchers ----------------------------------------------------------- */
+
+cv_status cv_conv2d_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *b,
+                        const cv_tensor *y, const cv_conv2d_params *p) {
+    cv_status st = CV_OK;
+    CV_TRY(check_params(p, "conv2d forward"));
+    CV_TRY(check_shapes("conv2d forward", x, w, y, p));
+    conv_geo g = geo_of(x->shape, y->shape[1], p->k);
+    if (present(b) && cv_tensor_numel(b) != g.Co)
+        return cv_error(CV_ERR_SHAPE, "conv2d forward: bias has %lld values for %lld output channels",
+                        (long long)cv_tensor_numel(b), (long long)g.Co);
+    cv_conv_algo a = cv_conv2d_algo(ctx, x->shape, g.Co, p, 0);
+    if (a == CV_CONV_DIRECT) {
+        CV_TRY(direct_tile(ctx, 0, &g, x, w, b, y, NULL, p->gelu_in, p->accumulate));
+    } else {
+        /* y = b (or y + b), then y += W col: one pass over y, and a y
+         * holding NaN from an earlier step never leaks through beta = 0 */
+        if (present(b) || !p->accumulate) CV_TRY(bias_launch(ctx, b, y, !p->accumulate));
+        CV_TRY(gemm_pass(ctx, PASS_FWD, &g, x, w, y, NULL, p->gelu_in));
+    }
+fail:
+    return st;
+}
+
+cv_status cv_conv2d_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *dy,
+                        const cv_tensor *dx, const cv_tensor *dw, const cv_tensor *db,
+                        const cv_conv2d_params *p) {
+    cv_status st = CV_OK;
+    char s1[64], s2[64];
+    CV_TRY(check_params(p, "conv2d backward"));
+    CV_TRY(check_shapes("conv2d backward", x, w, dy, p));
+    conv_geo g = geo_of(x->shape, dy->shape[1], p->k);
+    if (present(dx) && !cv_shape_eq(dx->shape, x->shape))
+        return cv_error(CV_ERR_SHAPE, "conv2d backward: dx %s does not match x %s",
+                        cv_shape_str(dx->shape, s1, sizeof s1), cv_shape_str(x->shape, s2, sizeof s2));
+    if (present(dw) && cv_tensor_numel(dw) != cv_tensor_numel(w))
+        return cv_error(CV_ERR_SHAPE, "conv2d backward: dw %s does not match w %s",
+                        cv_shape_str(dw->shape, s1, sizeof s1), cv_shape_str(w->shape, s2, sizeof s2));
+    if (present(db)) CV_TRY(cv_bias_bwd(ctx, dy, db));
+    if (present(dw)) {
+        if (cv_conv2d_algo(ctx, x->shape, g.Co, p, 2) == CV_CONV_DIRECT)
+            CV_TRY(direct_wgrad(ctx, &g, x, dy, dw, p->gelu_in));
+        else
+            CV_TRY(gemm_pass(ctx, PASS_WEIGHT, &g, x, w, dy, dw, p->gelu_in));
+    }
+    if (present(dx)) {
+        if (cv_conv2d_algo(ctx, x->shape, g.Co, p, 1) == CV_CONV_DIRECT)
+            CV_TRY(direct_tile(ctx, 1, &g, dy, w, NULL, dx, x, p->gelu_in, 0));
+        else
+            CV_TRY(gemm_pass(ctx, PASS_DATA, &g, x, w, dy, dx, p->gelu_in));
+    }
+fail:
+    return st;
+}
+
+/* ---- checks -------------------------------------------------------------- */
+
+typedef struct conv_fd {
+    double *x, *w, *b, *y, *g;
+    int64_t N, Ci, H, W, Co;
+    cv_conv2d_params p;
+} conv_fd;
+
+static double conv_loss(void *u) {
+    conv_fd *f = u;
+    int64_t ny = f->N * f->Co * f->H * f->W;
+    double L = 0;
+    cv_conv2d_ref_fwd(f->x, f->w, f->b, f->y, f->N, f->Ci, f->H, f->W, f->Co, &f->p);
+    for (int64_t i = 0; i < ny; i++) L += f->g[i] * f->y[i];
+    return L;
+}
+
+typedef struct bias_fd { double *b, *y, *g; int64_t N, C, HW; } bias_fd;
+
+static double bias_loss(void *u) {
+    bias_fd *f = u;
+    int64_t ny = f->N * f->C * f->HW;
+    double L = 0;
+    memset(f->y, 0, (size_t)ny * sizeof *f->y);
+    cv_bias_ref_fwd(f->b, f->y, f->N, f->C, f->HW);
+    for (int64_t i = 0; i < ny; i++) L += f->g[i] * f->y[i];
+    return L;
+}
+
+void cv_conv_gradcheck(cv_check *c) {
+    const int64_t N = 2, Ci = 3, Co = 4, H = 5, W = 4;
+    const int64_t nx = N * Ci * H * W, ny = N * Co * H * W, nwmax = Co * Ci * 9;
+    double *x = malloc(nx * sizeof *x), *dx = malloc(nx * sizeof *dx);
+    double *w = malloc(nwmax * sizeof *w), *dw = malloc(nwmax * sizeof *dw);
+    double *b = malloc(Co * sizeof *b), *db = malloc(Co * sizeof *db);
+    double *y = malloc(ny * sizeof *y), *g = malloc(ny * sizeof *g);
+    if (!x || !dx || !w || !dw || !b || !db || !y || !g) {
+        CV_CHECK_OK(0, "conv2d gradcheck: out of memory");
+        goto done;
+    }
+    for (int k = 1; k <= 3; k += 2)
+        for (int gelu = 0; gelu <= 1; gelu++) {
+            int64_t nw = Co * Ci * k * k;
+            uint64_t seed = 100 + 10 * (uint64_t)k + (uint64_t)gelu;
+            cv_conv2d_params p = { k, gelu, 0, CV_CONV_AUTO };
+            cv_chk_rand_d(x, nx, seed, -2, 2);
+            cv_chk_rand_d(w, nw, seed + 1, -1, 1);
+            cv_chk_rand_d(b, Co, seed + 2, -1, 1);
+            cv_chk_rand_d(g, ny, seed + 3, -1, 1);
+            memset(dx, 0, nx * sizeof *dx);
+            memset(dw, 0, nw * sizeof *dw);
+            memset(db, 0, Co * sizeof *db);
+            cv_conv2d_ref_bwd(x, w, g, dx, dw, db, N, Ci, H, W, Co, &p);
+            conv_fd f = { x, w, b, y, g, N, Ci, H, W, Co, p };
+            double ex = cv_chk_fd_check(conv_loss, &f, x, (size_t)nx, dx, 1e-4, 2000, seed + 4);
+            double ew = cv_chk_fd_check(conv_loss, &f, w, (size_t)nw, dw, 1e-4, 2000, seed + 5);
+            double eb = cv_chk_fd_check(conv_loss, &f, b, (size_t)Co, db, 1e-4, 2000, seed + 6);
+            CV_CHECK_OK(ex < 1e-6, "conv2d ref dx vs finite differences, k=%d gelu=%d %lldx%lldx%lldx%lld -> Co=%lld: rel err %.2e",
+                        k, gelu, (long long)N, (long long)Ci, (long long)H, (long long)W, (long long)Co, ex);
+            CV_CHECK_OK(ew < 1e-6, "conv2d ref dw vs finite differences, k=%d gelu=%d: rel err %.2e", k, gelu, ew);
+            CV_CHECK_OK(eb < 1e-6, "conv2d ref db vs finite differences, k=%d gelu=%d: rel err %.2e", k, gelu, eb);
+        }
+    {
+        cv_chk_rand_d(b, Co, 7, -1, 1);
+        cv_chk_rand_d(g, ny, 8, -1, 1);
+        memset(db, 0, Co * sizeof *db);
+        cv_bias_ref_bwd(g, db, N, Co, H * W);
+        bias_fd f = { b, y, g, N, Co, H * W };
+        double e = cv_chk_fd_check(bias_loss, &f, b, (size_t)Co, db, 1e-4, 2000, 9);
+        CV_CHECK_OK(e < 1e-6, "bias ref db vs finite differences, %lldx%lldx%lldx%lld: rel err %.2e",
+                    (long long)N, (long long)Co, (long long)H, (long long)W, e);
+    }
+done:
+    free(x); free(dx); free(w); free(dw); free(b); free(db); free(y); free(g);
+}
+
+/* One device case: shapes and options, which gradients are wanted
+ * (1 dx, 2 dw, 4 db), and a column budget (0: default) to force chunking. */
+typedef struct conv_case {
+    int64_t N, Ci, Co, H, W;
+    int     k, gelu, acc, bias, grads;
+    size_t  budget;
+} conv_case;
+
+enum { CONV_NT = 8 };   /* x, w, b, y, dy, dx, dw, db */
+
+static void conv_dev_case(cv_check *c, cv_ctx *ctx, const conv_case *cs, cv_conv_algo algo, uint64_t seed) {
+    const int64_t N = cs->N, Ci = cs->Ci, Co = cs->Co, H = cs->H, W = cs->W, K = cs->k;
+    const int64_t n[CONV_NT] = { N * Ci * H * W, Co * Ci * K * K, Co, N * Co * H * W, N * Co * H * W,
+                                 N * Ci * H * W, Co * Ci * K * K, Co };
+    const int64_t shp[CONV_NT][4] = { { N, Ci, H, W }, { Co, Ci, K, K }, { 1, Co, 1, 1 }, { N, Co, H, W },
+                                      { N, Co, H, W }, { N, Ci, H, W }, { Co, Ci, K, K }, { 1, Co, 1, 1 } };
+    const double lo[CONV_NT] = { -2, -1, -1, -1, -1, -1, -1, -1 };   /* ranges are [lo, -lo] */
+    double *ref[CONV_NT] = { 0 };
+    float *hf[CONV_NT] = { 0 };
+    cv_chk_dev d[CONV_NT];
+    cv_status st = CV_OK;
+    double e[CONV_NT];
+    char desc[160];
+    memset(d, 0, sizeof d);
+    for (int i = 0; i < CONV_NT; i++) e[i] = INFINITY;
+    snprintf(desc, sizeof desc, "%s N=%lld Ci=%lld Co=%lld %lldx%lld k=%d gelu=%d acc=%d bias=%d%s",
+             algo_name(algo), (long long)N, (long long)Ci, (long long)Co, (long long)H, (long long)W, cs->k,
+             cs->gelu, cs->acc, cs->bias, cs->budget ? " chunked" : "");
+    for (int i = 0; i < CONV_NT; i++) {
+        ref[i] = malloc((size_t)n[i] * sizeof **ref);
+        hf[i] = malloc((size_t)n[i] * sizeof **hf);
+        if (!ref[i] || !hf[i]) { st = cv_error(CV_ERR_NOMEM, "test buffers"); goto fail; }
+        double hi = i == 1 ? 1.0 / sqrt((double)(Ci * K * K)) : -lo[i];   /* w ~ fan-in scaled */
+        cv_chk_rand(hf[i], (size_t)n[i], seed * 16 + (uint64_t)i, (float)-hi, (float)hi);
+        cv_chk_f2d(hf[i], ref[i], (size_t)n[i]);
+        CV_TRY(cv_chk_dev_new(ctx, &d[i], shp[i][0], shp[i][1], shp[i][2], shp[i][3], hf[i]));
+    }
+    cv_conv2d_params p = { cs->k, cs->gelu, cs->acc, algo };
+    cv_conv2d_set_col_budget(cs->budget);
+    {
+        /* poison the scratch: nothing may read what it did not write */
+        size_t ws = cv_conv2d_workspace(ctx, d[0].t.shape, Co, &p);
+        if (ws) {
+            cl_mem scr;
+            float nan = NAN;
+            CV_TRY(cv_ctx_scratch(ctx, ws, &scr));
+            CV_TRY(CV_CL(clEnqueueFillBuffer(cv_ctx_queue(ctx), scr, &nan, sizeof nan, 0, ws / 4 * 4, 0, NULL, NULL)));
+        }
+    }
+    cv_conv2d_ref_fwd(ref[0], ref[1], cs->bias ? ref[2] : NULL, ref[3], N, Ci, H, W, Co, &p);
+    cv_conv2d_ref_bwd(ref[0], ref[1], ref[4], cs->grads & 1 ? ref[5] : NULL, cs->grads & 2 ? ref[6] : NULL,
+                      cs->grads & 4 ? ref[7] : NULL, N, Ci, H, W, Co, &p);
+    CV_TRY(cv_conv2d_fwd(ctx, &d[0].t, &d[1].t, cs->bias ? &d[2].t : NULL, &d[3].t, &p));
+    CV_TRY(cv_conv2d_bwd(ctx, &d[0].t, &d[1].t, &d[4].t, cs->grads & 1 ? &d[5].t : NULL,
+                         cs->grads & 2 ? &d[6].t : NULL, cs->grads & 4 ? &d[7].t : NULL, &p));
+    for (int i = 0; i < CONV_NT; i++) {           /* inputs too: they must be untouched */
+        CV_TRY(cv_chk_dev_get(ctx, &d[i], hf[i]));
+        static const char *nm[CONV_NT] = { "x", "w", "b", "y", "dy", "dx", "dw", "db" };
+        e[i] = cv_chk_nmse(c, nm[i], hf[i], ref[i], (size_t)n[i], 4);
+    }
+fail:
+    cv_conv2d_set_col_budget(0);
+    if (st != CV_OK) CV_CHECK_DIAG("%s", cv_last_error());
+    int guards = 1;
+    for (int i = 0; i < CONV_NT; i++) {
+        if (st == CV_OK && d[i].mem && !cv_chk_dev_guards_ok(c, ctx, &d[i])) guards = 0;
+        cv_chk_dev_free(&d[i]);
+        free(ref[i]); free(hf[i]);
+    }
+    const double tol = 1e-9;
+    int inputs = e[0] == 0 && e[1] == 0 && e[2] == 0 && e[4] == 0;
+    CV_CHECK_OK(st == CV_OK && e[3] < tol && guards && inputs, "conv2d fwd %s: nmse %.2e, guards %s%s", desc, e[3],
+                guards ? "intact" : "BROKEN", inputs ? "" : ", INPUTS CHANGED");
+    CV_CHECK_OK(st == CV_OK && e[5] < tol && e[6] < tol && e[7] < tol && inputs && guards,
+                "conv2d bwd %s grads=%s%s%s: nmse dx %.2e dw %.2e db %.2e", desc, cs->grads & 1 ? "x" : "",
+                cs->grads & 2 ? "w" : "", cs->grads & 4 ? "b" : "", e[5], e[6], e[7]);
+}
+
+static void bias_dev_case(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, int64_t W, uint64_t seed) {
+    const int64_t ny = N * C * H * W;
+    float *b = malloc(C * sizeof *b), *db = malloc(C * sizeof *db), *y = malloc(ny * sizeof *y), *dy = malloc(ny * sizeof *dy);
+    double *bd = malloc(C * sizeof *bd), *dbd = malloc(C * sizeof *dbd), *yd = malloc(ny * sizeof *yd), *dyd = malloc(ny * sizeof *dyd);
+    cv_chk_dev B = { 0 }, DB = { 0 }, Y = { 0 }, DY = { 0 };
+    cv_status st = CV_OK;
+    double e1 = INFINITY, e2 = INFINITY;
+    int guards = 0;
+    if (!b || !db || !y || !dy || !bd || !dbd || !yd || !dyd) { st = cv_error(CV_ERR_NOMEM, "test buffers"); goto fail; }
+    cv_chk_rand(b, C, seed, -1, 1); cv_chk_rand(db, C, seed + 1, -1, 1);
+    cv_chk_rand(y, ny, seed + 2, -1, 1); cv_chk_rand(dy, ny, seed + 3, -1, 1);
+    cv_chk_f2d(b, bd, C); cv_chk_f2d(db, dbd, C); cv_chk_f2d(y, yd, ny); cv_chk_f2d(dy, dyd, ny);
+    cv_bias_ref_fwd(bd, yd, N, C, H * W);
+    cv_bias_ref_bwd(dyd, dbd, N, C, H * W);
+    CV_TRY(cv_chk_dev_new(ctx, &B, 1, C, 1, 1, b));
+    CV_TRY(cv_chk_dev_new(ctx, &DB, 1, C, 1, 1, db));
+    CV_TRY(cv_chk_dev_new(ctx, &Y, N, C, H, W, y));
+    CV_TRY(cv_chk_dev_new(ctx, &DY, N, C, H, W, dy));
+    CV_TRY(cv_bias_fwd(ctx, &B.t, &Y.t));
+    CV_TRY(cv_bias_bwd(ctx, &DY.t, &DB.t));
+    CV_TRY(cv_chk_dev_get(ctx, &Y, y));
+    CV_TRY(cv_chk_dev_get(ctx, &DB, db));
+    e1 = cv_chk_nmse(c, "bias y", y, yd, ny, 4);
+    e2 = cv_chk_nmse(c, "bias db", db, dbd, C, 4);
+    guards = cv_chk_dev_guards_ok(c, ctx, &B) && cv_chk_dev_guards_ok(c, ctx, &DB) &&
+             cv_chk_dev_guards_ok(c, ctx, &Y) && cv_chk_dev_guards_ok(c, ctx, &DY);
+fail:
+    if (st != CV_OK) CV_CHECK_DIAG("%s", cv_last_error());
+    CV_CHECK_OK(st == CV_OK && e1 < 1e-12 && guards, "bias fwd %lldx%lldx%lldx%lld: nmse %.2e, guards %s",
+                (long long)N, (long long)C, (long long)H, (long long)W, e1, guards ? "intact" : "BROKEN");
+    CV_CHECK_OK(st == CV_OK && e2 < 1e-9 && guards, "bias bwd %lldx%lldx%lldx%lld (db += sum dy): nmse %.2e",
+                (long long)N, (long long)C, (long long)H, (long long)W, e2);
+    cv_chk_dev_free(&B); cv_chk_dev_free(&DB); cv_chk_dev_free(&Y); cv_chk_dev_free(&DY);
+    free(b); free(db); free(y); free(dy); free(bd); free(dbd); free(yd); free(dyd);
+}
+
+/* Bad arguments come back as errors that say what is wrong. */
+static void conv_arg_checks(cv_check *c, cv_ctx *ctx) {
+    cv_tensor x = { (cl_mem)1, 0, { 2, 3, 5, 5 } }, w = { (cl_mem)1, 0, { 4, 3, 3, 3 } }, y = { (cl_mem)1, 0, { 2, 4, 5, 5 } };
+    cv_conv2d_params p = { 2, 0, 0, CV_CONV_DIRECT };
+    cv_status st = cv_conv2d_fwd(ctx, &x, &w, NULL, &y, &p);
+    CV_CHECK_OK(st == CV_ERR_ARG && strstr(cv_last_error(), "k=2"), "conv2d rejects k=2: %s", cv_last_error());
+    p.k = 3;
+    y.shape[1] = 5;
+    st = cv_conv2d_fwd(ctx, &x, &w, NULL, &y, &p);
+    CV_CHECK_OK(st == CV_ERR_SHAPE && strstr(cv_last_error(), "2x5x5x5"), "conv2d rejects Co mismatch: %s", cv_last_error());
+}
+
+void cv_conv_devcheck(cv_check *c, cv_ctx *ctx) {
+    const size_t img = 5 * 9 * 9 * 7, rows4 = 17 * 9 * 7 * 4;
+    static const conv_case cases[] = {
+        /*  N  Ci  Co   H   W  k gelu acc bias grads budget */
+        { 1,  3,  5,  5,  7, 3, 0, 0, 1, 7, 0 },
+        { 3, 17, 33,  9,  3, 3, 1, 1, 1, 7, 0 },
+        { 3, 33, 17,  5,  7, 1, 1, 0, 1, 7, 0 },
+        { 1,  5,  3,  9,  3, 1, 0, 1, 0, 7, 0 },
+        { 1,  5,  3,  4,  9, 3, 1, 0, 1, 7, 0 },          /* one spatial chunk: unsplit weight gradient */
+        { 1,  3, 17, 13, 37, 3, 0, 1, 0, 1, 0 },          /* several tiles across; dx only */
+        { 3,  5, 17,  9,  3, 1, 0, 0, 1, 6, 0 },          /* 1x1 plain GEMM path; no dx */
+        { 3,  5,  3,  9,  7, 3, 1, 1, 1, 7, 2 * img },    /* columns of 2 images at a time */
+        { 2, 17,  5,  9,  7, 3, 0, 0, 1, 7, rows4 },      /* 4 rows at a time (4, 4, 1) */
+        { 2, 32, 32, 16, 16, 3, 1, 0, 1, 7, 0 },          /* VDVAE-sized 3x3 */
+        { 2, 32,  8, 16, 16, 1, 1, 1, 1, 7, 0 },          /* VDVAE bottleneck 1x1 */
+    };
+    for (int a = CV_CONV_DIRECT; a <= CV_CONV_GEMM; a++)
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+            conv_dev_case(c, ctx, &cases[i], (cv_conv_algo)a, 1000 + 37 * i + 7 * (size_t)a);
+    bias_dev_case(c, ctx, 3, 5, 9, 7, 77);
+    bias_dev_case(c, ctx, 1, 33, 16, 16, 78);
+    conv_arg_checks(c, ctx);
+}
