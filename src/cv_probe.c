@@ -1,0 +1,288 @@
+/* cv_probe.c -- linear probe: data preparation (split, standardise, log of
+ * the A parameters), one dense layer trained with Adam (Keras' update rule
+ * and defaults, lr 0.0025, minibatches of 32 reshuffled each epoch, the
+ * weights of the best valid epoch kept), R^2 on the test split, and the
+ * closed-form least-squares cross-check.  Invariant: every statistic used
+ * to transform the data comes from the train split only.
+ *
+ * The Cholesky solve is hand-written (a few lines for a D x D system with
+ * D ~ 256) rather than pulling LAPACK in beside CBLAS. */
+#include "cv_probe.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+/* Uniform in [0, 1) from (seed, stream, i): splitmix64 finalizer of a
+ * combined counter; 53 bits. */
+static double u01(uint64_t seed, uint64_t stream, uint64_t i) {
+    uint64_t z = seed * 0x9E3779B97F4A7C15ULL ^ (stream + 0x632BE59BD9B4E019ULL) * 0xD1B54A32D192ED03ULL ^ i;
+    z += 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return (double)(z >> 11) * 0x1.0p-53;
+}
+
+cv_probe_opts cv_probe_opts_default(void) {
+    cv_probe_opts o;
+    o.epochs = 200; o.lr = 0.0025; o.batch = 32;
+    o.beta1 = 0.9; o.beta2 = 0.999; o.eps = 1e-7;
+    o.log_a = 1; o.seed = 1;
+    return o;
+}
+
+void cv_probe_result_free(cv_probe_result *r) {
+    free(r->r2); free(r->r2_lstsq); free(r->is_log);
+    r->r2 = r->r2_lstsq = NULL;
+    r->is_log = NULL;
+}
+
+double cv_probe_r2(const double *y, const double *yhat, int64_t n, int P, int p) {
+    double mean = 0, ss_res = 0, ss_tot = 0;
+    for (int64_t i = 0; i < n; i++) mean += y[i * P + p];
+    mean /= n;
+    for (int64_t i = 0; i < n; i++) {
+        double d = y[i * P + p] - yhat[i * P + p], t = y[i * P + p] - mean;
+        ss_res += d * d;
+        ss_tot += t * t;
+    }
+    if (ss_tot == 0) return ss_res == 0 ? 1.0 : 0.0;   /* sklearn's convention */
+    return 1 - ss_res / ss_tot;
+}
+
+/* In-place Cholesky of the lower triangle of A (D, D); 0 if not PD. */
+static int cholesky(double *A, int D) {
+    for (int j = 0; j < D; j++) {
+        double s = A[(size_t)j * D + j];
+        for (int k = 0; k < j; k++) s -= A[(size_t)j * D + k] * A[(size_t)j * D + k];
+        if (!(s > 0)) return 0;
+        double l = sqrt(s);
+        A[(size_t)j * D + j] = l;
+        for (int i = j + 1; i < D; i++) {
+            double t = A[(size_t)i * D + j];
+            for (int k = 0; k < j; k++) t -= A[(size_t)i * D + k] * A[(size_t)j * D + k];
+            A[(size_t)i * D + j] = t / l;
+        }
+    }
+    return 1;
+}
+
+cv_status cv_probe_lstsq(const double *X, const double *Y, int64_t n, int D, int P, double *W, double *ridge) {
+    size_t dd = (size_t)D * D;
+    double *G = malloc(dd * sizeof *G), *L = malloc(dd * sizeof *L), *B = malloc((size_t)D * P * sizeof *B);
+    if (!G || !L || !B) { free(G); free(L); free(B); return cv_error(CV_ERR_NOMEM, "least squares (%d dims)", D); }
+    /* G = X^T X (lower), B = X^T Y */
+    cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, D, (int)n, 1.0, X, D, 0.0, G, D);
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, P, (int)n, 1.0, X, D, Y, P, 0.0, B, P);
+    double diag = 0;
+    for (int i = 0; i < D; i++) diag += G[(size_t)i * D + i];
+    diag = diag > 0 ? diag / D : 1;
+    double lam = 0;
+    for (int tries = 0;; tries++) {
+        memcpy(L, G, dd * sizeof *L);
+        for (int i = 0; i < D; i++) L[(size_t)i * D + i] += lam;
+        if (cholesky(L, D)) break;
+        if (tries > 12) {
+            free(G); free(L); free(B);
+            return cv_error(CV_ERR_NUMERIC, "least squares: X^T X is not positive definite even with a ridge of %g", lam);
+        }
+        lam = lam == 0 ? 1e-10 * diag : lam * 100;
+    }
+    *ridge = lam;
+    /* solve L L^T W = B, column by column */
+    for (int p = 0; p < P; p++) {
+        for (int i = 0; i < D; i++) {
+            double t = B[(size_t)i * P + p];
+            for (int k = 0; k < i; k++) t -= L[(size_t)i * D + k] * W[(size_t)k * P + p];
+            W[(size_t)i * P + p] = t / L[(size_t)i * D + i];
+        }
+        for (int i = D - 1; i >= 0; i--) {
+            double t = W[(size_t)i * P + p];
+            for (int k = i + 1; k < D; k++) t -= L[(size_t)k * D + i] * W[(size_t)k * P + p];
+            W[(size_t)i * P + p] = t / L[(size_t)i * D + i];
+        }
+    }
+    free(G); free(L); free(B);
+    return CV_OK;
+}
+
+/* ---- the probe ----------------------------------------------------------- */
+
+typedef struct split_data {
+    int64_t n;
+    double *X;      /* (n, D) standardised */
+    double *Y;      /* (n, P) standardised targets */
+} split_data;
+
+/* Yhat (n, P) = X (n, D) W (D, P) + b */
+static void predict(const double *X, int64_t n, int D, int P, const double *W, const double *b, double *Yhat) {
+    for (int64_t i = 0; i < n; i++)
+        for (int p = 0; p < P; p++) Yhat[i * P + p] = b[p];
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, P, D, 1.0, X, D, W, P, 1.0, Yhat, P);
+}
+
+static double mse(const double *Y, const double *Yhat, int64_t n, int P) {
+    double s = 0;
+    for (int64_t i = 0; i < n * P; i++) s += (Y[i] - Yhat[i]) * (Y[i] - Yhat[i]);
+    return s / ((double)n * P);
+}
+
+cv_status cv_probe_run(const cv_latent *lat, const cv_probe_opts *opts, cv_probe_result *res, cv_probe_progress progress,
+                       void *user) {
+    cv_status st = CV_OK;
+    cv_probe_opts o = opts ? *opts : cv_probe_opts_default();
+    memset(res, 0, sizeof *res);
+    const int D = lat->n_dim, P = lat->n_param;
+    static const char *const split_names[3] = { "train", "valid", "test" };
+    split_data sd[3];
+    memset(sd, 0, sizeof sd);
+    double *xm = NULL, *xs = NULL, *ym = NULL, *ys = NULL, *W = NULL, *b = NULL, *Wbest = NULL, *bbest = NULL;
+    double *m = NULL, *v = NULL, *Xb = NULL, *Yb = NULL, *Gb = NULL, *dW = NULL, *Yhat = NULL, *Wls = NULL;
+    int64_t *idx = NULL;
+    if (!lat->params || P < 1) return cv_error(CV_ERR_FORMAT, "the latent codes carry no simulation parameters");
+    if (!lat->split) return cv_error(CV_ERR_FORMAT, "the latent codes carry no train/valid/test split");
+    if (o.epochs < 1 || o.batch < 1 || !(o.lr > 0)) return cv_error(CV_ERR_ARG, "probe: epochs, batch and lr must be positive");
+    res->n_param = P;
+    res->r2 = calloc(P, sizeof *res->r2);
+    res->r2_lstsq = calloc(P, sizeof *res->r2_lstsq);
+    res->is_log = calloc(P, sizeof *res->is_log);
+    if (!res->r2 || !res->r2_lstsq || !res->is_log) { st = cv_error(CV_ERR_NOMEM, "probe"); goto fail; }
+    for (int p = 0; p < P; p++) res->is_log[p] = o.log_a && !strncmp(lat->param_name[p], "A_", 2);
+
+    /* validate the targets of every map that takes part */
+    for (int64_t i = 0; i < lat->n_map; i++)
+        for (int p = 0; p < P; p++) {
+            double y = lat->params[i * P + p];
+            if (!isfinite(y)) { st = cv_error(CV_ERR_FORMAT, "params: map %lld, %s is %g (not finite)", (long long)i, lat->param_name[p], y); goto fail; }
+            if (res->is_log[p] && !(y > 0)) {
+                st = cv_error(CV_ERR_FORMAT, "params: map %lld, %s = %g cannot be taken in log (use linear targets)", (long long)i,
+                              lat->param_name[p], y);
+                goto fail;
+            }
+        }
+    for (int s = 0; s < 3; s++) {
+        sd[s].n = cv_latent_split_count(lat, s);
+        if (sd[s].n == 0) { st = cv_error(CV_ERR_FORMAT, "the %s split is empty", split_names[s]); goto fail; }
+        sd[s].X = malloc((size_t)sd[s].n * D * sizeof *sd[s].X);
+        sd[s].Y = malloc((size_t)sd[s].n * P * sizeof *sd[s].Y);
+        if (!sd[s].X || !sd[s].Y) { st = cv_error(CV_ERR_NOMEM, "probe: %s split", split_names[s]); goto fail; }
+        int64_t k = 0;
+        for (int64_t i = 0; i < lat->n_map; i++) {
+            if (lat->split[i] != s) continue;
+            for (int d = 0; d < D; d++) sd[s].X[k * D + d] = lat->z[i * D + d];
+            for (int p = 0; p < P; p++) {
+                double y = lat->params[i * P + p];
+                sd[s].Y[k * P + p] = res->is_log[p] ? log10(y) : y;
+            }
+            k++;
+        }
+    }
+    res->n_train = sd[0].n; res->n_valid = sd[1].n; res->n_test = sd[2].n;
+
+    /* standardise with train statistics */
+    xm = calloc(D, sizeof *xm); xs = calloc(D, sizeof *xs); ym = calloc(P, sizeof *ym); ys = calloc(P, sizeof *ys);
+    if (!xm || !xs || !ym || !ys) { st = cv_error(CV_ERR_NOMEM, "probe"); goto fail; }
+    const int64_t nt = sd[0].n;
+    for (int64_t i = 0; i < nt; i++) {
+        for (int d = 0; d < D; d++) xm[d] += sd[0].X[i * D + d];
+        for (int p = 0; p < P; p++) ym[p] += sd[0].Y[i * P + p];
+    }
+    for (int d = 0; d < D; d++) xm[d] /= nt;
+    for (int p = 0; p < P; p++) ym[p] /= nt;
+    for (int64_t i = 0; i < nt; i++) {
+        for (int d = 0; d < D; d++) xs[d] += (sd[0].X[i * D + d] - xm[d]) * (sd[0].X[i * D + d] - xm[d]);
+        for (int p = 0; p < P; p++) ys[p] += (sd[0].Y[i * P + p] - ym[p]) * (sd[0].Y[i * P + p] - ym[p]);
+    }
+    for (int d = 0; d < D; d++) xs[d] = xs[d] > 0 ? sqrt(xs[d] / nt) : 1;     /* a constant dim stays 0 */
+    for (int p = 0; p < P; p++) {
+        if (!(ys[p] > 0)) { st = cv_error(CV_ERR_FORMAT, "params: %s is constant over the train split", lat->param_name[p]); goto fail; }
+        ys[p] = sqrt(ys[p] / nt);
+    }
+    for (int s = 0; s < 3; s++)
+        for (int64_t i = 0; i < sd[s].n; i++) {
+            for (int d = 0; d < D; d++) sd[s].X[i * D + d] = (sd[s].X[i * D + d] - xm[d]) / xs[d];
+            for (int p = 0; p < P; p++) sd[s].Y[i * P + p] = (sd[s].Y[i * P + p] - ym[p]) / ys[p];
+        }
+
+    /* closed form on the train split (X is centred, so the intercept is 0) */
+    int64_t nmax = sd[0].n > sd[1].n ? sd[0].n : sd[1].n;
+    if (sd[2].n > nmax) nmax = sd[2].n;
+    size_t dp = (size_t)D * P;
+    Wls = calloc(dp, sizeof *Wls); Yhat = malloc((size_t)nmax * P * sizeof *Yhat);
+    W = malloc(dp * sizeof *W); b = calloc(P, sizeof *b); Wbest = malloc(dp * sizeof *Wbest); bbest = calloc(P, sizeof *bbest);
+    m = calloc(dp + P, sizeof *m); v = calloc(dp + P, sizeof *v); dW = malloc((dp + P) * sizeof *dW);
+    Xb = malloc((size_t)o.batch * D * sizeof *Xb); Yb = malloc((size_t)o.batch * P * sizeof *Yb); Gb = malloc((size_t)o.batch * P * sizeof *Gb);
+    idx = malloc((size_t)nt * sizeof *idx);
+    if (!Wls || !Yhat || !W || !b || !Wbest || !bbest || !m || !v || !dW || !Xb || !Yb || !Gb || !idx) {
+        st = cv_error(CV_ERR_NOMEM, "probe");
+        goto fail;
+    }
+    CV_TRY(cv_probe_lstsq(sd[0].X, sd[0].Y, nt, D, P, Wls, &res->ridge));
+    predict(sd[2].X, sd[2].n, D, P, Wls, b, Yhat);      /* b is still all zero */
+    for (int p = 0; p < P; p++) res->r2_lstsq[p] = cv_probe_r2(sd[2].Y, Yhat, sd[2].n, P, p);
+
+    /* Adam: Glorot-uniform weights, zero bias (Keras' Dense defaults) */
+    double lim = sqrt(6.0 / (D + P));
+    for (size_t i = 0; i < dp; i++) W[i] = lim * (2.0 * u01(o.seed, 0, i) - 1.0);
+    memcpy(Wbest, W, dp * sizeof *W);
+    for (int64_t i = 0; i < nt; i++) idx[i] = i;
+    double best = INFINITY;
+    int64_t t = 0;
+    for (int ep = 1; ep <= o.epochs; ep++) {
+        for (int64_t i = nt - 1; i > 0; i--) {           /* Fisher-Yates, a fresh order each epoch */
+            int64_t j = (int64_t)(u01(o.seed, (uint64_t)ep, (uint64_t)i) * (double)(i + 1));
+            if (j > i) j = i;
+            int64_t tmp = idx[i]; idx[i] = idx[j]; idx[j] = tmp;
+        }
+        double train_sum = 0;
+        for (int64_t s0 = 0; s0 < nt; s0 += o.batch) {
+            int B = (int)(nt - s0 < o.batch ? nt - s0 : o.batch);
+            for (int r = 0; r < B; r++) {
+                memcpy(Xb + (size_t)r * D, sd[0].X + idx[s0 + r] * D, D * sizeof *Xb);
+                memcpy(Yb + (size_t)r * P, sd[0].Y + idx[s0 + r] * P, P * sizeof *Yb);
+            }
+            predict(Xb, B, D, P, W, b, Gb);
+            double *db = dW + dp;
+            for (int p = 0; p < P; p++) db[p] = 0;
+            for (int r = 0; r < B; r++)
+                for (int p = 0; p < P; p++) {
+                    double e = Gb[r * P + p] - Yb[r * P + p];
+                    train_sum += e * e;
+                    Gb[r * P + p] = 2 * e / ((double)B * P);
+                    db[p] += Gb[r * P + p];
+                }
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, P, B, 1.0, Xb, D, Gb, P, 0.0, dW, P);
+            t++;
+            double lr_t = o.lr * sqrt(1 - pow(o.beta2, (double)t)) / (1 - pow(o.beta1, (double)t));
+            for (size_t i = 0; i < dp + P; i++) {
+                double g = dW[i];
+                m[i] = o.beta1 * m[i] + (1 - o.beta1) * g;
+                v[i] = o.beta2 * v[i] + (1 - o.beta2) * g * g;
+                double step = lr_t * m[i] / (sqrt(v[i]) + o.eps);
+                if (i < dp) W[i] -= step;
+                else b[i - dp] -= step;
+            }
+        }
+        predict(sd[1].X, sd[1].n, D, P, W, b, Yhat);
+        double vm = mse(sd[1].Y, Yhat, sd[1].n, P), tm = train_sum / ((double)nt * P);
+        if (!isfinite(vm)) { st = cv_error(CV_ERR_NUMERIC, "probe: the valid loss is not finite at epoch %d (lower the learning rate)", ep); goto fail; }
+        if (vm < best) {
+            best = vm;
+            res->best_epoch = ep;
+            memcpy(Wbest, W, dp * sizeof *W);
+            memcpy(bbest, b, P * sizeof *b);
+        }
+        if (progress) progress(user, ep, tm, vm);
+    }
+    res->best_valid_mse = best;
+    predict(sd[2].X, sd[2].n, D, P, Wbest, bbest, Yhat);
+    for (int p = 0; p < P; p++) res->r2[p] = cv_probe_r2(sd[2].Y, Yhat, sd[2].n, P, p);
+
+fail:
+    for (int s = 0; s < 3; s++) { free(sd[s].X); free(sd[s].Y); }
+    free(xm); free(xs); free(ym); free(ys); free(W); free(b); free(Wbest); free(bbest);
+    free(m); free(v); free(dW); free(Xb); free(Yb); free(Gb); free(Yhat); free(Wls); free(idx);
+    if (st != CV_OK) cv_probe_result_free(res);
+    return st;
+}

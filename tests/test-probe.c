@@ -1,0 +1,200 @@
+/* test-probe.c -- the latent-file format (write, read back bit-equal,
+ * rejection of files without params or split, bad split values, an
+ * atomic writer) and the linear probe: R^2 ~ 1 on exactly linear data
+ * (A parameters linear in log), R^2 ~ 0 on noise, R^2 itself, least
+ * squares, and the errors for an empty split and bad parameters. */
+#include "tap.h"
+#include "cv_latent.h"
+#include "cv_probe.h"
+
+#include <math.h>
+#include <netcdf.h>
+#include <unistd.h>
+
+static char dir[256];
+
+/* N(0, 1) from (seed, stream, i): Box-Muller on two splitmix64 draws. */
+static uint64_t mix(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+static float normal(uint64_t seed, uint64_t stream, uint64_t i) {
+    uint64_t a = mix(seed ^ mix(stream ^ mix(2 * i))), b = mix(seed ^ mix(stream ^ mix(2 * i + 1)));
+    double u = ((a >> 11) + 0.5) * 0x1.0p-53, v = (b >> 11) * 0x1.0p-53;
+    return (float)(sqrt(-2 * log(u)) * cos(2 * 3.141592653589793 * v));
+}
+
+/* n maps, D dims, params Omega_m, A_SN1, sigma_8; split 60/20/20 by sim
+ * (5 maps a sim).  linear: targets exactly affine in z (A_SN1 in log10);
+ * else independent noise. */
+static cv_latent *make(int64_t n, int D, int linear, uint64_t seed) {
+    cv_latent *lat = NULL;
+    if (cv_latent_new(n, D, 3, &lat) != CV_OK) return NULL;
+    snprintf(lat->param_name[0], CV_LATENT_NAME_MAX, "Omega_m");
+    snprintf(lat->param_name[1], CV_LATENT_NAME_MAX, "A_SN1");
+    snprintf(lat->param_name[2], CV_LATENT_NAME_MAX, "sigma_8");
+    for (int64_t i = 0; i < n; i++) {
+        double s[3] = { 0, 0, 0 };
+        for (int d = 0; d < D; d++) {
+            float z = normal(seed, 1, (uint64_t)(i * D + d));
+            lat->z[i * D + d] = z;
+            s[0] += z * (0.3 + 0.1 * d);
+            s[1] += z * (d % 3 - 1) * 0.2;
+            s[2] += z * cos(d);
+        }
+        if (!linear)
+            for (int p = 0; p < 3; p++) s[p] = normal(seed, 2, (uint64_t)(3 * i + p));
+        lat->params[i * 3 + 0] = 0.3 + 0.02 * s[0];
+        lat->params[i * 3 + 1] = pow(10, 0.1 * s[1]);
+        lat->params[i * 3 + 2] = 0.8 + 0.01 * s[2];
+        lat->sim[i] = (int32_t)(i / 5);
+        int64_t r = lat->sim[i] % 10;
+        lat->split[i] = (int8_t)(r < 6 ? 0 : r < 8 ? 1 : 2);
+    }
+    snprintf(lat->source, sizeof lat->source, "test");
+    return lat;
+}
+
+/* latent(map = 40, dim = 7) stored as double, split only if sp != NULL. */
+static void hand_file(const char *path, const float *z, const signed char *sp) {
+    int ncid, dm, dd, vz, vs;
+    nc_create(path, NC_NETCDF4 | NC_CLOBBER, &ncid);
+    nc_def_dim(ncid, "map", 40, &dm);
+    nc_def_dim(ncid, "dim", 7, &dd);
+    int dz[2] = { dm, dd };
+    nc_def_var(ncid, "latent", NC_DOUBLE, 2, dz, &vz);
+    if (sp) nc_def_var(ncid, "split", NC_BYTE, 1, &dm, &vs);
+    nc_enddef(ncid);
+    double zd[40 * 7];
+    for (int i = 0; i < 40 * 7; i++) zd[i] = z[i];
+    nc_put_var_double(ncid, vz, zd);
+    if (sp) nc_put_var_schar(ncid, vs, sp);
+    nc_close(ncid);
+}
+
+static void test_latent_file(void) {
+    char path[320];
+    snprintf(path, sizeof path, "%s/lat.nc", dir);
+    cv_latent *a = make(40, 7, 1, 3), *b = NULL;
+    cv_status st = cv_latent_write(path, a, "test-probe");
+    CV_CHECK_OK(st == CV_OK, "latent file written: %s", st == CV_OK ? path : cv_last_error());
+    st = cv_latent_read(path, CV_LATENT_NEED_PARAMS | CV_LATENT_NEED_SPLIT | CV_LATENT_NEED_SIM, &b);
+    int eq = st == CV_OK && b->n_map == 40 && b->n_dim == 7 && b->n_param == 3 &&
+             !memcmp(a->z, b->z, 40 * 7 * sizeof *a->z) && !memcmp(a->params, b->params, 40 * 3 * sizeof *a->params) &&
+             !memcmp(a->sim, b->sim, 40 * sizeof *a->sim) && !memcmp(a->split, b->split, 40) &&
+             !strcmp(b->param_name[1], "A_SN1") && !strcmp(b->source, "test");
+    CV_CHECK_OK(eq, "latent file read back bit-equal (latent, params, names, sim, split, source)");
+    cv_latent_free(b);
+
+    /* files without params, written by hand with NetCDF */
+    char p2[320];
+    snprintf(p2, sizeof p2, "%s/noparams.nc", dir);
+    signed char sp[40];
+    for (int i = 0; i < 40; i++) sp[i] = (signed char)(i % 3);
+    sp[13] = 5;
+    hand_file(p2, a->z, sp);
+    b = NULL;
+    st = cv_latent_read(p2, CV_LATENT_NEED_PARAMS, &b);
+    CV_CHECK_OK(st == CV_ERR_FORMAT && !b && strstr(cv_last_error(), "params") && strstr(cv_last_error(), "noparams.nc"),
+                "a file without params is an error naming file and variable: %s", cv_last_error());
+    st = cv_latent_read(p2, 0, &b);
+    CV_CHECK_OK(st == CV_ERR_FORMAT && strstr(cv_last_error(), "map 13"), "a split value of 5 is an error naming the map: %s",
+                cv_last_error());
+    hand_file(p2, a->z, NULL);
+    st = cv_latent_read(p2, 0, &b);
+    int ok = st == CV_OK && b->n_param == 0 && !b->params && !b->split && b->z[5] == a->z[5];
+    cv_latent_free(b);
+    b = NULL;
+    CV_CHECK_OK(ok, "latent stored as double, no params, no split: read when not needed");
+    st = cv_latent_read(p2, CV_LATENT_NEED_SPLIT, &b);
+    CV_CHECK_OK(st == CV_ERR_FORMAT && strstr(cv_last_error(), "split"), "... and an error when the split is needed: %s", cv_last_error());
+    snprintf(p2, sizeof p2, "%s/missing.nc", dir);
+    st = cv_latent_read(p2, 0, &b);
+    CV_CHECK_OK(st == CV_ERR_IO && strstr(cv_last_error(), "missing.nc"), "a missing file: %s", cv_last_error());
+
+    /* atomic writer: a bad split leaves nothing behind */
+    snprintf(p2, sizeof p2, "%s/bad.nc", dir);
+    a->split[3] = 7;
+    st = cv_latent_write(p2, a, NULL);
+    CV_CHECK_OK(st == CV_ERR_ARG && access(p2, F_OK) != 0, "writing split 7 fails and leaves no file: %s", cv_last_error());
+    cv_latent_free(a);
+    remove(path);
+    snprintf(p2, sizeof p2, "%s/noparams.nc", dir);
+    remove(p2);
+}
+
+static void test_r2_lstsq(void) {
+    double y[4] = { 1, 2, 3, 4 }, yh[4] = { 1, 2, 3, 4 }, ym[4] = { 2.5, 2.5, 2.5, 2.5 }, y2[4] = { 2, 1, 4, 3 };
+    double r1 = cv_probe_r2(y, yh, 4, 1, 0), r0 = cv_probe_r2(y, ym, 4, 1, 0), rh = cv_probe_r2(y, y2, 4, 1, 0);
+    CV_CHECK_OK(r1 == 1 && r0 == 0 && fabs(rh - 0.2) < 1e-15, "R^2: perfect 1, mean 0, swapped pairs 0.2 (got %g %g %g)", r1, r0, rh);
+    /* X (5, 2), Y = X [2, -1]^T exactly */
+    double X[10] = { 1, 0, 0, 1, 1, 1, -1, 2, 3, -2 }, Y[5], W[2], ridge;
+    for (int i = 0; i < 5; i++) Y[i] = 2 * X[2 * i] - X[2 * i + 1];
+    cv_status st = cv_probe_lstsq(X, Y, 5, 2, 1, W, &ridge);
+    CV_CHECK_OK(st == CV_OK && fabs(W[0] - 2) < 1e-12 && fabs(W[1] + 1) < 1e-12 && ridge == 0, "least squares recovers W = (2, -1)");
+    /* rank-deficient: duplicate column -> a ridge, still a solution */
+    double Xd[10];
+    for (int i = 0; i < 5; i++) Xd[2 * i] = Xd[2 * i + 1] = X[2 * i];
+    for (int i = 0; i < 5; i++) Y[i] = 2 * X[2 * i];
+    st = cv_probe_lstsq(Xd, Y, 5, 2, 1, W, &ridge);
+    CV_CHECK_OK(st == CV_OK && ridge > 0 && fabs(W[0] + W[1] - 2) < 1e-6, "rank-deficient X: ridge %g, w1 + w2 = %g", ridge, W[0] + W[1]);
+}
+
+static void test_probe(void) {
+    cv_probe_opts o = cv_probe_opts_default();
+    o.epochs = 40;
+    cv_probe_result r;
+    cv_latent *lat = make(2000, 8, 1, 11);
+    cv_status st = cv_probe_run(lat, &o, &r, NULL, NULL);
+    if (st != CV_OK) cv_check_diag(c, "%s", cv_last_error());
+    double mn = 1, mnl = 1;
+    for (int p = 0; st == CV_OK && p < 3; p++) { mn = fmin(mn, r.r2[p]); mnl = fmin(mnl, r.r2_lstsq[p]); }
+    CV_CHECK_OK(st == CV_OK && r.is_log[1] && !r.is_log[0] && mn > 0.995 && mnl > 1 - 1e-9,
+                "linear data (A_SN1 linear in log): R^2 Adam min %.5f, least squares min %.12f, best epoch %d", mn, mnl,
+                st == CV_OK ? r.best_epoch : -1);
+    CV_CHECK_OK(st == CV_OK && r.n_train == 1200 && r.n_valid == 400 && r.n_test == 400, "splits 1200/400/400");
+    if (st == CV_OK) cv_probe_result_free(&r);
+    /* the same in linear targets: A_SN1 is no longer exactly linear */
+    o.log_a = 0;
+    st = cv_probe_run(lat, &o, &r, NULL, NULL);
+    CV_CHECK_OK(st == CV_OK && !r.is_log[1] && r.r2_lstsq[1] < 1 - 1e-6 && r.r2_lstsq[1] > 0.9,
+                "linear targets: A_SN1 R^2 %.6f (< 1: the log was doing the work)", st == CV_OK ? r.r2_lstsq[1] : NAN);
+    if (st == CV_OK) cv_probe_result_free(&r);
+    cv_latent_free(lat);
+
+    o = cv_probe_opts_default();
+    o.epochs = 20;
+    lat = make(2000, 8, 0, 12);
+    st = cv_probe_run(lat, &o, &r, NULL, NULL);
+    double mx = 0, mxl = 0;
+    for (int p = 0; st == CV_OK && p < 3; p++) { mx = fmax(mx, fabs(r.r2[p])); mxl = fmax(mxl, fabs(r.r2_lstsq[p])); }
+    CV_CHECK_OK(st == CV_OK && mx < 0.05 && mxl < 0.05, "noise targets: max |R^2| Adam %.4f, least squares %.4f", mx, mxl);
+    if (st == CV_OK) cv_probe_result_free(&r);
+
+    /* errors */
+    for (int64_t i = 0; i < lat->n_map; i++) if (lat->split[i] == 1) lat->split[i] = 0;
+    st = cv_probe_run(lat, &o, &r, NULL, NULL);
+    CV_CHECK_OK(st == CV_ERR_FORMAT && strstr(cv_last_error(), "valid split is empty"), "empty valid split: %s", cv_last_error());
+    lat->params[7 * 3 + 1] = -1;
+    st = cv_probe_run(lat, &o, &r, NULL, NULL);
+    CV_CHECK_OK(st == CV_ERR_FORMAT && strstr(cv_last_error(), "map 7") && strstr(cv_last_error(), "A_SN1"),
+                "A_SN1 <= 0 cannot be taken in log: %s", cv_last_error());
+    lat->params[7 * 3 + 1] = NAN;
+    st = cv_probe_run(lat, &o, &r, NULL, NULL);
+    CV_CHECK_OK(st == CV_ERR_FORMAT && strstr(cv_last_error(), "not finite"), "NaN parameter: %s", cv_last_error());
+    cv_latent_free(lat);
+}
+
+int main(void) {
+    tap_begin();
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/test-probe.XXXXXX", tmp && *tmp ? tmp : ".");
+    if (!mkdtemp(dir)) { printf("Bail out! cannot create a temporary directory\n"); return 99; }
+    test_latent_file();
+    test_r2_lstsq();
+    test_probe();
+    rmdir(dir);
+    return tap_end();
+}
