@@ -149,6 +149,34 @@ void cv_data_dihedral(const float *in, float *out, int n_chan, int size, int cod
  * flat index in *bad when some value is non-finite or <= 0. */
 cv_status cv_data_check_positive(const float *x, size_t n, size_t *bad);
 
+/* CMD parameter tables (params_<set>_<suite>.txt): whitespace- or
+ * comma-separated rows of n_col finite numbers; blank lines and lines
+ * starting with '#' (a header) are skipped.  *params (n_rows, n_col) is
+ * malloc'ed, the caller frees.  Errors name the file and line. */
+cv_status cv_data_read_params(const char *path, int n_col, int64_t *n_rows, double **params);
+/* Write such a table atomically, with a "# name ..." header, values with
+ * %.5f as CAMELS does (round values first if they must read back exactly). */
+cv_status cv_data_write_params(const char *path, int64_t n_rows, int n_col, const char *const *names,
+                               const double *params /* (n_rows, n_col) */);
+
+/* Train/valid/test proportions of the paper (13000/1000/1000 of 15000):
+ * n_valid = n_test = round(n / 15), at least 1 each once n >= 3, the rest
+ * train.  cv_data_split_assign gives each of n items (simulations, or maps)
+ * its split, the items of each split chosen by a seeded shuffle. */
+void cv_data_split_counts(int64_t n, int64_t *n_train, int64_t *n_valid, int64_t *n_test);
+void cv_data_split_assign(int64_t n, uint64_t seed, int8_t *split /* (n) */);
+
+/* The command line as a "history" attribute: the program's base name and
+ * its arguments, quoted where needed, into buf (truncated to n). */
+void cv_data_history(int argc, char **argv, char *buf, size_t n);
+
+/* Counter-based random numbers shared by the loader, import and mkfields:
+ * pure functions of (seed, stream, index), so results never depend on
+ * call order or threads (splitmix64 finaliser, chained). */
+uint64_t cv_data_hash(uint64_t seed, uint64_t stream, uint64_t index);
+double   cv_data_uniform(uint64_t seed, uint64_t stream, uint64_t index);  /* (0, 1) */
+int64_t  cv_data_below(uint64_t seed, uint64_t stream, uint64_t index, int64_t n);  /* [0, n) */
+
 /* Locate a file shipped in data/: $CV_DATA_DIR/name, then the source
  * tree's data/name, then the installed pkgdatadir/name.  buf gets the
  * first that exists; CV_ERR_IO listing the places tried otherwise. */
