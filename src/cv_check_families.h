@@ -4,3 +4,7 @@
 CV_FAMILY(util)
 CV_FAMILY(conv)
 CV_FAMILY(bcast)
+CV_FAMILY(elem)
+CV_FAMILY(vae)
+CV_FAMILY(reduce)
+CV_FAMILY(optim)

@@ -105,6 +105,31 @@ cv_status cv_sum_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, floa
 double    cv_sumsq_ref(const double *x, int64_t n);
 cv_status cv_sumsq_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, int accumulate);
 
+/* Per-channel sum over (N, H, W): out[c] (=, or += with accumulate)
+ * s * sum x[n,c,h,w] (* w[n,c,h,w] when w is given, same shape as x);
+ * out has C elements.  The backward of a per-channel bias (db += sum dy)
+ * and gain (dg += sum x dy). */
+void      cv_chansum_ref(const double *x, const double *w, double *out, int64_t N, int64_t C, int64_t HW,
+                         double s, int accumulate);
+cv_status cv_chansum_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *out,
+                         float s, int accumulate);
+
+/* Workspace of the reductions above (cv_sum_fwd, cv_sumsq_fwd,
+ * cv_chansum_fwd, and so cv_affine_bwd): they take their partial sums
+ * from cv_ctx_scratch, cv_reduce_scratch_bytes(S, L) bytes for S results
+ * of L elements each (sum: S = N, L = C*H*W; sumsq: S = 1, L = n;
+ * chansum: S = C, L = N*H*W); at most 4 KiB per result.  A plan reserves
+ * the maximum with cv_ctx_scratch up front so that no op grows it; inputs
+ * and outputs must not live in the scratch buffer. */
+size_t    cv_reduce_scratch_bytes(int64_t S, int64_t L);
+
+/* ---- random fills (the device side of cv_rng.h) ------------------------
+ * y[i] = t * cv_rng_normal(seed, stream, index0 + i), bit-identical with
+ * the host for t = 1 (e.g. noise for sampling from the prior); and
+ * y[i] = cv_rng_uniform(seed, stream, index0 + i) in (0, 1). */
+cv_status cv_randn_fwd(cv_ctx *ctx, const cv_tensor *y, uint64_t seed, uint64_t stream, uint64_t index0, float t);
+cv_status cv_rand_fwd(cv_ctx *ctx, const cv_tensor *y, uint64_t seed, uint64_t stream, uint64_t index0);
+
 /* ---- optimizers: flat kernels over a whole parameter arena chunk -------
  * `stat` is a device scalar block: stat[0] = squared global gradient norm
  * (from cv_sumsq_fwd), and the step reads it to clip and to skip without a

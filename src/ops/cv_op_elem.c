@@ -1,0 +1,849 @@
+/* cv_op_elem.c -- elementwise, resampling and channel ops of the VDVAE:
+ * GELU (exact erf), add, scale, average pooling, nearest upsampling,
+ * channel concat and slice, per-channel affine.  Plain-C references in
+ * double, device launchers over cl/elem.cl, and the `elem` family checks.
+ * Invariant: every backward accumulates (+=) into its gradients, and a
+ * NULL gradient (or a view with buf == NULL) is skipped. */
+#include "cv_ops.h"
+#include "cv_op_elem_check.h"
+
+#include <math.h>
+#include <string.h>
+
+#define WG 256
+#define CV_PI 3.14159265358979323846
+
+static int has(const cv_tensor *t) { return t && t->buf; }
+
+static cv_status same_shape(const char *op, const char *na, const cv_tensor *a, const char *nb, const cv_tensor *b) {
+    char sa[80], sb[80];
+    if (cv_shape_eq(a->shape, b->shape)) return CV_OK;
+    return cv_error(CV_ERR_SHAPE, "%s: %s is %s but %s is %s", op, na, cv_shape_str(a->shape, sa, sizeof sa),
+                    nb, cv_shape_str(b->shape, sb, sizeof sb));
+}
+
+static cv_status want_shape(const char *op, const char *name, const cv_tensor *t, int64_t n, int64_t c, int64_t h,
+                            int64_t w) {
+    char sa[80], sb[80];
+    int64_t s[4] = { n, c, h, w };
+    if (cv_shape_eq(t->shape, s)) return CV_OK;
+    return cv_error(CV_ERR_SHAPE, "%s: %s is %s, expected %s", op, name, cv_shape_str(t->shape, sa, sizeof sa),
+                    cv_shape_str(s, sb, sizeof sb));
+}
+
+/* ---- GELU --------------------------------------------------------------- */
+
+double cv_gelu_ref(double x) { return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); }
+
+double cv_gelu_ref_grad(double x) {
+    return 0.5 * (1.0 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) / sqrt(2.0 * CV_PI);
+}
+
+void cv_gelu_ref_fwd(const double *x /* (n) */, double *y /* (n) */, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = cv_gelu_ref(x[i]);
+}
+
+void cv_gelu_ref_bwd(const double *x /* (n) */, const double *dy /* (n) */, double *dx /* (n), += */, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * cv_gelu_ref_grad(x[i]);
+}
+
+cv_status cv_gelu_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y) {
+    cv_status st = same_shape("gelu", "x", x, "y", y);
+    if (st != CV_OK) return st;
+    int64_t n = cv_tensor_numel(x);
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_gelu_fwd");
+    cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
+    cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
+    cv_karg_i64(&ka, n);
+    return cv_launch1(&ka, (size_t)n, WG);
+}
+
+cv_status cv_gelu_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *dy, const cv_tensor *dx) {
+    if (!has(dx)) return CV_OK;
+    cv_status st = same_shape("gelu backward", "x", x, "dy", dy);
+    if (st == CV_OK) st = same_shape("gelu backward", "x", x, "dx", dx);
+    if (st != CV_OK) return st;
+    int64_t n = cv_tensor_numel(x);
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_gelu_bwd");
+    cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
+    cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
+    cv_karg_mem(&ka, dx->buf); cv_karg_u64(&ka, dx->off);
+    cv_karg_i64(&ka, n);
+    return cv_launch1(&ka, (size_t)n, WG);
+}
+
+/* ---- add, scale ----------------------------------------------------------- */
+
+void cv_add_ref_fwd(const double *a /* (n) */, const double *b /* (n) */, double *y /* (n) */, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
+void cv_add_ref_bwd(const double *dy /* (n) */, double *da /* (n), +=, or NULL */, double *db /* (n), +=, or NULL */,
+                    int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        if (da) da[i] += dy[i];
+        if (db) db[i] += dy[i];
+    }
+}
+
+cv_status cv_add_fwd(cv_ctx *ctx, const cv_tensor *a, const cv_tensor *b, const cv_tensor *y) {
+    cv_status st = same_shape("add", "a", a, "b", b);
+    if (st == CV_OK) st = same_shape("add", "a", a, "y", y);
+    if (st != CV_OK) return st;
+    int64_t n = cv_tensor_numel(a);
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_add_fwd");
+    cv_karg_mem(&ka, a->buf); cv_karg_u64(&ka, a->off);
+    cv_karg_mem(&ka, b->buf); cv_karg_u64(&ka, b->off);
+    cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
+    cv_karg_i64(&ka, n);
+    return cv_launch1(&ka, (size_t)n, WG);
+}
+
+cv_status cv_add_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *da, const cv_tensor *db) {
+    int mask = (has(da) ? 1 : 0) | (has(db) ? 2 : 0);
+    if (!mask) return CV_OK;
+    cv_status st = CV_OK;
+    if (mask & 1) st = same_shape("add backward", "dy", dy, "da", da);
+    if (st == CV_OK && (mask & 2)) st = same_shape("add backward", "dy", dy, "db", db);
+    if (st != CV_OK) return st;
+    int64_t n = cv_tensor_numel(dy);
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_add_bwd");
+    cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
+    cv_karg_mem(&ka, (mask & 1) ? da->buf : NULL); cv_karg_u64(&ka, (mask & 1) ? da->off : 0);
+    cv_karg_mem(&ka, (mask & 2) ? db->buf : NULL); cv_karg_u64(&ka, (mask & 2) ? db->off : 0);
+    cv_karg_i32(&ka, mask);
+    cv_karg_i64(&ka, n);
+    return cv_launch1(&ka, (size_t)n, WG);
+}
+
+void cv_scale_ref_fwd(const double *x /* (n) */, double *y /* (n) */, int64_t n, double s) {
+    for (int64_t i = 0; i < n; i++) y[i] = s * x[i];
+}
+
+void cv_scale_ref_bwd(const double *dy /* (n) */, double *dx /* (n), += */, int64_t n, double s) {
+    for (int64_t i = 0; i < n; i++) dx[i] += s * dy[i];
+}
+
+cv_status cv_scale_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, float s) {
+    cv_status st = same_shape("scale", "x", x, "y", y);
+    if (st != CV_OK) return st;
+    int64_t n = cv_tensor_numel(x);
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_scale_fwd");
+    cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
+    cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
+    cv_karg_f32(&ka, s);
+    cv_karg_i64(&ka, n);
+    return cv_launch1(&ka, (size_t)n, WG);
+}
+
+cv_status cv_scale_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, float s) {
+    if (!has(dx)) return CV_OK;
+    cv_status st = same_shape("scale backward", "dy", dy, "dx", dx);
+    if (st != CV_OK) return st;
+    int64_t n = cv_tensor_numel(dy);
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_scale_bwd");
+    cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
+    cv_karg_mem(&ka, dx->buf); cv_karg_u64(&ka, dx->off);
+    cv_karg_f32(&ka, s);
+    cv_karg_i64(&ka, n);
+    return cv_launch1(&ka, (size_t)n, WG);
+}
+
+/* ---- average pooling, nearest upsampling ---------------------------------- */
+
+void cv_avgpool_ref_fwd(const double *x /* (N,C,H,W) */, double *y /* (N,C,H/k,W/k) */, int64_t N, int64_t C,
+                        int64_t H, int64_t W, int k) {
+    int64_t Ho = H / k, Wo = W / k;
+    for (int64_t nc = 0; nc < N * C; nc++)
+        for (int64_t i = 0; i < Ho; i++)
+            for (int64_t j = 0; j < Wo; j++) {
+                double s = 0;
+                for (int a = 0; a < k; a++)
+                    for (int b = 0; b < k; b++) s += x[(nc * H + i * k + a) * W + j * k + b];
+                y[(nc * Ho + i) * Wo + j] = s / ((double)k * k);
+            }
+}
+
+void cv_avgpool_ref_bwd(const double *dy /* (N,C,H/k,W/k) */, double *dx /* (N,C,H,W), += */, int64_t N, int64_t C,
+                        int64_t H, int64_t W, int k) {
+    int64_t Ho = H / k, Wo = W / k;
+    for (int64_t nc = 0; nc < N * C; nc++)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t w = 0; w < W; w++)
+                dx[(nc * H + h) * W + w] += dy[(nc * Ho + h / k) * Wo + w / k] / ((double)k * k);
+}
+
+static cv_status pool_check(const char *op, const cv_tensor *big, const char *nbig, const cv_tensor *small,
+                            const char *nsmall, int k) {
+    char sa[80];
+    if (k < 1) return cv_error(CV_ERR_ARG, "%s: factor k = %d must be >= 1", op, k);
+    if (big->shape[2] % k || big->shape[3] % k)
+        return cv_error(CV_ERR_SHAPE, "%s: %s is %s, whose H and W are not multiples of k = %d", op, nbig,
+                        cv_shape_str(big->shape, sa, sizeof sa), k);
+    return want_shape(op, nsmall, small, big->shape[0], big->shape[1], big->shape[2] / k, big->shape[3] / k);
+}
+
+static cv_status pool_check_up(const char *op, const cv_tensor *small, const char *nsmall, const cv_tensor *big,
+                               const char *nbig, int k) {
+    if (k < 1) return cv_error(CV_ERR_ARG, "%s: factor k = %d must be >= 1", op, k);
+    (void)nsmall;
+    return want_shape(op, nbig, big, small->shape[0], small->shape[1], small->shape[2] * k, small->shape[3] * k);
+}
+
+cv_status cv_avgpool_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, int k) {
+    cv_status st = pool_check("avgpool", x, "x", y, "y", k);
+    if (st != CV_OK) return st;
+    int64_t n = cv_tensor_numel(y);
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_avgpool_fwd");
+    cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
+    cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
+    cv_karg_i64(&ka, x->shape[2]); cv_karg_i64(&ka, x->shape[3]);
+    cv_karg_i32(&ka, k); cv_karg_f32(&ka, (float)(1.0 / ((double)k * k)));
+    cv_karg_i64(&ka, n);
+    return cv_launch1(&ka, (size_t)n, WG);
+}
+
+cv_status cv_avgpool_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, int k) {
+    if (!has(dx)) return CV_OK;
+    cv_status st = pool_check("avgpool backward", dx, "dx", dy, "dy", k);
+    if (st != CV_OK) return st;
+    int64_t n = cv_tensor_numel(dx);
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_avgpool_bwd");
+    cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
+    cv_karg_mem(&ka, dx->buf); cv_karg_u64(&ka, dx->off);
+    cv_karg_i64(&ka, dx->shape[2]); cv_karg_i64(&ka, dx->shape[3]);
+    cv_karg_i32(&ka, k); cv_karg_f32(&ka, (float)(1.0 / ((double)k * k)));
+    cv_karg_i64(&ka, n);
+    return cv_launch1(&ka, (size_t)n, WG);
+}
+
+void cv_upsample_ref_fwd(const double *x /* (N,C,H,W) */, double *y /* (N,C,kH,kW), = or += */, int64_t N,
+                         int64_t C, int64_t H, int64_t W, int k, int accumulate) {
+    int64_t Ho = H * k, Wo = W * k;
+    for (int64_t nc = 0; nc < N * C; nc++)
+        for (int64_t i = 0; i < Ho; i++)
+            for (int64_t j = 0; j < Wo; j++) {
+                double v = x[(nc * H + i / k) * W + j / k];
+                double *py = &y[(nc * Ho + i) * Wo + j];
+                *py = accumulate ? *py + v : v;
+            }
+}
+
+void cv_upsample_ref_bwd(const double *dy /* (N,C,kH,kW) */, double *dx /* (N,C,H,W), += */, int64_t N, int64_t C,
+                         int64_t H, int64_t W, int k) {
+    int64_t Ho = H * k, Wo = W * k;
+    for (int64_t nc = 0; nc < N * C; nc++)
+        for (int64_t i = 0; i < Ho; i++)
+            for (int64_t j = 0; j < Wo; j++) dx[(nc * H + i / k) * W + j / k] += dy[(nc * Ho + i) * Wo + j];
+}
+
+cv_status cv_upsample_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, int k, int accumulate) {
+    cv_status st = pool_check_up("upsample", x, "x", y, "y", k);
+    if (st != CV_OK) return st;
+    int64_t n = cv_tensor_numel(y);
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_upsample_fwd");
+    cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
+    cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
+    cv_karg_i64(&ka, x->shape[2]); cv_karg_i64(&ka, x->shape[3]);
+    cv_karg_i32(&ka, k); cv_karg_i32(&ka, accumulate ? 1 : 0);
+    cv_karg_i64(&ka, n);
+    return cv_launch1(&ka, (size_t)n, WG);
+}
+
+cv_status cv_upsample_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, int k) {
+    if (!has(dx)) return CV_OK;
+    cv_status st = pool_check_up("upsample backward", dx, "dx", dy, "dy", k);
+    if (st != CV_OK) return st;
+    int64_t n = cv_tensor_numel(dx);
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_upsample_bwd");
+    cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
+    cv_karg_mem(&ka, dx->buf); cv_karg_u64(&ka, dx->off);
+    cv_karg_i64(&ka, dx->shape[2]); cv_karg_i64(&ka, dx->shape[3]);
+    cv_karg_i32(&ka, k);
+    cv_karg_i64(&ka, n);
+    return cv_launch1(&ka, (size_t)n, WG);
+}
+
+/* ---- channel concat and slice --------------------------------------------- */
+
+void cv_concat_ref_fwd(const double *a /* (N,Ca,HW) */, const double *b /* (N,Cb,HW) */, double *y /* (N,Ca+Cb,HW) */,
+                       int64_t N, int64_t Ca, int64_t Cb, int64_t HW) {
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t i = 0; i < Ca * HW; i++) y[n * (Ca + Cb) * HW + i] = a[n * Ca * HW + i];
+        for (int64_t i = 0; i < Cb * HW; i++) y[n * (Ca + Cb) * HW + Ca * HW + i] = b[n * Cb * HW + i];
+    }
+}
+
+void cv_concat_ref_bwd(const double *dy /* (N,Ca+Cb,HW) */, double *da /* (N,Ca,HW), +=, or NULL */,
+                       double *db /* (N,Cb,HW), +=, or NULL */, int64_t N, int64_t Ca, int64_t Cb, int64_t HW) {
+    for (int64_t n = 0; n < N; n++) {
+        if (da) for (int64_t i = 0; i < Ca * HW; i++) da[n * Ca * HW + i] += dy[n * (Ca + Cb) * HW + i];
+        if (db) for (int64_t i = 0; i < Cb * HW; i++) db[n * Cb * HW + i] += dy[n * (Ca + Cb) * HW + Ca * HW + i];
+    }
+}
+
+static cv_status concat_check(const char *op, const cv_tensor *a, const cv_tensor *b, const cv_tensor *y) {
+    char sa[80], sb[80];
+    if (a->shape[0] != b->shape[0] || a->shape[2] != b->shape[2] || a->shape[3] != b->shape[3])
+        return cv_error(CV_ERR_SHAPE, "%s: a is %s but b is %s (N, H, W must agree)", op,
+                        cv_shape_str(a->shape, sa, sizeof sa), cv_shape_str(b->shape, sb, sizeof sb));
+    return want_shape(op, "y", y, a->shape[0], a->shape[1] + b->shape[1], a->shape[2], a->shape[3]);
+}
+
+cv_status cv_concat_fwd(cv_ctx *ctx, const cv_tensor *a, const cv_tensor *b, const cv_tensor *y) {
+    cv_status st = concat_check("concat", a, b, y);
+    if (st != CV_OK) return st;
+    int64_t n = cv_tensor_numel(y);
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_concat_fwd");
+    cv_karg_mem(&ka, a->buf); cv_karg_u64(&ka, a->off);
+    cv_karg_mem(&ka, b->buf); cv_karg_u64(&ka, b->off);
+    cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
+    cv_karg_i64(&ka, a->shape[1]); cv_karg_i64(&ka, b->shape[1]); cv_karg_i64(&ka, a->shape[2] * a->shape[3]);
+    cv_karg_i64(&ka, n);
+    return cv_launch1(&ka, (size_t)n, WG);
+}
+
+cv_status cv_concat_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *da, const cv_tensor *db) {
+    int mask = (has(da) ? 1 : 0) | (has(db) ? 2 : 0);
+    if (!mask) return CV_OK;
+    if (mask != 3) {
+        /* one side only: its channel count is the dy channels minus... unknown,
+         * so take it from the given gradient and infer the other. */
+        const cv_tensor *g = (mask & 1) ? da : db;
+        char sa[80], sb[80];
+        if (g->shape[0] != dy->shape[0] || g->shape[2] != dy->shape[2] || g->shape[3] != dy->shape[3]
+            || g->shape[1] > dy->shape[1])
+            return cv_error(CV_ERR_SHAPE, "concat backward: dy is %s but %s is %s", cv_shape_str(dy->shape, sa, sizeof sa),
+                            (mask & 1) ? "da" : "db", cv_shape_str(g->shape, sb, sizeof sb));
+    } else {
+        cv_status st = concat_check("concat backward", da, db, dy);
+        if (st != CV_OK) return st;
+    }
+    int64_t C = dy->shape[1], HW = dy->shape[2] * dy->shape[3];
+    int64_t Ca = (mask & 1) ? da->shape[1] : C - db->shape[1];
+    int64_t n = cv_tensor_numel(dy);
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_concat_bwd");
+    cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
+    cv_karg_mem(&ka, (mask & 1) ? da->buf : NULL); cv_karg_u64(&ka, (mask & 1) ? da->off : 0);
+    cv_karg_mem(&ka, (mask & 2) ? db->buf : NULL); cv_karg_u64(&ka, (mask & 2) ? db->off : 0);
+    cv_karg_i64(&ka, Ca); cv_karg_i64(&ka, C - Ca); cv_karg_i64(&ka, HW);
+    cv_karg_i32(&ka, mask);
+    cv_karg_i64(&ka, n);
+    return cv_launch1(&ka, (size_t)n, WG);
+}
+
+void cv_slice_ref_fwd(const double *x /* (N,C,HW) */, double *y /* (N,Cy,HW) */, int64_t N, int64_t C, int64_t HW,
+                      int64_t c0, int64_t Cy) {
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t i = 0; i < Cy * HW; i++) y[n * Cy * HW + i] = x[n * C * HW + c0 * HW + i];
+}
+
+void cv_slice_ref_bwd(const double *dy /* (N,Cy,HW) */, double *dx /* (N,C,HW), += */, int64_t N, int64_t C,
+                      int64_t HW, int64_t c0, int64_t Cy) {
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t i = 0; i < Cy * HW; i++) dx[n * C * HW + c0 * HW + i] += dy[n * Cy * HW + i];
+}
+
+static cv_status slice_check(const char *op, const cv_tensor *x, const char *nx, int64_t c0, const cv_tensor *y,
+                             const char *ny) {
+    char sa[80], sb[80];
+    if (x->shape[0] != y->shape[0] || x->shape[2] != y->shape[2] || x->shape[3] != y->shape[3]
+        || c0 < 0 || c0 + y->shape[1] > x->shape[1])
+        return cv_error(CV_ERR_SHAPE, "%s: channels %lld..%lld of %s %s do not fit %s %s", op, (long long)c0,
+                        (long long)(c0 + y->shape[1] - 1), nx, cv_shape_str(x->shape, sa, sizeof sa), ny,
+                        cv_shape_str(y->shape, sb, sizeof sb));
+    return CV_OK;
+}
+
+cv_status cv_slice_fwd(cv_ctx *ctx, const cv_tensor *x, int64_t c0, const cv_tensor *y) {
+    cv_status st = slice_check("slice", x, "x", c0, y, "y");
+    if (st != CV_OK) return st;
+    int64_t n = cv_tensor_numel(y);
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_slice_fwd");
+    cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
+    cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
+    cv_karg_i64(&ka, x->shape[1]); cv_karg_i64(&ka, x->shape[2] * x->shape[3]);
+    cv_karg_i64(&ka, c0); cv_karg_i64(&ka, y->shape[1]);
+    cv_karg_i64(&ka, n);
+    return cv_launch1(&ka, (size_t)n, WG);
+}
+
+cv_status cv_slice_bwd(cv_ctx *ctx, const cv_tensor *dy, int64_t c0, const cv_tensor *dx) {
+    if (!has(dx)) return CV_OK;
+    cv_status st = slice_check("slice backward", dx, "dx", c0, dy, "dy");
+    if (st != CV_OK) return st;
+    int64_t n = cv_tensor_numel(dy);
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_slice_bwd");
+    cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
+    cv_karg_mem(&ka, dx->buf); cv_karg_u64(&ka, dx->off);
+    cv_karg_i64(&ka, dx->shape[1]); cv_karg_i64(&ka, dx->shape[2] * dx->shape[3]);
+    cv_karg_i64(&ka, c0); cv_karg_i64(&ka, dy->shape[1]);
+    cv_karg_i64(&ka, n);
+    return cv_launch1(&ka, (size_t)n, WG);
+}
+
+/* ---- per-channel affine ---------------------------------------------------- */
+
+void cv_affine_ref_fwd(const double *x /* (N,C,HW) */, const double *g /* (C) */, const double *b /* (C) */,
+                       double *y /* (N,C,HW) */, int64_t N, int64_t C, int64_t HW) {
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t i = 0; i < HW; i++) y[(n * C + c) * HW + i] = g[c] * x[(n * C + c) * HW + i] + b[c];
+}
+
+void cv_affine_ref_bwd(const double *x /* (N,C,HW) */, const double *g /* (C) */, const double *dy /* (N,C,HW) */,
+                       double *dx /* (N,C,HW), +=, or NULL */, double *dg /* (C), +=, or NULL */,
+                       double *db /* (C), +=, or NULL */, int64_t N, int64_t C, int64_t HW) {
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t i = 0; i < HW; i++) {
+                int64_t j = (n * C + c) * HW + i;
+                if (dx) dx[j] += g[c] * dy[j];
+                if (dg) dg[c] += x[j] * dy[j];
+                if (db) db[c] += dy[j];
+            }
+}
+
+static cv_status affine_check(const char *op, const cv_tensor *x, const char *ng, const cv_tensor *g) {
+    char sa[80], sb[80];
+    if (cv_tensor_numel(g) != x->shape[1])
+        return cv_error(CV_ERR_SHAPE, "%s: %s is %s but x is %s (%s needs one value per channel)", op, ng,
+                        cv_shape_str(g->shape, sa, sizeof sa), cv_shape_str(x->shape, sb, sizeof sb), ng);
+    return CV_OK;
+}
+
+cv_status cv_affine_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *g, const cv_tensor *b, const cv_tensor *y) {
+    cv_status st = affine_check("affine", x, "g", g);
+    if (st == CV_OK) st = affine_check("affine", x, "b", b);
+    if (st == CV_OK) st = same_shape("affine", "x", x, "y", y);
+    if (st != CV_OK) return st;
+    int64_t n = cv_tensor_numel(x);
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_affine_fwd");
+    cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
+    cv_karg_mem(&ka, g->buf); cv_karg_u64(&ka, g->off);
+    cv_karg_mem(&ka, b->buf); cv_karg_u64(&ka, b->off);
+    cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
+    cv_karg_i64(&ka, x->shape[1]); cv_karg_i64(&ka, x->shape[2] * x->shape[3]);
+    cv_karg_i64(&ka, n);
+    return cv_launch1(&ka, (size_t)n, WG);
+}
+
+/* dg and db are per-channel reductions (cv_chansum_fwd, cl/reduce.cl): they
+ * use cv_ctx_scratch, cv_reduce_scratch_bytes(C, N*H*W) bytes. */
+cv_status cv_affine_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *g, const cv_tensor *dy,
+                        const cv_tensor *dx, const cv_tensor *dg, const cv_tensor *db) {
+    cv_status st = affine_check("affine backward", x, "g", g);
+    if (st == CV_OK) st = same_shape("affine backward", "x", x, "dy", dy);
+    if (st == CV_OK && has(dx)) st = same_shape("affine backward", "x", x, "dx", dx);
+    if (st == CV_OK && has(dg)) st = affine_check("affine backward", x, "dg", dg);
+    if (st == CV_OK && has(db)) st = affine_check("affine backward", x, "db", db);
+    if (st != CV_OK) return st;
+    if (has(dx)) {
+        int64_t n = cv_tensor_numel(x);
+        cv_kargs ka = cv_kargs_begin(ctx, "cvk_affine_bwd");
+        cv_karg_mem(&ka, g->buf); cv_karg_u64(&ka, g->off);
+        cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
+        cv_karg_mem(&ka, dx->buf); cv_karg_u64(&ka, dx->off);
+        cv_karg_i64(&ka, x->shape[1]); cv_karg_i64(&ka, x->shape[2] * x->shape[3]);
+        cv_karg_i64(&ka, n);
+        if ((st = cv_launch1(&ka, (size_t)n, WG)) != CV_OK) return st;
+    }
+    if (has(dg) && (st = cv_chansum_fwd(ctx, dy, x, dg, 1.0f, 1)) != CV_OK) return st;
+    if (has(db) && (st = cv_chansum_fwd(ctx, dy, NULL, db, 1.0f, 1)) != CV_OK) return st;
+    return CV_OK;
+}
+
+/* ---- checks: reference backward vs finite differences ----------------------- */
+
+static void fd_gelu(cvt_fd *f)     { cv_gelu_ref_fwd(f->in[0], f->out[0], (int64_t)f->n_in[0]); }
+static void fd_add(cvt_fd *f)      { cv_add_ref_fwd(f->in[0], f->in[1], f->out[0], (int64_t)f->n_in[0]); }
+static void fd_scale(cvt_fd *f)    { cv_scale_ref_fwd(f->in[0], f->out[0], (int64_t)f->n_in[0], f->p[0]); }
+static void fd_avgpool(cvt_fd *f)  { cv_avgpool_ref_fwd(f->in[0], f->out[0], f->d[0], f->d[1], f->d[2], f->d[3], (int)f->d[4]); }
+static void fd_upsample(cvt_fd *f) { cv_upsample_ref_fwd(f->in[0], f->out[0], f->d[0], f->d[1], f->d[2], f->d[3], (int)f->d[4], (int)f->d[5]); }
+static void fd_concat(cvt_fd *f)   { cv_concat_ref_fwd(f->in[0], f->in[1], f->out[0], f->d[0], f->d[1], f->d[2], f->d[3]); }
+static void fd_slice(cvt_fd *f)    { cv_slice_ref_fwd(f->in[0], f->out[0], f->d[0], f->d[1], f->d[2], f->d[3], f->d[4]); }
+static void fd_affine(cvt_fd *f)   { cv_affine_ref_fwd(f->in[0], f->in[1], f->in[2], f->out[0], f->d[0], f->d[1], f->d[2]); }
+
+/* Run the reference backward `bwd` (which fills grads[k] for each input k,
+ * starting from zero) and compare each against finite differences. */
+typedef void (*bwd_fn)(cvt_fd *f, double **grads);
+
+static void fd_case(cv_check *c, const char *name, cvt_fd *f, int n_in, const char *const *in_names,
+                    bwd_fn bwd, double eps, double tol) {
+    double *grads[4] = { 0 };
+    int ok = 1;
+    for (int k = 0; k < n_in; k++) if (!(grads[k] = cvt_zeros(f->n_in[k]))) ok = 0;
+    for (int k = 0; k < 4; k++) if (f->out[k] && !(f->gout[k])) ok = 0;
+    if (!ok) { CV_CHECK_OK(0, "%s: out of memory", name); goto done; }
+    bwd(f, grads);
+    for (int k = 0; k < n_in; k++) {
+        double e = cvt_fd_err(f, k, grads[k], eps, 100 + (uint64_t)k);
+        CV_CHECK_OK(e < tol, "%s ref bwd d%s vs finite differences (%zu values): rel err %.2e", name, in_names[k],
+                    f->n_in[k], e);
+    }
+done:
+    for (int k = 0; k < n_in; k++) free(grads[k]);
+}
+
+static void bwd_gelu(cvt_fd *f, double **g)    { cv_gelu_ref_bwd(f->in[0], f->gout[0], g[0], (int64_t)f->n_in[0]); }
+static void bwd_add(cvt_fd *f, double **g)     { cv_add_ref_bwd(f->gout[0], g[0], g[1], (int64_t)f->n_in[0]); }
+static void bwd_scale(cvt_fd *f, double **g)   { cv_scale_ref_bwd(f->gout[0], g[0], (int64_t)f->n_in[0], f->p[0]); }
+static void bwd_avgpool(cvt_fd *f, double **g) { cv_avgpool_ref_bwd(f->gout[0], g[0], f->d[0], f->d[1], f->d[2], f->d[3], (int)f->d[4]); }
+static void bwd_upsample(cvt_fd *f, double **g){ cv_upsample_ref_bwd(f->gout[0], g[0], f->d[0], f->d[1], f->d[2], f->d[3], (int)f->d[4]); }
+static void bwd_concat(cvt_fd *f, double **g)  { cv_concat_ref_bwd(f->gout[0], g[0], g[1], f->d[0], f->d[1], f->d[2], f->d[3]); }
+static void bwd_slice(cvt_fd *f, double **g)   { cv_slice_ref_bwd(f->gout[0], g[0], f->d[0], f->d[1], f->d[2], f->d[3], f->d[4]); }
+static void bwd_affine(cvt_fd *f, double **g)  { cv_affine_ref_bwd(f->in[0], f->in[1], f->gout[0], g[0], g[1], g[2], f->d[0], f->d[1], f->d[2]); }
+
+/* Host arrays of one fd case: inputs uniform in [lo, hi), outputs with random
+ * upstream gradients in [-1, 1). */
+typedef struct fd_mem { double *p[16]; int n; } fd_mem;
+static double *fd_arr(fd_mem *m, size_t n, uint64_t seed, double lo, double hi) {
+    double *a = cvt_zeros(n);
+    if (a && seed) cv_chk_rand_d(a, n, seed, lo, hi);
+    if (m->n < 16) m->p[m->n++] = a;
+    return a;
+}
+static void fd_mem_free(fd_mem *m) { for (int i = 0; i < m->n; i++) free(m->p[i]); m->n = 0; }
+
+static void fd_out(fd_mem *m, cvt_fd *f, int k, size_t n, uint64_t seed) {
+    f->n_out[k] = n;
+    f->out[k] = fd_arr(m, n, 0, 0, 0);
+    f->gout[k] = fd_arr(m, n, seed, -1, 1);
+}
+
+void cv_elem_gradcheck(cv_check *c) {
+    static const char *const x1[] = { "x" }, *const ab[] = { "a", "b" }, *const xgb[] = { "x", "g", "b" };
+    fd_mem m = { { 0 }, 0 };
+    cvt_fd f;
+
+    /* gelu over [-5, 5]: the tails and the curved middle */
+    memset(&f, 0, sizeof f); f.fwd = fd_gelu;
+    f.n_in[0] = 61; f.in[0] = fd_arr(&m, 61, 1, -5, 5); fd_out(&m, &f, 0, 61, 2);
+    fd_case(c, "gelu n=61", &f, 1, x1, bwd_gelu, 1e-3, 1e-7);
+    fd_mem_free(&m);
+
+    memset(&f, 0, sizeof f); f.fwd = fd_add;
+    f.n_in[0] = f.n_in[1] = 45; f.in[0] = fd_arr(&m, 45, 3, -2, 2); f.in[1] = fd_arr(&m, 45, 4, -2, 2);
+    fd_out(&m, &f, 0, 45, 5);
+    fd_case(c, "add n=45", &f, 2, ab, bwd_add, 1e-3, 1e-8);
+    fd_mem_free(&m);
+
+    memset(&f, 0, sizeof f); f.fwd = fd_scale; f.p[0] = -1.7;
+    f.n_in[0] = 33; f.in[0] = fd_arr(&m, 33, 6, -2, 2); fd_out(&m, &f, 0, 33, 7);
+    fd_case(c, "scale s=-1.7 n=33", &f, 1, x1, bwd_scale, 1e-3, 1e-8);
+    fd_mem_free(&m);
+
+    static const int64_t pools[][5] = { { 2, 3, 6, 4, 2 }, { 1, 2, 6, 9, 3 } };
+    for (int t = 0; t < 2; t++) {
+        const int64_t *d = pools[t];
+        char name[96];
+        size_t nx = (size_t)(d[0] * d[1] * d[2] * d[3]), ny = nx / (size_t)(d[4] * d[4]);
+        memset(&f, 0, sizeof f); f.fwd = fd_avgpool; memcpy(f.d, d, sizeof pools[0]);
+        f.n_in[0] = nx; f.in[0] = fd_arr(&m, nx, 10 + t, -2, 2); fd_out(&m, &f, 0, ny, 20 + t);
+        snprintf(name, sizeof name, "avgpool k=%d %lldx%lldx%lldx%lld", (int)d[4], (long long)d[0], (long long)d[1],
+                 (long long)d[2], (long long)d[3]);
+        fd_case(c, name, &f, 1, x1, bwd_avgpool, 1e-3, 1e-8);
+        fd_mem_free(&m);
+    }
+
+    static const int64_t ups[][6] = { { 2, 3, 3, 5, 2, 0 }, { 1, 2, 2, 3, 3, 1 } };
+    for (int t = 0; t < 2; t++) {
+        const int64_t *d = ups[t];
+        char name[96];
+        size_t nx = (size_t)(d[0] * d[1] * d[2] * d[3]), ny = nx * (size_t)(d[4] * d[4]);
+        memset(&f, 0, sizeof f); f.fwd = fd_upsample; memcpy(f.d, d, sizeof ups[0]);
+        f.n_in[0] = nx; f.in[0] = fd_arr(&m, nx, 30 + t, -2, 2); fd_out(&m, &f, 0, ny, 40 + t);
+        if (d[5]) f.out0[0] = fd_arr(&m, ny, 50 + t, -1, 1);     /* accumulate onto a non-zero y */
+        snprintf(name, sizeof name, "upsample k=%d%s %lldx%lldx%lldx%lld", (int)d[4], d[5] ? " accumulate" : "",
+                 (long long)d[0], (long long)d[1], (long long)d[2], (long long)d[3]);
+        fd_case(c, name, &f, 1, x1, bwd_upsample, 1e-3, 1e-8);
+        fd_mem_free(&m);
+    }
+
+    /* concat (N=2, Ca=3, Cb=2, HW=6) */
+    memset(&f, 0, sizeof f); f.fwd = fd_concat; f.d[0] = 2; f.d[1] = 3; f.d[2] = 2; f.d[3] = 6;
+    f.n_in[0] = 36; f.n_in[1] = 24; f.in[0] = fd_arr(&m, 36, 60, -2, 2); f.in[1] = fd_arr(&m, 24, 61, -2, 2);
+    fd_out(&m, &f, 0, 60, 62);
+    fd_case(c, "concat 2x3 + 2x2 (HW=6)", &f, 2, ab, bwd_concat, 1e-3, 1e-8);
+    fd_mem_free(&m);
+
+    /* slice x (2, 5, 9) channels 1..3 */
+    memset(&f, 0, sizeof f); f.fwd = fd_slice; f.d[0] = 2; f.d[1] = 5; f.d[2] = 9; f.d[3] = 1; f.d[4] = 3;
+    f.n_in[0] = 90; f.in[0] = fd_arr(&m, 90, 70, -2, 2); fd_out(&m, &f, 0, 54, 71);
+    fd_case(c, "slice 2x5x3x3 [1:4]", &f, 1, x1, bwd_slice, 1e-3, 1e-8);
+    fd_mem_free(&m);
+
+    /* affine (N=2, C=3, HW=20), all of x, g, b */
+    memset(&f, 0, sizeof f); f.fwd = fd_affine; f.d[0] = 2; f.d[1] = 3; f.d[2] = 20;
+    f.n_in[0] = 120; f.n_in[1] = 3; f.n_in[2] = 3;
+    f.in[0] = fd_arr(&m, 120, 80, -2, 2); f.in[1] = fd_arr(&m, 3, 81, -2, 2); f.in[2] = fd_arr(&m, 3, 82, -2, 2);
+    fd_out(&m, &f, 0, 120, 83);
+    fd_case(c, "affine 2x3x4x5", &f, 3, xgb, bwd_affine, 1e-3, 1e-8);
+    fd_mem_free(&m);
+}
+
+/* ---- checks: device vs reference -------------------------------------------- */
+
+#define TOL_ELEM 1e-10
+#define TOL_RED  1e-9
+
+static const char *okstr(int ok) { return ok ? "" : " (FAILED)"; }
+
+static void dev_gelu(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, int64_t W) {
+    cvt t; cvt_begin(&t, c, ctx);
+    cvt_buf x, y, dy, dx;
+    char s[80];
+    cvt_new(&t, &x, N, C, H, W, 11 + C, -5, 5);
+    cvt_new(&t, &y, N, C, H, W, 0, 0, 0);
+    cvt_new(&t, &dy, N, C, H, W, 12 + C, -1, 1);
+    cvt_new(&t, &dx, N, C, H, W, 13 + C, -1, 1);
+    double *yr = cvt_zeros(x.n), *dxr = cvt_zeros(x.n);
+    if (t.st == CV_OK && (!yr || !dxr)) t.st = cv_error(CV_ERR_NOMEM, "gelu check");
+    if (t.st == CV_OK) {
+        cv_gelu_ref_fwd(x.d, yr, (int64_t)x.n);
+        memcpy(dxr, dx.d, x.n * sizeof *dxr);
+        cv_gelu_ref_bwd(x.d, dy.d, dxr, (int64_t)x.n);
+        t.st = cv_gelu_fwd(ctx, &x.dev.t, &y.dev.t);
+    }
+    if (t.st == CV_OK) t.st = cv_gelu_bwd(ctx, &x.dev.t, &dy.dev.t, &dx.dev.t);
+    double e1 = cvt_cmp(&t, &y, yr, "gelu y"), e2 = cvt_cmp(&t, &dx, dxr, "gelu dx");
+    cvt_guards(&t, &x); cvt_guards(&t, &dy);
+    int ok = cvt_ok(&t);
+    CV_CHECK_OK(ok && e1 < TOL_ELEM, "gelu fwd %s: nmse %.2e%s", cvt_shape(&x, s, sizeof s), e1, okstr(ok));
+    CV_CHECK_OK(ok && e2 < TOL_ELEM, "gelu bwd %s (dx += onto non-zero): nmse %.2e%s", s, e2, okstr(ok));
+    free(yr); free(dxr);
+    cvt_free(&x); cvt_free(&y); cvt_free(&dy); cvt_free(&dx);
+}
+
+static void dev_add_scale(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, int64_t W, float sc) {
+    cvt t; cvt_begin(&t, c, ctx);
+    cvt_buf a, b, y, dy, da, db, z, dz;
+    char s[80];
+    cvt_new(&t, &a, N, C, H, W, 21, -2, 2);
+    cvt_new(&t, &b, N, C, H, W, 22, -2, 2);
+    cvt_new(&t, &y, N, C, H, W, 0, 0, 0);
+    cvt_new(&t, &dy, N, C, H, W, 23, -1, 1);
+    cvt_new(&t, &da, N, C, H, W, 24, -1, 1);
+    cvt_new(&t, &db, N, C, H, W, 25, -1, 1);
+    cvt_new(&t, &z, N, C, H, W, 0, 0, 0);
+    cvt_new(&t, &dz, N, C, H, W, 26, -1, 1);
+    size_t n = a.n;
+    double *yr = cvt_zeros(n), *dar = cvt_zeros(n), *dbr = cvt_zeros(n), *zr = cvt_zeros(n), *dzr = cvt_zeros(n);
+    if (t.st == CV_OK && (!yr || !dar || !dbr || !zr || !dzr)) t.st = cv_error(CV_ERR_NOMEM, "add check");
+    if (t.st == CV_OK) {
+        cv_add_ref_fwd(a.d, b.d, yr, (int64_t)n);
+        memcpy(dar, da.d, n * sizeof *dar); memcpy(dbr, db.d, n * sizeof *dbr);
+        cv_add_ref_bwd(dy.d, dar, dbr, (int64_t)n);
+        cv_scale_ref_fwd(a.d, zr, (int64_t)n, sc);
+        memcpy(dzr, dz.d, n * sizeof *dzr);
+        cv_scale_ref_bwd(dy.d, dzr, (int64_t)n, sc);
+        t.st = cv_add_fwd(ctx, &a.dev.t, &b.dev.t, &y.dev.t);
+    }
+    if (t.st == CV_OK) t.st = cv_add_bwd(ctx, &dy.dev.t, &da.dev.t, &db.dev.t);
+    if (t.st == CV_OK) t.st = cv_scale_fwd(ctx, &a.dev.t, &z.dev.t, sc);
+    if (t.st == CV_OK) t.st = cv_scale_bwd(ctx, &dy.dev.t, &dz.dev.t, sc);
+    double e1 = cvt_cmp(&t, &y, yr, "add y"), e2 = cvt_cmp(&t, &da, dar, "add da"), e3 = cvt_cmp(&t, &db, dbr, "add db");
+    double e4 = cvt_cmp(&t, &z, zr, "scale y"), e5 = cvt_cmp(&t, &dz, dzr, "scale dx");
+    cvt_guards(&t, &a); cvt_guards(&t, &b); cvt_guards(&t, &dy);
+    int ok = cvt_ok(&t);
+    cvt_shape(&a, s, sizeof s);
+    CV_CHECK_OK(ok && e1 < TOL_ELEM, "add fwd %s: nmse %.2e%s", s, e1, okstr(ok));
+    CV_CHECK_OK(ok && e2 < TOL_ELEM && e3 < TOL_ELEM, "add bwd %s: nmse da %.2e db %.2e%s", s, e2, e3, okstr(ok));
+    CV_CHECK_OK(ok && e4 < TOL_ELEM, "scale fwd %s s=%g: nmse %.2e%s", s, sc, e4, okstr(ok));
+    CV_CHECK_OK(ok && e5 < TOL_ELEM, "scale bwd %s s=%g: nmse %.2e%s", s, sc, e5, okstr(ok));
+    free(yr); free(dar); free(dbr); free(zr); free(dzr);
+    cvt_free(&a); cvt_free(&b); cvt_free(&y); cvt_free(&dy); cvt_free(&da); cvt_free(&db); cvt_free(&z); cvt_free(&dz);
+}
+
+/* avgpool x (N,C,H,W) -> (H/k, W/k) and upsample of that back to (H, W) */
+static void dev_pool(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, int64_t W, int k, int acc) {
+    cvt t; cvt_begin(&t, c, ctx);
+    cvt_buf x, y, dy, dx, u, du;
+    char s[80];
+    int64_t h = H / k, w = W / k;
+    cvt_new(&t, &x, N, C, H, W, 31, -2, 2);
+    cvt_new(&t, &y, N, C, h, w, 0, 0, 0);
+    cvt_new(&t, &dy, N, C, h, w, 32, -1, 1);
+    cvt_new(&t, &dx, N, C, H, W, 33, -1, 1);
+    cvt_new(&t, &u, N, C, H, W, acc ? 34 : 0, -1, 1);     /* upsample of y into u (+= when acc) */
+    cvt_new(&t, &du, N, C, h, w, 35, -1, 1);              /* upsample backward of dx into du */
+    double *yr = cvt_zeros(y.n), *dxr = cvt_zeros(x.n), *ur = cvt_zeros(x.n), *dur = cvt_zeros(y.n);
+    if (t.st == CV_OK && (!yr || !dxr || !ur || !dur)) t.st = cv_error(CV_ERR_NOMEM, "pool check");
+    if (t.st == CV_OK) {
+        cv_avgpool_ref_fwd(x.d, yr, N, C, H, W, k);
+        memcpy(dxr, dx.d, x.n * sizeof *dxr);
+        cv_avgpool_ref_bwd(dy.d, dxr, N, C, H, W, k);
+        memcpy(ur, u.d, x.n * sizeof *ur);
+        /* the device upsamples its own (float) pooled y; give the reference
+         * the same values by rounding yr to float */
+        double *yf = cvt_zeros(y.n);
+        if (!yf) t.st = cv_error(CV_ERR_NOMEM, "pool check");
+        else {
+            for (size_t i = 0; i < y.n; i++) yf[i] = (float)yr[i];
+            cv_upsample_ref_fwd(yf, ur, N, C, h, w, k, acc);
+            free(yf);
+        }
+        memcpy(dur, du.d, y.n * sizeof *dur);
+        /* dx after the avgpool backward is the upstream gradient of the upsample */
+        double *dxf = cvt_zeros(x.n);
+        if (!dxf) t.st = cv_error(CV_ERR_NOMEM, "pool check");
+        else {
+            for (size_t i = 0; i < x.n; i++) dxf[i] = (float)dxr[i];
+            cv_upsample_ref_bwd(dxf, dur, N, C, h, w, k);
+            free(dxf);
+        }
+    }
+    if (t.st == CV_OK) t.st = cv_avgpool_fwd(ctx, &x.dev.t, &y.dev.t, k);
+    if (t.st == CV_OK) t.st = cv_avgpool_bwd(ctx, &dy.dev.t, &dx.dev.t, k);
+    if (t.st == CV_OK) t.st = cv_upsample_fwd(ctx, &y.dev.t, &u.dev.t, k, acc);
+    if (t.st == CV_OK) t.st = cv_upsample_bwd(ctx, &dx.dev.t, &du.dev.t, k);
+    double e1 = cvt_cmp(&t, &y, yr, "avgpool y"), e2 = cvt_cmp(&t, &dx, dxr, "avgpool dx");
+    double e3 = cvt_cmp(&t, &u, ur, "upsample y"), e4 = cvt_cmp(&t, &du, dur, "upsample dx");
+    cvt_guards(&t, &x); cvt_guards(&t, &dy);
+    int ok = cvt_ok(&t);
+    cvt_shape(&x, s, sizeof s);
+    CV_CHECK_OK(ok && e1 < TOL_ELEM, "avgpool fwd k=%d %s: nmse %.2e%s", k, s, e1, okstr(ok));
+    CV_CHECK_OK(ok && e2 < TOL_ELEM, "avgpool bwd k=%d %s: nmse %.2e%s", k, s, e2, okstr(ok));
+    CV_CHECK_OK(ok && e3 < TOL_ELEM, "upsample fwd k=%d%s to %s: nmse %.2e%s", k, acc ? " accumulate" : "", s, e3,
+                okstr(ok));
+    CV_CHECK_OK(ok && e4 < TOL_ELEM, "upsample bwd k=%d from %s: nmse %.2e%s", k, s, e4, okstr(ok));
+    free(yr); free(dxr); free(ur); free(dur);
+    cvt_free(&x); cvt_free(&y); cvt_free(&dy); cvt_free(&dx); cvt_free(&u); cvt_free(&du);
+}
+
+/* concat a (N,Ca,H,W), b (N,Cb,H,W); slice channels c0..c0+Cy of the result */
+static void dev_concat_slice(cv_check *c, cv_ctx *ctx, int64_t N, int64_t Ca, int64_t Cb, int64_t H, int64_t W,
+                             int64_t c0, int64_t Cy) {
+    cvt t; cvt_begin(&t, c, ctx);
+    cvt_buf a, b, y, dy, da, db, z, dz, dyz;
+    int64_t C = Ca + Cb, HW = H * W;
+    cvt_new(&t, &a, N, Ca, H, W, 41, -2, 2);
+    cvt_new(&t, &b, N, Cb, H, W, 42, -2, 2);
+    cvt_new(&t, &y, N, C, H, W, 0, 0, 0);
+    cvt_new(&t, &dy, N, C, H, W, 43, -1, 1);
+    cvt_new(&t, &da, N, Ca, H, W, 44, -1, 1);
+    cvt_new(&t, &db, N, Cb, H, W, 45, -1, 1);
+    cvt_new(&t, &z, N, Cy, H, W, 0, 0, 0);
+    cvt_new(&t, &dz, N, Cy, H, W, 46, -1, 1);
+    cvt_new(&t, &dyz, N, C, H, W, 47, -1, 1);       /* slice backward target */
+    double *yr = cvt_zeros(y.n), *dar = cvt_zeros(a.n), *dbr = cvt_zeros(b.n), *zr = cvt_zeros(z.n),
+           *dyzr = cvt_zeros(y.n);
+    if (t.st == CV_OK && (!yr || !dar || !dbr || !zr || !dyzr)) t.st = cv_error(CV_ERR_NOMEM, "concat check");
+    if (t.st == CV_OK) {
+        cv_concat_ref_fwd(a.d, b.d, yr, N, Ca, Cb, HW);
+        memcpy(dar, da.d, a.n * sizeof *dar); memcpy(dbr, db.d, b.n * sizeof *dbr);
+        cv_concat_ref_bwd(dy.d, dar, dbr, N, Ca, Cb, HW);
+        cv_slice_ref_fwd(yr, zr, N, C, HW, c0, Cy);
+        memcpy(dyzr, dyz.d, y.n * sizeof *dyzr);
+        cv_slice_ref_bwd(dz.d, dyzr, N, C, HW, c0, Cy);
+        t.st = cv_concat_fwd(ctx, &a.dev.t, &b.dev.t, &y.dev.t);
+    }
+    if (t.st == CV_OK) t.st = cv_concat_bwd(ctx, &dy.dev.t, &da.dev.t, &db.dev.t);
+    if (t.st == CV_OK) t.st = cv_slice_fwd(ctx, &y.dev.t, c0, &z.dev.t);
+    if (t.st == CV_OK) t.st = cv_slice_bwd(ctx, &dz.dev.t, c0, &dyz.dev.t);
+    double e1 = cvt_cmp(&t, &y, yr, "concat y"), e2 = cvt_cmp(&t, &da, dar, "concat da");
+    double e3 = cvt_cmp(&t, &db, dbr, "concat db"), e4 = cvt_cmp(&t, &z, zr, "slice y");
+    double e5 = cvt_cmp(&t, &dyz, dyzr, "slice dx");
+    cvt_guards(&t, &a); cvt_guards(&t, &b); cvt_guards(&t, &dy); cvt_guards(&t, &dz);
+    int ok = cvt_ok(&t);
+    CV_CHECK_OK(ok && e1 < TOL_ELEM, "concat fwd N=%lld Ca=%lld Cb=%lld %lldx%lld: nmse %.2e%s", (long long)N,
+                (long long)Ca, (long long)Cb, (long long)H, (long long)W, e1, okstr(ok));
+    CV_CHECK_OK(ok && e2 < TOL_ELEM && e3 < TOL_ELEM, "concat bwd: nmse da %.2e db %.2e%s", e2, e3, okstr(ok));
+    CV_CHECK_OK(ok && e4 < TOL_ELEM, "slice fwd C=%lld [%lld:%lld]: nmse %.2e%s", (long long)C, (long long)c0,
+                (long long)(c0 + Cy), e4, okstr(ok));
+    CV_CHECK_OK(ok && e5 < TOL_ELEM, "slice bwd: nmse %.2e%s", e5, okstr(ok));
+    free(yr); free(dar); free(dbr); free(zr); free(dyzr);
+    cvt_free(&a); cvt_free(&b); cvt_free(&y); cvt_free(&dy); cvt_free(&da); cvt_free(&db);
+    cvt_free(&z); cvt_free(&dz); cvt_free(&dyz);
+}
+
+static void dev_affine(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, int64_t W) {
+    cvt t; cvt_begin(&t, c, ctx);
+    cvt_buf x, g, b, y, dy, dx, dg, db;
+    char s[80];
+    int64_t HW = H * W;
+    cvt_new(&t, &x, N, C, H, W, 51, -2, 2);
+    cvt_new(&t, &g, 1, C, 1, 1, 52, -2, 2);
+    cvt_new(&t, &b, 1, C, 1, 1, 53, -2, 2);
+    cvt_new(&t, &y, N, C, H, W, 0, 0, 0);
+    cvt_new(&t, &dy, N, C, H, W, 54, -1, 1);
+    cvt_new(&t, &dx, N, C, H, W, 55, -1, 1);
+    cvt_new(&t, &dg, 1, C, 1, 1, 56, -1, 1);
+    cvt_new(&t, &db, 1, C, 1, 1, 57, -1, 1);
+    double *yr = cvt_zeros(x.n), *dxr = cvt_zeros(x.n), *dgr = cvt_zeros(g.n), *dbr = cvt_zeros(g.n);
+    if (t.st == CV_OK && (!yr || !dxr || !dgr || !dbr)) t.st = cv_error(CV_ERR_NOMEM, "affine check");
+    if (t.st == CV_OK) {
+        cv_affine_ref_fwd(x.d, g.d, b.d, yr, N, C, HW);
+        memcpy(dxr, dx.d, x.n * sizeof *dxr); memcpy(dgr, dg.d, g.n * sizeof *dgr); memcpy(dbr, db.d, g.n * sizeof *dbr);
+        cv_affine_ref_bwd(x.d, g.d, dy.d, dxr, dgr, dbr, N, C, HW);
+        t.st = cv_affine_fwd(ctx, &x.dev.t, &g.dev.t, &b.dev.t, &y.dev.t);
+    }
+    if (t.st == CV_OK) t.st = cv_affine_bwd(ctx, &x.dev.t, &g.dev.t, &dy.dev.t, &dx.dev.t, &dg.dev.t, &db.dev.t);
+    double e1 = cvt_cmp(&t, &y, yr, "affine y"), e2 = cvt_cmp(&t, &dx, dxr, "affine dx");
+    double e3 = cvt_cmp(&t, &dg, dgr, "affine dg"), e4 = cvt_cmp(&t, &db, dbr, "affine db");
+    cvt_guards(&t, &x); cvt_guards(&t, &g); cvt_guards(&t, &b); cvt_guards(&t, &dy);
+    int ok = cvt_ok(&t);
+    cvt_shape(&x, s, sizeof s);
+    CV_CHECK_OK(ok && e1 < TOL_ELEM, "affine fwd %s: nmse %.2e%s", s, e1, okstr(ok));
+    CV_CHECK_OK(ok && e2 < TOL_ELEM && e3 < TOL_RED && e4 < TOL_RED, "affine bwd %s: nmse dx %.2e dg %.2e db %.2e%s",
+                s, e2, e3, e4, okstr(ok));
+    free(yr); free(dxr); free(dgr); free(dbr);
+    cvt_free(&x); cvt_free(&g); cvt_free(&b); cvt_free(&y); cvt_free(&dy); cvt_free(&dx); cvt_free(&dg); cvt_free(&db);
+}
+
+/* Bad shapes are CV_ERR_SHAPE naming both shapes; NULL gradients are skipped
+ * (the other gradient of the pair is still accumulated). */
+static void dev_contracts(cv_check *c, cv_ctx *ctx) {
+    cvt t; cvt_begin(&t, c, ctx);
+    cvt_buf a, b, dy, db, p;
+    cvt_new(&t, &a, 2, 3, 5, 5, 61, -1, 1);
+    cvt_new(&t, &b, 2, 3, 5, 6, 62, -1, 1);
+    cvt_new(&t, &dy, 2, 3, 5, 5, 63, -1, 1);
+    cvt_new(&t, &db, 2, 3, 5, 5, 64, -1, 1);
+    cvt_new(&t, &p, 2, 3, 2, 2, 0, 0, 0);
+    if (!cvt_ok(&t)) { CV_CHECK_OK(0, "elem contracts: setup failed"); goto done; }
+    cv_status st = cv_add_fwd(ctx, &a.dev.t, &b.dev.t, &a.dev.t);
+    const char *msg = cv_last_error();
+    CV_CHECK_OK(st == CV_ERR_SHAPE && strstr(msg, "2x3x5x5") && strstr(msg, "2x3x5x6"),
+                "add with mismatched shapes: CV_ERR_SHAPE naming both (%s)", msg);
+    st = cv_avgpool_fwd(ctx, &a.dev.t, &p.dev.t, 2);
+    msg = cv_last_error();
+    CV_CHECK_OK(st == CV_ERR_SHAPE && strstr(msg, "2x3x5x5"), "avgpool of odd H by 2: CV_ERR_SHAPE (%s)", msg);
+    st = cv_concat_fwd(ctx, &a.dev.t, &b.dev.t, &dy.dev.t);
+    msg = cv_last_error();
+    CV_CHECK_OK(st == CV_ERR_SHAPE && strstr(msg, "2x3x5x5") && strstr(msg, "2x3x5x6"),
+                "concat with mismatched H, W: CV_ERR_SHAPE naming both (%s)", msg);
+    /* NULL da: only db += dy */
+    cv_tensor none = { NULL, 0, { 0, 0, 0, 0 } };
+    double *ref = cvt_zeros(db.n);
+    st = ref ? cv_add_bwd(ctx, &dy.dev.t, &none, &db.dev.t) : CV_ERR_NOMEM;
+    if (st == CV_OK) st = cv_add_bwd(ctx, &dy.dev.t, NULL, NULL);
+    if (st == CV_OK) st = cv_gelu_bwd(ctx, &a.dev.t, &dy.dev.t, NULL);
+    t.st = st;
+    if (ref) for (size_t i = 0; i < db.n; i++) ref[i] = db.d[i] + dy.d[i];
+    double e = cvt_cmp(&t, &db, ref, "add db (da NULL)");
+    int ok = cvt_ok(&t);
+    CV_CHECK_OK(ok && e < TOL_ELEM, "add bwd with da NULL accumulates db only; all-NULL backward is a no-op: nmse %.2e%s",
+                e, okstr(ok));
+    free(ref);
+done:
+    cvt_free(&a); cvt_free(&b); cvt_free(&dy); cvt_free(&db); cvt_free(&p);
+}
+
+void cv_elem_devcheck(cv_check *c, cv_ctx *ctx) {
+    dev_gelu(c, ctx, 1, 3, 5, 7);
+    dev_gelu(c, ctx, 2, 17, 9, 11);
+    dev_gelu(c, ctx, 3, 33, 13, 1);
+    dev_add_scale(c, ctx, 1, 5, 7, 3, 0.37f);
+    dev_add_scale(c, ctx, 2, 33, 9, 9, -1.25f);
+    dev_pool(c, ctx, 1, 3, 6, 10, 2, 0);
+    dev_pool(c, ctx, 2, 17, 14, 6, 2, 1);
+    dev_pool(c, ctx, 1, 5, 12, 8, 4, 1);
+    dev_pool(c, ctx, 3, 33, 9, 15, 3, 0);
+    dev_concat_slice(c, ctx, 1, 3, 5, 5, 7, 2, 5);
+    dev_concat_slice(c, ctx, 2, 17, 33, 3, 3, 16, 17);
+    dev_affine(c, ctx, 1, 3, 5, 7);
+    dev_affine(c, ctx, 2, 33, 9, 11);
+    dev_affine(c, ctx, 4, 5, 17, 17);
+    dev_contracts(c, ctx);
+}
