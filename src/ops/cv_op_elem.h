@@ -142,7 +142,11 @@ cv_status cv_rand_fwd(cv_ctx *ctx, const cv_tensor *y, uint64_t seed, uint64_t s
  *   p -= lr g / (sqrt(v) + eps)                             (momentum = 0)
  * torch.optim.Adam (L2 weight decay, bias-corrected, step t >= 1):
  *   g = scale*grad + wd p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
- *   p -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) */
+ *   p -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+ * When the stat view holds two or more floats, the step also writes
+ * stat[1] = 1 if it skipped, else 0 (read it back with the loss to count
+ * skips; a caller that counts t for Adam should not advance it then).
+ * The references take the clipping scale directly and never skip. */
 typedef struct cv_rmsprop_opts { float lr, alpha, eps, weight_decay, momentum; } cv_rmsprop_opts;
 typedef struct cv_adam_opts    { float lr, beta1, beta2, eps, weight_decay; } cv_adam_opts;
 cv_rmsprop_opts cv_rmsprop_opts_default(void);   /* lr 2e-5, alpha 0.99, eps 1e-8, wd 1e-4, momentum 0.9 */
@@ -152,7 +156,9 @@ void cv_rmsprop_ref(double *p, const double *g, double *v, double *buf, int64_t 
                     double scale);
 void cv_adam_ref(double *p, const double *g, double *m, double *v, int64_t n, const cv_adam_opts *o, int64_t t,
                  double scale);
-/* p, g, v, buf: (n) views of equal size; stat: >= 1 float. */
+/* p, g, v, buf: views of equal element count (buf may be NULL when
+ * momentum = 0); stat: >= 1 float, not written except stat[1] as above.
+ * CV_ERR_SHAPE on unequal counts, CV_ERR_ARG for Adam's t < 1. */
 cv_status cv_rmsprop_step(cv_ctx *ctx, const cv_tensor *p, const cv_tensor *g, const cv_tensor *v,
                           const cv_tensor *buf, const cv_rmsprop_opts *o, const cv_tensor *stat,
                           float clip, float skip);
