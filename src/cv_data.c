@@ -579,6 +579,8 @@ static cv_status wr_create_locked(cv_writer *w, const cv_writer_opts *o) {
     CV_TRY(wr_nc(w, nc_def_var(w->ncid, "fields", NC_FLOAT, 4, dims4, &w->v_fields), "fields"));
     CV_TRY(wr_nc(w, nc_def_var_chunking(w->ncid, w->v_fields, NC_CHUNKED, chunk), "fields chunking"));
     if (o->deflate > 0) CV_TRY(wr_nc(w, nc_def_var_deflate(w->ncid, w->v_fields, 1, 1, o->deflate), "fields deflate"));
+    /* a checksum per chunk: a corrupted map is an error naming it, never silent */
+    CV_TRY(wr_nc(w, nc_def_var_fletcher32(w->ncid, w->v_fields, NC_FLETCHER32), "fields checksum"));
     size_t cb = chunk[1] * chunk[2] * chunk[3] * 4;
     CV_TRY(wr_nc(w, nc_set_var_chunk_cache(w->ncid, w->v_fields, 4 * cb + (1 << 20), 1009, 1.0f), "fields cache"));
     CV_TRY(wr_text_att(w, w->v_fields, "long_name", "projected field maps, physical units (see channel_units)"));
