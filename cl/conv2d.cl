@@ -33,13 +33,34 @@
 #define CV_SQRT1_2     0.70710678118654752f
 #define CV_INV_SQRT2PI 0.39894228040143268f
 
+/* GELU through the normal CDF: GELU(x) = x Phi(x), Phi(x) = erfc(-x/sqrt 2)/2,
+ * with erfc from the Chebyshev fit of Numerical Recipes (erfcc: relative
+ * error below 1.2e-7 for all arguments, i.e. float accuracy, the same as
+ * the built-in erf).  Hand-written because PoCL's erf is a scalar libm
+ * call about ten times slower than exp there (bench/bench-conv showed 60 ns
+ * per element, dominating every conv with gelu_in); this form vectorises,
+ * and evaluating erfc rather than 1 + erf keeps GELU's relative accuracy
+ * for negative x. */
+float conv_erfc_pos(float z) {                    /* erfc(z), z >= 0 */
+    const float t = 1.0f / (1.0f + 0.5f * z);
+    const float p = -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f +
+                    t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f +
+                    t * (-0.82215223f + t * 0.17087277f))))))));
+    return t * exp(p - z * z);
+}
+
+float conv_phi(float x) {                         /* normal CDF */
+    const float e = 0.5f * conv_erfc_pos(fabs(x) * CV_SQRT1_2);
+    return x >= 0.0f ? 1.0f - e : e;
+}
+
 float conv_gelu(float x) {
-    return 0.5f * x * (1.0f + erf(x * CV_SQRT1_2));
+    return x * conv_phi(x);
 }
 
 /* d/dx GELU(x) = Phi(x) + x phi(x) */
 float conv_gelu_grad(float x) {
-    return 0.5f * (1.0f + erf(x * CV_SQRT1_2)) + x * CV_INV_SQRT2PI * exp(-0.5f * x * x);
+    return conv_phi(x) + x * CV_INV_SQRT2PI * exp(-0.5f * x * x);
 }
 
 /* ---- DIRECT forward and backward-data ----------------------------------
@@ -47,7 +68,8 @@ float conv_gelu_grad(float x) {
  * in[n, c, y + kh - P, x + kw - P].  Forward: in = x (GELU on load when
  * gelu), wt = w[o, c, kh, kw], out = y (+ b, += when accumulate).
  * Backward-data: in = dy, wt = w[c, o, K-1-kh, K-1-kw] (the flipped,
- * transposed filter), out = dx += acc * GELU'(xg) (or acc).
+ * transposed filter), out = dx += acc * GELU'(xg) (gelu = 1), acc * xg
+ * (gelu = 2: xg already holds GELU'(x)) or acc (gelu = 0).
  * The weight element (o, c, t) is w[woff + o*sw_o + c*sw_i + (flip ? KK-1-t : t)].
  * Group (gx, gy, gz): a CT_TW x CT_TY pixel tile of image n = gz / ncob
  * for output channels (gz % ncob) * CT_COB ..; each work-item keeps
@@ -132,7 +154,8 @@ void conv_tile(const int K, const int bwd,
                 out[outoff + idx] = accumulate ? out[outoff + idx] + v : v;
             } else {
                 float v = a[j];
-                if (gelu) v *= conv_gelu_grad(xg[xgoff + idx]);
+                if (gelu == 1) v *= conv_gelu_grad(xg[xgoff + idx]);
+                else if (gelu == 2) v *= xg[xgoff + idx];      /* GELU'(x) precomputed */
                 out[outoff + idx] += v;
             }
         }
@@ -260,6 +283,15 @@ void cvk_conv2d_bwd_weight_k3(CONV_WGRAD_ARGS) {
     conv_wgrad(3, x, xoff, dy, dyoff, dst, dstoff, N, Ci, H, W, Co, gelu, S, xt, dt);
 }
 
+/* out[i] = GELU(x[i]) (or GELU'(x[i]) when deriv), i < n: taken once into
+ * the scratch on CPU devices. */
+__kernel void cvk_conv2d_gelu(__global const float *x, ulong xoff, __global float *out, ulong ooff, long n, int deriv) {
+    long i = CV_GID0;
+    if (i >= n) return;
+    const float v = x[xoff + i];
+    out[ooff + i] = deriv ? conv_gelu_grad(v) : conv_gelu(v);
+}
+
 /* dw[i] += sum_{s < S} part[s * n + i], i < n (fixed order: deterministic). */
 __kernel void cvk_conv2d_reduce(__global const float *part, ulong poff, __global float *dw, ulong dwoff,
                                 long n, int S) {
@@ -276,23 +308,34 @@ __kernel void cvk_conv2d_reduce(__global const float *part, ulong poff, __global
  *
  * im2col: col[b][(c*KK + t)][p] = a(x[n0+b, c, y + kh - P, x + kw - P]) with
  * p = (y - r0) * W + x, t = kh*K + kw, zero outside the image, a = GELU or
- * identity (K = 1 with gelu is a plain GELU copy). */
+ * identity (K = 1 with gelu is a plain GELU copy).  One work-item per
+ * source pixel (iy, ix) of the chunk's halo-extended window, so GELU is
+ * evaluated once per pixel (not KK times); it scatters the value to the
+ * KK column entries that read it.  Work-item (i, j): ix = i - P,
+ * j = (b * Ci + c) * (nr + 2P) + (iy - r0 + P). */
 __kernel void cvk_conv2d_im2col(__global const float *x, ulong xoff, __global float *col, ulong coff,
                                 int Ci, int H, int W, int K, int n0, int nb, int r0, int nr, int gelu) {
-    const long np = (long)nr * W, KK = K * K;
-    const long total = (long)nb * Ci * KK * np;
-    long i = CV_GID0;
-    if (i >= total) return;
-    const long p = i % np, rt = i / np;
-    const int t = (int)(rt % KK), c = (int)((rt / KK) % Ci), bb = (int)(rt / (KK * Ci));
-    const int P = K / 2, kh = t / K, kw = t % K;
-    const int iy = r0 + (int)(p / W) + kh - P, ix = (int)(p % W) + kw - P;
+    const int P = K / 2, KK = K * K, WE = W + 2 * P, HE = nr + 2 * P;
+    const int i = get_global_id(0), j = get_global_id(1);
+    if (i >= WE || j >= nb * Ci * HE) return;
+    const int bc = j / HE, iy = r0 - P + (j - bc * HE), ix = i - P;
+    const int c = bc % Ci, bb = bc / Ci;
     float v = 0.0f;
     if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
         v = x[xoff + ((long)(n0 + bb) * Ci + c) * H * W + (long)iy * W + ix];
         if (gelu) v = conv_gelu(v);
     }
-    col[coff + i] = v;
+    const long np = (long)nr * W;
+    __global float *cb = col + coff + (long)bc * KK * np;
+    for (int kh = 0; kh < K; kh++) {
+        const int oy = iy - kh + P;
+        if (oy < r0 || oy >= r0 + nr) continue;
+        for (int kw = 0; kw < K; kw++) {
+            const int ox = ix - kw + P;
+            if (ox < 0 || ox >= W) continue;
+            cb[(kh * K + kw) * np + (long)(oy - r0) * W + ox] = v;
+        }
+    }
 }
 
 /* col2im (gather, no atomics): for dx rows y in [max(0, r0-P), min(H, r0+nr+P)),

@@ -316,9 +316,28 @@ static cv_status gemm_workspace(cv_ctx *ctx, const conv_geo *g, int gelu, gemm_w
     return CV_OK;
 }
 
-static size_t direct_workspace(cv_ctx *ctx, const conv_geo *g) {
-    int64_t S = wgrad_splits(ctx, g);
-    return S > 1 ? (size_t)(S * g->Co * g->Ci * g->KK) * sizeof(float) : 0;
+/* DIRECT scratch: [GELU(x) or GELU'(x) | backward-weight partials].  On CPU
+ * devices GELU(x) (forward, backward-weight) and GELU'(x) (backward-data)
+ * are taken once into the scratch by a flat kernel that PoCL vectorises;
+ * evaluated inside the tiled kernels (per output-channel block and halo,
+ * or in the scalar epilogue) they cost more than the convolution itself
+ * there (bench/bench-conv).  GPUs fuse them, saving the memory and a pass. */
+typedef struct direct_ws {
+    int     pre_gelu;
+    int64_t S;            /* backward-weight splits */
+    size_t  part_off;     /* floats */
+    size_t  bytes;
+} direct_ws;
+
+static direct_ws direct_workspace(cv_ctx *ctx, const conv_geo *g, int gelu, int op) {
+    direct_ws d = { gelu && !cv_ctx_is_gpu(ctx), 1, 0, 0 };
+    size_t al = (cv_ctx_align(ctx) < 64 ? 64 : cv_ctx_align(ctx)) / sizeof(float);
+    size_t act = d.pre_gelu ? (size_t)(g->N * g->Ci * g->HW) : 0;
+    d.part_off = (act + al - 1) / al * al;
+    if (op == 2) d.S = wgrad_splits(ctx, g);
+    d.bytes = (d.part_off + (d.S > 1 ? (size_t)(d.S * g->Co * g->Ci * g->KK) : 0)) * sizeof(float);
+    if (!d.pre_gelu && d.S == 1) d.bytes = 0;
+    return d;
 }
 
 size_t cv_conv2d_workspace(cv_ctx *ctx, const int64_t xshape[4], int64_t Co, const cv_conv2d_params *p) {
@@ -328,7 +347,10 @@ size_t cv_conv2d_workspace(cv_ctx *ctx, const int64_t xshape[4], int64_t Co, con
     for (int op = 0; op < 3; op++) {
         cv_conv_algo a = cv_conv2d_algo(ctx, xshape, Co, p, op);
         if (a == CV_CONV_GEMM) uses_gemm = 1;
-        else if (op == 2) need = direct_workspace(ctx, &g);
+        else {
+            size_t b = direct_workspace(ctx, &g, p->gelu_in, op).bytes;
+            if (b > need) need = b;
+        }
     }
     if (uses_gemm) {
         gemm_ws ws;
@@ -442,16 +464,69 @@ static cv_status direct_tile(cv_ctx *ctx, int bwd, const conv_geo *g, const cv_t
     return cv_launch(&ka, 3, gs, ls);
 }
 
+/* out = GELU(x), or GELU'(x) when deriv */
+static cv_status gelu_launch(cv_ctx *ctx, const cv_tensor *x, cl_mem out, int deriv) {
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_conv2d_gelu");
+    cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
+    cv_karg_mem(&ka, out); cv_karg_u64(&ka, 0);
+    cv_karg_i64(&ka, cv_tensor_numel(x)); cv_karg_i32(&ka, deriv);
+    return cv_launch1(&ka, (size_t)cv_tensor_numel(x), 256);
+}
+
+static cv_status direct_fwd(cv_ctx *ctx, const conv_geo *g, const cv_tensor *x, const cv_tensor *w, const cv_tensor *b,
+                            const cv_tensor *y, int gelu, int accumulate) {
+    cv_status st = CV_OK;
+    direct_ws d = direct_workspace(ctx, g, gelu, 0);
+    if (d.pre_gelu) {
+        cl_mem scr;
+        CV_TRY(cv_ctx_scratch(ctx, d.bytes, &scr));
+        CV_TRY(gelu_launch(ctx, x, scr, 0));
+        cv_tensor a = *x;
+        a.buf = scr; a.off = 0;
+        CV_TRY(direct_tile(ctx, 0, g, &a, w, b, y, NULL, 0, accumulate));
+    } else {
+        CV_TRY(direct_tile(ctx, 0, g, x, w, b, y, NULL, gelu, accumulate));
+    }
+fail:
+    return st;
+}
+
+/* dx += conv^T(dy, w) * GELU'(x) */
+static cv_status direct_bwd_data(cv_ctx *ctx, const conv_geo *g, const cv_tensor *x, const cv_tensor *w,
+                                 const cv_tensor *dy, const cv_tensor *dx, int gelu) {
+    cv_status st = CV_OK;
+    direct_ws d = direct_workspace(ctx, g, gelu, 1);
+    if (d.pre_gelu) {
+        cl_mem scr;
+        CV_TRY(cv_ctx_scratch(ctx, d.bytes, &scr));
+        CV_TRY(gelu_launch(ctx, x, scr, 1));
+        cv_tensor gp = *x;
+        gp.buf = scr; gp.off = 0;
+        CV_TRY(direct_tile(ctx, 1, g, dy, w, NULL, dx, &gp, 2, 0));   /* 2: xg holds GELU'(x) */
+    } else {
+        CV_TRY(direct_tile(ctx, 1, g, dy, w, NULL, dx, x, gelu, 0));
+    }
+fail:
+    return st;
+}
+
 static cv_status direct_wgrad(cv_ctx *ctx, const conv_geo *g, const cv_tensor *x, const cv_tensor *dy,
                               const cv_tensor *dw, int gelu) {
     cv_status st = CV_OK;
-    int64_t S = wgrad_splits(ctx, g), nw = g->Co * g->Ci * g->KK;
-    cl_mem part = NULL;
-    if (S > 1) CV_TRY(cv_ctx_scratch(ctx, (size_t)(S * nw) * sizeof(float), &part));
+    direct_ws d = direct_workspace(ctx, g, gelu, 1);
+    int64_t S = d.S, nw = g->Co * g->Ci * g->KK;
+    cl_mem scr = NULL;
+    cv_tensor a = *x;
+    if (d.bytes) CV_TRY(cv_ctx_scratch(ctx, d.bytes, &scr));
+    if (d.pre_gelu) {
+        CV_TRY(gelu_launch(ctx, x, scr, 0));
+        a.buf = scr; a.off = 0;
+        gelu = 0;
+    }
     cv_kargs ka = cv_kargs_begin(ctx, g->K == 3 ? "cvk_conv2d_bwd_weight_k3" : "cvk_conv2d_bwd_weight_k1");
-    cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
+    cv_karg_mem(&ka, a.buf); cv_karg_u64(&ka, a.off);
     cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
-    cv_karg_mem(&ka, S > 1 ? part : dw->buf); cv_karg_u64(&ka, S > 1 ? 0 : dw->off);
+    cv_karg_mem(&ka, S > 1 ? scr : dw->buf); cv_karg_u64(&ka, S > 1 ? d.part_off : dw->off);
     cv_karg_i32(&ka, (int32_t)g->N); cv_karg_i32(&ka, (int32_t)g->Ci); cv_karg_i32(&ka, (int32_t)g->H);
     cv_karg_i32(&ka, (int32_t)g->W); cv_karg_i32(&ka, (int32_t)g->Co); cv_karg_i32(&ka, gelu);
     cv_karg_i32(&ka, (int32_t)S);
@@ -460,7 +535,7 @@ static cv_status direct_wgrad(cv_ctx *ctx, const conv_geo *g, const cv_tensor *x
     CV_TRY(cv_launch(&ka, 3, gs, ls));
     if (S > 1) {
         cv_kargs kr = cv_kargs_begin(ctx, "cvk_conv2d_reduce");
-        cv_karg_mem(&kr, part); cv_karg_u64(&kr, 0);
+        cv_karg_mem(&kr, scr); cv_karg_u64(&kr, d.part_off);
         cv_karg_mem(&kr, dw->buf); cv_karg_u64(&kr, dw->off);
         cv_karg_i64(&kr, nw); cv_karg_i32(&kr, (int32_t)S);
         CV_TRY(cv_launch1(&kr, (size_t)nw, 64));
@@ -473,13 +548,15 @@ fail:
 
 static cv_status im2col_launch(cv_ctx *ctx, const conv_geo *g, const cv_tensor *x, cl_mem col, size_t col_off,
                                int64_t n0, int64_t nb, int64_t r0, int64_t nr, int gelu) {
+    int64_t P = g->K / 2;
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_conv2d_im2col");
     cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
     cv_karg_mem(&ka, col); cv_karg_u64(&ka, col_off);
     cv_karg_i32(&ka, (int32_t)g->Ci); cv_karg_i32(&ka, (int32_t)g->H); cv_karg_i32(&ka, (int32_t)g->W);
     cv_karg_i32(&ka, g->K); cv_karg_i32(&ka, (int32_t)n0); cv_karg_i32(&ka, (int32_t)nb);
     cv_karg_i32(&ka, (int32_t)r0); cv_karg_i32(&ka, (int32_t)nr); cv_karg_i32(&ka, gelu);
-    return cv_launch1(&ka, (size_t)(nb * g->Ci * g->KK * nr * g->W), 256);
+    size_t gs[2] = { (size_t)(g->W + 2 * P), (size_t)(nb * g->Ci * (nr + 2 * P)) }, ls[2] = { 32, 4 };
+    return cv_launch(&ka, 2, gs, ls);
 }
 
 static cv_status col2im_launch(cv_ctx *ctx, const conv_geo *g, cl_mem col, size_t col_off, const cv_tensor *dx,
@@ -560,7 +637,7 @@ cv_status cv_conv2d_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, con
                         (long long)cv_tensor_numel(b), (long long)g.Co);
     cv_conv_algo a = cv_conv2d_algo(ctx, x->shape, g.Co, p, 0);
     if (a == CV_CONV_DIRECT) {
-        CV_TRY(direct_tile(ctx, 0, &g, x, w, b, y, NULL, p->gelu_in, p->accumulate));
+        CV_TRY(direct_fwd(ctx, &g, x, w, b, y, p->gelu_in, p->accumulate));
     } else {
         /* y = b (or y + b), then y += W col: one pass over y, and a y
          * holding NaN from an earlier step never leaks through beta = 0 */
@@ -594,7 +671,7 @@ cv_status cv_conv2d_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, con
     }
     if (present(dx)) {
         if (cv_conv2d_algo(ctx, x->shape, g.Co, p, 1) == CV_CONV_DIRECT)
-            CV_TRY(direct_tile(ctx, 1, &g, dy, w, NULL, dx, x, p->gelu_in, 0));
+            CV_TRY(direct_bwd_data(ctx, &g, x, w, dy, dx, p->gelu_in));
         else
             CV_TRY(gemm_pass(ctx, PASS_DATA, &g, x, w, dy, dx, p->gelu_in));
     }
@@ -694,7 +771,7 @@ static void conv_dev_case(cv_check *c, cv_ctx *ctx, const conv_case *cs, cv_conv
                                  N * Ci * H * W, Co * Ci * K * K, Co };
     const int64_t shp[CONV_NT][4] = { { N, Ci, H, W }, { Co, Ci, K, K }, { 1, Co, 1, 1 }, { N, Co, H, W },
                                       { N, Co, H, W }, { N, Ci, H, W }, { Co, Ci, K, K }, { 1, Co, 1, 1 } };
-    const double lo[CONV_NT] = { -2, -1, -1, -1, -1, -1, -1, -1 };   /* ranges are [lo, -lo] */
+    const double lo[CONV_NT] = { -3, -1, -1, -1, -1, -1, -1, -1 };   /* ranges are [lo, -lo] */
     double *ref[CONV_NT] = { 0 };
     float *hf[CONV_NT] = { 0 };
     cv_chk_dev d[CONV_NT];
