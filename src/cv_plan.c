@@ -33,11 +33,21 @@ static cv_tensor none_tensor(void) {
     return t;
 }
 
-/* The largest scratch any node needs (im2col, GELU buffers). */
+/* The largest scratch any node needs (im2col, GELU buffers, reductions). */
 static size_t plan_workspace(cv_ctx *ctx, const cv_graph *g) {
     size_t ws = 0;
     for (int i = 0; i < cv_graph_n_nodes(g); i++) {
         const cv_node *n = cv_graph_node(g, i);
+        if (n->op == CV_OP_SUM) {
+            const int64_t *x = cv_graph_value(g, n->in[0])->shape;
+            size_t s = cv_reduce_scratch_bytes(x[0], x[1] * x[2] * x[3]);
+            if (s > ws) ws = s;
+        }
+        if (n->op == CV_OP_AFFINE) {    /* backward: per-channel sums */
+            const int64_t *x = cv_graph_value(g, n->in[0])->shape;
+            size_t s = cv_reduce_scratch_bytes(x[1], x[0] * x[2] * x[3]);
+            if (s > ws) ws = s;
+        }
         if (n->op != CV_OP_CONV2D) continue;
         const int64_t *w = cv_graph_pars(g)->shape[n->par[0]];
         cv_conv2d_params cp = n->p.conv;

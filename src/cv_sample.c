@@ -5,6 +5,9 @@
 #include "cv_sample.h"
 #include "cv_plan.h"
 #include "cv_rng.h"
+#include "cv_ckpt.h"
+
+#include <sys/stat.h>
 
 #include <math.h>
 #include <string.h>
@@ -167,5 +170,118 @@ fail:
     free(ls);
     cv_plan_free(p);
     cv_graph_free(g);
+    return st;
+}
+
+cv_status cv_model_load(const char *path, cv_ctx *ctx, int prefer_ema, cv_model **out, cv_norm *norm) {
+    cv_status st = CV_OK;
+    char file[4200];
+    struct stat sb;
+    char *text = NULL;
+    cv_cfg *cfg = NULL;
+    cv_model *m = NULL;
+    float *w = NULL;
+    cv_ckpt_meta meta;
+    cv_model_cfg mc;
+    *out = NULL;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) snprintf(file, sizeof file, "%s/checkpoint.nc", path);
+    else snprintf(file, sizeof file, "%s", path);
+    CV_TRY(cv_ckpt_read_config(file, &text, &meta));
+    CV_TRY(cv_cfg_new(&cfg));
+    CV_TRY(cv_cfg_parse(cfg, text, file));
+    CV_TRY(cv_model_cfg_read(cfg, &mc));
+    CV_TRY(cv_norm_read(cfg, norm));
+    if (norm->n_chan != mc.channels)
+        { st = cv_error(CV_ERR_FORMAT, "%s: [data] lists %d channels, [model] has %d", file, norm->n_chan, mc.channels); goto fail; }
+    CV_TRY(cv_model_new(&mc, &m));
+    CV_TRY(cv_model_to_device(m, ctx, 0));
+    w = malloc((size_t)cv_model_n_floats(m) * sizeof *w);
+    if (!w) { st = cv_error(CV_ERR_NOMEM, "out of memory"); goto fail; }
+    CV_TRY(cv_ckpt_read(file, m, prefer_ema && cv_ckpt_has(file, "ema") ? "ema" : "params", w));
+    CV_TRY(cv_model_upload(m, CV_ARENA_PARAMS, w));
+    *out = m;
+    m = NULL;
+fail:
+    free(w);
+    free(text);
+    cv_cfg_free(cfg);
+    cv_model_free(m);
+    return st;
+}
+
+struct cv_encoder {
+    cv_ctx     *ctx;
+    cv_model   *m;
+    cv_norm     norm;
+    cv_graph   *g;
+    cv_plan    *p;
+    cv_model_io io;
+    int         batch;
+    int64_t     dim;
+    float      *buf;
+};
+
+cv_status cv_encoder_new(cv_ctx *ctx, cv_model *m, const cv_norm *norm, int batch, int all_groups, cv_encoder **out) {
+    cv_status st = CV_OK;
+    cv_encoder *e = calloc(1, sizeof *e);
+    *out = NULL;
+    if (!e) return cv_error(CV_ERR_NOMEM, "out of memory");
+    e->ctx = ctx; e->m = m; e->norm = *norm; e->batch = batch;
+    CV_TRY(cv_model_build(m, CV_MODEL_ENCODE, batch, 0.0f, all_groups, &e->g, &e->io));
+    CV_TRY(cv_plan_new(ctx, e->g, cv_model_tensors(m, CV_ARENA_PARAMS), NULL, CV_PLAN_NO_BACKWARD, &e->p));
+    for (int g = 0; g < e->io.n_groups; g++) {
+        const int64_t *s = cv_graph_value(e->g, e->io.mq[g])->shape;
+        e->dim += s[1] * s[2] * s[3];
+    }
+    const cv_model_cfg *mc = cv_model_config(m);
+    e->buf = malloc((size_t)batch * mc->channels * mc->size * mc->size * sizeof *e->buf);
+    if (!e->buf) { st = cv_error(CV_ERR_NOMEM, "out of memory"); goto fail; }
+    *out = e;
+    return CV_OK;
+fail:
+    cv_encoder_free(e);
+    return st;
+}
+
+void cv_encoder_free(cv_encoder *e) {
+    if (!e) return;
+    cv_plan_free(e->p);
+    cv_graph_free(e->g);
+    free(e->buf);
+    free(e);
+}
+
+int64_t cv_encoder_dim(const cv_encoder *e) { return e->dim; }
+
+cv_status cv_encoder_run(cv_encoder *e, const float *maps, int count, float *out) {
+    cv_status st = CV_OK;
+    const cv_model_cfg *mc = cv_model_config(e->m);
+    int64_t msz = (int64_t)mc->channels * mc->size * mc->size;
+    CV_ASSERT(count >= 1 && count <= e->batch);
+    memcpy(e->buf, maps, (size_t)(count * msz) * sizeof *e->buf);
+    memset(e->buf + count * msz, 0, (size_t)((e->batch - count) * msz) * sizeof *e->buf);
+    cv_norm_to_model(&e->norm, e->buf, count, (int64_t)mc->size * mc->size);
+    for (int64_t i = 0; i < count * msz; i++)
+        if (!isfinite(e->buf[i]))
+            return cv_error(CV_ERR_NUMERIC, "map %lld of the batch: value %lld is not positive and finite, cannot take log10",
+                            (long long)(i / msz), (long long)(i % msz));
+    CV_TRY(cv_plan_upload(e->p, e->io.x, e->buf));
+    CV_TRY(cv_plan_forward(e->p, 0, 0));
+    int64_t off = 0;
+    float *tmp = NULL;
+    for (int g = 0; g < e->io.n_groups; g++) {
+        cv_tensor t = cv_plan_value(e->p, e->io.mq[g]);
+        int64_t per = t.shape[1] * t.shape[2] * t.shape[3];
+        t.shape[0] = count;
+        tmp = malloc((size_t)(count * per) * sizeof *tmp);
+        if (!tmp) return cv_error(CV_ERR_NOMEM, "out of memory");
+        st = cv_tensor_download(e->ctx, &t, tmp);
+        if (st == CV_OK)
+            for (int i = 0; i < count; i++) memcpy(out + i * e->dim + off, tmp + i * per, (size_t)per * sizeof *tmp);
+        free(tmp);
+        if (st != CV_OK) return st;
+        off += per;
+    }
+fail:
     return st;
 }

@@ -27,6 +27,25 @@ cv_status cv_norm_check_dataset(const cv_norm *n, const cv_model_cfg *mc, const 
 void cv_norm_to_physical(const cv_norm *n, float *x, int64_t count, int64_t hw);
 void cv_norm_to_model(const cv_norm *n, float *x, int64_t count, int64_t hw);
 
+/* Open a trained model: `path` is a run directory (its checkpoint.nc) or
+ * a checkpoint file.  Builds the model from the stored configuration,
+ * puts it on ctx and uploads the weights (the EMA weights when present
+ * and prefer_ema).  *norm receives the data normalisation.  Caller frees
+ * *out with cv_model_free. */
+cv_status cv_model_load(const char *path, cv_ctx *ctx, int prefer_ema, cv_model **out, cv_norm *norm);
+
+/* Encoding maps to latent codes: the posterior means of the top
+ * (lowest-resolution) latent group -- 4x4xZ = 256 numbers for both
+ * presets -- or, with all_groups, of every group (z = posterior mean),
+ * concatenated in group order, each flattened as (Z, r, r). */
+typedef struct cv_encoder cv_encoder;
+cv_status cv_encoder_new(cv_ctx *ctx, cv_model *m, const cv_norm *norm, int batch, int all_groups, cv_encoder **out);
+void      cv_encoder_free(cv_encoder *e);
+int64_t   cv_encoder_dim(const cv_encoder *e);
+/* maps: (count <= batch, C, S, S) physical units (not modified);
+ * out: (count, dim). */
+cv_status cv_encoder_run(cv_encoder *e, const float *maps, int count, float *out);
+
 /* Generate n maps from the prior at temperature t into out (n, C, S, S),
  * physical units (the mean of p(x|z), or a draw from it with pixel_noise).
  * Uses the parameters in the model's PARAMS arena (upload the EMA weights

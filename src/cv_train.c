@@ -92,6 +92,12 @@ cv_status cv_trainer_new(cv_ctx *ctx, cv_model *m, const cv_train_opts *o, cv_tr
             v->shape[3] = (int64_t)ar->used[c];
         }
     }
+    /* the gradient-norm reduction's workspace, reserved now so that no step allocates */
+    for (int c = 0; c < t->n_chunks; c++) {
+        cl_mem mem;
+        size_t need = cv_reduce_scratch_bytes(1, t->chunk[CV_ARENA_GRADS][c].shape[3]);
+        CV_TRY(cv_ctx_scratch(ctx, need, &mem));
+    }
     *out = t;
     return CV_OK;
 fail:

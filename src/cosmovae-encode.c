@@ -1,0 +1,112 @@
+/* cosmovae-encode -- latent codes of every map of a dataset.
+ *
+ *   cosmovae-encode RUN_DIR DATA.nc -o latents.nc [--all-groups]
+ *
+ * The code of a map is the posterior mean of the lowest-resolution latent
+ * group (4x4x16 = 256 numbers for both presets), as in the paper's
+ * section 3; --all-groups concatenates the posterior means of every group.
+ * The latent file carries params, sim and split over from the dataset. */
+#include "cv_cli.h"
+#include "cv_latent.h"
+#include "cv_sample.h"
+
+#include <string.h>
+
+static const char *usage_text =
+    "Usage: cosmovae-encode [OPTION]... RUN DATA.nc -o LATENTS.nc\n"
+    "Encode every map of DATA.nc with the trained model in RUN (a run directory\n"
+    "or a checkpoint file) and write the latent codes with the maps' parameters,\n"
+    "simulations and splits.\n"
+    "\n"
+    "  -o, --output FILE   latent file to write (NetCDF; required)\n"
+    "      --all-groups    every latent group's posterior mean, not only the top one\n"
+    "      --no-ema        use the raw weights even if the run kept an EMA\n"
+    "      --batch N       maps per device pass (default 16)\n"
+    "      --device SPEC   OpenCL device: index, or name substring[:index]\n"
+    "  -q, --quiet         no progress output\n"
+    "      --help          display this help and exit\n"
+    "      --version       output version information and exit\n";
+
+int main(int argc, char **argv) {
+    const char *run = NULL, *data = NULL, *out = NULL, *device = NULL;
+    int all_groups = 0, quiet = 0, ema = 1;
+    long batch = 16;
+    cv_cli_init("cosmovae-encode", usage_text);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cv_cli_opt_str(argc, argv, &i, "--output", &out) || cv_cli_opt_str(argc, argv, &i, "-o", &out)) ;
+        else if (cv_cli_opt_str(argc, argv, &i, "--device", &device)) ;
+        else if (cv_cli_opt_long(argc, argv, &i, "--batch", 1, 4096, &batch)) ;
+        else if (!strcmp(a, "--all-groups")) all_groups = 1;
+        else if (!strcmp(a, "--no-ema")) ema = 0;
+        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
+        else if (cv_cli_common(a)) ;
+        else if (a[0] == '-' && a[1]) cv_cli_usage_error("unrecognized option '%s'", a);
+        else if (!run) run = a;
+        else if (!data) data = a;
+        else cv_cli_usage_error("unexpected argument '%s'", a);
+    }
+    if (!run || !data) cv_cli_usage_error("a run directory (or checkpoint) and a dataset are required");
+    if (!out) cv_cli_usage_error("no output file given (-o LATENTS.nc)");
+
+    cv_status st;
+    cv_dataset *ds = NULL;
+    if ((st = cv_dataset_open(data, &ds)) != CV_OK) cv_cli_fail(st, NULL);
+    cv_ctx *ctx = NULL;
+    cv_ctx_opts co = cv_ctx_opts_default();
+    co.device = device;
+    st = cv_ctx_new(&co, &ctx);
+    if (st == CV_ERR_NODEVICE) cv_cli_usage_error("--device: %s", cv_last_error());
+    if (st != CV_OK) cv_cli_fail(st, NULL);
+    cv_model *m = NULL;
+    cv_norm norm;
+    if ((st = cv_model_load(run, ctx, ema, &m, &norm)) != CV_OK) cv_cli_fail(st, NULL);
+    if ((st = cv_norm_check_dataset(&norm, cv_model_config(m), ds)) != CV_OK) cv_cli_fail(st, NULL);
+    int64_t n = cv_dataset_n_maps(ds);
+    if (batch > n) batch = n;
+    cv_encoder *enc = NULL;
+    if ((st = cv_encoder_new(ctx, m, &norm, (int)batch, all_groups, &enc)) != CV_OK) cv_cli_fail(st, NULL);
+    int64_t dim = cv_encoder_dim(enc);
+    cv_latent *lat = NULL;
+    int np = cv_dataset_n_param(ds);
+    if ((st = cv_latent_new(n, (int)dim, np, &lat)) != CV_OK) cv_cli_fail(st, NULL);
+    for (int p = 0; p < np; p++) snprintf(lat->param_name[p], CV_LATENT_NAME_MAX, "%s", cv_dataset_param_name(ds, p));
+    for (int64_t k = 0; k < n; k++) {
+        for (int p = 0; p < np; p++) lat->params[k * np + p] = cv_dataset_param(ds, k, p);
+        lat->sim[k] = cv_dataset_sim(ds, k);
+        lat->split[k] = (int8_t)cv_dataset_split(ds, k);
+    }
+    snprintf(lat->source, sizeof lat->source, "%s", data);
+    snprintf(lat->model, sizeof lat->model, "%s (%s)", run, all_groups ? "posterior means, all groups" : "posterior mean, top group");
+    const cv_model_cfg *mc = cv_model_config(m);
+    size_t msz = (size_t)mc->channels * mc->size * mc->size;
+    float *maps = malloc((size_t)batch * msz * sizeof *maps);
+    if (!maps) cv_cli_fail(cv_error(CV_ERR_NOMEM, "out of memory"), NULL);
+    cv_progress prog;
+    cv_progress_begin(&prog, "encoding", "maps", n, quiet);
+    for (int64_t first = 0; first < n; first += batch) {
+        int cnt = (int)(n - first < batch ? n - first : batch);
+        if ((st = cv_dataset_read(ds, first, cnt, maps)) != CV_OK) cv_cli_fail(st, NULL);
+        st = cv_encoder_run(enc, maps, cnt, lat->z + first * dim);
+        if (st != CV_OK) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", cv_last_error());
+            cv_cli_fail(cv_error(st, "%s: maps %lld..%lld: %s", data, (long long)first, (long long)(first + cnt - 1), msg), NULL);
+        }
+        cv_progress_update(&prog, first + cnt, NULL);
+    }
+    cv_progress_end(&prog, n);
+    char history[4096];
+    size_t len = 0;
+    for (int i = 0; i < argc && len < sizeof history - 1; i++)
+        len += (size_t)snprintf(history + len, sizeof history - len, "%s%s", i ? " " : "", argv[i]);
+    if ((st = cv_latent_write(out, lat, history)) != CV_OK) cv_cli_fail(st, NULL);
+    if (!quiet) fprintf(stderr, "cosmovae-encode: %lld maps -> %s (%lld numbers each)\n", (long long)n, out, (long long)dim);
+    free(maps);
+    cv_latent_free(lat);
+    cv_encoder_free(enc);
+    cv_model_free(m);
+    cv_ctx_free(ctx);
+    cv_dataset_free(ds);
+    return 0;
+}

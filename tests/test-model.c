@@ -1,0 +1,257 @@
+/* test-model.c -- whole-model checks, llm.c test_gpt2 style but failing
+ * loudly: a tiny VDVAE (8x8 maps, two encoder stages, three decoder stages,
+ * 3x3 convolutions that become 1x1 at 2x2) run on the device and on the
+ * double-precision reference path with the same noise.
+ *   1. forward losses and every parameter gradient agree;
+ *   2. device gradients of a whole encoder block and a whole top-down block
+ *      match central finite differences of the reference loss;
+ *   3. K RMSprop steps on both paths give the same losses step by step;
+ *   4. the loss falls when training on a fixed batch;
+ *   5. save + resume gives bit-identical parameters to an uninterrupted run. */
+#include "tap.h"
+#include "cv_plan.h"
+#include "cv_train.h"
+#include "cv_ckpt.h"
+
+#include <math.h>
+#include <unistd.h>
+
+static const char tiny_cfg[] =
+    "[model]\nsize = 8\nchannels = 3\nwidth = 8\nbottleneck = 4\nzdim = 2\n"
+    "enc_res = 8,4\nenc_blocks = 1,1\ndec_res = 2,4,8\ndec_blocks = 1,1,1\n"
+    "bias_max_res = 8\nlogsigma_floor = -5\n";
+
+typedef struct world {
+    cv_model   *m;
+    cv_graph   *g;
+    cv_model_io io;
+    cv_refplan *ref;
+    double    **rp, **rdp;      /* per-parameter double arrays */
+    int64_t     nf;
+    uint64_t    seed, step;
+} world;
+
+static double ref_loss(void *u) {
+    world *w = u;
+    cv_refplan_forward(w->ref, w->rp, w->seed, w->step);
+    const double *l = cv_refplan_value(w->ref, w->io.loss);
+    double s = 0;
+    for (int64_t i = 0; i < cv_graph_batch(w->g); i++) s += l[i];
+    return s / (double)cv_graph_batch(w->g);
+}
+
+/* a smooth, periodic, channel-correlated batch */
+static void make_batch(float *x, int64_t N, int C, int S, uint64_t seed) {
+    const double pi = 3.14159265358979323846;
+    for (int64_t n = 0; n < N; n++)
+        for (int ch = 0; ch < C; ch++)
+            for (int i = 0; i < S; i++)
+                for (int j = 0; j < S; j++) {
+                    double ph = 0.37 * (double)(seed + n) + 0.9 * ch;
+                    x[((n * C + ch) * S + i) * S + j] = (float)(0.8 * sin(2 * pi * i / S + ph) * cos(2 * pi * j / S - ph)
+                                                                + 0.3 * ch - 0.2 + 0.1 * sin(3.0 * i * j + n));
+                }
+}
+
+int main(void) {
+    tap_begin();
+    cv_ctx *ctx = tap_ctx();
+    cv_status st;
+    cv_cfg *cfg;
+    cv_model_cfg mc;
+    world w;
+    memset(&w, 0, sizeof w);
+    w.seed = 7; w.step = 3;
+    if (cv_cfg_new(&cfg) != CV_OK || cv_cfg_parse(cfg, tiny_cfg, "tiny") != CV_OK || cv_model_cfg_read(cfg, &mc) != CV_OK ||
+        cv_model_new(&mc, &w.m) != CV_OK || cv_model_to_device(w.m, ctx, 0) != CV_OK) {
+        printf("Bail out! tiny model: %s\n", cv_last_error());
+        return 99;
+    }
+    const int64_t N = 2;
+    st = cv_model_build(w.m, CV_MODEL_TRAIN, N, 1.0f, 0, &w.g, &w.io);
+    CV_CHECK_OK(st == CV_OK, "tiny model graph: %d nodes, %d parameter tensors, %lld parameters, %d latent groups",
+                cv_graph_n_nodes(w.g), cv_model_n_params(w.m), (long long)cv_model_n_floats(w.m), w.io.n_groups);
+    w.nf = cv_model_n_floats(w.m);
+    int np = cv_model_n_params(w.m);
+    float *pf = malloc(w.nf * sizeof *pf), *gf = malloc(w.nf * sizeof *gf);
+    double *pd = malloc(w.nf * sizeof *pd), *gd = calloc(w.nf, sizeof *gd);
+    w.rp = malloc(np * sizeof *w.rp); w.rdp = malloc(np * sizeof *w.rdp);
+    cv_model_init_host(w.m, 11, pf);
+    /* make the zero-initialised prior outputs and starts non-trivial so every path carries gradient */
+    for (int64_t i = 0; i < w.nf; i++) if (pf[i] == 0.0f) pf[i] = 0.05f * (float)sin(1.3 * i);
+    cv_chk_f2d(pf, pd, w.nf);
+    for (int k = 0; k < np; k++) { w.rp[k] = pd + cv_model_param_offset(w.m, k); w.rdp[k] = gd + cv_model_param_offset(w.m, k); }
+    int64_t xn = N * 3 * 8 * 8;
+    float *x = malloc(xn * sizeof *x);
+    make_batch(x, N, 3, 8, 1);
+    cv_refplan_new(w.g, &w.ref);
+    for (int64_t i = 0; i < xn; i++) cv_refplan_value(w.ref, w.io.x)[i] = x[i];
+
+    /* 1. device forward/backward vs reference */
+    cv_plan *p = NULL;
+    st = cv_plan_new(ctx, w.g, cv_model_tensors(w.m, CV_ARENA_PARAMS), cv_model_tensors(w.m, CV_ARENA_GRADS), 0, &p);
+    if (st == CV_OK) st = cv_model_upload(w.m, CV_ARENA_PARAMS, pf);
+    if (st == CV_OK) st = cv_arena_zero(cv_model_arena(w.m, CV_ARENA_GRADS), ctx);
+    if (st == CV_OK) st = cv_plan_upload(p, w.io.x, x);
+    if (st == CV_OK) st = cv_plan_forward(p, w.seed, w.step);
+    if (st == CV_OK) st = cv_plan_backward(p, w.io.loss, 1.0f / N, w.seed, w.step);
+    float *stats = malloc(cv_plan_n_stats(p) * sizeof *stats);
+    if (st == CV_OK) st = cv_plan_read_stats(p, stats);
+    if (st == CV_OK) st = cv_model_download(w.m, CV_ARENA_GRADS, gf);
+    if (st != CV_OK) CV_CHECK_DIAG("%s", cv_last_error());
+    double Lref = ref_loss(&w);
+    cv_refplan_backward(w.ref, w.rp, w.rdp, w.io.loss, 1.0 / N, w.seed, w.step);
+    double Ldev = 0;
+    for (int64_t i = 0; i < N; i++) Ldev += stats[cv_plan_stat_offset(p, w.io.loss) + i] / N;
+    CV_CHECK_OK(st == CV_OK && fabs(Ldev - Lref) < 1e-5 * (1 + fabs(Lref)),
+                "loss: device %.8f, reference %.8f", Ldev, Lref);
+    double e = st == CV_OK ? cv_chk_nmse(c, "dparams", gf, gd, w.nf, 5) : INFINITY;
+    CV_CHECK_OK(e < 1e-8, "all %lld parameter gradients, device vs reference: nmse %.2e", (long long)w.nf, e);
+    int zero_grads = 0;
+    for (int k = 0; k < np; k++) {
+        const int64_t *s = cv_model_param_shape(w.m, k);
+        double a = 0;
+        for (int64_t i = 0; i < s[0] * s[1] * s[2] * s[3]; i++) a += fabs(w.rdp[k][i]);
+        if (a == 0) { zero_grads++; CV_CHECK_DIAG("parameter %s has an all-zero gradient", cv_model_param_name(w.m, k)); }
+    }
+    CV_CHECK_OK(zero_grads == 0, "every parameter tensor receives gradient");
+
+    /* 2. finite differences through the reference path, for a whole
+     *    encoder block and a whole top-down block */
+    const char *blocks[] = { "enc.r4.b0.", "dec.r4.b0." };
+    for (int b = 0; b < 2; b++) {
+        double maxerr = 0;
+        int n_checked = 0;
+        for (int k = 0; k < np; k++) {
+            if (strncmp(cv_model_param_name(w.m, k), blocks[b], strlen(blocks[b]))) continue;
+            const int64_t *s = cv_model_param_shape(w.m, k);
+            int64_t n = s[0] * s[1] * s[2] * s[3];
+            double *dev = malloc(n * sizeof *dev);
+            cv_chk_f2d(gf + cv_model_param_offset(w.m, k), dev, n);
+            double r = cv_chk_fd_check(ref_loss, &w, w.rp[k], n, dev, 1e-4, 24, 100 + k);
+            if (r > maxerr) maxerr = r;
+            n_checked++;
+            free(dev);
+        }
+        CV_CHECK_OK(n_checked > 0 && maxerr < 2e-3, "device gradients of the whole block %s* (%d tensors) vs finite differences: rel err %.2e",
+                    blocks[b], n_checked, maxerr);
+    }
+
+    /* 3. K RMSprop steps on both paths */
+    {
+        const int K = 5;
+        cv_train_opts to = cv_train_opts_default();
+        to.batch = (int)N; to.seed = w.seed;
+        to.rms.lr = 1e-3f; to.grad_clip = 0; to.skip_factor = 0;
+        cv_trainer *tr = NULL;
+        st = cv_trainer_new(ctx, w.m, &to, &tr);
+        if (st == CV_OK) st = cv_model_upload(w.m, CV_ARENA_PARAMS, pf);
+        if (st == CV_OK) st = cv_arena_zero(cv_model_arena(w.m, CV_ARENA_OPT1), ctx);
+        if (st == CV_OK) st = cv_arena_zero(cv_model_arena(w.m, CV_ARENA_OPT2), ctx);
+        double *v = calloc(w.nf, sizeof *v), *buf = calloc(w.nf, sizeof *buf);
+        cv_chk_f2d(pf, pd, w.nf);
+        double worst = 0;
+        for (int k = 0; k < K && st == CV_OK; k++) {
+            cv_step_stats s;
+            st = cv_trainer_step(tr, x, &s);
+            w.step = (uint64_t)k;
+            double lr = ref_loss(&w);
+            memset(gd, 0, w.nf * sizeof *gd);
+            cv_refplan_backward(w.ref, w.rp, w.rdp, w.io.loss, 1.0 / N, w.seed, w.step);
+            cv_rmsprop_ref(pd, gd, v, buf, w.nf, &to.rms, 1.0);
+            double rel = fabs(s.loss - lr) / (1 + fabs(lr));
+            if (rel > worst) worst = rel;
+            CV_CHECK_DIAG("step %d: device loss %.7f, reference %.7f", k, s.loss, lr);
+        }
+        CV_CHECK_OK(st == CV_OK && worst < 1e-4, "%d RMSprop steps: device and reference losses agree (worst rel diff %.2e)", K, worst);
+        free(v); free(buf);
+        cv_trainer_free(tr);
+    }
+
+    /* 4. the loss falls on a fixed batch */
+    {
+        cv_train_opts to = cv_train_opts_default();
+        to.batch = (int)N; to.seed = 3; to.optimizer = 1; to.adam.lr = 3e-3f; to.adam.weight_decay = 0;
+        cv_trainer *tr = NULL;
+        double first = NAN, last = NAN;
+        st = cv_trainer_new(ctx, w.m, &to, &tr);
+        if (st == CV_OK) st = cv_trainer_init_params(tr);
+        for (int k = 0; k < 60 && st == CV_OK; k++) {
+            cv_step_stats s;
+            st = cv_trainer_step(tr, x, &s);
+            if (k == 0) first = s.loss;
+            last = s.loss;
+        }
+        CV_CHECK_OK(st == CV_OK && last < first - 0.3, "training on a fixed batch: loss %.4f -> %.4f nats/dim after 60 Adam steps", first, last);
+        cv_trainer_free(tr);
+    }
+
+    /* 5. resume equals an uninterrupted run (bit-identical parameters) */
+    {
+        char dir[] = "/tmp/cv-test-resumeXXXXXX", path[256];
+        if (!mkdtemp(dir)) { perror("mkdtemp"); return 99; }
+        snprintf(path, sizeof path, "%s/checkpoint.nc", dir);
+        cv_train_opts to = cv_train_opts_default();
+        to.batch = (int)N; to.seed = 5; to.rms.lr = 1e-3f; to.skip_warmup = 2;
+        float *xb = malloc(xn * sizeof *xb), *p1 = malloc(w.nf * sizeof *p1), *p2 = malloc(w.nf * sizeof *p2);
+        cv_trainer *tr = NULL;
+        cv_step_stats s;
+        int64_t ep, ix;
+        st = cv_trainer_new(ctx, w.m, &to, &tr);
+        if (st == CV_OK) st = cv_trainer_init_params(tr);
+        for (int k = 0; k < 8 && st == CV_OK; k++) {
+            make_batch(xb, N, 3, 8, (uint64_t)k);
+            st = cv_trainer_step(tr, xb, &s);
+        }
+        if (st == CV_OK) st = cv_model_download(w.m, CV_ARENA_PARAMS, p1);
+        cv_trainer_free(tr);
+        tr = NULL;
+        /* interrupted at 4, resumed in a fresh trainer */
+        st = cv_trainer_new(ctx, w.m, &to, &tr);
+        if (st == CV_OK) st = cv_trainer_init_params(tr);
+        for (int k = 0; k < 4 && st == CV_OK; k++) {
+            make_batch(xb, N, 3, 8, (uint64_t)k);
+            st = cv_trainer_step(tr, xb, &s);
+        }
+        if (st == CV_OK) st = cv_trainer_save(tr, path, tiny_cfg, 0, 4);
+        cv_trainer_free(tr);
+        tr = NULL;
+        /* scramble the device state to prove load restores everything */
+        if (st == CV_OK) st = cv_arena_zero(cv_model_arena(w.m, CV_ARENA_OPT1), ctx);
+        if (st == CV_OK) st = cv_arena_zero(cv_model_arena(w.m, CV_ARENA_PARAMS), ctx);
+        if (st == CV_OK) st = cv_trainer_new(ctx, w.m, &to, &tr);
+        if (st == CV_OK) st = cv_trainer_load(tr, path, &ep, &ix);
+        for (int k = 4; k < 8 && st == CV_OK; k++) {
+            make_batch(xb, N, 3, 8, (uint64_t)k);
+            st = cv_trainer_step(tr, xb, &s);
+        }
+        if (st == CV_OK) st = cv_model_download(w.m, CV_ARENA_PARAMS, p2);
+        if (st != CV_OK) CV_CHECK_DIAG("%s", cv_last_error());
+        CV_CHECK_OK(st == CV_OK && ix == 4 && cv_trainer_steps(tr) == 8 && !memcmp(p1, p2, w.nf * sizeof *p1),
+                    "save at step 4 + resume gives parameters bit-identical to 8 uninterrupted steps");
+        /* a checkpoint of another architecture is rejected with the parameter named */
+        cv_model_cfg mc2 = mc;
+        mc2.width = 6;
+        cv_model *m2 = NULL;
+        if (cv_model_new(&mc2, &m2) == CV_OK) {
+            float *tmp = malloc(cv_model_n_floats(m2) * sizeof *tmp);
+            cv_status s2 = cv_ckpt_read(path, m2, "params", tmp);
+            CV_CHECK_OK(s2 == CV_ERR_FORMAT && strstr(cv_last_error(), "does not match"), "mismatched checkpoint rejected: %s", cv_last_error());
+            free(tmp);
+            cv_model_free(m2);
+        }
+        cv_trainer_free(tr);
+        unlink(path);
+        rmdir(dir);
+        free(xb); free(p1); free(p2);
+    }
+
+    cv_plan_free(p);
+    cv_refplan_free(w.ref);
+    cv_graph_free(w.g);
+    cv_model_free(w.m);
+    cv_cfg_free(cfg);
+    free(pf); free(gf); free(pd); free(gd); free(w.rp); free(w.rdp); free(x); free(stats);
+    cv_ctx_free(ctx);
+    return tap_end();
+}
