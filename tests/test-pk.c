@@ -5,8 +5,10 @@
  * statistics over maps, the agreement scale, and bad values. */
 #include "tap.h"
 #include "cv_pk.h"
+#include "cv_plot.h"
 
 #include <math.h>
+#include <unistd.h>
 
 #define PI 3.14159265358979323846
 
@@ -298,11 +300,65 @@ static void test_stats(void) {
     CV_CHECK_OK(km == 4 && k0 == 0, "agreement scale within 10%%: k = %g (4), first shell off: %g (0)", km, k0);
 }
 
+/* Figures: a grid of map panels and a log-log panel with bands decode as
+ * PNGs of the expected size; an uncreatable path fails and leaves nothing. */
+static void test_plots(void) {
+    enum { H = 24, W = 32 };
+    float *maps = malloc(6 * H * W * sizeof *maps);
+    for (int i = 0; i < 6 * H * W; i++) maps[i] = (float)sin(0.1 * i) + (i / (H * W));
+    cv_plot_panel pan[6];
+    for (int i = 0; i < 6; i++) {
+        pan[i].title = "panel"; pan[i].cbar_label = "log#d10#u x"; pan[i].cmap = i % CV_CMAP_COUNT;
+        pan[i].vmin = pan[i].vmax = 0;
+    }
+    const char *tmp = getenv("TMPDIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/test-pk-maps-%ld.png", tmp && *tmp ? tmp : ".", (long)getpid());
+    int w = 0, h = 0;
+    cv_status st = cv_plot_maps_png(path, maps, 2, 3, H, W, pan, 200);
+    if (st == CV_OK) st = cv_plot_png_size(path, &w, &h);
+    CV_CHECK_OK(st == CV_OK && w == 600 && h == 2 * (int)lround(200 * (0.62 / 0.83) * H / W),
+                "2 x 3 map panels with colour bars: PNG %d x %d: %s", w, h, st == CV_OK ? "decodes" : cv_last_error());
+    remove(path);
+
+    double k[40], P[40], lo[40], hi[40], P2[40];
+    for (int i = 0; i < 40; i++) {
+        k[i] = 0.25 * (i + 1);
+        P[i] = 3 * pow(k[i], -1.7);
+        lo[i] = i % 7 == 3 ? -1 : 0.6 * P[i];      /* a non-positive band edge */
+        hi[i] = 1.5 * P[i];
+        P2[i] = i == 20 ? 0 : 0.9 * P[i];          /* a gap in a curve */
+    }
+    cv_plot_series s[2] = { { k, P, lo, hi, 40, { 31, 119, 180 }, 1, "real" }, { k, P2, lo, hi, 40, { 214, 39, 40 }, 0, "generated" } };
+    cv_plot *p = NULL;
+    st = cv_plot_open(path, 640, 400, 2, 1, &p);
+    if (st == CV_OK) st = cv_plot_loglog(p, s, 2, "Mgas", "k [h/Mpc]", "P(k)");
+    if (st == CV_OK) st = cv_plot_loglog(p, s, 1, "HI", "k [h/Mpc]", "P(k)");
+    if (st == CV_OK) st = cv_plot_close(p);
+    else cv_plot_abort(p);
+    w = h = 0;
+    if (st == CV_OK) st = cv_plot_png_size(path, &w, &h);
+    CV_CHECK_OK(st == CV_OK && w == 640 && h == 400, "log-log panels with bands, gaps and legends: PNG %d x %d", w, h);
+    remove(path);
+
+    snprintf(path, sizeof path, "%s/no-such-dir-%ld/x.png", tmp && *tmp ? tmp : ".", (long)getpid());
+    p = NULL;
+    st = cv_plot_open(path, 100, 100, 1, 1, &p);
+    CV_CHECK_OK(st == CV_ERR_IO && !p, "a figure in a missing directory: %s", cv_last_error());
+    FILE *f = fopen("test-pk-notpng.png", "w");
+    if (f) { fputs("not a png", f); fclose(f); }
+    st = cv_plot_png_size("test-pk-notpng.png", &w, &h);
+    CV_CHECK_OK(st == CV_ERR_FORMAT, "a file that is not a PNG does not decode: %s", cv_last_error());
+    remove("test-pk-notpng.png");
+    free(maps);
+}
+
 int main(void) {
     tap_begin();
     test_geometry();
     test_design_ref();
     test_stats();
+    test_plots();
     cv_ctx *ctx = tap_ctx();
     test_design_dev(ctx);
     test_parseval(ctx);
