@@ -184,8 +184,17 @@ int main(int argc, char **argv) {
     }
     cv_model_cfg mc;
     cv_train_opts to;
-    if ((st = cv_model_cfg_read(cfg, &mc)) != CV_OK) cv_cli_fail(st, config_file ? config_file : NULL);
-    if ((st = cv_train_opts_read(cfg, &to)) != CV_OK) cv_cli_fail(st, NULL);
+    /* read every section before judging, so that a misspelt key (which
+     * explains a bad value better than the value does) is reported first */
+    char msg[2048] = "";
+    cv_status st_model = cv_model_cfg_read(cfg, &mc);
+    if (st_model != CV_OK) snprintf(msg, sizeof msg, "%s", cv_last_error());
+    cv_status st_train = cv_train_opts_read(cfg, &to);
+    if (st_train != CV_OK && st_model == CV_OK) snprintf(msg, sizeof msg, "%s", cv_last_error());
+    if (st_model != CV_OK || st_train != CV_OK) {
+        if (cv_cfg_check_unused(cfg) != CV_OK) cv_cli_fail(CV_ERR_FORMAT, NULL);
+        cv_cli_fail(cv_error(CV_ERR_FORMAT, "%s", msg), NULL);
+    }
     cv_norm ckpt_norm, *have_norm = NULL;
     if (resume) {
         if ((st = cv_norm_read(cfg, &ckpt_norm)) != CV_OK) cv_cli_fail(st, ckpt_path);

@@ -1,0 +1,109 @@
+#!/bin/sh
+# cli-train.sh -- the model programs end to end on the tiny fixture:
+# cosmovae-train (run directory, resume equals an uninterrupted run,
+# Ctrl-C writes a checkpoint), cosmovae-encode, cosmovae-sample, and their
+# answers to bad input (exit codes, messages naming the culprit, no output
+# left behind).
+set -eu
+LC_ALL=C; export LC_ALL
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+bin=$top_builddir/src
+data=$top_srcdir/data/tiny-16.nc
+cfg=$top_srcdir/tests/data/tiny16.cfg
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export CV_CACHE_DIR="$tmp/cache"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+expect_status() {   # expect_status CODE PATTERN CMD...
+    code=$1; pat=$2; shift 2
+    set +e; "$@" >"$tmp/out" 2>"$tmp/err"; got=$?; set -e
+    [ "$got" -eq "$code" ] || { cat "$tmp/err" >&2; fail "$* exited $got, expected $code"; }
+    [ -z "$pat" ] || grep -q -- "$pat" "$tmp/err" || { cat "$tmp/err" >&2; fail "$*: no '$pat' in the message"; }
+}
+
+# --help / --version
+for p in cosmovae-train cosmovae-encode cosmovae-sample; do
+    "$bin/$p" --help | grep -q Usage || fail "$p --help"
+    "$bin/$p" --version | grep -q cosmovae || fail "$p --version"
+done
+
+# a short run
+"$bin/cosmovae-train" "$data" --config "$cfg" --steps 6 --seed 3 -o "$tmp/run" -q
+for f in checkpoint.nc config.ini train.csv valid.csv samples.png; do
+    [ -s "$tmp/run/$f" ] || fail "run directory lacks $f"
+done
+[ "$(wc -l < "$tmp/run/train.csv")" -eq 7 ] || fail "train.csv should have a header and 6 rows"
+head -1 "$tmp/run/train.csv" | grep -q '^step,epoch,loss,recon,kl,gnorm,skipped' || fail "train.csv header"
+if command -v ncdump >/dev/null 2>&1; then
+    ncdump -h "$tmp/run/checkpoint.nc" | grep -q 'cv_format = "cosmovae-checkpoint"' || fail "checkpoint format attribute"
+    ncdump -h "$tmp/run/checkpoint.nc" | grep -q 'float enc.in.w' || fail "checkpoint holds named parameters"
+fi
+grep -q '^\[data\]' "$tmp/run/config.ini" || fail "config.ini carries the data normalisation"
+
+# resume equals an uninterrupted run
+"$bin/cosmovae-train" "$data" --config "$cfg" --steps 3 --seed 3 -o "$tmp/half" -q
+"$bin/cosmovae-train" "$data" --steps 6 --resume -o "$tmp/half" -q
+cut -d, -f1-8 "$tmp/run/train.csv" > "$tmp/a.csv"
+cut -d, -f1-8 "$tmp/half/train.csv" > "$tmp/b.csv"
+cmp -s "$tmp/a.csv" "$tmp/b.csv" || { diff "$tmp/a.csv" "$tmp/b.csv" >&2; fail "resumed run's losses differ"; }
+if command -v ncdump >/dev/null 2>&1; then
+    ncdump -p 9,17 "$tmp/run/checkpoint.nc" | sed 1d > "$tmp/a.cdl"
+    ncdump -p 9,17 "$tmp/half/checkpoint.nc" | sed 1d > "$tmp/b.cdl"
+    cmp -s "$tmp/a.cdl" "$tmp/b.cdl" || fail "resumed run's checkpoint differs from the uninterrupted one"
+fi
+
+# Ctrl-C: a checkpoint and status 130, and the run resumes from it
+"$bin/cosmovae-train" "$data" --config "$cfg" --steps 100000 -o "$tmp/int" -q --checkpoint-every 1000000 &
+pid=$!
+i=0
+while [ ! -s "$tmp/int/train.csv" ] || [ "$(wc -l < "$tmp/int/train.csv")" -lt 3 ]; do
+    sleep 0.2; i=$((i + 1)); [ $i -lt 600 ] || { kill $pid; fail "training made no progress"; }
+done
+kill -INT $pid
+set +e; wait $pid; st=$?; set -e
+[ "$st" -eq 130 ] || fail "interrupted run exited $st, expected 130"
+[ -s "$tmp/int/checkpoint.nc" ] || fail "no checkpoint after Ctrl-C"
+"$bin/cosmovae-train" "$data" --resume --steps 3 -o "$tmp/int" -q 2>/dev/null || true
+[ -s "$tmp/int/checkpoint.nc" ] || fail "resume after Ctrl-C"
+
+# encode: 256 numbers per map, params/sim/split carried over
+"$bin/cosmovae-encode" "$tmp/run" "$data" -o "$tmp/lat.nc" -q
+if command -v ncdump >/dev/null 2>&1; then
+    ncdump -h "$tmp/lat.nc" > "$tmp/lat.cdl"
+    grep -q 'dim = 256' "$tmp/lat.cdl" || fail "latent dimension is not 256"
+    grep -q 'map = 45' "$tmp/lat.cdl" || fail "latent file has 45 maps"
+    for v in 'float latent(map, dim)' 'double params(map, param)' 'int sim(map)' 'byte split(map)'; do
+        grep -q "$v" "$tmp/lat.cdl" || fail "latent file lacks $v"
+    done
+fi
+"$bin/cosmovae-encode" "$tmp/run" "$data" -o "$tmp/lat-all.nc" --all-groups -q
+[ -s "$tmp/lat-all.nc" ] || fail "--all-groups"
+
+# sample: dataset + figures
+"$bin/cosmovae-sample" "$tmp/run" -n 5 --batch 2 -o "$tmp/samples" --real "$data" --png-maps -q
+for f in samples.nc maps.png figure2.png png/sample-0004-B.png; do
+    [ -s "$tmp/samples/$f" ] || fail "samples lack $f"
+done
+[ "$(od -An -tx1 -N8 "$tmp/samples/maps.png" | tr -d ' ')" = 89504e470d0a1a0a ] || fail "maps.png is not a PNG"
+"$bin/cosmovae-encode" "$tmp/run" "$tmp/samples/samples.nc" -o "$tmp/lat-gen.nc" -q || fail "generated maps do not encode"
+
+# bad input
+expect_status 2 "steps" "$bin/cosmovae-train" "$data" --steps abc -o "$tmp/x"
+expect_status 2 "unrecognized" "$bin/cosmovae-train" --frobnicate
+expect_status 2 "preset" "$bin/cosmovae-train" --preset huge -o "$tmp/x"
+printf '[model]\nsize = 16\nwidht = 8\n' > "$tmp/bad.cfg"
+expect_status 1 "widht" "$bin/cosmovae-train" "$data" --config "$tmp/bad.cfg" -o "$tmp/x"
+expect_status 1 "16x16" "$bin/cosmovae-train" "$data" -o "$tmp/x"          # small preset wants 64x64
+[ ! -e "$tmp/x/checkpoint.nc" ] || fail "a failed start left a checkpoint"
+mkdir "$tmp/ro"; chmod 555 "$tmp/ro"
+if [ "$(id -u)" != 0 ]; then
+    expect_status 1 "writable" "$bin/cosmovae-train" "$data" --config "$cfg" -o "$tmp/ro/run"
+fi
+expect_status 1 "no such\|cannot open\|No such" "$bin/cosmovae-train" "$tmp/missing.nc" --config "$cfg" -o "$tmp/x"
+expect_status 1 "checkpoint" "$bin/cosmovae-train" --resume -o "$tmp/nothing"
+expect_status 1 "16x16\|64x64" "$bin/cosmovae-encode" "$tmp/run" "$top_srcdir/data/cmdsynth-64.nc" -o "$tmp/y.nc"
+[ ! -e "$tmp/y.nc" ] || fail "a failed encode left output"
+expect_status 2 "-o" "$bin/cosmovae-sample" "$tmp/run"
+expect_status 1 "checkpoint" "$bin/cosmovae-sample" "$tmp/nothing" -o "$tmp/s2"
+echo "cli-train: all checks passed"
