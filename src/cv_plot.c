@@ -148,7 +148,7 @@ static void panel_begin(cv_plot *p) {
     p->cy0 = 1 - (double)(cy + 1) / p->ny; p->cy1 = 1 - (double)cy / p->ny;
     /* characters scaled to the cell size, as subpages would */
     double m = p->nx > p->ny ? p->nx : p->ny;
-    plschr(0, p->text * (m > 1 ? 1.4 / sqrt(m) : 1.0));
+    plschr(0, p->text * (m > 1 ? 1.1 / sqrt(m) : 1.0));
     plcol0(1);
 }
 
@@ -258,7 +258,9 @@ cv_status cv_plot_loglog(cv_plot *p, const cv_plot_series *s, int n_series, cons
         if (s[k].n > nmax) nmax = s[k].n;
         for (int i = 0; i < s[k].n; i++) {
             if (!(s[k].x[i] > 0) || !isfinite(s[k].x[i])) continue;
-            double v[3] = { s[k].y[i], s[k].lo ? s[k].lo[i] : NAN, s[k].hi ? s[k].hi[i] : NAN };
+            /* the range covers curves and upper band edges; a lower edge
+               more than a decade under its curve is cut at the bottom */
+            double v[3] = { s[k].y[i], s[k].lo ? fmax(s[k].lo[i], 0.1 * s[k].y[i]) : NAN, s[k].hi ? s[k].hi[i] : NAN };
             for (int j = 0; j < 3; j++)
                 if (v[j] > 0 && isfinite(v[j])) {
                     y0 = fmin(y0, v[j]); y1 = fmax(y1, v[j]);
@@ -276,7 +278,7 @@ cv_status cv_plot_loglog(cv_plot *p, const cv_plot_series *s, int n_series, cons
     PLFLT *px = malloc(2 * (size_t)nmax * sizeof *px), *py = malloc(2 * (size_t)nmax * sizeof *py);
     if (!px || !py) { free(px); free(py); return cv_error(CV_ERR_NOMEM, "log-log panel"); }
     panel_begin(p);
-    cell_vpor(p, 0.21, 0.96, 0.14, 0.88);
+    cell_vpor(p, 0.20, 0.96, 0.17, 0.86);
     plwind(lx0, lx1, ly0, ly1);
     plbox("bclnst", 0, 0, "bclnstv", 0, 0);
     pllab(xlabel ? xlabel : "", ylabel ? ylabel : "", "");
@@ -331,8 +333,8 @@ cv_status cv_plot_loglog(cv_plot *p, const cv_plot_series *s, int n_series, cons
     if (nl) {
         PLFLT lw, lh;
         PLINT tcol[6] = { 1, 1, 1, 1, 1, 1 };
-        pllegend(&lw, &lh, 0, PL_POSITION_TOP | PL_POSITION_RIGHT | PL_POSITION_INSIDE, 0.02, 0.02, 0.12, 0, 1, 1, 0, 0, nl,
-                 opt, 0.6, 0.9, 1.6, 0, tcol, texts, NULL, NULL, NULL, NULL, colors, styles, widths, NULL, NULL, NULL, NULL);
+        pllegend(&lw, &lh, 0, PL_POSITION_BOTTOM | PL_POSITION_LEFT | PL_POSITION_INSIDE, 0.03, 0.03, 0.12, 0, 1, 1, 0, 0, nl,
+                 opt, 0.5, 0.7, 1.5, 0, tcol, texts, NULL, NULL, NULL, NULL, colors, styles, widths, NULL, NULL, NULL, NULL);
     }
     free(px); free(py);
     return CV_OK;

@@ -64,8 +64,9 @@ typedef struct cv_plot_series {
 } cv_plot_series;
 
 /* Log-log panel of the series (points with x or y <= 0 are left out; the
- * band's lower edge is floored at the panel's bottom), legend top right.
- * Axis ranges cover every positive value of every series and band. */
+ * band's lower edge is floored at the panel's bottom), legend bottom left.
+ * Axis ranges cover every curve and upper band edge, and lower band edges
+ * down to a decade under their curve. */
 cv_status cv_plot_loglog(cv_plot *p, const cv_plot_series *s, int n_series, const char *title, const char *xlabel,
                          const char *ylabel);
 

@@ -2,7 +2,13 @@
  * rejection of files without params or split, bad split values, an
  * atomic writer) and the linear probe: R^2 ~ 1 on exactly linear data
  * (A parameters linear in log), R^2 ~ 0 on noise, R^2 itself, least
- * squares, and the errors for an empty split and bad parameters. */
+ * squares, and the errors for an empty split and bad parameters.
+ *
+ * Also a fixture maker for tests/cli-results.sh:
+ *   test-probe --make-latent PATH N D [KIND]
+ * writes N maps of D-dim latents whose six CAMELS-named parameters are
+ * partly linear in the latents (KIND: ok (default), noparams, nosplit,
+ * novalid). */
 #include "tap.h"
 #include "cv_latent.h"
 #include "cv_probe.h"
@@ -187,7 +193,67 @@ static void test_probe(void) {
     cv_latent_free(lat);
 }
 
-int main(void) {
+/* The CLI fixture: 6 parameters with the CAMELS names and priors; latent
+ * dims 0..5 carry them (with noise, the A_AGN ones weakly), the rest is
+ * noise. */
+static int make_latent(const char *path, long n, long D, const char *kind) {
+    static const char *const names[6] = { "Omega_m", "sigma_8", "A_SN1", "A_AGN1", "A_SN2", "A_AGN2" };
+    static const double noise[6] = { 0.2, 0.5, 0.4, 5.0, 0.3, 2.0 };
+    int np = strcmp(kind, "noparams") ? 6 : 0;
+    cv_latent *lat = NULL;
+    if (n < 30 || D < 6 || cv_latent_new(n, (int)D, np, &lat) != CV_OK) { fprintf(stderr, "make-latent: bad arguments\n"); return 2; }
+    for (long i = 0; i < n; i++) {
+        long sim = i / 15;
+        double u[6];
+        for (int p = 0; p < 6; p++) u[p] = ((mix((uint64_t)(sim * 6 + p) * 7919 + 1) >> 11) + 0.5) * 0x1.0p-53;
+        double par[6] = { 0.1 + 0.4 * u[0], 0.6 + 0.4 * u[1], 0.25 * pow(16, u[2]), 0.25 * pow(16, u[3]),
+                          0.5 * pow(4, u[4]), 0.5 * pow(4, u[5]) };
+        for (int d = 0; d < D; d++) {
+            double z = normal(77, 3, (uint64_t)(i * D + d));
+            if (d < 6) z = (2 * u[d] - 1) * 1.7 + noise[d] * z;
+            lat->z[i * D + d] = (float)z;
+        }
+        for (int p = 0; p < np; p++) lat->params[i * np + p] = par[p];
+        lat->sim[i] = (int32_t)sim;
+        long r = sim % 15;
+        lat->split[i] = (int8_t)(r < 13 ? 0 : r == 13 ? 1 : 2);
+        if (!strcmp(kind, "novalid") && lat->split[i] == 1) lat->split[i] = 0;
+    }
+    for (int p = 0; p < np; p++) snprintf(lat->param_name[p], CV_LATENT_NAME_MAX, "%s", names[p]);
+    snprintf(lat->source, sizeof lat->source, "test-probe --make-latent");
+    cv_status st = CV_OK;
+    if (strcmp(kind, "nosplit")) st = cv_latent_write(path, lat, NULL);
+    else {
+        /* the writer always writes a split: write this one by hand */
+        int out, dm, dd, dp, vz, vp, vn, vs;
+        if (nc_create(path, NC_NETCDF4 | NC_CLOBBER, &out) != NC_NOERR) st = CV_ERR_IO;
+        else {
+            nc_def_dim(out, "map", (size_t)n, &dm);
+            nc_def_dim(out, "dim", (size_t)D, &dd);
+            nc_def_dim(out, "param", 6, &dp);
+            int dz[2] = { dm, dd }, dpp[2] = { dm, dp };
+            nc_def_var(out, "latent", NC_FLOAT, 2, dz, &vz);
+            nc_def_var(out, "params", NC_DOUBLE, 2, dpp, &vp);
+            nc_def_var(out, "param", NC_STRING, 1, &dp, &vn);
+            nc_def_var(out, "sim", NC_INT, 1, &dm, &vs);
+            nc_enddef(out);
+            nc_put_var_float(out, vz, lat->z);
+            nc_put_var_double(out, vp, lat->params);
+            const char *nm[6];
+            for (int p = 0; p < 6; p++) nm[p] = lat->param_name[p];
+            nc_put_var_string(out, vn, nm);
+            nc_put_var_int(out, vs, lat->sim);
+            if (nc_close(out) != NC_NOERR) st = CV_ERR_IO;
+        }
+    }
+    cv_latent_free(lat);
+    if (st != CV_OK) { fprintf(stderr, "make-latent: %s\n", cv_last_error()); return 1; }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc >= 5 && !strcmp(argv[1], "--make-latent"))
+        return make_latent(argv[2], atol(argv[3]), atol(argv[4]), argc > 5 ? argv[5] : "ok");
     tap_begin();
     const char *tmp = getenv("TMPDIR");
     snprintf(dir, sizeof dir, "%s/test-probe.XXXXXX", tmp && *tmp ? tmp : ".");
