@@ -112,7 +112,11 @@ static cv_tensor view(cl_mem m, int64_t a, int64_t b, int64_t c, int64_t d) {
     return t;
 }
 
+#define N_SHAPES (sizeof shapes / sizeof *shapes)
+
 static void bench_conv(cv_ctx *ctx, int reps, int quick, long only_shape, int gelu) {
+    size_t ws_direct[N_SHAPES] = { 0 }, ws_gemm[N_SHAPES] = { 0 };
+    int done[N_SHAPES] = { 0 };
     static const char *opname[3] = { "fwd", "bwd-data", "bwd-weight" };
     printf("conv2d, gelu_in=%d, GFLOP/s (median ms), 2*N*Co*Ci*k*k*H*W flops per op\n", gelu);
     printf("speed-up of gemm over direct: wall = by wall-clock time, cpu = by process CPU time\n");
@@ -132,12 +136,14 @@ static void bench_conv(cv_ctx *ctx, int reps, int quick, long only_shape, int ge
         t.dx = view(alloc_rand(ctx, "dx", nx, 6, 1.0f), b->N, b->Ci, b->H, b->W);
         t.dw = view(alloc_rand(ctx, "dw", nw, 7, 1.0f), b->Co, b->Ci, b->k, b->k);
         /* reserve the scratch once, as a plan does */
-        size_t ws = 0;
+        size_t ws = 0, wsa[2];
         for (int a = CV_CONV_DIRECT; a <= CV_CONV_GEMM; a++) {
             cv_conv2d_params p = { b->k, gelu, 0, (cv_conv_algo)a };
-            size_t w1 = cv_conv2d_workspace(ctx, t.x.shape, b->Co, &p);
-            if (w1 > ws) ws = w1;
+            wsa[a - CV_CONV_DIRECT] = cv_conv2d_workspace(ctx, t.x.shape, b->Co, &p);
+            if (wsa[a - CV_CONV_DIRECT] > ws) ws = wsa[a - CV_CONV_DIRECT];
         }
+        ws_direct[s] = wsa[0];
+        ws_gemm[s] = wsa[1];
         cl_mem scr;
         cv_status st;
         if (ws && (st = cv_ctx_scratch(ctx, ws, &scr)) != CV_OK) cv_cli_fail(st, NULL);
@@ -156,10 +162,15 @@ static void bench_conv(cv_ctx *ctx, int reps, int quick, long only_shape, int ge
                    cpu[0] / cpu[1], au == CV_CONV_GEMM ? "gemm" : "direct");
             fflush(stdout);
         }
+        done[s] = 1;
         clReleaseMemObject(t.x.buf); clReleaseMemObject(t.w.buf); clReleaseMemObject(t.b.buf);
         clReleaseMemObject(t.y.buf); clReleaseMemObject(t.dy.buf); clReleaseMemObject(t.dx.buf);
         clReleaseMemObject(t.dw.buf);
     }
+    printf("\nscratch workspace (cv_conv2d_workspace, forward + backward), MiB\n");
+    printf("%-17s %10s %10s\n", "shape", "direct", "gemm");
+    for (size_t s = 0; s < N_SHAPES; s++)
+        if (done[s]) printf("%-17s %10.2f %10.2f\n", shapes[s].what, ws_direct[s] / 1048576.0, ws_gemm[s] / 1048576.0);
 }
 
 static void bench_sgemm(cv_ctx *ctx, int reps, int quick) {

@@ -97,15 +97,30 @@ void conv_tile(const int K, const int bwd,
     for (int o = 0; o < CT_COB; o++) acc[o] = (float4)(0.0f);
 
     for (int ci0 = 0; ci0 < Cin; ci0 += CT_CIB) {
-        for (int i = lid; i < CT_CIB * LH * LW; i += CT_TX * CT_TY) {
-            int c = i / (LH * LW), r = (i / LW) % LH, q = i % LW;
-            int gy = ty0 + r - P, gx = tx0 + q - P;
-            float v = 0.0f;
-            if (ci0 + c < Cin && gy >= 0 && gy < H && gx >= 0 && gx < W) {
-                v = inn[(ci0 + c) * HW + (long)gy * W + gx];
-                if (gelu && !bwd) v = conv_gelu(v);
+        /* input slab: work-item (lx, ly) fills columns lx*PX .. +PX-1 (and
+         * one of the 2P halo columns when lx < 2P) of rows ly, ly + TY, ...;
+         * uniform trip counts and no divisions, so that PoCL vectorises it */
+        for (int c = 0; c < CT_CIB; c++) {
+            const int ci = ci0 + c;
+            for (int rr = 0; rr < (CT_LH + CT_TY - 1) / CT_TY; rr++) {
+                const int r = ly + rr * CT_TY;
+                if (r >= LH) break;
+                const int gy = ty0 + r - P;
+                const int rowok = ci < Cin && gy >= 0 && gy < H;
+                __global const float *src = inn + (long)ci * HW + (long)gy * W;
+                __local float *dst = tile + (c * LH + r) * LW;
+                for (int j = 0; j <= CT_PX; j++) {
+                    const int q = j < CT_PX ? lx * CT_PX + j : CT_TW + lx;
+                    if (j == CT_PX && lx >= 2 * P) break;
+                    const int gx = tx0 + q - P;
+                    float v = 0.0f;
+                    if (rowok && gx >= 0 && gx < W) {
+                        v = src[gx];
+                        if (gelu && !bwd) v = conv_gelu(v);
+                    }
+                    dst[q] = v;
+                }
             }
-            tile[i] = v;
         }
         for (int i = lid; i < CT_COB * CT_CIB * KK; i += CT_TX * CT_TY) {
             int o = i / (CT_CIB * KK), c = (i / KK) % CT_CIB, t = i % KK;
@@ -221,23 +236,39 @@ void conv_wgrad(const int K,
 
     for (int ch = s; ch < T; ch += S) {
         const int n = ch / (nty * ntx), ty0 = (ch / ntx) % nty * WB_ROWS, tx0 = ch % ntx * WB_COLS;
-        for (int i = lid; i < WB_CI * XH * XW; i += WB_CI * WB_CO) {
-            int c = i / (XH * XW), r = (i / XW) % XH, q = i % XW;
-            int gy = ty0 + r - P, gx = tx0 + q - P;
-            float v = 0.0f;
-            if (ci0 + c < Ci && gy >= 0 && gy < H && gx >= 0 && gx < W) {
-                v = x[xoff + ((long)n * Ci + ci0 + c) * HW + (long)gy * W + gx];
-                if (gelu) v = conv_gelu(v);
+        /* tiles: work-item (li, lj) fills columns li*4 .. li*4+3 (and halo
+         * column 32 + li when li < 2P) of rows lj, lj + 8, ... (as conv_tile) */
+        for (int c = 0; c < WB_CI; c++) {
+            const int ci = ci0 + c, co = co0 + c;
+            for (int rr = 0; rr < (WB_ROWS + 2 + WB_CO - 1) / WB_CO; rr++) {
+                const int r = lj + rr * WB_CO;
+                if (r >= XH) break;
+                const int gy = ty0 + r - P;
+                const int rowok = ci < Ci && gy >= 0 && gy < H;
+                __global const float *src = x + xoff + ((long)n * Ci + ci) * HW + (long)gy * W;
+                __local float *dst = xt + (c * XH + r) * XW;
+                for (int j = 0; j <= 4; j++) {
+                    const int q = j < 4 ? li * 4 + j : WB_COLS + li;
+                    if (j == 4 && li >= 2 * P) break;
+                    const int gx = tx0 + q - P;
+                    float v = 0.0f;
+                    if (rowok && gx >= 0 && gx < W) {
+                        v = src[gx];
+                        if (gelu) v = conv_gelu(v);
+                    }
+                    dst[q] = v;
+                }
+                if (r < WB_ROWS) {
+                    const int dyy = ty0 + r;
+                    const int dok = co < Co && dyy < H;
+                    __global const float *ds = dy + dyoff + ((long)n * Co + co) * HW + (long)dyy * W;
+                    __local float *dd = dt + (c * WB_ROWS + r) * WB_COLS;
+                    for (int j = 0; j < 4; j++) {
+                        const int q = li * 4 + j, gx = tx0 + q;
+                        dd[q] = dok && gx < W ? ds[gx] : 0.0f;
+                    }
+                }
             }
-            xt[i] = v;
-        }
-        for (int i = lid; i < WB_CO * WB_ROWS * WB_COLS; i += WB_CI * WB_CO) {
-            int c = i / (WB_ROWS * WB_COLS), r = (i / WB_COLS) % WB_ROWS, q = i % WB_COLS;
-            int gy = ty0 + r, gx = tx0 + q;
-            float v = 0.0f;
-            if (co0 + c < Co && gy < H && gx < W)
-                v = dy[dyoff + ((long)n * Co + co0 + c) * HW + (long)gy * W + gx];
-            dt[i] = v;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int r = 0; r < WB_ROWS; r++) {

@@ -157,23 +157,28 @@ static cv_status check_shapes(const char *what, const cv_tensor *x, const cv_ten
 }
 
 /* The AUTO table, first match wins.  op: 0 forward, 1 backward-data,
- * 2 backward-weight, -1 any.  Rows for CPUs come from bench/bench-conv on
- * PoCL (see doc/conv.md); rows for GPUs send large images with enough
- * channels to CLBlast, which is tuned per device, and keep the small maps
- * of the low-resolution stages on the direct kernels (launch-bound). */
+ * 2 backward-weight, -1 any.  CPU rows come from bench/bench-conv on PoCL
+ * (2-core AVX-512 host; see doc/conv.md): the direct kernels win every op
+ * and shape there (CLBlast's untuned SGEMM runs at a tenth of OpenBLAS)
+ * except the 1x1 backward-weight with many output channels on large maps.
+ * GPU rows send large maps with enough channels to CLBlast, which is tuned
+ * per device (GTX 1080 Ti among them), and keep the small maps of the
+ * low-resolution stages on the direct kernels (launch-bound there). */
 typedef struct conv_rule {
     int          gpu;        /* 1 GPU, 0 other devices */
     int          op;         /* -1 any */
     int          k;          /* 0 any */
     int64_t      min_hw;     /* H*W at least */
-    int64_t      min_ch;     /* min(Ci*k*k, Co) at least */
+    int64_t      min_cikk;   /* Ci*k*k at least */
+    int64_t      min_co;     /* Co at least */
     cv_conv_algo algo;
 } conv_rule;
 
 static const conv_rule conv_rules[] = {
-    { 1, -1, 0, 32 * 32, 16, CV_CONV_GEMM   },
-    { 1, -1, 0, 0,       0,  CV_CONV_DIRECT },
-    { 0, -1, 0, 0,       0,  CV_CONV_DIRECT },
+    { 1, -1, 0, 32 * 32,   16, 16, CV_CONV_GEMM   },
+    { 1, -1, 0, 0,          0,  0, CV_CONV_DIRECT },
+    { 0,  2, 1, 128 * 128,  0, 64, CV_CONV_GEMM   },
+    { 0, -1, 0, 0,          0,  0, CV_CONV_DIRECT },
 };
 
 cv_conv_algo cv_conv2d_algo(cv_ctx *ctx, const int64_t xshape[4], int64_t Co, const cv_conv2d_params *p, int bwd) {
@@ -182,12 +187,12 @@ cv_conv_algo cv_conv2d_algo(cv_ctx *ctx, const int64_t xshape[4], int64_t Co, co
     if (e && !strcmp(e, "direct")) return CV_CONV_DIRECT;
     if (e && !strcmp(e, "gemm")) return CV_CONV_GEMM;
     int k = p ? p->k : 3;
-    int64_t hw = xshape[2] * xshape[3], ch = xshape[1] * k * k < Co ? xshape[1] * k * k : Co;
+    int64_t hw = xshape[2] * xshape[3], cikk = xshape[1] * k * k;
     int gpu = cv_ctx_is_gpu(ctx);
     for (size_t i = 0; i < sizeof conv_rules / sizeof *conv_rules; i++) {
         const conv_rule *r = &conv_rules[i];
         if (r->gpu != gpu || (r->op >= 0 && r->op != bwd) || (r->k && r->k != k)) continue;
-        if (hw >= r->min_hw && ch >= r->min_ch) return r->algo;
+        if (hw >= r->min_hw && cikk >= r->min_cikk && Co >= r->min_co) return r->algo;
     }
     return CV_CONV_DIRECT;
 }
@@ -879,6 +884,34 @@ static void conv_arg_checks(cv_check *c, cv_ctx *ctx) {
     y.shape[1] = 5;
     st = cv_conv2d_fwd(ctx, &x, &w, NULL, &y, &p);
     CV_CHECK_OK(st == CV_ERR_SHAPE && strstr(cv_last_error(), "2x5x5x5"), "conv2d rejects Co mismatch: %s", cv_last_error());
+    y.shape[1] = 4;
+
+    /* CV_CONV_ALGO: a bad value is an error naming it; restored afterwards */
+    const char *old = getenv("CV_CONV_ALGO");
+    char *saved = old ? malloc(strlen(old) + 1) : NULL;
+    if (saved) strcpy(saved, old);
+    setenv("CV_CONV_ALGO", "fastest", 1);
+    st = cv_conv2d_fwd(ctx, &x, &w, NULL, &y, &p);
+    int bad_env = st == CV_ERR_ARG && strstr(cv_last_error(), "CV_CONV_ALGO='fastest'");
+    CV_CHECK_OK(bad_env, "conv2d rejects CV_CONV_ALGO=fastest: %s", cv_last_error());
+    setenv("CV_CONV_ALGO", "gemm", 1);
+    cv_conv2d_params pa = { 3, 0, 0, CV_CONV_AUTO };
+    int env_gemm = cv_conv2d_algo(ctx, x.shape, 4, &pa, 0) == CV_CONV_GEMM;
+    setenv("CV_CONV_ALGO", "direct", 1);
+    int env_direct = cv_conv2d_algo(ctx, x.shape, 4, &pa, 2) == CV_CONV_DIRECT;
+    pa.algo = CV_CONV_GEMM;
+    int explicit_wins = cv_conv2d_algo(ctx, x.shape, 4, &pa, 1) == CV_CONV_GEMM;
+    if (saved) setenv("CV_CONV_ALGO", saved, 1); else unsetenv("CV_CONV_ALGO");
+    free(saved);
+    pa.algo = CV_CONV_AUTO;
+    int resolved = 1;
+    for (int op = 0; op < 3; op++) {
+        cv_conv_algo a = cv_conv2d_algo(ctx, x.shape, 4, &pa, op);
+        if (a != CV_CONV_DIRECT && a != CV_CONV_GEMM) resolved = 0;
+    }
+    CV_CHECK_OK(env_gemm && env_direct && explicit_wins && resolved,
+                "conv2d algorithm choice: CV_CONV_ALGO honoured %s, explicit algo wins %s, AUTO resolves %s",
+                env_gemm && env_direct ? "yes" : "NO", explicit_wins ? "yes" : "NO", resolved ? "yes" : "NO");
 }
 
 void cv_conv_devcheck(cv_check *c, cv_ctx *ctx) {
