@@ -1,0 +1,135 @@
+#!/bin/sh
+# cli-results.sh -- the analysis programs end to end: cosmovae-pk on
+# synthetic datasets (one and two sets, the CSV's columns and rows, the
+# agreement of a set with itself, the figure's size), cosmovae-probe and
+# cosmovae-tsne on a latent file made by tests/test-probe --make-latent
+# (the table, the CSV, R^2 of Omega_m well above 0, the embedding files and
+# figure), and bad input: different map sizes or fields, an empty split, a
+# latent file without params or split, an empty valid split -- each a
+# message naming the file, exit 1, and no output left behind; usage errors
+# exit 2; --help and --version exit 0.
+set -eu
+LC_ALL=C
+export LC_ALL
+: "${top_srcdir:=.}" "${top_builddir:=.}"
+tmp=$(mktemp -d "${TMPDIR:-.}/cli-results.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+PATH="$top_builddir/src:$PATH"
+export PATH
+fail=0
+ok() { echo "ok: $*"; }
+bad() { echo "FAIL: $*"; fail=1; }
+
+# run EXPECTED_STATUS NAME CMD...: stdout+stderr in $tmp/out
+run() {
+    want=$1; name=$2; shift 2
+    set +e
+    "$@" > "$tmp/out" 2>&1
+    rc=$?
+    set -e
+    if [ "$rc" -eq "$want" ]; then ok "$name (exit $rc)"; else bad "$name: exit $rc, expected $want"; sed 's/^/    /' "$tmp/out"; fi
+}
+# expect PATTERN NAME: $tmp/out contains PATTERN
+expect() {
+    if grep -q -- "$1" "$tmp/out"; then ok "$2"; else bad "$2: no '$1' in the output"; sed 's/^/    /' "$tmp/out"; fi
+}
+# png_size FILE: "W H" from the IHDR chunk
+png_size() {
+    od -An -tu1 -j16 -N8 "$1" | awk '{ printf "%d %d\n", (($1*256+$2)*256+$3)*256+$4, (($5*256+$6)*256+$7)*256+$8 }'
+}
+is_png() { [ "$(od -An -c -j1 -N3 "$1" | tr -d ' ')" = PNG ]; }
+
+for p in cosmovae-pk cosmovae-probe cosmovae-tsne; do
+    run 0 "$p --help" "$p" --help
+    expect "Usage: $p" "$p --help prints its usage"
+    run 0 "$p --version" "$p" --version
+    expect "$p (cosmovae)" "$p --version"
+    run 2 "$p without arguments" "$p"
+    run 2 "$p with an unknown option" "$p" --no-such-option x
+done
+
+# ---- power spectra -------------------------------------------------------------
+cosmovae-mkfields -q -o "$tmp/a.nc" --sims 2 --size 32 --seed 1
+cosmovae-mkfields -q -o "$tmp/b.nc" --sims 2 --size 32 --seed 2
+run 0 "cosmovae-pk, two sets" cosmovae-pk -q "$tmp/a.nc" "$tmp/b.nc" -o "$tmp/pk"
+expect "largest k where the means agree within 10%" "cosmovae-pk reports the agreement scale"
+head -1 "$tmp/pk/pk.csv" | grep -qx 'spectrum,k,nmodes,mean_a,std_a,mean_b,std_b' && ok "pk.csv header" || bad "pk.csv header: $(head -1 "$tmp/pk/pk.csv")"
+# N = 32: 22 shells (|k| up to 16 sqrt 2); 6 spectra
+rows=$(($(wc -l < "$tmp/pk/pk.csv") - 1))
+[ "$rows" -eq $((6 * 22)) ] && ok "pk.csv has 6 spectra x 22 shells" || bad "pk.csv has $rows rows, expected 132"
+names=$(cut -d, -f1 "$tmp/pk/pk.csv" | sed 1d | uniq | tr '\n' ' ')
+[ "$names" = "Mgas HI B Mgas-HI Mgas-B HI-B " ] && ok "spectrum names: $names" || bad "spectrum names: $names"
+awk -F, 'NR > 1 && ($2 <= 0 || $3 < 1 || $5 < 0 || $7 < 0) { bad = 1 } NR > 1 && $1 !~ /-/ && ($4 <= 0 || $6 <= 0) { bad = 1 }
+    END { exit bad }' "$tmp/pk/pk.csv" && ok "k > 0, modes >= 1, std >= 0, auto-spectra > 0" || bad "pk.csv values out of range"
+# the first shell of N = 32, L = 25: 4 modes at k = 2 pi / 25
+awk -F, 'NR == 2 { exit !($3 == 4 && $2 > 0.2513 && $2 < 0.2514 * 1.21) }' "$tmp/pk/pk.csv" && ok "first shell: 4 modes at k ~ 2 pi / L" || bad "first shell: $(sed -n 2p "$tmp/pk/pk.csv")"
+is_png "$tmp/pk/pk.png" && [ "$(png_size "$tmp/pk/pk.png")" = "1260 720" ] && ok "pk.png is a 1260 x 720 PNG" || bad "pk.png: $(png_size "$tmp/pk/pk.png")"
+run 0 "cosmovae-pk, a set against itself" cosmovae-pk -q "$tmp/a.nc" "$tmp/a.nc" -o "$tmp/pk-self"
+[ "$(grep -c '(all shells)' "$tmp/out")" -eq 6 ] && ok "a set agrees with itself at every shell" || bad "self-agreement"
+run 0 "cosmovae-pk, one set, overdensity" cosmovae-pk -q --delta overdensity "$tmp/a.nc" -o "$tmp/pk1"
+head -1 "$tmp/pk1/pk.csv" | grep -qx 'spectrum,k,nmodes,mean_a,std_a' && ok "one set: no _b columns" || bad "one-set header"
+cmp -s "$tmp/pk/pk.csv" "$tmp/pk1/pk.csv" && bad "overdensity spectra equal log10 spectra" || ok "--delta changes the spectra"
+
+cosmovae-mkfields -q -o "$tmp/s16.nc" --sims 2 --size 16 --seed 4
+cosmovae-mkfields -q -o "$tmp/one.nc" --sims 1 --size 32 --seed 3
+cosmovae-import -q "$top_srcdir/data/cmd-npy-16" --fields Mgas,HI -o "$tmp/two.nc"
+run 1 "cosmovae-pk, different map sizes" cosmovae-pk -q "$tmp/a.nc" "$tmp/s16.nc" -o "$tmp/bad1"
+expect "a.nc and .*s16.nc: different map sizes (32 x 32 and 16 x 16)" "... names both files and sizes"
+run 1 "cosmovae-pk, different fields" cosmovae-pk -q "$tmp/two.nc" "$tmp/s16.nc" -o "$tmp/bad2"
+expect "different fields (Mgas,HI and Mgas,HI,B)" "... names the fields"
+run 1 "cosmovae-pk, an empty split" cosmovae-pk -q --split test "$tmp/one.nc" -o "$tmp/bad3"
+expect "one.nc: the test split has no maps" "... names the file and split"
+run 2 "cosmovae-pk, a bad --delta" cosmovae-pk --delta log "$tmp/a.nc" -o "$tmp/bad4"
+run 1 "cosmovae-pk, a missing file" cosmovae-pk -q "$tmp/none.nc" -o "$tmp/bad5"
+expect "none.nc" "... names the file"
+for d in bad1 bad2 bad3 bad4 bad5; do
+    [ ! -e "$tmp/$d/pk.csv" ] && [ ! -e "$tmp/$d/pk.png" ] || bad "$d: output left behind"
+done
+ok "no output left by failed runs"
+
+# ---- linear probe ----------------------------------------------------------------
+mk="$top_builddir/tests/test-probe"
+"$mk" --make-latent "$tmp/lat.nc" 1500 16
+run 0 "cosmovae-probe" cosmovae-probe -q --epochs 60 "$tmp/lat.nc" -o "$tmp/probe.csv"
+expect "R^2 (probe)" "the table is printed"
+head -1 "$tmp/probe.csv" | grep -qx 'param,r2,r2_lstsq' && ok "probe.csv header" || bad "probe.csv header"
+[ "$(sed 1d "$tmp/probe.csv" | cut -d, -f1 | tr '\n' ' ')" = "Omega_m sigma_8 A_SN1 A_AGN1 A_SN2 A_AGN2 " ] && ok "six parameters" || bad "probe.csv parameters"
+awk -F, '$1 == "Omega_m" { exit !($2 > 0.8 && $3 > 0.8 && $2 - $3 < 0.05 && $3 - $2 < 0.05) }' "$tmp/probe.csv" \
+    && ok "Omega_m: probe and least-squares R^2 > 0.8 and within 0.05" || bad "Omega_m R^2: $(grep Omega_m "$tmp/probe.csv")"
+grep -q 'A_SN1 *log10' "$tmp/out" && ok "A parameters in log10 by default" || bad "A_SN1 target"
+run 0 "cosmovae-probe --linear" cosmovae-probe -q --linear --epochs 5 "$tmp/lat.nc" -o "$tmp/probe-lin.csv"
+grep -q 'A_SN1 *linear' "$tmp/out" && ok "--linear regresses A linearly" || bad "--linear"
+for kind in noparams nosplit novalid; do "$mk" --make-latent "$tmp/$kind.nc" 300 8 "$kind"; done
+run 1 "cosmovae-probe, no params" cosmovae-probe -q "$tmp/noparams.nc" -o "$tmp/p1.csv"
+expect "noparams.nc: no variable params(map, param)" "... names the file and variable"
+run 1 "cosmovae-probe, no split" cosmovae-probe -q "$tmp/nosplit.nc" -o "$tmp/p2.csv"
+expect "nosplit.nc: no variable split(map)" "... names the file and variable"
+run 1 "cosmovae-probe, an empty valid split" cosmovae-probe -q "$tmp/novalid.nc" -o "$tmp/p3.csv"
+expect "novalid.nc: the valid split is empty" "... names the file and split"
+[ ! -e "$tmp/p1.csv" ] && [ ! -e "$tmp/p2.csv" ] && [ ! -e "$tmp/p3.csv" ] && ok "no probe.csv left by failed runs" || bad "output left behind"
+
+# ---- t-SNE -------------------------------------------------------------------------
+"$mk" --make-latent "$tmp/lat600.nc" 600 12
+run 0 "cosmovae-tsne" cosmovae-tsne -q --iter 300 --trust "$tmp/lat600.nc" -o "$tmp/tsne"
+expect "Barnes-Hut, perplexity 30" "Barnes-Hut for 600 maps"
+expect "trustworthiness (k = 5): 0\.[6-9]" "trustworthiness printed and above 0.6"
+[ -s "$tmp/tsne/tsne.nc" ] && ok "tsne.nc written" || bad "tsne.nc"
+[ "$(($(wc -l < "$tmp/tsne/tsne.csv") - 1))" -eq 600 ] && head -1 "$tmp/tsne/tsne.csv" | grep -q '^map,x,y,sim,split,Omega_m,' \
+    && ok "tsne.csv: 600 rows, map,x,y,sim,split,params" || bad "tsne.csv"
+is_png "$tmp/tsne/tsne.png" && [ "$(png_size "$tmp/tsne/tsne.png")" = "1380 800" ] && ok "tsne.png is a 1380 x 800 PNG (3 x 2 panels)" || bad "tsne.png: $(png_size "$tmp/tsne/tsne.png")"
+if command -v ncdump >/dev/null 2>&1; then
+    ncdump -h "$tmp/tsne/tsne.nc" | grep -q 'float latent(map, dim)' && ncdump -h "$tmp/tsne/tsne.nc" | grep -q 'dim = 2' \
+        && ok "tsne.nc: latent(map, dim = 2)" || bad "tsne.nc layout"
+fi
+run 0 "cosmovae-tsne, test split, exact" cosmovae-tsne -q --split test --perplexity 5 --iter 200 "$tmp/lat600.nc" -o "$tmp/tsne-t"
+expect "exact" "exact method for a small split"
+run 1 "cosmovae-tsne, no params" cosmovae-tsne -q "$tmp/noparams.nc" -o "$tmp/t1"
+expect "noparams.nc: no variable params" "... names the file and variable"
+run 1 "cosmovae-tsne, split asked of a file without one" cosmovae-tsne -q --split test "$tmp/nosplit.nc" -o "$tmp/t2"
+expect "nosplit.nc: no variable split" "... names the file and variable"
+run 1 "cosmovae-tsne, perplexity too large" cosmovae-tsne -q --split valid --perplexity 30 "$tmp/lat600.nc" -o "$tmp/t3"
+expect "perplexity 30" "... says what to lower"
+[ ! -e "$tmp/t1/tsne.png" ] && [ ! -e "$tmp/t3/tsne.nc" ] && ok "no t-SNE output left by failed runs" || bad "output left behind"
+
+[ "$fail" -eq 0 ] && echo "all passed" || echo "some checks failed"
+exit "$fail"
