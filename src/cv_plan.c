@@ -19,6 +19,7 @@ struct cv_plan {
     const cv_graph *g;
     const cv_tensor *params, *grads;
     int             flags;
+    int64_t         noise_row0;   /* global row of local row 0 (data parallelism) */
     cv_arena        act, dact, stats;
     cv_tensor      *val, *dval;
     cv_tensor       extra;
@@ -160,6 +161,14 @@ cv_status cv_plan_read_stats(cv_plan *p, float *out) {
 
 static uint64_t stream_of(const cv_node *n, uint64_t step) { return step * 4096u + n->p.rep.group; }
 
+void cv_plan_set_noise_row(cv_plan *p, int64_t row0) { p->noise_row0 = row0; }
+
+/* First noise index of a reparam node's output: global row offset x elements per row. */
+static uint64_t noise_index0(const cv_plan *p, const cv_node *n) {
+    const int64_t *s = p->val[n->out].shape;
+    return (uint64_t)p->noise_row0 * (uint64_t)(s[1] * s[2] * s[3]);
+}
+
 #define V(i)  (&p->val[n->in[i]])
 #define DV(i) (&p->dval[n->in[i]])
 #define Y     (&p->val[n->out])
@@ -187,7 +196,8 @@ static cv_status node_fwd(cv_plan *p, const cv_node *n, uint64_t seed, uint64_t 
     case CV_OP_CONCAT:   return cv_concat_fwd(ctx, V(0), V(1), Y);
     case CV_OP_SLICE:    return cv_slice_fwd(ctx, V(0), n->p.slice.c0, Y);
     case CV_OP_AFFINE:   return cv_affine_fwd(ctx, V(0), P(0), P(1), Y);
-    case CV_OP_REPARAM:  return cv_reparam_fwd(ctx, V(0), V(1), Y, seed, stream_of(n, step), n->p.rep.t);
+    case CV_OP_REPARAM:
+        return cv_reparam_fwd(ctx, V(0), V(1), Y, seed, stream_of(n, step), noise_index0(p, n), n->p.rep.t);
     case CV_OP_GAUSSKL:  return cv_gausskl_fwd(ctx, V(0), V(1), V(2), V(3), Y);
     case CV_OP_GAUSSNLL: return cv_gaussnll_fwd(ctx, V(0), V(1), V(2), Y, n->p.floor);
     case CV_OP_SUM:      return cv_sum_fwd(ctx, V(0), Y, n->p.s, 0);
@@ -223,7 +233,8 @@ static cv_status node_bwd(cv_plan *p, const cv_node *n, uint64_t seed, uint64_t 
     case CV_OP_CONCAT:   return cv_concat_bwd(ctx, DY, d0, d1);
     case CV_OP_SLICE:    return d0 ? cv_slice_bwd(ctx, DY, n->p.slice.c0, d0) : CV_OK;
     case CV_OP_AFFINE:   return cv_affine_bwd(ctx, V(0), P(0), DY, d0, DP(0), DP(1));
-    case CV_OP_REPARAM:  return cv_reparam_bwd(ctx, V(1), DY, d0, d1, seed, stream_of(n, step), n->p.rep.t);
+    case CV_OP_REPARAM:
+        return cv_reparam_bwd(ctx, V(1), DY, d0, d1, seed, stream_of(n, step), noise_index0(p, n), n->p.rep.t);
     case CV_OP_GAUSSKL:
         return cv_gausskl_bwd(ctx, V(0), V(1), V(2), V(3), DY, d0, d1, gv(p, n->in[2]), gv(p, n->in[3]));
     case CV_OP_GAUSSNLL:
@@ -251,6 +262,11 @@ cv_status cv_plan_forward(cv_plan *p, uint64_t seed, uint64_t step) {
 }
 
 cv_status cv_plan_backward(cv_plan *p, int loss_value, float scale, uint64_t seed, uint64_t step) {
+    return cv_plan_backward_hooked(p, loss_value, scale, seed, step, NULL, NULL);
+}
+
+cv_status cv_plan_backward_hooked(cv_plan *p, int loss_value, float scale, uint64_t seed, uint64_t step,
+                                  cv_plan_node_hook hook, void *user) {
     if (p->flags & CV_PLAN_NO_BACKWARD) return cv_error(CV_ERR_ARG, "backward on an inference-only plan");
     if (!p->dval[loss_value].buf) return cv_error(CV_ERR_ARG, "the loss does not depend on any parameter");
     cv_status st = cv_arena_zero(&p->dact, p->ctx);
@@ -261,6 +277,7 @@ cv_status cv_plan_backward(cv_plan *p, int loss_value, float scale, uint64_t see
         const cv_node *n = cv_graph_node(p->g, i);
         st = node_bwd(p, n, seed, step);
         if (st != CV_OK) return node_error(n, "backward", st);
+        if (hook && (st = hook(user, i)) != CV_OK) return st;
     }
     return CV_OK;
 }
@@ -351,7 +368,7 @@ void cv_refplan_forward(cv_refplan *r, double *const *params, uint64_t seed, uin
             cv_affine_ref_fwd(x0, params[n->par[0]], params[n->par[1]], y, xs[0], xs[1], xs[2] * xs[3]);
             break;
         case CV_OP_REPARAM:
-            cv_reparam_ref_fwd(x0, x1, y, ny, seed, stream_of(n, step), n->p.rep.t);
+            cv_reparam_ref_fwd(x0, x1, y, ny, seed, stream_of(n, step), 0, n->p.rep.t);
             break;
         case CV_OP_GAUSSKL:
             cv_gausskl_ref_fwd(x0, x1, r->val[n->in[2]], r->val[n->in[3]], y, ny);
@@ -410,7 +427,7 @@ void cv_refplan_backward(cv_refplan *r, double *const *params, double *const *dp
                               xs[0], xs[1], xs[2] * xs[3]);
             break;
         case CV_OP_REPARAM:
-            cv_reparam_ref_bwd(r->val[n->in[1]], dy, d0, d1, ny, seed, stream_of(n, step), n->p.rep.t);
+            cv_reparam_ref_bwd(r->val[n->in[1]], dy, d0, d1, ny, seed, stream_of(n, step), 0, n->p.rep.t);
             break;
         case CV_OP_GAUSSKL:
             cv_gausskl_ref_bwd(x0, r->val[n->in[1]], r->val[n->in[2]], r->val[n->in[3]], dy,

@@ -39,12 +39,24 @@ size_t    cv_plan_nbytes(const cv_plan *p);           /* activations + gradients
 /* Enqueue a non-blocking upload of `host` into input value v; `host` must
  * stay valid until the next cv_plan_read_stats (or cv_ctx_finish). */
 cv_status cv_plan_upload(cv_plan *p, int v, const float *host);
-/* Forward; reparameterisation noise uses (seed, stream = step * 4096 + group). */
+/* Forward; reparameterisation noise uses (seed, stream = step * 4096 + group)
+ * and index = element index within the (global) batch tensor. */
 cv_status cv_plan_forward(cv_plan *p, uint64_t seed, uint64_t step);
+/* Data parallelism: this plan's batch is rows [row0, row0 + N) of a larger
+ * global batch; the noise of local row j is that of global row row0 + j, so
+ * the noise does not depend on how the batch is split (default 0). */
+void      cv_plan_set_noise_row(cv_plan *p, int64_t row0);
 /* Zero the activation gradients, set d(loss value) = scale (e.g. 1/N),
  * and run every node's backward in reverse order, accumulating into the
  * parameter gradients (which the caller zeroes). */
 cv_status cv_plan_backward(cv_plan *p, int loss_value, float scale, uint64_t seed, uint64_t step);
+/* The same, calling hook(user, i) after node i's backward has been enqueued
+ * (i runs from the last node down to 0), e.g. to start reading parameter
+ * gradients that no earlier node touches while the device goes on.  A hook
+ * error stops the backward and is returned. */
+typedef cv_status (*cv_plan_node_hook)(void *user, int node);
+cv_status cv_plan_backward_hooked(cv_plan *p, int loss_value, float scale, uint64_t seed, uint64_t step,
+                                  cv_plan_node_hook hook, void *user);
 /* Blocking read of the stats arena.  stat values appear in order of value
  * id, each with its N floats, followed by the CV_PLAN_N_EXTRA extras;
  * cv_plan_stat_offset gives a value's position.  n = cv_plan_n_stats. */

@@ -61,15 +61,19 @@ cv_status cv_affine_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *g, con
                         const cv_tensor *dx, const cv_tensor *dg, const cv_tensor *db);
 
 /* Reparameterised sample z = mu + t exp(logs) eps, eps = cv_rng_normal(seed,
- * stream, i) for element i of z (t: temperature, 1 in training).  Backward
- * regenerates eps: dmu += dz, dlogs += dz t exp(logs) eps. */
-void      cv_reparam_ref_fwd(const double *mu, const double *logs, double *z, int64_t n, uint64_t seed, uint64_t stream, double t);
+ * stream, index0 + i) for element i of z (t: temperature, 1 in training).
+ * index0 numbers the elements as part of a larger tensor: a data-parallel
+ * rank whose batch starts at global row r0 passes r0 x (elements per row),
+ * so a row draws the same noise whichever rank computes it (0 otherwise).
+ * Backward regenerates eps: dmu += dz, dlogs += dz t exp(logs) eps. */
+void      cv_reparam_ref_fwd(const double *mu, const double *logs, double *z, int64_t n, uint64_t seed, uint64_t stream,
+                             uint64_t index0, double t);
 void      cv_reparam_ref_bwd(const double *logs, const double *dz, double *dmu, double *dlogs, int64_t n,
-                             uint64_t seed, uint64_t stream, double t);
+                             uint64_t seed, uint64_t stream, uint64_t index0, double t);
 cv_status cv_reparam_fwd(cv_ctx *ctx, const cv_tensor *mu, const cv_tensor *logs, const cv_tensor *z,
-                         uint64_t seed, uint64_t stream, float t);
+                         uint64_t seed, uint64_t stream, uint64_t index0, float t);
 cv_status cv_reparam_bwd(cv_ctx *ctx, const cv_tensor *logs, const cv_tensor *dz, const cv_tensor *dmu,
-                         const cv_tensor *dlogs, uint64_t seed, uint64_t stream, float t);
+                         const cv_tensor *dlogs, uint64_t seed, uint64_t stream, uint64_t index0, float t);
 
 /* Diagonal-Gaussian KL(q||p), log-std form, elementwise:
  * kl = lsp - lsq + (exp(2 lsq) + (mq - mp)^2) / (2 exp(2 lsp)) - 1/2. */

@@ -2,8 +2,8 @@
  * counter-based noise, diagonal-Gaussian KL in log-std form, Gaussian NLL
  * with a floored log-std, and random fills.  Plain-C references in double,
  * device launchers over cl/vae.cl, and the `vae` family checks.
- * Invariant: the noise of element i is cv_rng_normal(seed, stream, i) on
- * both paths, bit for bit, so the backward regenerates exactly the eps of
+ * Invariant: the noise of element i is cv_rng_normal(seed, stream,
+ * index0 + i) on both paths, bit for bit, so the backward regenerates exactly the eps of
  * the forward and the reference sees the device's eps; every backward
  * accumulates (+=), NULL gradients are skipped. */
 #include "cv_ops.h"
@@ -49,20 +49,22 @@ cv_status cv_rand_fwd(cv_ctx *ctx, const cv_tensor *y, uint64_t seed, uint64_t s
 /* ---- reparameterised sample ------------------------------------------------------ */
 
 void cv_reparam_ref_fwd(const double *mu /* (n) */, const double *logs /* (n) */, double *z /* (n) */, int64_t n,
-                        uint64_t seed, uint64_t stream, double t) {
-    for (int64_t i = 0; i < n; i++) z[i] = mu[i] + t * exp(logs[i]) * (double)cv_rng_normal(seed, stream, (uint64_t)i);
+                        uint64_t seed, uint64_t stream, uint64_t index0, double t) {
+    for (int64_t i = 0; i < n; i++)
+        z[i] = mu[i] + t * exp(logs[i]) * (double)cv_rng_normal(seed, stream, index0 + (uint64_t)i);
 }
 
 void cv_reparam_ref_bwd(const double *logs /* (n) */, const double *dz /* (n) */, double *dmu /* (n), +=, or NULL */,
-                        double *dlogs /* (n), +=, or NULL */, int64_t n, uint64_t seed, uint64_t stream, double t) {
+                        double *dlogs /* (n), +=, or NULL */, int64_t n, uint64_t seed, uint64_t stream, uint64_t index0,
+                        double t) {
     for (int64_t i = 0; i < n; i++) {
         if (dmu) dmu[i] += dz[i];
-        if (dlogs) dlogs[i] += dz[i] * t * exp(logs[i]) * (double)cv_rng_normal(seed, stream, (uint64_t)i);
+        if (dlogs) dlogs[i] += dz[i] * t * exp(logs[i]) * (double)cv_rng_normal(seed, stream, index0 + (uint64_t)i);
     }
 }
 
 cv_status cv_reparam_fwd(cv_ctx *ctx, const cv_tensor *mu, const cv_tensor *logs, const cv_tensor *z, uint64_t seed,
-                         uint64_t stream, float t) {
+                         uint64_t stream, uint64_t index0, float t) {
     cv_status st = same_shape("reparam", "mu", mu, "logs", logs);
     if (st == CV_OK) st = same_shape("reparam", "mu", mu, "z", z);
     if (st != CV_OK) return st;
@@ -71,14 +73,14 @@ cv_status cv_reparam_fwd(cv_ctx *ctx, const cv_tensor *mu, const cv_tensor *logs
     cv_karg_mem(&ka, mu->buf); cv_karg_u64(&ka, mu->off);
     cv_karg_mem(&ka, logs->buf); cv_karg_u64(&ka, logs->off);
     cv_karg_mem(&ka, z->buf); cv_karg_u64(&ka, z->off);
-    cv_karg_u64(&ka, seed); cv_karg_u64(&ka, stream);
+    cv_karg_u64(&ka, seed); cv_karg_u64(&ka, stream); cv_karg_u64(&ka, index0);
     cv_karg_f32(&ka, t);
     cv_karg_i64(&ka, n);
     return cv_launch1(&ka, (size_t)n, WG);
 }
 
 cv_status cv_reparam_bwd(cv_ctx *ctx, const cv_tensor *logs, const cv_tensor *dz, const cv_tensor *dmu,
-                         const cv_tensor *dlogs, uint64_t seed, uint64_t stream, float t) {
+                         const cv_tensor *dlogs, uint64_t seed, uint64_t stream, uint64_t index0, float t) {
     int mask = (has(dmu) ? 1 : 0) | (has(dlogs) ? 2 : 0);
     if (!mask) return CV_OK;
     cv_status st = same_shape("reparam backward", "logs", logs, "dz", dz);
@@ -92,7 +94,7 @@ cv_status cv_reparam_bwd(cv_ctx *ctx, const cv_tensor *logs, const cv_tensor *dz
     cv_karg_mem(&ka, (mask & 1) ? dmu->buf : NULL); cv_karg_u64(&ka, (mask & 1) ? dmu->off : 0);
     cv_karg_mem(&ka, (mask & 2) ? dlogs->buf : NULL); cv_karg_u64(&ka, (mask & 2) ? dlogs->off : 0);
     cv_karg_i32(&ka, mask);
-    cv_karg_u64(&ka, seed); cv_karg_u64(&ka, stream);
+    cv_karg_u64(&ka, seed); cv_karg_u64(&ka, stream); cv_karg_u64(&ka, index0);
     cv_karg_f32(&ka, t);
     cv_karg_i64(&ka, n);
     return cv_launch1(&ka, (size_t)n, WG);
@@ -231,7 +233,7 @@ cv_status cv_gaussnll_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *mu, 
 /* ---- checks: reference backward vs finite differences ------------------------------------ */
 
 static void fd_reparam(cvt_fd *f) {
-    cv_reparam_ref_fwd(f->in[0], f->in[1], f->out[0], (int64_t)f->n_in[0], f->u[0], f->u[1], f->p[0]);
+    cv_reparam_ref_fwd(f->in[0], f->in[1], f->out[0], (int64_t)f->n_in[0], f->u[0], f->u[1], (uint64_t)f->d[0], f->p[0]);
 }
 static void fd_gausskl(cvt_fd *f) {
     cv_gausskl_ref_fwd(f->in[0], f->in[1], f->in[2], f->in[3], f->out[0], (int64_t)f->n_in[0]);
@@ -263,16 +265,16 @@ static void grad_reparam(cv_check *c) {
     size_t n = 41;
     cvt_fd f;
     memset(&f, 0, sizeof f);
-    f.fwd = fd_reparam; f.u[0] = 1234; f.u[1] = 5; f.p[0] = 0.8;
+    f.fwd = fd_reparam; f.u[0] = 1234; f.u[1] = 5; f.d[0] = 1000; f.p[0] = 0.8;   /* d[0]: index0 */
     f.n_in[0] = f.n_in[1] = n;
     f.in[0] = arr(keep, &nk, n, 1, -2, 2);
     f.in[1] = arr(keep, &nk, n, 2, -2, 1);
     f.n_out[0] = n; f.out[0] = arr(keep, &nk, n, 0, 0, 0); f.gout[0] = arr(keep, &nk, n, 3, -1, 1);
     double *dmu = arr(keep, &nk, n, 0, 0, 0), *dls = arr(keep, &nk, n, 0, 0, 0);
     if (!all_ok(keep, nk)) { CV_CHECK_OK(0, "reparam gradcheck: out of memory"); goto done; }
-    cv_reparam_ref_bwd(f.in[1], f.gout[0], dmu, dls, (int64_t)n, f.u[0], f.u[1], f.p[0]);
+    cv_reparam_ref_bwd(f.in[1], f.gout[0], dmu, dls, (int64_t)n, f.u[0], f.u[1], (uint64_t)f.d[0], f.p[0]);
     double e0 = cvt_fd_err(&f, 0, dmu, 1e-3, 11), e1 = cvt_fd_err(&f, 1, dls, 1e-4, 12);
-    CV_CHECK_OK(e0 < 1e-8 && e1 < 1e-7, "reparam t=0.8 ref bwd (same seed/stream eps) vs finite differences: "
+    CV_CHECK_OK(e0 < 1e-8 && e1 < 1e-7, "reparam t=0.8 index0=1000 ref bwd (same seed/stream eps) vs finite differences: "
                 "rel err dmu %.2e, dlogs %.2e", e0, e1);
 done:
     free_all(keep, nk);
@@ -388,7 +390,8 @@ static void dev_rng(cv_check *c, cv_ctx *ctx, int64_t n, uint64_t seed, uint64_t
     cvt_free(&y); cvt_free(&u);
 }
 
-static void dev_reparam(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, int64_t W, float temp) {
+/* index0: the element numbering's start (a data-parallel rank's row offset x elements per row) */
+static void dev_reparam(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, int64_t W, float temp, uint64_t i0) {
     cvt t; cvt_begin(&t, c, ctx);
     cvt_buf mu, ls, z, dz, dmu, dls, zero, z1;
     char s[80];
@@ -405,32 +408,34 @@ static void dev_reparam(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t 
     double *zr = cvt_zeros(n), *dmur = cvt_zeros(n), *dlsr = cvt_zeros(n);
     if (t.st == CV_OK && (!zr || !dmur || !dlsr)) t.st = cv_error(CV_ERR_NOMEM, "reparam check");
     if (t.st == CV_OK) {
-        cv_reparam_ref_fwd(mu.d, ls.d, zr, (int64_t)n, seed, stream, temp);
+        cv_reparam_ref_fwd(mu.d, ls.d, zr, (int64_t)n, seed, stream, i0, temp);
         memcpy(dmur, dmu.d, n * sizeof *dmur); memcpy(dlsr, dls.d, n * sizeof *dlsr);
-        cv_reparam_ref_bwd(ls.d, dz.d, dmur, dlsr, (int64_t)n, seed, stream, temp);
-        t.st = cv_reparam_fwd(ctx, &mu.dev.t, &ls.dev.t, &z.dev.t, seed, stream, temp);
+        cv_reparam_ref_bwd(ls.d, dz.d, dmur, dlsr, (int64_t)n, seed, stream, i0, temp);
+        t.st = cv_reparam_fwd(ctx, &mu.dev.t, &ls.dev.t, &z.dev.t, seed, stream, i0, temp);
     }
-    if (t.st == CV_OK) t.st = cv_reparam_bwd(ctx, &ls.dev.t, &dz.dev.t, &dmu.dev.t, &dls.dev.t, seed, stream, temp);
+    if (t.st == CV_OK) t.st = cv_reparam_bwd(ctx, &ls.dev.t, &dz.dev.t, &dmu.dev.t, &dls.dev.t, seed, stream, i0, temp);
     /* logs = 0, t = 1: z = mu + eps exactly, so the device's eps must be the host's */
-    if (t.st == CV_OK) t.st = cv_reparam_fwd(ctx, &mu.dev.t, &zero.dev.t, &z1.dev.t, seed, stream, 1.0f);
+    if (t.st == CV_OK) t.st = cv_reparam_fwd(ctx, &mu.dev.t, &zero.dev.t, &z1.dev.t, seed, stream, i0, 1.0f);
     double e1 = cvt_cmp(&t, &z, zr, "reparam z"), e2 = cvt_cmp(&t, &dmu, dmur, "reparam dmu");
     double e3 = cvt_cmp(&t, &dls, dlsr, "reparam dlogs");
     if (t.st == CV_OK) t.st = cv_chk_dev_get(ctx, &z1.dev, z1.f);
     size_t bad = n;
     if (t.st == CV_OK)
         for (size_t i = 0; i < n; i++) {
-            float want = mu.f[i] + cv_rng_normal(seed, stream, i);
+            float want = mu.f[i] + cv_rng_normal(seed, stream, i0 + i);
             if (memcmp(&want, &z1.f[i], sizeof want)) { bad = i; break; }
         }
     if (bad < n) CV_CHECK_DIAG("reparam z[%zu] with logs 0: device %.9g, host mu + eps %.9g", bad, z1.f[bad],
-                               mu.f[bad] + cv_rng_normal(seed, stream, bad));
+                               mu.f[bad] + cv_rng_normal(seed, stream, i0 + bad));
     cvt_guards(&t, &mu); cvt_guards(&t, &ls); cvt_guards(&t, &dz); cvt_guards(&t, &zero); cvt_guards(&t, &z1);
     int ok = cvt_ok(&t);
     cvt_shape(&mu, s, sizeof s);
-    CV_CHECK_OK(ok && e1 < TOL_ELEM, "reparam fwd %s t=%g: nmse %.2e%s", s, temp, e1, okstr(ok));
-    CV_CHECK_OK(ok && bad == n, "reparam fwd %s logs=0 t=1: z == mu + cv_rng_normal bit for bit%s", s, okstr(ok));
-    CV_CHECK_OK(ok && e2 < TOL_ELEM && e3 < TOL_ELEM, "reparam bwd %s t=%g: nmse dmu %.2e dlogs %.2e%s", s, temp, e2,
-                e3, okstr(ok));
+    CV_CHECK_OK(ok && e1 < TOL_ELEM, "reparam fwd %s t=%g index0=%llu: nmse %.2e%s", s, temp, (unsigned long long)i0,
+                e1, okstr(ok));
+    CV_CHECK_OK(ok && bad == n, "reparam fwd %s logs=0 t=1 index0=%llu: z == mu + cv_rng_normal bit for bit%s", s,
+                (unsigned long long)i0, okstr(ok));
+    CV_CHECK_OK(ok && e2 < TOL_ELEM && e3 < TOL_ELEM, "reparam bwd %s t=%g index0=%llu: nmse dmu %.2e dlogs %.2e%s", s,
+                temp, (unsigned long long)i0, e2, e3, okstr(ok));
     free(zr); free(dmur); free(dlsr);
     cvt_free(&mu); cvt_free(&ls); cvt_free(&z); cvt_free(&dz); cvt_free(&dmu); cvt_free(&dls);
     cvt_free(&zero); cvt_free(&z1);
@@ -526,7 +531,7 @@ static void dev_vae_contracts(cv_check *c, cv_ctx *ctx) {
     const char *msg = cv_last_error();
     CV_CHECK_OK(st == CV_ERR_SHAPE && strstr(msg, "1x16x4x4") && strstr(msg, "1x16x4x5"),
                 "gausskl with mismatched shapes: CV_ERR_SHAPE naming both (%s)", msg);
-    st = cv_reparam_fwd(ctx, &a.dev.t, &b.dev.t, &a.dev.t, 1, 2, 1.0f);
+    st = cv_reparam_fwd(ctx, &a.dev.t, &b.dev.t, &a.dev.t, 1, 2, 0, 1.0f);
     msg = cv_last_error();
     CV_CHECK_OK(st == CV_ERR_SHAPE && strstr(msg, "1x16x4x4") && strstr(msg, "1x16x4x5"),
                 "reparam with mismatched shapes: CV_ERR_SHAPE naming both (%s)", msg);
@@ -537,9 +542,11 @@ done:
 void cv_vae_devcheck(cv_check *c, cv_ctx *ctx) {
     dev_rng(c, ctx, 65537, 0, 0, 0);
     dev_rng(c, ctx, 4099, 0xdeadbeefcafeULL, 0x100000007ULL, 0xfffff800ULL);
-    dev_reparam(c, ctx, 1, 3, 5, 7, 1.0f);
-    dev_reparam(c, ctx, 2, 17, 9, 11, 0.7f);
-    dev_reparam(c, ctx, 4, 16, 4, 4, 1.0f);
+    dev_reparam(c, ctx, 1, 3, 5, 7, 1.0f, 0);
+    dev_reparam(c, ctx, 2, 17, 9, 11, 0.7f, 0);
+    dev_reparam(c, ctx, 4, 16, 4, 4, 1.0f, 0);
+    dev_reparam(c, ctx, 2, 16, 4, 4, 1.0f, 2 * 16 * 4 * 4);      /* rows 2-3 of a batch of 4 */
+    dev_reparam(c, ctx, 1, 3, 5, 7, 0.7f, UINT64_C(0x100000003)); /* index0 across the 32-bit word */
     dev_gausskl(c, ctx, 1, 3, 5, 7, 15);
     dev_gausskl(c, ctx, 2, 33, 8, 9, 15);
     dev_gausskl(c, ctx, 1, 5, 3, 3, 1 | 8);
