@@ -535,8 +535,9 @@ cv_status cv_ctx_alloc(cv_ctx *ctx, const char *what, size_t nbytes, int zero, c
     if (zero) {
         /* Touch the memory now so that a lazily-allocating driver reports
          * exhaustion here, naming the allocation, not in a later kernel. */
-        float z = 0.0f;
-        e = clEnqueueFillBuffer(ctx->queue, m, &z, sizeof z, 0, nbytes & ~(size_t)3, 0, NULL, NULL);
+        float z[16] = { 0 };
+        size_t np = nbytes % 64 ? sizeof(float) : sizeof z;
+        e = clEnqueueFillBuffer(ctx->queue, m, z, np, 0, nbytes & ~(np - 1), 0, NULL, NULL);
         if (e == CL_SUCCESS) e = clFinish(ctx->queue);
         if (e != CL_SUCCESS) {
             clReleaseMemObject(m);

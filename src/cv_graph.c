@@ -44,6 +44,7 @@ const cv_value *cv_graph_value(const cv_graph *g, int i)   { return &g->vals[i];
 const cv_graph_params *cv_graph_pars(const cv_graph *g)    { return &g->pars; }
 int64_t         cv_graph_batch(const cv_graph *g)          { return g->batch; }
 void cv_graph_mark_stat(cv_graph *g, int v)                { CV_ASSERT(v >= 0 && v < g->n_vals); g->vals[v].stat = 1; }
+void cv_graph_mark_output(cv_graph *g, int v)              { CV_ASSERT(v >= 0 && v < g->n_vals); g->vals[v].output = 1; }
 
 static int push_value(cv_graph *g, const int64_t shape[4], int node, int needs_grad) {
     if (g->n_vals == g->cap_vals) {

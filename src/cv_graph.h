@@ -53,6 +53,7 @@ typedef struct cv_value {
     int64_t shape[4];
     int     node;             /* producing node */
     int     stat;             /* 1: a small per-sample statistic read back each step */
+    int     output;           /* 1: read by the caller after forward (kept alive) */
     int     needs_grad;
 } cv_value;
 
@@ -77,6 +78,9 @@ int cv_graph_input(cv_graph *g, const char *name, const int64_t shape[4]);
 int cv_graph_add(cv_graph *g, const cv_node *proto);
 /* Mark a value as a per-step statistic (loss, recon, KL per group...). */
 void cv_graph_mark_stat(cv_graph *g, int value);
+/* Mark a value the caller reads after forward, so that an inference plan
+ * that reuses memory by liveness keeps it. */
+void cv_graph_mark_output(cv_graph *g, int value);
 
 int             cv_graph_n_nodes(const cv_graph *g);
 int             cv_graph_n_values(const cv_graph *g);

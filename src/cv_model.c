@@ -266,6 +266,7 @@ cv_status cv_model_build(cv_model *m, cv_model_mode mode, int64_t N, float tempe
                 snprintf(nm, sizeof nm, "%s.mq", pre);  mq = slice(&b, nm, q, 0, Z);
                 snprintf(nm, sizeof nm, "%s.lsq", pre); lsq = slice(&b, nm, q, Z, Z);
                 io->mq[group] = mq;
+                if (mq >= 0) cv_graph_mark_output(b.g, mq);
                 if (mode == CV_MODEL_ENCODE && !all_groups) {
                     io->n_groups = 1;
                     stop = 1;
@@ -313,6 +314,8 @@ cv_status cv_model_build(cv_model *m, cv_model_mode mode, int64_t N, float tempe
         int o = conv(&b, "out.conv", a, W, 2 * C, 1, 0, -1, INIT_CONV, 1);
         io->mu = slice(&b, "out.mu", o, 0, C);
         io->logs = slice(&b, "out.logsigma", o, C, C);
+        if (io->mu >= 0) cv_graph_mark_output(b.g, io->mu);
+        if (io->logs >= 0) cv_graph_mark_output(b.g, io->logs);
         if (mode == CV_MODEL_TRAIN) {
             cv_node nl = node(CV_OP_GAUSSNLL, "out.nll");
             nl.in[0] = io->x; nl.in[1] = io->mu; nl.in[2] = io->logs; nl.n_in = 3;

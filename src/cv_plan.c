@@ -26,7 +26,61 @@ struct cv_plan {
     int            *stat_off;     /* per value: offset in the stats arena, or -1 */
     int             n_stats;
     size_t          workspace;
+    int            *zero_start;   /* (n_nodes + 1): CSR of the gradients to zero before node i's backward */
+    int            *zero_vals;
+    size_t          act_naive, dact_naive;   /* bytes without liveness reuse, for reports */
 };
+
+/* ---- memory reuse by liveness (gallocr-like) ---------------------------
+ * Each tensor lives over an inclusive interval of steps [start, end]; two
+ * tensors may share memory when their intervals do not overlap.  First
+ * fit in order of start, lowest offset first; returns the peak in floats
+ * and sets off[] (floats, aligned). */
+typedef struct live { int64_t start, end; size_t size, off; int used; } live;
+
+static size_t pack_live(live *v, int n, size_t align) {
+    int *order = malloc((size_t)n * sizeof *order), *act = malloc((size_t)n * sizeof *act);
+    size_t peak = 0;
+    int n_act = 0;
+    if (!order || !act) { free(order); free(act); return (size_t)-1; }
+    int m = 0;
+    for (int i = 0; i < n; i++) if (v[i].used) order[m++] = i;
+    for (int i = 1; i < m; i++) {               /* insertion sort by start, then larger first */
+        int x = order[i], j = i;
+        while (j > 0 && (v[order[j - 1]].start > v[x].start ||
+                         (v[order[j - 1]].start == v[x].start && v[order[j - 1]].size < v[x].size))) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = x;
+    }
+    for (int k = 0; k < m; k++) {
+        live *t = &v[order[k]];
+        size_t need = (t->size + align - 1) / align * align;
+        if (!need) need = align;
+        int w = 0;                               /* drop blocks that ended before t starts */
+        for (int i = 0; i < n_act; i++) if (v[act[i]].end >= t->start) act[w++] = act[i];
+        n_act = w;
+        for (int i = 1; i < n_act; i++) {        /* active blocks by offset */
+            int x = act[i], j = i;
+            while (j > 0 && v[act[j - 1]].off > v[x].off) { act[j] = act[j - 1]; j--; }
+            act[j] = x;
+        }
+        size_t off = 0;
+        for (int i = 0; i < n_act; i++) {
+            const live *b = &v[act[i]];
+            if (b->off >= off + need) break;     /* the gap before b fits */
+            size_t bend = b->off + (b->size + align - 1) / align * align;
+            if (bend > off) off = bend;
+        }
+        t->off = off;
+        if (off + need > peak) peak = off + need;
+        act[n_act++] = order[k];
+    }
+    free(order);
+    free(act);
+    return peak;
+}
 
 static cv_tensor none_tensor(void) {
     cv_tensor t;
@@ -74,6 +128,7 @@ cv_status cv_plan_new(cv_ctx *ctx, const cv_graph *g, const cv_tensor *params, c
     p->dval = calloc((size_t)nv, sizeof *p->dval);
     p->stat_off = malloc((size_t)nv * sizeof *p->stat_off);
     cv_arena_slot *sv = calloc((size_t)nv, sizeof *sv), *sd = calloc((size_t)nv, sizeof *sd);
+    live *la = NULL, *ld = NULL;
     if (!p->val || !p->dval || !p->stat_off || !sv || !sd) { st = cv_error(CV_ERR_NOMEM, "out of memory creating a plan"); goto fail; }
     int backward = !(flags & CV_PLAN_NO_BACKWARD);
     if (backward && !grads) { st = cv_error(CV_ERR_ARG, "a training plan needs parameter gradients"); goto fail; }
@@ -90,12 +145,76 @@ cv_status cv_plan_new(cv_ctx *ctx, const cv_graph *g, const cv_tensor *params, c
     p->n_stats = (int)stat_total + CV_PLAN_N_EXTRA;
     cv_arena_slot stat_slot;
     CV_TRY(cv_arena_reserve(&p->stats, (size_t)p->n_stats, &stat_slot));
+    /* Lifetimes.  Forward (inference plans): a value lives from its
+     * producer to its last consumer (to the end for outputs and inputs).
+     * Backward (training plans): a value's gradient lives from its first
+     * use in reverse order (its last consumer's backward) to its
+     * producer's backward; it is zeroed just before that first use. */
+    int nn = cv_graph_n_nodes(g);
+    la = calloc((size_t)nv, sizeof *la);
+    ld = calloc((size_t)nv, sizeof *ld);
+    int *last_cons = malloc((size_t)nv * sizeof *last_cons);
+    p->zero_start = calloc((size_t)nn + 1, sizeof *p->zero_start);
+    p->zero_vals = malloc(((size_t)nv + 1) * sizeof *p->zero_vals);
+    if (!la || !ld || !last_cons || !p->zero_start || !p->zero_vals) { free(last_cons); st = cv_error(CV_ERR_NOMEM, "out of memory"); goto fail; }
+    for (int v = 0; v < nv; v++) last_cons[v] = -1;
+    for (int i = 0; i < nn; i++) {
+        const cv_node *n = cv_graph_node(g, i);
+        for (int k = 0; k < n->n_in; k++) if (i > last_cons[n->in[k]]) last_cons[n->in[k]] = i;
+    }
     for (int v = 0; v < nv; v++) {
         const cv_value *val = cv_graph_value(g, v);
         size_t n = (size_t)(val->shape[0] * val->shape[1] * val->shape[2] * val->shape[3]);
-        if (!val->stat) CV_TRY(cv_arena_reserve(&p->act, n, &sv[v]));
-        if (backward && val->needs_grad) CV_TRY(cv_arena_reserve(&p->dact, n, &sd[v]));
+        int prod = val->node;
+        int is_input = cv_graph_node(g, prod)->op == CV_OP_INPUT;
+        la[v].used = !val->stat;
+        la[v].size = n;
+        la[v].start = is_input ? 0 : prod;
+        la[v].end = (val->output || is_input || last_cons[v] < 0) ? nn : last_cons[v];
+        if (backward && val->needs_grad) {
+            ld[v].used = 1;
+            ld[v].size = n;
+            int first = last_cons[v] >= 0 ? last_cons[v] : prod;
+            ld[v].start = nn - 1 - first;
+            ld[v].end = nn - 1 - prod;
+            p->zero_start[first + 1]++;
+        }
+        if (la[v].used) p->act_naive += n * sizeof(float);
+        if (ld[v].used) p->dact_naive += n * sizeof(float);
     }
+    for (int i = 0; i < nn; i++) p->zero_start[i + 1] += p->zero_start[i];
+    {
+        int *fill = calloc((size_t)nn, sizeof *fill);
+        if (!fill) { free(last_cons); st = cv_error(CV_ERR_NOMEM, "out of memory"); goto fail; }
+        for (int v = 0; v < nv; v++) {
+            if (!ld[v].used) continue;
+            int first = last_cons[v] >= 0 ? last_cons[v] : cv_graph_value(g, v)->node;
+            p->zero_vals[p->zero_start[first] + fill[first]++] = v;
+        }
+        free(fill);
+    }
+    free(last_cons);
+    /* Inference plans share activation memory by liveness; training plans
+     * keep every activation for backward.  Gradients share by liveness.
+     * If the packed peak exceeds one chunk, fall back to one slot each. */
+    size_t align = p->act.align_floats;
+    cv_arena_slot base;
+    int pack_act = !backward && pack_live(la, nv, align) <= p->act.chunk_floats;
+    int pack_grad = backward && pack_live(ld, nv, align) <= p->dact.chunk_floats;
+    if (pack_act) {
+        CV_TRY(cv_arena_reserve(&p->act, pack_live(la, nv, align), &base));
+        for (int v = 0; v < nv; v++) if (la[v].used) { sv[v] = base; sv[v].off += la[v].off; }
+    } else {
+        for (int v = 0; v < nv; v++) if (la[v].used) CV_TRY(cv_arena_reserve(&p->act, la[v].size, &sv[v]));
+    }
+    if (pack_grad) {
+        CV_TRY(cv_arena_reserve(&p->dact, pack_live(ld, nv, align), &base));
+        for (int v = 0; v < nv; v++) if (ld[v].used) { sd[v] = base; sd[v].off += ld[v].off; }
+    } else if (backward) {
+        for (int v = 0; v < nv; v++) if (ld[v].used) CV_TRY(cv_arena_reserve(&p->dact, ld[v].size, &sd[v]));
+    }
+    free(la); la = NULL;
+    free(ld); ld = NULL;
     CV_TRY(cv_arena_commit(&p->act, ctx));
     if (backward) CV_TRY(cv_arena_commit(&p->dact, ctx));
     CV_TRY(cv_arena_commit(&p->stats, ctx));
@@ -125,7 +244,7 @@ cv_status cv_plan_new(cv_ctx *ctx, const cv_graph *g, const cv_tensor *params, c
     *out = p;
     return CV_OK;
 fail:
-    free(sv); free(sd);
+    free(sv); free(sd); free(la); free(ld);
     cv_plan_free(p);
     return st;
 }
@@ -136,6 +255,7 @@ void cv_plan_free(cv_plan *p) {
     cv_arena_release(&p->dact);
     cv_arena_release(&p->stats);
     free(p->val); free(p->dval); free(p->stat_off);
+    free(p->zero_start); free(p->zero_vals);
     free(p);
 }
 
@@ -160,6 +280,12 @@ cv_status cv_plan_read_stats(cv_plan *p, float *out) {
 }
 
 static uint64_t stream_of(const cv_node *n, uint64_t step) { return step * 4096u + n->p.rep.group; }
+
+/* Noise index of a value's first element (reference path): global row
+ * offset x elements per row, as noise_index0 on the device. */
+static uint64_t index0_of(int64_t row0, const int64_t shape[4]) {
+    return (uint64_t)row0 * (uint64_t)(shape[1] * shape[2] * shape[3]);
+}
 
 void cv_plan_set_noise_row(cv_plan *p, int64_t row0) { p->noise_row0 = row0; }
 
@@ -269,12 +395,14 @@ cv_status cv_plan_backward_hooked(cv_plan *p, int loss_value, float scale, uint6
                                   cv_plan_node_hook hook, void *user) {
     if (p->flags & CV_PLAN_NO_BACKWARD) return cv_error(CV_ERR_ARG, "backward on an inference-only plan");
     if (!p->dval[loss_value].buf) return cv_error(CV_ERR_ARG, "the loss does not depend on any parameter");
-    cv_status st = cv_arena_zero(&p->dact, p->ctx);
-    if (st != CV_OK) return st;
-    st = cv_tensor_fill(p->ctx, &p->dval[loss_value], scale);
-    if (st != CV_OK) return st;
+    cv_status st = CV_OK;
     for (int i = cv_graph_n_nodes(p->g) - 1; i >= 0; i--) {
         const cv_node *n = cv_graph_node(p->g, i);
+        for (int k = p->zero_start[i]; k < p->zero_start[i + 1]; k++) {
+            int v = p->zero_vals[k];
+            st = cv_tensor_fill(p->ctx, &p->dval[v], v == loss_value ? scale : 0.0f);
+            if (st != CV_OK) return st;
+        }
         st = node_bwd(p, n, seed, step);
         if (st != CV_OK) return node_error(n, "backward", st);
         if (hook && (st = hook(user, i)) != CV_OK) return st;
@@ -294,7 +422,10 @@ cv_status cv_plan_backward_hooked(cv_plan *p, int loss_value, float scale, uint6
 struct cv_refplan {
     const cv_graph *g;
     double **val, **dval;
+    int64_t row0;
 };
+
+void cv_refplan_set_noise_row(cv_refplan *r, int64_t row0) { r->row0 = row0; }
 
 static int64_t numel4(const int64_t s[4]) { return s[0] * s[1] * s[2] * s[3]; }
 
@@ -368,7 +499,7 @@ void cv_refplan_forward(cv_refplan *r, double *const *params, uint64_t seed, uin
             cv_affine_ref_fwd(x0, params[n->par[0]], params[n->par[1]], y, xs[0], xs[1], xs[2] * xs[3]);
             break;
         case CV_OP_REPARAM:
-            cv_reparam_ref_fwd(x0, x1, y, ny, seed, stream_of(n, step), 0, n->p.rep.t);
+            cv_reparam_ref_fwd(x0, x1, y, ny, seed, stream_of(n, step), index0_of(r->row0, ys), n->p.rep.t);
             break;
         case CV_OP_GAUSSKL:
             cv_gausskl_ref_fwd(x0, x1, r->val[n->in[2]], r->val[n->in[3]], y, ny);
@@ -427,7 +558,7 @@ void cv_refplan_backward(cv_refplan *r, double *const *params, double *const *dp
                               xs[0], xs[1], xs[2] * xs[3]);
             break;
         case CV_OP_REPARAM:
-            cv_reparam_ref_bwd(r->val[n->in[1]], dy, d0, d1, ny, seed, stream_of(n, step), 0, n->p.rep.t);
+            cv_reparam_ref_bwd(r->val[n->in[1]], dy, d0, d1, ny, seed, stream_of(n, step), index0_of(r->row0, ys), n->p.rep.t);
             break;
         case CV_OP_GAUSSKL:
             cv_gausskl_ref_bwd(x0, r->val[n->in[1]], r->val[n->in[2]], r->val[n->in[3]], dy,

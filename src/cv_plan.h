@@ -72,6 +72,7 @@ cv_status cv_refplan_new(const cv_graph *g, cv_refplan **out);
 void      cv_refplan_free(cv_refplan *r);
 double   *cv_refplan_value(cv_refplan *r, int v);
 double   *cv_refplan_grad(cv_refplan *r, int v);
+void      cv_refplan_set_noise_row(cv_refplan *r, int64_t row0);   /* as cv_plan_set_noise_row */
 void      cv_refplan_forward(cv_refplan *r, double *const *params, uint64_t seed, uint64_t step);
 void      cv_refplan_backward(cv_refplan *r, double *const *params, double *const *dparams,
                               int loss_value, double scale, uint64_t seed, uint64_t step);

@@ -36,9 +36,20 @@ cv_status cv_tensor_download(cv_ctx *ctx, const cv_tensor *t, float *host) {
                                      cv_tensor_nbytes(t), host, 0, NULL, NULL));
 }
 
+/* The widest pattern (up to 64 bytes) that tiles [off, off + n) floats:
+ * drivers fill much faster with wide patterns (PoCL: 2.5x for 64 bytes). */
+static size_t fill_pattern(size_t off, size_t n) {
+    size_t p = 16;
+    while (p > 1 && (off % p || n % p)) p /= 2;
+    return p;
+}
+
 cv_status cv_tensor_fill(cv_ctx *ctx, const cv_tensor *t, float v) {
     if (cv_tensor_numel(t) == 0) return CV_OK;
-    return CV_CL(clEnqueueFillBuffer(cv_ctx_queue(ctx), t->buf, &v, sizeof v, t->off * sizeof(float),
+    float pat[16];
+    for (int i = 0; i < 16; i++) pat[i] = v;
+    size_t np = fill_pattern(t->off, (size_t)cv_tensor_numel(t));
+    return CV_CL(clEnqueueFillBuffer(cv_ctx_queue(ctx), t->buf, pat, np * sizeof(float), t->off * sizeof(float),
                                      cv_tensor_nbytes(t), 0, NULL, NULL));
 }
 
@@ -100,9 +111,10 @@ size_t cv_arena_nbytes(const cv_arena *a) {
 }
 
 cv_status cv_arena_zero(cv_arena *a, cv_ctx *ctx) {
-    float z = 0.0f;
+    float z[16] = { 0 };
     for (int c = 0; c < a->n_chunk; c++) {
-        cv_status st = CV_CL(clEnqueueFillBuffer(cv_ctx_queue(ctx), a->buf[c], &z, sizeof z, 0,
+        size_t np = fill_pattern(0, a->used[c]);
+        cv_status st = CV_CL(clEnqueueFillBuffer(cv_ctx_queue(ctx), a->buf[c], z, np * sizeof(float), 0,
                                                  a->used[c] * sizeof(float), 0, NULL, NULL));
         if (st != CV_OK) return st;
     }

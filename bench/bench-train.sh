@@ -1,0 +1,29 @@
+#!/bin/sh
+# bench-train.sh -- training throughput of cosmovae against PyTorch on the
+# CPU, same model, batch and optimizer, in the same run.  The paper preset
+# is slow on a CPU: it runs a single timed step unless BENCH_PAPER_SECONDS
+# says otherwise (BENCH_PAPER=0 leaves it out).
+set -eu
+: "${top_srcdir:=.}"
+: "${top_builddir:=.}"
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+threads=${BENCH_TORCH_THREADS:-$(nproc 2>/dev/null || echo 2)}
+"$top_builddir/bench/bench-train" --preset small --seconds "${BENCH_SMALL_SECONDS:-30}" | tee -a "$out"
+if [ "${BENCH_PAPER:-1}" != 0 ]; then
+    "$top_builddir/bench/bench-train" --preset paper --seconds "${BENCH_PAPER_SECONDS:-0}" --min-steps 1 | tee -a "$out"
+fi
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
+for preset in small paper; do
+    [ "$preset" = paper ] && [ "${BENCH_PAPER:-1}" = 0 ] && continue
+    steps=20; [ "$preset" = paper ] && steps=1
+    if "$py" "$top_srcdir/bench/bench-train-torch.py" "$preset" "$steps" "$threads" >> "$out" 2>/dev/null; then
+        grep "^torch $preset" "$out"
+    else
+        echo "torch $preset: PyTorch baseline not available (apt-get install python3-torch)"
+    fi
+done
+awk '/^cosmovae /{split($3,a,"="); c[$2]=a[2]} /^torch /{split($3,a,"="); t[$2]=a[2]}
+     END { for (p in c) if (p in t && t[p] > 0)
+               printf("== %s: cosmovae %.2f maps/s vs PyTorch %.2f maps/s: ratio %.2fx\n", p, c[p], t[p], c[p] / t[p]) }' "$out"
