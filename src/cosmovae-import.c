@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 
@@ -36,7 +37,8 @@ static const char *usage_text =
     "      --first N         import only the first N maps\n"
     "      --linear LIST     fields stored with transform 'none' instead of log10\n"
     "                        (for fields with zeros or negative values)\n"
-    "      --deflate N       NetCDF deflate level 0-9 (default 1)\n"
+    "      --deflate N       NetCDF deflate level 0-9 (default 0: CMD maps compress\n"
+    "                        by only ~20% at several times the import time)\n"
     "  -q, --quiet           no progress output\n"
     "      --help            display this help and exit\n"
     "      --version         output version information and exit\n"
@@ -85,25 +87,99 @@ static cv_status check_map(const cv_npy *f, int64_t map, const float *x, size_t 
     return CV_OK;
 }
 
-/* Block average: in (H, W) -> out (H/f, W/f), double accumulation. */
-static void downsample(const float *in, float *out, int h, int w, int f) {
+/* Whether some value is unusable: not finite, or (is_log) not positive.
+ * Integer tests on the bits, so that the compiler vectorises the loop. */
+static int any_bad(const float *x, size_t n, int is_log) {
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        bad |= (u & 0x7f800000u) == 0x7f800000u;                 /* inf, NaN */
+        if (is_log) bad |= (u >> 31) | ((u & 0x7fffffffu) == 0);  /* negative, zero */
+    }
+    return bad != 0;
+}
+
+/* Block average: in (H, W) -> out (H/f, W/f), double accumulation, one
+ * output row at a time (acc: (W/f) scratch).  Sums of f*f floats of one
+ * block are exact in double unless its values span more than ~2^25. */
+static void downsample(const float *in, float *out, int h, int w, int f, double *acc) {
     const int ho = h / f, wo = w / f;
     const double inv = 1.0 / ((double)f * f);
-    for (int y = 0; y < ho; y++)
-        for (int x = 0; x < wo; x++) {
-            double s = 0;
-            for (int dy = 0; dy < f; dy++) {
-                const float *row = in + (size_t)(y * f + dy) * w + (size_t)x * f;
-                for (int dx = 0; dx < f; dx++) s += row[dx];
-            }
-            out[(size_t)y * wo + x] = (float)(s * inv);
+    for (int y = 0; y < ho; y++) {
+        for (int x = 0; x < wo; x++) acc[x] = 0;
+        for (int dy = 0; dy < f; dy++) {
+            const float *row = in + (size_t)(y * f + dy) * w;
+            if (f == 4)
+                for (int x = 0; x < wo; x++)
+                    acc[x] += ((double)row[4 * x] + row[4 * x + 1]) + ((double)row[4 * x + 2] + row[4 * x + 3]);
+            else if (f == 2)
+                for (int x = 0; x < wo; x++) acc[x] += (double)row[2 * x] + row[2 * x + 1];
+            else
+                for (int x = 0; x < wo; x++) {
+                    double s = 0;
+                    for (int dx = 0; dx < f; dx++) s += row[x * f + dx];
+                    acc[x] += s;
+                }
         }
+        for (int x = 0; x < wo; x++) out[(size_t)y * wo + x] = (float)(acc[x] * inv);
+    }
+}
+
+/* The reader thread: fills two slots of one block each, in turn, while the
+ * main thread checks, downsamples and writes the other.  With F = 1 a slot
+ * is in the dataset's (K, C, H, W) layout (one read per map and field) and
+ * goes to the writer as is; with F > 1 it is (C, K, H, W), one read per
+ * field and block.  (Memory-mapping the input instead, to save the copy,
+ * measured no faster: the page faults cost what the copy did.) */
+typedef struct reader {
+    cv_npy        **npy;
+    int             C, down;
+    int64_t         n_maps, K;
+    size_t          hw;
+    float          *slot[2];
+    int             ready[2];      /* 1: filled (or failed), 0: free */
+    cv_status       st[2];         /* status of the read into each slot */
+    char            err[2048];
+    int             stop;
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;
+} reader;
+
+static void *reader_main(void *arg) {
+    reader *r = arg;
+    int64_t nb = (r->n_maps + r->K - 1) / r->K;
+    for (int64_t b = 0; b < nb; b++) {
+        int s = (int)(b & 1);
+        pthread_mutex_lock(&r->mu);
+        while (r->ready[s] && !r->stop) pthread_cond_wait(&r->cv, &r->mu);
+        int stop = r->stop;
+        pthread_mutex_unlock(&r->mu);
+        if (stop) return NULL;
+        const int64_t first = b * r->K, k = r->n_maps - first < r->K ? r->n_maps - first : r->K;
+        cv_status st = CV_OK;
+        for (int c = 0; c < r->C && st == CV_OK; c++) {
+            if (r->down == 1)
+                for (int64_t m = 0; m < k && st == CV_OK; m++)
+                    st = cv_npy_read(r->npy[c], first + m, 1, r->slot[s] + ((size_t)m * r->C + c) * r->hw);
+            else
+                st = cv_npy_read(r->npy[c], first, k, r->slot[s] + (size_t)c * r->K * r->hw);
+        }
+        pthread_mutex_lock(&r->mu);
+        if (st != CV_OK) snprintf(r->err, sizeof r->err, "%s", cv_last_error());
+        r->st[s] = st;
+        r->ready[s] = 1;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+        if (st != CV_OK) return NULL;
+    }
+    return NULL;
 }
 
 int main(int argc, char **argv) {
     const char *dir = NULL, *out = NULL, *fields_opt = "Mgas,HI,B", *suite = "IllustrisTNG", *set = "LH";
     const char *params_file = NULL, *split_opt = "sim", *linear_opt = NULL;
-    long down = 1, seed = 0, first_n = -1, deflate = 1;
+    long down = 1, seed = 0, first_n = -1, deflate = 0;
     int quiet = 0;
     cv_cli_init("cosmovae-import", usage_text);
     for (int i = 1; i < argc; i++) {
@@ -158,7 +234,14 @@ int main(int argc, char **argv) {
     cv_npy *npy[MAX_FIELDS] = { NULL };
     cv_writer *w = NULL;
     double *params = NULL, *mp = NULL;
-    float *inbuf = NULL, *outbuf = NULL;
+    float *outbuf = NULL;
+    double *acc = NULL;
+    reader rd;
+    memset(&rd, 0, sizeof rd);
+    pthread_mutex_init(&rd.mu, NULL);
+    pthread_cond_init(&rd.cv, NULL);
+    pthread_t rd_thread;
+    int rd_running = 0;
     int8_t *split = NULL;
     int32_t *simv = NULL;
     char path[4096], ppath[4096];
@@ -262,44 +345,81 @@ int main(int argc, char **argv) {
     CV_TRY(cv_writer_set_sim(w, 0, n_maps, simv));
     CV_TRY(cv_writer_set_split(w, 0, n_maps, split));
 
-    /* stream the maps: about 24 MB of input per block */
+    /* stream the maps: two blocks of about 24 MB of input each */
     int64_t K = (int64_t)((24u << 20) / (hw * sizeof(float) * (size_t)C));
     if (K < 1) K = 1;
     if (K > 256) K = 256;
     if (K > n_maps) K = n_maps;
-    outbuf = malloc((size_t)K * C * hwo * sizeof(float));       /* (K, C, ho, wo) */
-    if (down > 1) inbuf = malloc((size_t)K * hw * sizeof(float));  /* (K, H, W) */
-    if (!outbuf || (down > 1 && !inbuf)) { st = cv_error(CV_ERR_NOMEM, "out of memory for %lld-map blocks", (long long)K); goto fail; }
+    rd.npy = npy;
+    rd.C = C;
+    rd.down = (int)down;
+    rd.n_maps = n_maps;
+    rd.K = K;
+    rd.hw = hw;
+    rd.slot[0] = malloc((size_t)K * C * hw * sizeof(float));
+    rd.slot[1] = malloc((size_t)K * C * hw * sizeof(float));
+    if (down > 1) {
+        outbuf = malloc((size_t)K * C * hwo * sizeof(float));     /* (K, C, ho, wo) */
+        acc = malloc((size_t)wo * sizeof(double));                 /* (wo) */
+    }
+    if (!rd.slot[0] || !rd.slot[1] || (down > 1 && (!outbuf || !acc))) {
+        st = cv_error(CV_ERR_NOMEM, "out of memory for %lld-map blocks", (long long)K);
+        goto fail;
+    }
+    if (pthread_create(&rd_thread, NULL, reader_main, &rd) != 0) { st = cv_error(CV_ERR_NOMEM, "cannot start the reader thread"); goto fail; }
+    rd_running = 1;
 
     cv_progress prog;
     cv_progress_begin(&prog, "importing", "maps", n_maps, quiet);
-    for (int64_t first = 0; first < n_maps; first += K) {
+    for (int64_t first = 0, b = 0; first < n_maps; first += K, b++) {
         if (interrupted) { st = cv_error(CV_ERR_INTERRUPT, "%s: interrupted at map %lld", out, (long long)first); goto fail; }
         const int64_t k = n_maps - first < K ? n_maps - first : K;
-        for (int c = 0; c < C; c++) {
-            if (down == 1) {
+        const int s = (int)(b & 1);
+        pthread_mutex_lock(&rd.mu);
+        while (!rd.ready[s]) pthread_cond_wait(&rd.cv, &rd.mu);
+        cv_status rst = rd.st[s];
+        pthread_mutex_unlock(&rd.mu);
+        if (rst != CV_OK) { st = cv_error(rst, "%s", rd.err); goto fail; }
+        float *in = rd.slot[s];
+        if (down == 1) {
+            /* (K, C, H, W) already: the writer checks every value; on a bad
+             * one, find it again here to name the input file */
+            st = cv_writer_write(w, first, k, in);
+            if (st == CV_ERR_NUMERIC)
+                for (int64_t m = 0; m < k; m++)
+                    for (int c = 0; c < C; c++) CV_TRY(check_map(npy[c], first + m, in + ((size_t)m * C + c) * hw, hw, W, is_log[c]));
+            CV_TRY(st);
+        } else {
+            for (int c = 0; c < C; c++)
                 for (int64_t m = 0; m < k; m++) {
-                    float *dst = outbuf + ((size_t)m * C + c) * hwo;
-                    CV_TRY(cv_npy_read(npy[c], first + m, 1, dst));
-                    CV_TRY(check_map(npy[c], first + m, dst, hw, W, is_log[c]));
+                    const float *src = in + ((size_t)c * K + m) * hw;
+                    if (any_bad(src, hw, is_log[c])) CV_TRY(check_map(npy[c], first + m, src, hw, W, is_log[c]));
+                    downsample(src, outbuf + ((size_t)m * C + c) * hwo, H, W, (int)down, acc);
                 }
-            } else {
-                CV_TRY(cv_npy_read(npy[c], first, k, inbuf));
-                for (int64_t m = 0; m < k; m++) {
-                    CV_TRY(check_map(npy[c], first + m, inbuf + (size_t)m * hw, hw, W, is_log[c]));
-                    downsample(inbuf + (size_t)m * hw, outbuf + ((size_t)m * C + c) * hwo, H, W, (int)down);
-                }
-            }
+            CV_TRY(cv_writer_write(w, first, k, outbuf));
         }
-        CV_TRY(cv_writer_write(w, first, k, outbuf));
+        pthread_mutex_lock(&rd.mu);
+        rd.ready[s] = 0;
+        pthread_cond_broadcast(&rd.cv);
+        pthread_mutex_unlock(&rd.mu);
         cv_progress_update(&prog, first + k, NULL);
     }
     cv_progress_end(&prog, n_maps);
     CV_TRY(cv_writer_finish(w));
 fail:
+    if (rd_running) {
+        pthread_mutex_lock(&rd.mu);
+        rd.stop = 1;
+        pthread_cond_broadcast(&rd.cv);
+        pthread_mutex_unlock(&rd.mu);
+        pthread_join(rd_thread, NULL);
+    }
+    free(rd.slot[0]); free(rd.slot[1]);
+    pthread_mutex_destroy(&rd.mu);
+    pthread_cond_destroy(&rd.cv);
     cv_writer_free(w);
     for (int c = 0; c < C; c++) cv_npy_close(npy[c]);
-    free(params); free(mp); free(inbuf); free(outbuf); free(split); free(simv);
+    free(params); free(mp); free(outbuf); free(acc); free(split); free(simv);
     if (st != CV_OK) cv_cli_fail(st, NULL);
     return 0;
 }

@@ -510,6 +510,50 @@ cv_status cv_dataset_read(cv_dataset *ds, int64_t first, int64_t count, float *o
 
 /* ---- writer -------------------------------------------------------------- */
 
+/* Sums of log10(x) and log10(x)^2 over n floats, and whether every x is
+ * positive and finite, in one branch-free pass (the import of a 3.9 GB file
+ * spends its time here, and libm's log10 is 5x slower).  log10 of a normal
+ * float x = m 2^e, m in [sqrt(1/2), sqrt(2)): (e ln 2 + ln m) / ln 10 with
+ * ln m = 2 atanh(t), t = (m-1)/(m+1), |t| <= 0.172, by its series to t^11;
+ * absolute error < 2e-11, far below float resolution.  Subnormal inputs
+ * (never seen in CMD) take libm's log10. */
+static cv_status log10_sums(const float *x /* (n) */, size_t n, double *sum, double *sumsq) {
+    const double ln2 = 0.69314718055994530942, inv_ln10 = 0.43429448190325182765;
+    double s = 0, s2 = 0;
+    unsigned bad = 0, sub = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        const uint32_t ex = (u >> 23) & 0xff;
+        bad |= (u >> 31) | (ex == 0xff) | (u == 0);
+        sub |= ex == 0;
+        uint32_t mb = (u & 0x7fffff) | 0x3f800000u;
+        float mf;
+        memcpy(&mf, &mb, 4);
+        double m = mf;
+        const int hi = m > 1.4142135623730951;
+        m = hi ? 0.5 * m : m;
+        const double e = (double)((int)ex - 127 + hi);
+        const double t = (m - 1.0) / (m + 1.0), t2 = t * t;
+        const double lnm = 2.0 * t * (1.0 + t2 * (1.0 / 3 + t2 * (1.0 / 5 + t2 * (1.0 / 7 + t2 * (1.0 / 9 + t2 * (1.0 / 11))))));
+        const double l = (e * ln2 + lnm) * inv_ln10;
+        s += l;
+        s2 += l * l;
+    }
+    if (bad) return CV_ERR_NUMERIC;
+    if (sub) {   /* exact path */
+        s = s2 = 0;
+        for (size_t i = 0; i < n; i++) {
+            double l = log10((double)x[i]);
+            s += l;
+            s2 += l * l;
+        }
+    }
+    *sum = s;
+    *sumsq = s2;
+    return CV_OK;
+}
+
 struct cv_writer {
     char    *path;
     char     tmp[4096];
@@ -700,14 +744,11 @@ cv_status cv_writer_write(cv_writer *w, int64_t first, int64_t count, const floa
             const float *x = maps + ((size_t)m * w->n_chan + c) * plane;   /* (H, W) */
             double s = 0, s2 = 0;
             if (w->is_log[c]) {
-                size_t bad;
-                if (cv_data_check_positive(x, plane, &bad) != CV_OK)
+                size_t bad = 0;
+                if (log10_sums(x, plane, &s, &s2) != CV_OK) {
+                    cv_data_check_positive(x, plane, &bad);
                     return cv_error(CV_ERR_NUMERIC, "map %lld, channel %s, pixel (y %zu, x %zu): value %g cannot take log10",
                                     (long long)gm, w->chan_name[c], bad / (size_t)w->w, bad % (size_t)w->w, (double)x[bad]);
-                for (size_t i = 0; i < plane; i++) {
-                    double l = log10((double)x[i]);
-                    s += l;
-                    s2 += l * l;
                 }
             } else {
                 for (size_t i = 0; i < plane; i++) {

@@ -188,34 +188,60 @@ static void twiddles(double *tw /* (n/2, 2) */, int n) {
     }
 }
 
-static void fft2_tw(double *data, int n, int sign, const double *tw) {
+/* Blocked transpose of an n x n complex array: dst = src^T. */
+static void transpose(const double *src /* (n, n, 2) */, double *dst /* (n, n, 2) */, int n) {
+    enum { T = 16 };
+    for (int y0 = 0; y0 < n; y0 += T)
+        for (int x0 = 0; x0 < n; x0 += T)
+            for (int y = y0; y < y0 + T && y < n; y++)
+                for (int x = x0; x < x0 + T && x < n; x++) {
+                    dst[2 * ((size_t)x * n + y)] = src[2 * ((size_t)y * n + x)];
+                    dst[2 * ((size_t)x * n + y) + 1] = src[2 * ((size_t)y * n + x) + 1];
+                }
+}
+
+/* Rows, transpose, rows, transpose back: every 1D pass is contiguous. */
+static void fft2_tw(double *data /* (n, n, 2) */, int n, int sign, const double *tw, double *scratch /* (n, n, 2) */) {
     for (int y = 0; y < n; y++) fft1(data + 2 * (size_t)y * n, 1, n, sign, tw);
-    for (int x = 0; x < n; x++) fft1(data + 2 * (size_t)x, (size_t)n, n, sign, tw);
+    transpose(data, scratch, n);
+    for (int y = 0; y < n; y++) fft1(scratch + 2 * (size_t)y * n, 1, n, sign, tw);
+    transpose(scratch, data, n);
 }
 
 void cv_fields_fft2(double *data, int n, int sign) {
     double *tw = malloc((size_t)n * sizeof *tw);
-    if (!tw) return;
-    twiddles(tw, n);
-    fft2_tw(data, n, sign, tw);
+    double *scratch = malloc(2 * (size_t)n * n * sizeof *scratch);
+    if (tw && scratch) {
+        twiddles(tw, n);
+        fft2_tw(data, n, sign, tw, scratch);
+    }
     free(tw);
+    free(scratch);
 }
 
 /* ---- generator ---------------------------------------------------------- */
+
+#define R_U 0.5           /* Mpc/h: smoothing of the HI noise field */
 
 struct cv_fields {
     int     n;
     double *tw;          /* (n/2, 2) */
     double *kmag;        /* (n, n) |k| in h/Mpc */
-    double *g, *s, *u;   /* (n, n, 2) each: gas, smoothed gas, HI noise */
+    int    *kneg;        /* (n, n) flat index of -k */
+    double *wu;          /* (n, n) HI-noise filter, 0 at k = 0 */
+    double *z, *a, *b;   /* (n, n, 2) each: noise, then (g + i u), then s */
+    double *scratch;     /* (n, n, 2) for the FFT transposes */
     double  a_n;         /* amplitude so that Var g = SIGMA_G^2 at the prior centre */
-    /* spectrum table of the last parameters (ln k grid) */
+    double  var_u;       /* Var u */
+    /* per-parameter state, recomputed when the parameters change */
     double  last[6];
     int     have_last;
     int     nk;
     double  lk0, dlk;
-    double *lnp;         /* (nk) ln(P2(k) F(k)) without a_n */
-    double  var_g;       /* Var g for `last` */
+    double *lnp;         /* (nk) ln(P2(k) F(k)) without a_n, on a ln k grid */
+    double  var_g1;      /* sum_k P2 F / L^2 without a_n */
+    double *amp, *ws;    /* (n, n): sqrt(Pg)/(L n) and the bubble smoothing filter */
+    double  var_s, r_b;
 };
 
 static double inv_norm_cdf(double p) {
@@ -250,7 +276,17 @@ static double feedback(double k, const double *p) {
     return 1.0 - a_fb * x2 / (1.0 + x2);
 }
 
-/* Fill f->lnp and f->var_g for parameters p (without a_n). */
+static double pk_interp(const cv_fields *f, double k) {
+    double lk = (log(k) - f->lk0) / f->dlk;
+    int j = (int)lk;
+    double t = lk - j;
+    if (j < 0) { j = 0; t = 0; }
+    if (j >= f->nk - 1) { j = f->nk - 2; t = 1; }
+    return exp(f->lnp[j] * (1 - t) + f->lnp[j + 1] * t);
+}
+
+/* The spectrum of parameters p (once per simulation): f->lnp, var_g1 and,
+ * if a_n is known, the per-mode amplitude and bubble filter. */
 static void spectrum(cv_fields *f, const double *p) {
     if (f->have_last && !memcmp(f->last, p, sizeof f->last)) return;
     const double amp = plin_amp(p[0], p[1]) * pow(p[0] / 0.3, 0.3);
@@ -260,27 +296,28 @@ static void spectrum(cv_fields *f, const double *p) {
     }
     memcpy(f->last, p, sizeof f->last);
     f->have_last = 1;
-    /* variance on this grid: sum_k P / L^2 (DC excluded) */
     const int n = f->n;
+    const size_t nn = (size_t)n * n;
     const double L = CV_DATA_BOX_SIZE;
-    double v = 0;
-    for (size_t i = 1; i < (size_t)n * n; i++) {
-        double lk = (log(f->kmag[i]) - f->lk0) / f->dlk;
-        int j = (int)lk;
-        double t = lk - j;
-        if (j >= f->nk - 1) { j = f->nk - 2; t = 1; }
-        v += exp(f->lnp[j] * (1 - t) + f->lnp[j + 1] * t);
+    f->r_b = 0.6 * pow(p[4], 0.3);                                   /* Mpc/h */
+    double v = 0, vs = 0;
+    f->amp[0] = f->ws[0] = 0;
+    for (size_t i = 1; i < nn; i++) {
+        double k = f->kmag[i], pk = pk_interp(f, k), ws = exp(-0.5 * k * k * f->r_b * f->r_b);
+        v += pk;
+        vs += pk * ws * ws;
+        f->amp[i] = sqrt(f->a_n * pk) / (L * n);       /* Var g = sum_k a_n P / L^2 */
+        f->ws[i] = ws;
     }
-    f->var_g = v / (L * L);
+    f->var_g1 = v / (L * L);
+    f->var_s = f->a_n * vs / (L * L);
 }
 
-static double pk_interp(const cv_fields *f, double k) {
-    double lk = (log(k) - f->lk0) / f->dlk;
-    int j = (int)lk;
-    double t = lk - j;
-    if (j < 0) { j = 0; t = 0; }
-    if (j >= f->nk - 1) { j = f->nk - 2; t = 1; }
-    return exp(f->lnp[j] * (1 - t) + f->lnp[j + 1] * t);
+void cv_fields_free(cv_fields *f) {
+    if (!f) return;
+    free(f->tw); free(f->kmag); free(f->kneg); free(f->wu); free(f->z); free(f->a); free(f->b);
+    free(f->scratch); free(f->lnp); free(f->amp); free(f->ws);
+    free(f);
 }
 
 cv_status cv_fields_new(int size, cv_fields **out) {
@@ -294,44 +331,42 @@ cv_status cv_fields_new(int size, cv_fields **out) {
     f->nk = 256;
     f->tw = malloc((size_t)size * sizeof(double));
     f->kmag = malloc(nn * sizeof(double));
-    f->g = malloc(2 * nn * sizeof(double));
-    f->s = malloc(2 * nn * sizeof(double));
-    f->u = malloc(2 * nn * sizeof(double));
+    f->kneg = malloc(nn * sizeof(int));
+    f->wu = malloc(nn * sizeof(double));
+    f->amp = malloc(nn * sizeof(double));
+    f->ws = malloc(nn * sizeof(double));
+    f->z = malloc(2 * nn * sizeof(double));
+    f->a = malloc(2 * nn * sizeof(double));
+    f->b = malloc(2 * nn * sizeof(double));
+    f->scratch = malloc(2 * nn * sizeof(double));
     f->lnp = calloc((size_t)f->nk, sizeof(double));
-    if (!f->tw || !f->kmag || !f->g || !f->s || !f->u || !f->lnp) {
+    if (!f->tw || !f->kmag || !f->kneg || !f->wu || !f->amp || !f->ws || !f->z || !f->a || !f->b || !f->scratch || !f->lnp) {
         cv_fields_free(f);
         return cv_error(CV_ERR_NOMEM, "out of memory for %d x %d maps", size, size);
     }
     twiddles(f->tw, size);
     const double kf = 2.0 * CV_PI / CV_DATA_BOX_SIZE;
+    f->var_u = 0;
     for (int y = 0; y < size; y++) {
         int ky = y <= size / 2 ? y : y - size;
         for (int x = 0; x < size; x++) {
             int kx = x <= size / 2 ? x : x - size;
-            f->kmag[(size_t)y * size + x] = kf * sqrt((double)(kx * kx + ky * ky));
+            size_t i = (size_t)y * size + x;
+            double k = kf * sqrt((double)(kx * kx + ky * ky));
+            f->kmag[i] = k;
+            f->kneg[i] = ((size - y) % size) * size + (size - x) % size;
+            f->wu[i] = i ? exp(-0.5 * k * k * R_U * R_U) : 0;
+            f->var_u += f->wu[i] * f->wu[i];        /* Var u = sum_k wu^2 (filter applied with 1/n) */
         }
     }
     f->lk0 = log(0.5 * kf);
     f->dlk = (log(kf * size) - f->lk0) / (f->nk - 1);
+    f->a_n = 1.0;
     spectrum(f, fid);
-    f->a_n = SIGMA_G * SIGMA_G / f->var_g;
+    f->a_n = SIGMA_G * SIGMA_G / f->var_g1;
+    f->have_last = 0;                               /* recompute the amplitudes with a_n */
     *out = f;
     return CV_OK;
-}
-
-void cv_fields_free(cv_fields *f) {
-    if (!f) return;
-    free(f->tw); free(f->kmag); free(f->g); free(f->s); free(f->u); free(f->lnp);
-    free(f);
-}
-
-/* White noise N(0,1) into (n, n, 2) (imaginary part zero), from (seed, stream). */
-static void white(double *z, size_t nn, uint64_t seed, uint64_t stream) {
-    for (size_t i = 0; i < nn; i++) {
-        double u1 = cv_data_uniform(seed, stream, 2 * i), u2 = cv_data_uniform(seed, stream, 2 * i + 1);
-        z[2 * i] = sqrt(-2.0 * log(u1)) * cos(2.0 * CV_PI * u2);
-        z[2 * i + 1] = 0;
-    }
 }
 
 cv_status cv_fields_map(cv_fields *f, const double *p, uint64_t seed, int64_t sim, int j, float *out) {
@@ -341,59 +376,52 @@ cv_status cv_fields_map(cv_fields *f, const double *p, uint64_t seed, int64_t si
                             cv_data_param_names[i], p[i]);
     const int n = f->n;
     const size_t nn = (size_t)n * n;
-    const double L = CV_DATA_BOX_SIZE;
     spectrum(f, p);
-    const double var_g = f->a_n * f->var_g, sg = sqrt(var_g);
+    const double var_g = f->a_n * f->var_g1, sg = sqrt(var_g);
     const uint64_t stream = ((uint64_t)sim << 8) | (uint64_t)j;
 
-    /* bubbles: smoothing radius and filling factor from the winds */
-    const double r_b = 0.6 * pow(p[4], 0.3);                                    /* Mpc/h */
+    /* bubbles: filling factor from the winds; HI spikes lowered by AGN */
     double f_b = F_B0 * pow(p[4], 0.8) * pow(p[2], 0.2) / 1.065;
     if (f_b < 0.03) f_b = 0.03;
     if (f_b > 0.6) f_b = 0.6;
     const double thr = inv_norm_cdf(1.0 - f_b);
     const double a_ss = 1.0 - 0.25 * log(p[5]) / log(2.0);
 
-    /* Gaussian gas field and its smoothed version */
-    white(f->g, nn, seed, 3 * stream);
-    white(f->u, nn, seed, 3 * stream + 1);
-    fft2_tw(f->g, n, -1, f->tw);
-    fft2_tw(f->u, n, -1, f->tw);
-    double var_s = 0;
+    /* two real white-noise fields in one complex FFT: z = w1 + i w2 */
     for (size_t i = 0; i < nn; i++) {
-        double k = f->kmag[i];
-        double a = i ? sqrt(f->a_n * pk_interp(f, k)) / (L * n) : 0;   /* Var g = sum_k Pg / L^2 */
-        double ws = exp(-0.5 * k * k * r_b * r_b);
-        double wu = i ? exp(-0.5 * k * k * 0.5 * 0.5) : 0;
-        f->g[2 * i] *= a;
-        f->g[2 * i + 1] *= a;
-        f->s[2 * i] = f->g[2 * i] * ws;
-        f->s[2 * i + 1] = f->g[2 * i + 1] * ws;
-        f->u[2 * i] *= wu / n;
-        f->u[2 * i + 1] *= wu / n;
-        if (i) var_s += f->a_n * pk_interp(f, k) * ws * ws;
+        double u1 = cv_data_uniform(seed, stream, 2 * i), u2 = cv_data_uniform(seed, stream, 2 * i + 1);
+        double r = sqrt(-2.0 * log(u1));
+        f->z[2 * i] = r * cos(2.0 * CV_PI * u2);
+        f->z[2 * i + 1] = r * sin(2.0 * CV_PI * u2);
     }
-    var_s /= L * L;
-    double var_u = 0;
-    for (size_t i = 1; i < nn; i++) {
-        double k = f->kmag[i], wu = exp(-0.5 * k * k * 0.25);
-        var_u += wu * wu;
+    fft2_tw(f->z, n, -1, f->tw, f->scratch);
+    /* W1 = (Z(k) + conj Z(-k)) / 2, W2 = (Z(k) - conj Z(-k)) / 2i;
+     * a = amp W1 + i (wu / n) W2 -> g + i u;  b = amp ws W1 -> s */
+    for (size_t i = 0; i < nn; i++) {
+        size_t m = (size_t)f->kneg[i];
+        double zr = f->z[2 * i], zi = f->z[2 * i + 1], mr = f->z[2 * m], mi = -f->z[2 * m + 1];
+        double w1r = 0.5 * (zr + mr), w1i = 0.5 * (zi + mi);
+        double w2r = 0.5 * (zi - mi), w2i = -0.5 * (zr - mr);
+        double am = f->amp[i], wu = f->wu[i] / n;
+        f->a[2 * i] = am * w1r - wu * w2i;
+        f->a[2 * i + 1] = am * w1i + wu * w2r;
+        f->b[2 * i] = am * f->ws[i] * w1r;
+        f->b[2 * i + 1] = am * f->ws[i] * w1i;
     }
-    fft2_tw(f->g, n, +1, f->tw);
-    fft2_tw(f->s, n, +1, f->tw);
-    fft2_tw(f->u, n, +1, f->tw);
+    fft2_tw(f->a, n, +1, f->tw, f->scratch);
+    fft2_tw(f->b, n, +1, f->tw, f->scratch);
 
-    const double lnmbar = M0 * log(10.0) + 0.5 * SIGMA_G * SIGMA_G;   /* ln Mbar: mean log10 Mgas = M0 at the centre */
-    const double ss = sqrt(var_s), su = sqrt(var_u);
+    const double lnmbar = M0 * log(10.0) + 0.5 * SIGMA_G * SIGMA_G;   /* mean log10 Mgas = M0 at the centre */
+    const double ss = sqrt(f->var_s), su = sqrt(f->var_u);
     const double l10 = 1.0 / log(10.0);
     float *mg = out, *hi = out + nn, *bf = out + 2 * nn;   /* (n, n) each */
     for (size_t i = 0; i < nn; i++) {
-        double g = f->g[2 * i];
+        double g = f->a[2 * i], u = f->a[2 * i + 1], sm = f->b[2 * i];
         double lg = (lnmbar + g - 0.5 * var_g) * l10;                    /* log10 Mgas */
         double z = g / sg;
         double spike = z > Z_SS ? a_ss * (z - Z_SS) : 0;
-        double lh = HI0 + 2.0 * (lg - M0) + HI_NOISE * f->u[2 * i] / su + spike;
-        double w = 1.0 / (1.0 + exp(-(f->s[2 * i] / ss - thr) / 0.15));
+        double lh = HI0 + 2.0 * (lg - M0) + HI_NOISE * u / su + spike;
+        double w = 1.0 / (1.0 + exp(-(sm / ss - thr) / 0.15));
         double lb = (1 - w) * (BV + (2.0 / 3.0) * (lg - M0)) + w * (BB + 0.5 * (lg - M0));
         mg[i] = (float)pow(10.0, lg);
         hi[i] = (float)pow(10.0, lh);
