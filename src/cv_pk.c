@@ -1,7 +1,9 @@
 /* cv_pk.c -- power spectra (see cv_pk.h for the convention): shell
  * geometry, the plain-C double reference (direct separable DFT), the device
- * path (delta kernel, batched clFFT R2C, binning kernel), and statistics
- * over maps.  Invariant: both paths count exactly the modes listed in the
+ * path (level and shift kernels, batched clFFT R2C, binning kernel), and
+ * statistics over maps.  The device path subtracts a rough per-plane level
+ * (not the exact mean: any constant only moves the uncounted DC mode) and
+ * takes the exact mean, which the overdensity needs, from the DC mode.  Invariant: both paths count exactly the modes listed in the
  * geometry's `of` table, so they can only differ by rounding.
  *
  * The reference is a hand-written DFT rather than FFTW on purpose: it has
@@ -246,11 +248,11 @@ struct cv_pk {
     cv_ctx        *ctx;
     cv_pk_geom    *g;
     cv_pk_opts     o;
-    int            n_spec, wg;
+    int            n_spec;
     clfftPlanHandle plan;
     int            fft_setup, have_plan;
     cl_mem         in, fft, tmp, out;    /* (B, C, N, N), (B, C, N, N/2+1) complex, clFFT tmp, (B, S, n_shell) */
-    cl_mem         order, start, norm, pairs;
+    cl_mem         order, start, norm, pairs, level;    /* level: (B * C) per-plane offsets */
     float         *host_out;             /* (B, S, n_shell) */
 };
 
@@ -275,7 +277,7 @@ static const char *fft_errname(clfftStatus s) {
     st = cv_error(CV_ERR_CL, "clFFT: %s failed: %s (%s:%d)", #expr, fft_errname(fs_), __FILE__, __LINE__); goto fail; } } while (0)
 
 cv_pk_opts cv_pk_opts_default(void) {
-    cv_pk_opts o = { 1, CV_PK_DELTA_LOG10, 0 };
+    cv_pk_opts o = { 1, CV_PK_DELTA_LOG10, 0, 0 };
     return o;
 }
 
@@ -285,7 +287,7 @@ int cv_pk_batch(const cv_pk *pk) { return pk->o.batch; }
 void cv_pk_free(cv_pk *pk) {
     if (!pk) return;
     if (pk->have_plan) clfftDestroyPlan(&pk->plan);
-    cl_mem m[] = { pk->in, pk->fft, pk->tmp, pk->out, pk->order, pk->start, pk->norm, pk->pairs };
+    cl_mem m[] = { pk->in, pk->fft, pk->tmp, pk->out, pk->order, pk->start, pk->norm, pk->pairs, pk->level };
     for (size_t i = 0; i < sizeof m / sizeof *m; i++)
         if (m[i]) clReleaseMemObject(m[i]);
     if (pk->fft_setup && --fft_users == 0) clfftTeardown();
@@ -324,9 +326,6 @@ cv_status cv_pk_new(cv_ctx *ctx, int n, double box, const cv_pk_opts *opts, cv_p
     }
     pk->o = o;
     pk->n_spec = cv_pk_n_spec(o.n_chan);
-    size_t wg = cv_ctx_max_wg(ctx);
-    pk->wg = 1;
-    while (pk->wg * 2 <= 256 && (size_t)pk->wg * 2 <= wg) pk->wg *= 2;
 
     /* clFFT: one process-wide setup, one plan for (B*C) planes of N x N. */
     if (fft_users == 0) {
@@ -354,6 +353,7 @@ cv_status cv_pk_new(cv_ctx *ctx, int n, double box, const cv_pk_opts *opts, cv_p
 
     CV_TRY(cv_ctx_alloc(ctx, "power spectrum: maps", plane_in * o.n_chan * o.batch, 0, &pk->in));
     CV_TRY(cv_ctx_alloc(ctx, "power spectrum: transforms", plane_out * o.n_chan * o.batch, 0, &pk->fft));
+    CV_TRY(cv_ctx_alloc(ctx, "power spectrum: plane levels", (size_t)o.batch * o.n_chan * sizeof(float), 0, &pk->level));
     size_t nout = (size_t)o.batch * pk->n_spec * g->n_shell;
     CV_TRY(cv_ctx_alloc(ctx, "power spectrum: spectra", nout * sizeof(float), 0, &pk->out));
     pk->host_out = malloc(nout * sizeof *pk->host_out);
@@ -390,23 +390,40 @@ cv_status cv_pk_compute(cv_pk *pk, const float *maps, int64_t count, float *out)
         int b = (int)(count - m0 < pk->o.batch ? count - m0 : pk->o.batch);
         CV_TRY(CV_CL(clEnqueueWriteBuffer(q, pk->in, CL_FALSE, 0, (size_t)b * C * np * sizeof(float),
                                           maps + (size_t)m0 * C * np, 0, NULL, NULL)));
-        cv_kargs ka = cv_kargs_begin(pk->ctx, "cvk_pk_delta");
-        cv_karg_mem(&ka, pk->in); cv_karg_u64(&ka, 0); cv_karg_i32(&ka, (int32_t)np); cv_karg_i32(&ka, pk->o.mode);
-        cv_karg_local(&ka, pk->wg * sizeof(float));
-        size_t gs = (size_t)b * C * pk->wg, ls = (size_t)pk->wg;
-        CV_TRY(cv_launch(&ka, 1, &gs, &ls));
+        cv_kargs ka = cv_kargs_begin(pk->ctx, "cvk_pk_level");
+        cv_karg_mem(&ka, pk->in); cv_karg_u64(&ka, 0); cv_karg_i32(&ka, (int32_t)np); cv_karg_i32(&ka, b * C);
+        cv_karg_i32(&ka, pk->o.mode); cv_karg_mem(&ka, pk->level);
+        CV_TRY(cv_launch1(&ka, (size_t)b * C, 64));
+        ka = cv_kargs_begin(pk->ctx, "cvk_pk_shift");
+        cv_karg_mem(&ka, pk->in); cv_karg_u64(&ka, 0); cv_karg_i32(&ka, (int32_t)np); cv_karg_i32(&ka, b * C);
+        cv_karg_i32(&ka, pk->o.mode); cv_karg_mem(&ka, pk->level);
+        size_t gs[2] = { np, (size_t)b * C }, ls[2] = { 256, 1 };
+        CV_TRY(cv_launch(&ka, 2, gs, ls));
         /* Planes past b hold stale data; they are transformed but never binned. */
         cl_event ev = NULL, *evp = cv_ctx_profiling(pk->ctx) ? &ev : NULL;
         FFT(clfftEnqueueTransform(pk->plan, CLFFT_FORWARD, 1, &q, 0, NULL, evp, &pk->in, &pk->fft, pk->tmp));
         if (ev) cv_ctx_profile_event(pk->ctx, "clfft_r2c", ev);
-        ka = cv_kargs_begin(pk->ctx, "cvk_pk_bin");
-        cv_karg_mem(&ka, pk->fft); cv_karg_u64(&ka, 0);
-        cv_karg_mem(&ka, pk->order); cv_karg_mem(&ka, pk->start); cv_karg_mem(&ka, pk->norm); cv_karg_mem(&ka, pk->pairs);
-        cv_karg_i32(&ka, C); cv_karg_i32(&ka, NS); cv_karg_i32(&ka, S); cv_karg_i32(&ka, b);
-        cv_karg_i64(&ka, (int64_t)n * g->n_half);
-        cv_karg_mem(&ka, pk->out); cv_karg_u64(&ka, 0);
-        size_t gb[3] = { (size_t)NS, (size_t)S, (size_t)b }, lb[3] = { 32, 1, 1 };
-        CV_TRY(cv_launch(&ka, 3, gb, lb));
+        if (C <= 8 && !pk->o.per_spec) {   /* PK_MAXC in cl/pk.cl: all spectra of a map in one pass */
+            ka = cv_kargs_begin(pk->ctx, "cvk_pk_bin_all");
+            cv_karg_mem(&ka, pk->fft); cv_karg_u64(&ka, 0);
+            cv_karg_mem(&ka, pk->order); cv_karg_mem(&ka, pk->start); cv_karg_mem(&ka, pk->norm);
+            cv_karg_i32(&ka, C); cv_karg_i32(&ka, NS); cv_karg_i32(&ka, b);
+            cv_karg_i64(&ka, (int64_t)n * g->n_half);
+            cv_karg_i32(&ka, pk->o.mode); cv_karg_mem(&ka, pk->level); cv_karg_i32(&ka, (int32_t)np);
+            cv_karg_mem(&ka, pk->out); cv_karg_u64(&ka, 0);
+            size_t gb[2] = { (size_t)NS, (size_t)b }, lb[2] = { 32, 1 };
+            CV_TRY(cv_launch(&ka, 2, gb, lb));
+        } else {
+            ka = cv_kargs_begin(pk->ctx, "cvk_pk_bin");
+            cv_karg_mem(&ka, pk->fft); cv_karg_u64(&ka, 0);
+            cv_karg_mem(&ka, pk->order); cv_karg_mem(&ka, pk->start); cv_karg_mem(&ka, pk->norm); cv_karg_mem(&ka, pk->pairs);
+            cv_karg_i32(&ka, C); cv_karg_i32(&ka, NS); cv_karg_i32(&ka, S); cv_karg_i32(&ka, b);
+            cv_karg_i64(&ka, (int64_t)n * g->n_half);
+            cv_karg_i32(&ka, pk->o.mode); cv_karg_mem(&ka, pk->level); cv_karg_i32(&ka, (int32_t)np);
+            cv_karg_mem(&ka, pk->out); cv_karg_u64(&ka, 0);
+            size_t gb[3] = { (size_t)NS, (size_t)S, (size_t)b }, lb[3] = { 32, 1, 1 };
+            CV_TRY(cv_launch(&ka, 3, gb, lb));
+        }
         float *dst = out + (size_t)m0 * S * NS;
         CV_TRY(CV_CL(clEnqueueReadBuffer(q, pk->out, CL_TRUE, 0, (size_t)b * S * NS * sizeof(float), dst, 0, NULL, NULL)));
         for (size_t i = 0; i < (size_t)b * S * NS; i++) {

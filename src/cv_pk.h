@@ -15,8 +15,8 @@
  *
  * Two paths compute the same thing: a plain-C reference in double (a
  * direct separable DFT, obviously correct, O(N^3) per map) and the device
- * path (cv_pk object: a delta kernel, a batched clFFT real-to-complex
- * transform, a shell-binning kernel).  FFTW's lifecycle: cv_pk_new plans
+ * path (cv_pk object: level and shift kernels, a batched clFFT
+ * real-to-complex transform, a shell-binning kernel).  FFTW's lifecycle: cv_pk_new plans
  * and allocates once for one map size, channel count and batch;
  * cv_pk_compute executes any number of times with no allocation.
  *
@@ -94,6 +94,9 @@ typedef struct cv_pk_opts {
     int mode;       /* enum cv_pk_delta; default CV_PK_DELTA_LOG10 */
     int batch;      /* maps per clFFT call; 0 (default): as many as fit in
                        about 256 MiB of device memory, at most 64 */
+    int per_spec;   /* binning: 0 (default) all spectra of a map in one pass
+                       when n_chan <= 8, else one pass per spectrum; 1 always
+                       one pass per spectrum (for tests) */
 } cv_pk_opts;
 cv_pk_opts cv_pk_opts_default(void);
 
