@@ -89,6 +89,9 @@ cv_status cv_latent_write(const char *path, const cv_latent *lat, const char *hi
     NC(put_text(ncid, v_sim, "long_name", "simulation index"), "sim");
     NC(nc_def_var(ncid, "split", NC_BYTE, 1, &d_map, &v_split), "split");
     NC(put_text(ncid, v_split, "long_name", "0 = train, 1 = valid, 2 = test"), "split");
+    static const signed char flags[3] = { 0, 1, 2 };
+    NC(nc_put_att_schar(ncid, v_split, "flag_values", NC_BYTE, 3, flags), "split");
+    NC(put_text(ncid, v_split, "flag_meanings", "train valid test"), "split");
     NC(put_text(ncid, NC_GLOBAL, "cv_format", CV_LATENT_FORMAT), "cv_format");
     int ver = CV_LATENT_FORMAT_VERSION;
     NC(nc_put_att_int(ncid, NC_GLOBAL, "cv_format_version", NC_INT, 1, &ver), "cv_format_version");
