@@ -6,11 +6,17 @@
  * step, config), RUN_DIR/config.ini, RUN_DIR/train.csv (one row per step),
  * RUN_DIR/valid.csv (one row per epoch) and RUN_DIR/samples.png.
  * Everything that can be wrong with the input is checked before the first
- * step.  Ctrl-C writes a checkpoint and exits with status 130. */
+ * step.  Ctrl-C writes a checkpoint and exits with status 130.
+ *
+ * Under mpirun (cv_mpi.h, doc/scaling.md) the ranks share every global
+ * batch; rank 0 alone writes the run directory and prints progress; the
+ * ranks agree on when to stop; a fatal error on any rank ends the job
+ * with a message naming the rank. */
 #include "cv_cli.h"
 #include "cv_loader.h"
 #include "cv_ckpt.h"
 #include "cv_mapfig.h"
+#include "cv_mpi.h"
 #include "cv_sample.h"
 #include "cv_train.h"
 
@@ -42,16 +48,43 @@ static const char *usage_text =
     "      --no-augment          do not apply the 8 dihedral augmentations\n"
     "      --device SPEC         OpenCL device: index, or name substring[:index]\n"
     "      --profile             print a per-kernel time table at the end\n"
+    "      --check-every N       with mpirun: compare the ranks' parameters every N\n"
+    "                            steps and at the end (default 100; 0: only at the end)\n"
+    "      --bucket-mb X         with mpirun: reduce gradients in buckets of X MiB\n"
+    "                            while the backward pass runs (default 1; 0: one\n"
+    "                            blocking allreduce after it)\n"
     "  -q, --quiet               no progress output\n"
     "      --help                display this help and exit\n"
     "      --version             output version information and exit\n"
     "\n"
     "Without --epochs, --steps or --time-limit the run is a short demonstration:\n"
     "at most 3 minutes.  Exit status: 0 done, 1 failure, 2 usage error,\n"
-    "130 interrupted (a checkpoint was written; continue with --resume).\n";
+    "130 interrupted (a checkpoint was written; continue with --resume).\n"
+    "\n"
+    "Data-parallel training: `mpirun -np R cosmovae-train ...` runs R ranks, one\n"
+    "OpenCL device each (node-local rank modulo the GPUs of the node, unless\n"
+    "--device or CV_DEVICE is given); --batch is the global batch, split evenly\n"
+    "over the ranks (it must be a multiple of R).  Rank 0 writes the run\n"
+    "directory; --resume may use a different number of ranks.\n";
 
 static volatile sig_atomic_t interrupted;
 static void on_sigint(int sig) { (void)sig; interrupted = 1; }
+
+/* MPI: a rank that fails ends the whole job (no rank waits for it). */
+static cv_mpi *comm;
+static void end_job(int status) { cv_mpi_abort(comm, status); }
+
+/* A failure that every rank detected together (a collective check, or
+ * options that are the same everywhere): rank 0 alone reports it, and all
+ * ranks exit with `status` (1 failure, 2 usage). */
+static _Noreturn void fail_together(int status) {
+    if (cv_mpi_rank(comm) == 0) {
+        fprintf(stderr, "cosmovae-train: %s\n", cv_last_error());
+        if (status == 2) fprintf(stderr, "Try 'cosmovae-train --help' for more information.\n");
+    }
+    cv_mpi_finalize(comm);
+    exit(status);
+}
 
 static void path_join(char *buf, size_t n, const char *dir, const char *file) {
     snprintf(buf, n, "%s/%s", dir, file);
@@ -107,8 +140,24 @@ int main(int argc, char **argv) {
     const char *sets[64];
     int n_sets = 0, resume = 0, quiet = 0, profile = 0, augment = 1;
     long epochs = -1, steps = -1, batch = -1, seed = -1, ckpt_every = 200;
-    double time_limit = -1, lr = -1, ema = -1;
+    double time_limit = -1, lr = -1, ema = -1, bucket_mb = 1;
+    long check_every = 100;
     cv_cli_init("cosmovae-train", usage_text);
+    /* MPI first (it may edit argv), unless only help or the version is asked */
+    int info_only = 0;
+    for (int i = 1; i < argc; i++)
+        info_only |= !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h") || !strcmp(argv[i], "--version") || !strcmp(argv[i], "-V");
+    if (!info_only) {
+        cv_status mst = cv_mpi_init(&argc, &argv, &comm);
+        if (mst != CV_OK) cv_cli_fail(mst, NULL);
+        cv_cli_set_exit_hook(end_job);
+    }
+    static char prog_name[64];
+    if (cv_mpi_size(comm) > 1) {
+        snprintf(prog_name, sizeof prog_name, "cosmovae-train (rank %d of %d)", cv_mpi_rank(comm), cv_mpi_size(comm));
+        cv_cli_init(prog_name, usage_text);
+    }
+    int rank0 = cv_mpi_rank(comm) == 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *s;
         if (cv_cli_opt_str(argc, argv, &i, "--output", &out_dir) || cv_cli_opt_str(argc, argv, &i, "-o", &out_dir)) ;
@@ -130,6 +179,8 @@ int main(int argc, char **argv) {
         else if (cv_cli_opt_long(argc, argv, &i, "--seed", 0, 0x7fffffffL, &seed)) ;
         else if (cv_cli_opt_long(argc, argv, &i, "--checkpoint-every", 1, 1000000000L, &ckpt_every)) ;
         else if (cv_cli_opt_str(argc, argv, &i, "--device", &device)) ;
+        else if (cv_cli_opt_long(argc, argv, &i, "--check-every", 0, 1000000000L, &check_every)) ;
+        else if (cv_cli_opt_double(argc, argv, &i, "--bucket-mb", 0, 4096, &bucket_mb)) ;
         else if (!strcmp(a, "--resume")) resume = 1;
         else if (!strcmp(a, "--no-augment")) augment = 0;
         else if (!strcmp(a, "--profile")) profile = 1;
@@ -139,6 +190,7 @@ int main(int argc, char **argv) {
         else if (data_arg) cv_cli_usage_error("one dataset expected, got '%s' and '%s'", data_arg, a);
         else data_arg = a;
     }
+    if (!rank0) quiet = 1;
     int demo = epochs < 0 && steps < 0 && time_limit < 0;
     if (demo) time_limit = 180;
 
@@ -195,6 +247,13 @@ int main(int argc, char **argv) {
         if (cv_cfg_check_unused(cfg) != CV_OK) cv_cli_fail(CV_ERR_FORMAT, NULL);
         cv_cli_fail(cv_error(CV_ERR_FORMAT, "%s", msg), NULL);
     }
+    if (to.batch % cv_mpi_size(comm)) {
+        cv_error(CV_ERR_ARG, "--batch: the global batch of %d maps cannot be split evenly over %d ranks; use a multiple of %d",
+                 to.batch, cv_mpi_size(comm), cv_mpi_size(comm));
+        fail_together(2);
+    }
+    to.mpi = comm;
+    to.bucket_bytes = (size_t)(bucket_mb * 1048576.0);
     cv_norm ckpt_norm, *have_norm = NULL;
     if (resume) {
         if ((st = cv_norm_read(cfg, &ckpt_norm)) != CV_OK) cv_cli_fail(st, ckpt_path);
@@ -228,11 +287,16 @@ int main(int argc, char **argv) {
         if (d) *d = '\0';
         cv_norm_to_cfg(&norm, full_cfg, full_cap);
     }
-    prepare_dir(out_dir);
+    if (rank0) prepare_dir(out_dir);
 
     /* ---- device, model, trainer, loaders ---- */
     cv_ctx *ctx = NULL;
     cv_ctx_opts co = cv_ctx_opts_default();
+    char rank_device[32] = "";
+    if (!device && !getenv("CV_DEVICE") && cv_mpi_size(comm) > 1) {
+        cv_mpi_device_spec(comm, rank_device, sizeof rank_device);
+        if (rank_device[0]) device = rank_device;
+    }
     co.device = device;
     co.profile = profile;
     st = cv_ctx_new(&co, &ctx);
@@ -246,14 +310,19 @@ int main(int argc, char **argv) {
     int64_t epoch = 0, index = 0;
     if (resume) {
         if ((st = cv_trainer_load(tr, ckpt_path, &epoch, &index)) != CV_OK) cv_cli_fail(st, NULL);
-        truncate_log(log_path, (long long)cv_trainer_steps(tr) + 1);
-        truncate_log(valid_path, (long long)epoch + 1);
+        if (rank0) truncate_log(log_path, (long long)cv_trainer_steps(tr) + 1);
+        if (rank0) truncate_log(valid_path, (long long)epoch + 1);
     } else {
         if ((st = cv_trainer_init_params(tr)) != CV_OK) cv_cli_fail(st, NULL);
-        remove(log_path);
-        remove(valid_path);
+        if (rank0) remove(log_path);
+        if (rank0) remove(valid_path);
     }
-    if (write_text_atomic(cfg_path, full_cfg) != 0) cv_cli_fail(cv_error(CV_ERR_IO, "%s: cannot write", cfg_path), NULL);
+    if (rank0 && write_text_atomic(cfg_path, full_cfg) != 0) cv_cli_fail(cv_error(CV_ERR_IO, "%s: cannot write", cfg_path), NULL);
+    /* every rank starts from the same step, position and parameters */
+    if (cv_mpi_check_same(comm, cv_trainer_steps(tr), "the starting step") != CV_OK ||
+        cv_mpi_check_same(comm, epoch * 1000000007LL + index, "the data position") != CV_OK ||
+        cv_trainer_check_replicas(tr) != CV_OK)
+        fail_together(1);
 
     cv_loader_opts lo = cv_loader_opts_default();
     lo.split = CV_SPLIT_TRAIN; lo.batch = to.batch; lo.seed = to.seed; lo.augment = augment;
@@ -282,11 +351,27 @@ int main(int argc, char **argv) {
         if (resume) fprintf(stderr, "cosmovae-train: resuming at step %lld (epoch %lld)\n", (long long)step0, (long long)epoch);
         if (demo) fprintf(stderr, "cosmovae-train: demonstration run of at most %.0f s (set --epochs, --steps or --time-limit for more)\n", time_limit);
     }
+    if (cv_mpi_size(comm) > 1) {
+        int R = cv_mpi_size(comm);
+        char *names = malloc((size_t)R * 128);
+        cv_gradsync_stats gs0;
+        cv_trainer_sync_stats(tr, &gs0);
+        if (!names || cv_mpi_gather_str(comm, cv_ctx_device_name(ctx), names) != CV_OK)
+            cv_cli_fail(cv_error(CV_ERR_NOMEM, "out of memory"), NULL);
+        if (!quiet) {
+            fprintf(stderr, "cosmovae-train: data parallel over %d ranks, %d maps each per step; gradients %.2f MiB per step, "
+                    "%s\n", R, to.batch / R, gs0.bytes / 1048576.0,
+                    to.bucket_bytes ? "reduced in buckets during the backward pass" : "one allreduce after the backward pass");
+            for (int r = 1; r < R && r < 64; r++) fprintf(stderr, "cosmovae-train: rank %d on %s\n", r, names + 128 * r);
+        }
+        free(names);
+    }
 
     size_t bsz = (size_t)to.batch * mc.channels * mc.size * mc.size;
     float *batchbuf = malloc(bsz * sizeof *batchbuf);
     if (!batchbuf) cv_cli_fail(cv_error(CV_ERR_NOMEM, "out of memory"), NULL);
-    FILE *log = fopen(log_path, "a"), *vlog = fopen(valid_path, "a");
+    /* rank 0 alone writes the logs */
+    FILE *log = fopen(rank0 ? log_path : "/dev/null", "a"), *vlog = fopen(rank0 ? valid_path : "/dev/null", "a");
     if (!log || !vlog) cv_cli_fail(cv_error(CV_ERR_IO, "%s: cannot write the logs: %s", out_dir, strerror(errno)), NULL);
     if (ftell(log) == 0) {
         fprintf(log, "step,epoch,loss,recon,kl,gnorm,skipped,skip_threshold,maps_per_s");
@@ -306,8 +391,10 @@ int main(int argc, char **argv) {
     int rc = 0;
     cv_step_stats s;
     while (cv_trainer_steps(tr) < target) {
-        if (interrupted) { rc = 130; break; }
-        if (time_limit >= 0 && cv_now() - t0 >= time_limit) break;
+        /* the ranks stop together: 2 interrupted, 1 out of time */
+        int stop = cv_mpi_max(comm, interrupted ? 2 : time_limit >= 0 && cv_now() - t0 >= time_limit ? 1 : 0);
+        if (stop == 2) { rc = 130; break; }
+        if (stop == 1) break;
         int64_t e0, i0;
         cv_loader_tell(ld, &e0, &i0);
         if ((st = cv_loader_next(ld, batchbuf, NULL, NULL, NULL)) != CV_OK) cv_cli_fail(st, NULL);
@@ -325,7 +412,7 @@ int main(int argc, char **argv) {
                  s.recon, s.kl, s.gnorm, (long long)cv_trainer_skipped(tr));
         cv_progress_update(&prog, step - step0, extra);
         /* a climbing skip rate means the threshold or the learning rate is wrong */
-        if (step >= 100 && cv_trainer_skipped(tr) * 10 > step && now - last_skip_warn > 60) {
+        if (rank0 && step >= 100 && cv_trainer_skipped(tr) * 10 > step && now - last_skip_warn > 60) {
             cv_cli_warn("warning: %lld of %lld updates skipped (gradient norm non-finite or above %.3g); "
                         "consider a lower --lr or [train] skip_factor", (long long)cv_trainer_skipped(tr), (long long)step, s.skip_threshold);
             last_skip_warn = now;
@@ -348,9 +435,10 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "cosmovae-train: epoch %lld: valid loss %.5f nats/dim (recon %.5f, KL %.5f)\n",
                         (long long)e1, vloss / nv, vrec / nv, vkl / nv);
         }
+        if (check_every > 0 && step % check_every == 0 && (st = cv_trainer_check_replicas(tr)) != CV_OK) fail_together(1);
         if (step - last_ckpt >= ckpt_every) {
             fflush(log);
-            if ((st = cv_trainer_save(tr, ckpt_path, full_cfg, e1, i1)) != CV_OK) cv_cli_fail(st, NULL);
+            if (rank0 && (st = cv_trainer_save(tr, ckpt_path, full_cfg, e1, i1)) != CV_OK) cv_cli_fail(st, NULL);
             last_ckpt = step;
         }
     }
@@ -359,17 +447,25 @@ int main(int argc, char **argv) {
     fclose(vlog);
     int64_t e1, i1;
     cv_loader_tell(ld, &e1, &i1);
-    if ((st = cv_trainer_save(tr, ckpt_path, full_cfg, e1, i1)) != CV_OK) cv_cli_fail(st, NULL);
+    if ((st = cv_trainer_check_replicas(tr)) != CV_OK) fail_together(1);
+    if (rank0 && (st = cv_trainer_save(tr, ckpt_path, full_cfg, e1, i1)) != CV_OK) cv_cli_fail(st, NULL);
     double el = cv_now() - t0;
     if (!quiet)
         fprintf(stderr, "cosmovae-train: %lld steps (%lld skipped) in %.1f s, %.1f maps/s; checkpoint %s\n",
                 (long long)(cv_trainer_steps(tr) - step0), (long long)cv_trainer_skipped(tr), el,
                 (cv_trainer_steps(tr) - step0) * to.batch / (el > 0 ? el : 1), ckpt_path);
-    if (rc == 130) {
+    cv_gradsync_stats gs;
+    if (!quiet && cv_trainer_sync_stats(tr, &gs) && gs.steps > 0)
+        fprintf(stderr, "cosmovae-train: %d ranks: %.2f ms per step; gradient allreduce of %.2f MiB: %.3f ms per step %s "
+                "(%d bucket%s), %.3f ms per step in the synchronisation\n", cv_mpi_size(comm),
+                1e3 * el / (double)(cv_trainer_steps(tr) - step0), gs.bytes / 1048576.0, 1e3 * gs.reduce_s / (double)gs.steps,
+                gs.n_buckets > 1 || to.bucket_bytes ? "not hidden by the backward pass" : "blocking",
+                gs.n_buckets, gs.n_buckets > 1 ? "s" : "", 1e3 * gs.sync_s / (double)gs.steps);
+    if (rank0 && rc == 130) {
         fprintf(stderr, "cosmovae-train: interrupted at step %lld; checkpoint written; continue with --resume\n",
                 (long long)cv_trainer_steps(tr));
-    } else {
-        /* a figure of generated maps beside real ones */
+    } else if (rank0) {
+        /* a figure of generated maps beside real ones (rank 0 alone) */
         int n_show = 4;
         size_t msz = (size_t)mc.channels * mc.size * mc.size;
         float *gen = malloc(n_show * msz * sizeof *gen), *real = malloc(n_show * msz * sizeof *real);
@@ -401,5 +497,6 @@ int main(int argc, char **argv) {
     cv_dataset_free(ds);
     free(cfg_text); free(full_cfg); free(ckpt_cfg);
     cv_cfg_free(cfg);
+    cv_mpi_finalize(comm);
     return rc;
 }

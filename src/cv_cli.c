@@ -11,6 +11,9 @@
 
 static const char *cli_prog = "cosmovae";
 static const char *cli_usage = "";
+static void (*cli_exit_hook)(int status);
+
+void cv_cli_set_exit_hook(void (*hook)(int status)) { cli_exit_hook = hook; }
 
 void cv_cli_init(const char *prog, const char *usage) { cli_prog = prog; cli_usage = usage; }
 const char *cv_cli_prog(void) { return cli_prog; }
@@ -35,6 +38,7 @@ void cv_cli_usage_error(const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fprintf(stderr, "\nTry '%s --help' for more information.\n", cli_prog);
+    if (cli_exit_hook) cli_exit_hook(2);
     exit(2);
 }
 
@@ -42,6 +46,7 @@ void cv_cli_fail(cv_status st, const char *what) {
     if (what) fprintf(stderr, "%s: %s: %s\n", cli_prog, what, cv_last_error());
     else fprintf(stderr, "%s: %s\n", cli_prog, cv_last_error());
     (void)st;
+    if (cli_exit_hook) cli_exit_hook(1);
     exit(1);
 }
 

@@ -22,6 +22,10 @@ _Noreturn void cv_cli_usage_error(const char *fmt, ...)
     ;
 /* "prog: [what: ]cv_last_error()" and exit 1. */
 _Noreturn void cv_cli_fail(cv_status st, const char *what);
+/* Run hook(status) in cv_cli_usage_error and cv_cli_fail after the message
+ * and before exit(status) -- e.g. an MPI program ends the whole job there,
+ * so that no other rank waits for this one.  NULL: none. */
+void cv_cli_set_exit_hook(void (*hook)(int status));
 /* "prog: message" to stderr (no exit). */
 void cv_cli_warn(const char *fmt, ...)
 #if defined(__GNUC__)

@@ -1,7 +1,9 @@
 /* cv_train.c -- the training step, optimizer wiring, skipping and
  * checkpoints (see cv_train.h).
  * Invariant: one blocking device read per step (the statistics); the
- * gradient norm reaches the optimizer through device memory. */
+ * gradient norm reaches the optimizer through device memory.  With several
+ * MPI ranks the gradients also travel through the host once per step, to
+ * be summed (cv_gradsync), and the statistics are summed over the ranks. */
 #include "cv_train.h"
 #include "cv_ckpt.h"
 #include "ops/cv_op_model.h"
@@ -24,6 +26,10 @@ struct cv_trainer {
     int           n_hist;
     int64_t       n_chunks;
     cv_tensor     chunk[CV_ARENA_COUNT][CV_ARENA_MAX_CHUNKS];
+    int           local;              /* rows of the global batch computed here */
+    int64_t       row0;               /* the first of them */
+    size_t        row_floats;         /* C x H x W */
+    cv_gradsync  *sync;               /* several ranks only */
 };
 
 cv_train_opts cv_train_opts_default(void) {
@@ -73,8 +79,19 @@ cv_status cv_trainer_new(cv_ctx *ctx, cv_model *m, const cv_train_opts *o, cv_tr
     *out = NULL;
     if (!t) return cv_error(CV_ERR_NOMEM, "out of memory");
     t->ctx = ctx; t->m = m; t->o = *o;
-    CV_TRY(cv_model_build(m, CV_MODEL_TRAIN, o->batch, 1.0f, 0, &t->g, &t->io));
+    int ranks = cv_mpi_size(o->mpi);
+    if (o->batch % ranks) {
+        st = cv_error(CV_ERR_ARG, "the batch of %d maps cannot be split over %d ranks: use a batch that is a multiple of %d",
+                      o->batch, ranks, ranks);
+        goto fail;
+    }
+    t->local = o->batch / ranks;
+    t->row0 = (int64_t)cv_mpi_rank(o->mpi) * t->local;
+    t->row_floats = (size_t)cv_model_config(m)->channels * (size_t)cv_model_config(m)->size * (size_t)cv_model_config(m)->size;
+    CV_TRY(cv_model_build(m, CV_MODEL_TRAIN, t->local, 1.0f, 0, &t->g, &t->io));
     CV_TRY(cv_plan_new(ctx, t->g, cv_model_tensors(m, CV_ARENA_PARAMS), cv_model_tensors(m, CV_ARENA_GRADS), 0, &t->plan));
+    cv_plan_set_noise_row(t->plan, t->row0);
+    if (ranks > 1) CV_TRY(cv_gradsync_new(o->mpi, ctx, m, t->g, o->bucket_bytes, &t->sync));
     t->stats = malloc((size_t)cv_plan_n_stats(t->plan) * sizeof *t->stats);
     if (!t->stats) { st = cv_error(CV_ERR_NOMEM, "out of memory"); goto fail; }
     /* whole-chunk views for the flat optimizer kernels */
@@ -107,6 +124,7 @@ fail:
 
 void cv_trainer_free(cv_trainer *t) {
     if (!t) return;
+    cv_gradsync_free(t->sync);
     cv_plan_free(t->plan);
     cv_graph_free(t->g);
     free(t->stats);
@@ -120,6 +138,17 @@ const cv_graph *cv_trainer_graph(const cv_trainer *t) { return t->g; }
 const cv_plan  *cv_trainer_plan(const cv_trainer *t)  { return t->plan; }
 const cv_model_io *cv_trainer_io(const cv_trainer *t) { return &t->io; }
 double  cv_trainer_flops_per_step(const cv_trainer *t) { return 3.0 * cv_graph_flops(t->g); }
+
+cv_status cv_trainer_check_replicas(cv_trainer *t) {
+    return t->sync ? cv_gradsync_check_params(t->sync, t->step) : CV_OK;
+}
+
+int cv_trainer_sync_stats(const cv_trainer *t, cv_gradsync_stats *out) {
+    memset(out, 0, sizeof *out);
+    if (!t->sync) return 0;
+    cv_gradsync_get_stats(t->sync, out);
+    return 1;
+}
 
 cv_status cv_trainer_init_params(cv_trainer *t) {
     cv_status st = CV_OK;
@@ -152,18 +181,32 @@ static float skip_threshold(const cv_trainer *t) {
     return t->o.skip_factor * tmp[n / 2];
 }
 
-static void fill_stats(cv_trainer *t, int n_valid, cv_step_stats *s) {
+/* Means over the first n_valid rows of the global batch: this rank adds
+ * its rows among them, the ranks add their sums. */
+static cv_status fill_stats(cv_trainer *t, int n_valid, cv_step_stats *s) {
     const cv_plan *p = t->plan;
     memset(s, 0, sizeof *s);
     double inv = 1.0 / n_valid;
-    for (int i = 0; i < n_valid; i++) {
+    int64_t mine = n_valid - t->row0;
+    mine = mine < 0 ? 0 : mine > t->local ? t->local : mine;
+    for (int i = 0; i < (int)mine; i++) {
         s->loss += t->stats[cv_plan_stat_offset(p, t->io.loss) + i] * inv;
         s->recon += t->stats[cv_plan_stat_offset(p, t->io.recon) + i] * inv;
         for (int gi = 0; gi < t->io.n_groups; gi++)
             s->kl_group[gi] += t->stats[cv_plan_stat_offset(p, t->io.kl[gi]) + i] * inv;
     }
     s->n_groups = t->io.n_groups;
+    if (t->sync) {
+        double sum[2 + CV_MAX_GROUPS];
+        sum[0] = s->loss; sum[1] = s->recon;
+        memcpy(sum + 2, s->kl_group, (size_t)t->io.n_groups * sizeof *sum);
+        cv_status st = cv_mpi_sum_f64(t->o.mpi, sum, 2 + t->io.n_groups);
+        if (st != CV_OK) return st;
+        s->loss = sum[0]; s->recon = sum[1];
+        memcpy(s->kl_group, sum + 2, (size_t)t->io.n_groups * sizeof *sum);
+    }
     for (int gi = 0; gi < t->io.n_groups; gi++) s->kl += s->kl_group[gi];
+    return CV_OK;
 }
 
 cv_status cv_trainer_step(cv_trainer *t, const float *batch, cv_step_stats *s) {
@@ -173,10 +216,17 @@ cv_status cv_trainer_step(cv_trainer *t, const float *batch, cv_step_stats *s) {
     cv_tensor gn = extra;
     gn.shape[3] = 1;
     float thr = skip_threshold(t);
-    CV_TRY(cv_plan_upload(t->plan, t->io.x, batch));
+    CV_TRY(cv_plan_upload(t->plan, t->io.x, batch + (size_t)t->row0 * t->row_floats));
     CV_TRY(cv_arena_zero(cv_model_arena(t->m, CV_ARENA_GRADS), ctx));
     CV_TRY(cv_plan_forward(t->plan, t->o.seed, (uint64_t)t->step));
-    CV_TRY(cv_plan_backward(t->plan, t->io.loss, 1.0f / (float)t->o.batch, t->o.seed, (uint64_t)t->step));
+    if (t->sync) {      /* scale 1/B on every rank, then the sum over the ranks */
+        CV_TRY(cv_gradsync_begin(t->sync));
+        CV_TRY(cv_plan_backward_hooked(t->plan, t->io.loss, 1.0f / (float)t->o.batch, t->o.seed, (uint64_t)t->step,
+                                       cv_gradsync_bucketed(t->sync) ? cv_gradsync_node_done : NULL, t->sync));
+        CV_TRY(cv_gradsync_end(t->sync));
+    } else {
+        CV_TRY(cv_plan_backward(t->plan, t->io.loss, 1.0f / (float)t->o.batch, t->o.seed, (uint64_t)t->step));
+    }
     for (int c = 0; c < t->n_chunks; c++) CV_TRY(cv_sumsq_fwd(ctx, &t->chunk[CV_ARENA_GRADS][c], &gn, c > 0));
     for (int c = 0; c < t->n_chunks; c++) {
         if (t->o.optimizer == 0)
@@ -191,7 +241,7 @@ cv_status cv_trainer_step(cv_trainer *t, const float *batch, cv_step_stats *s) {
             CV_TRY(cv_ema_step(ctx, &t->chunk[CV_ARENA_EMA][c], &t->chunk[CV_ARENA_PARAMS][c], t->o.ema, &gn, thr));
     }
     CV_TRY(cv_plan_read_stats(t->plan, t->stats));
-    fill_stats(t, t->o.batch, s);
+    CV_TRY(fill_stats(t, t->o.batch, s));
     s->gnorm = sqrt((double)t->stats[cv_plan_n_stats(t->plan) - CV_PLAN_N_EXTRA]);
     s->skip_threshold = thr;
     s->skipped = !isfinite(s->gnorm) || (thr > 0 && s->gnorm > thr);
@@ -206,10 +256,10 @@ cv_status cv_trainer_eval(cv_trainer *t, const float *batch, int n_valid, cv_ste
     cv_status st = CV_OK;
     /* validation noise from a stream disjoint from every training step */
     uint64_t stream_step = UINT64_C(1) << 40;
-    CV_TRY(cv_plan_upload(t->plan, t->io.x, batch));
+    CV_TRY(cv_plan_upload(t->plan, t->io.x, batch + (size_t)t->row0 * t->row_floats));
     CV_TRY(cv_plan_forward(t->plan, t->o.seed, stream_step));
     CV_TRY(cv_plan_read_stats(t->plan, t->stats));
-    fill_stats(t, n_valid, s);
+    CV_TRY(fill_stats(t, n_valid, s));
 fail:
     return st;
 }

@@ -10,11 +10,19 @@
  * Determinism: the noise of step s is (seed, s); the batch order comes
  * from the loader's seed; the skip threshold from the saved norm history.
  * So the same seed on the same device gives the same run, and resuming
- * from a checkpoint continues it bit-identically. */
+ * from a checkpoint continues it bit-identically.
+ *
+ * Data parallelism (opts.mpi with R > 1 ranks, cv_mpi.h): `batch` stays the
+ * global batch B (B % R == 0); each rank computes its B/R rows of every
+ * global batch, with the noise of their global rows, and the gradients
+ * are summed over the ranks before the norm and the update, so R ranks
+ * follow the single-process run up to float rounding.  Step statistics
+ * are global batch means on every rank. */
 #ifndef CV_TRAIN_H
 #define CV_TRAIN_H
 
 #include "cv_model.h"
+#include "cv_mpi.h"
 #include "cv_plan.h"
 #include "ops/cv_op_elem.h"
 
@@ -28,6 +36,8 @@ typedef struct cv_train_opts {
     int      skip_warmup;    /* steps before adaptive skipping starts; 50 */
     float    ema;            /* EMA decay of the weights, 0 = off */
     uint64_t seed;
+    cv_mpi  *mpi;            /* data-parallel ranks (borrowed); NULL: one process */
+    size_t   bucket_bytes;   /* gradient allreduce buckets; 0: one blocking allreduce */
 } cv_train_opts;
 
 cv_train_opts cv_train_opts_default(void);
@@ -52,10 +62,12 @@ cv_status cv_trainer_new(cv_ctx *ctx, cv_model *m, const cv_train_opts *o, cv_tr
 void      cv_trainer_free(cv_trainer *t);
 /* Initialise parameters (seeded) and zero the optimizer state. */
 cv_status cv_trainer_init_params(cv_trainer *t);
-/* One optimizer step on a normalised batch (B, C, H, W); host memory must
- * stay valid until the call returns. */
+/* One optimizer step on a normalised batch (B, C, H, W) -- the global batch;
+ * each rank reads its own rows; host memory must stay valid until the call
+ * returns.  With several ranks every rank must call it. */
 cv_status cv_trainer_step(cv_trainer *t, const float *batch, cv_step_stats *s);
-/* Negative ELBO etc. of a batch without updating (no backward). */
+/* Negative ELBO etc. of a (global) batch whose first n_valid rows count,
+ * without updating (no backward).  With several ranks every rank must call it. */
 cv_status cv_trainer_eval(cv_trainer *t, const float *batch, int n_valid, cv_step_stats *s);
 int64_t   cv_trainer_steps(const cv_trainer *t);
 int64_t   cv_trainer_skipped(const cv_trainer *t);
@@ -64,6 +76,12 @@ const cv_graph *cv_trainer_graph(const cv_trainer *t);
 const cv_plan  *cv_trainer_plan(const cv_trainer *t);
 const cv_model_io *cv_trainer_io(const cv_trainer *t);
 double    cv_trainer_flops_per_step(const cv_trainer *t);   /* forward + backward, model FLOPs */
+/* Several ranks: every rank's parameters must be bit-identical (a checksum
+ * compared across the ranks; CV_ERR_NUMERIC naming the ranks otherwise).
+ * Collective; CV_OK at once for one process. */
+cv_status cv_trainer_check_replicas(cv_trainer *t);
+/* Gradient allreduce statistics; 0 if there is a single rank. */
+int       cv_trainer_sync_stats(const cv_trainer *t, cv_gradsync_stats *out);
 
 /* Checkpoint: parameters, optimizer state, EMA, meta.  epoch/index are the
  * loader position to resume from. */
