@@ -29,7 +29,7 @@ const char *const cv_fields_chan_names[CV_FIELDS_N_CHAN] = { "Mgas", "HI", "B" }
 #define CV_PI 3.14159265358979323846
 
 /* Calibration (doc/dataset.md explains each number). */
-#define SIGMA_G   1.03      /* ln-space std of the gas at the prior centre (pooled 0.49 dex over the prior) */
+#define SIGMA_G   1.06      /* ln-space std of the gas at the prior centre (pooled 0.49 dex over the prior) */
 #define M0        10.41     /* target mean log10 Mgas */
 #define HI0       4.78      /* target mean log10 HI */
 #define HI_NOISE  0.10      /* dex of HI not explained by the gas */

@@ -629,6 +629,24 @@ static void test_fields(void) {
     cv_fields_free(g);
 }
 
+static void test_find(void) {
+    char p[2048], buf[4096];
+    tpath(p, sizeof p, CV_DATA_DEFAULT_NAME);
+    write_bytes(p, "x", 1);
+    setenv("CV_DATA_DIR", tmpdir, 1);
+    cv_status st = cv_data_default_path(buf, sizeof buf);
+    CV_CHECK_OK(st == CV_OK && !strcmp(buf, p), "find: $CV_DATA_DIR first (%s)", buf);
+    remove(p);
+    st = cv_data_default_path(buf, sizeof buf);
+    CV_CHECK_OK(st == CV_OK && strstr(buf, "/data/" CV_DATA_DEFAULT_NAME) && access(buf, R_OK) == 0,
+                "find: then the source tree's data/ (%s)", buf);
+    unsetenv("CV_DATA_DIR");
+    st = cv_data_find("no-such-file.nc", buf, sizeof buf);
+    CV_CHECK_OK(st == CV_ERR_IO && strstr(cv_last_error(), "no-such-file.nc") && strstr(cv_last_error(), CV_PKGDATADIR) &&
+                    strstr(cv_last_error(), "CV_DATA_DIR"),
+                "find: a missing file lists the places searched: %s", cv_last_error());
+}
+
 int main(void) {
     tap_begin();
     const char *t = getenv("TMPDIR");
@@ -640,6 +658,7 @@ int main(void) {
     test_dihedral();
     test_params_split();
     test_fields();
+    test_find();
     char p[2048];
     tpath(p, sizeof p, "d.nc"); remove(p);
     tpath(p, sizeof p, "hdr.txt"); remove(p);
