@@ -91,10 +91,12 @@ static void run_set(map_set *s, cv_pk *pk, int64_t max_maps, int quiet, const ch
             char msg[1024];
             snprintf(msg, sizeof msg, "%s", cv_last_error());
             long long local = -1;
+            const char *hint = st == CV_ERR_NUMERIC ? " (see --delta)" : "";
             if (sscanf(msg, "map %lld", &local) == 1 && local >= 0 && local < b)
-                fprintf(stderr, "%s: %s: map %lld: %s\n", cv_cli_prog(), s->path, (long long)ids[local], strchr(msg, ',') ? strchr(msg, ',') + 2 : msg);
+                fprintf(stderr, "%s: %s: map %lld: %s%s\n", cv_cli_prog(), s->path, (long long)ids[local],
+                        strchr(msg, ',') ? strchr(msg, ',') + 2 : msg, hint);
             else
-                fprintf(stderr, "%s: %s: %s\n", cv_cli_prog(), s->path, msg);
+                fprintf(stderr, "%s: %s: %s%s\n", cv_cli_prog(), s->path, msg, hint);
             exit(1);
         }
         cv_pk_stats_add(&s->stats, out, b);

@@ -349,11 +349,12 @@ static void test_plots(void) {
     p = NULL;
     st = cv_plot_open(path, 100, 100, 1, 1, &p);
     CV_CHECK_OK(st == CV_ERR_IO && !p, "a figure in a missing directory: %s", cv_last_error());
-    FILE *f = fopen("test-pk-notpng.png", "w");
+    snprintf(path, sizeof path, "%s/test-pk-notpng-%ld.png", tmp && *tmp ? tmp : ".", (long)getpid());
+    FILE *f = fopen(path, "w");
     if (f) { fputs("not a png", f); fclose(f); }
-    st = cv_plot_png_size("test-pk-notpng.png", &w, &h);
+    st = cv_plot_png_size(path, &w, &h);
     CV_CHECK_OK(st == CV_ERR_FORMAT, "a file that is not a PNG does not decode: %s", cv_last_error());
-    remove("test-pk-notpng.png");
+    remove(path);
     free(maps);
 }
 
