@@ -20,7 +20,9 @@
 #define CT_TY  8                  /* work-items (rows) down a tile */
 #define CT_PX  4                  /* consecutive pixels per work-item */
 #define CT_TW  (CT_TX * CT_PX)    /* tile width in pixels: 32 */
-#define CT_COB 8                  /* output channels per work-group/work-item */
+#define CT_COB3 16                /* output channels per work-group and work-item, k = 3 */
+#define CT_COB1 32                /* k = 1: each loaded input feeds only COB FMAs, so more */
+#define CT_COBMAX 32              /* (COB 8 -> 16 / 32 halved the PoCL times, bench-conv) */
 #define CT_CIB 8                  /* input channels per local-memory slab */
 #define CT_LW  (CT_TW + 2)        /* widest halo tile (k = 3) */
 #define CT_LH  (CT_TY + 2)
@@ -72,29 +74,31 @@ float conv_gelu_grad(float x) {
  * (gelu = 2: xg already holds GELU'(x)) or acc (gelu = 0).
  * The weight element (o, c, t) is w[woff + o*sw_o + c*sw_i + (flip ? KK-1-t : t)].
  * Group (gx, gy, gz): a CT_TW x CT_TY pixel tile of image n = gz / ncob
- * for output channels (gz % ncob) * CT_COB ..; each work-item keeps
- * CT_COB x CT_PX accumulators (float4 across its 4 pixels). */
-void conv_tile(const int K, const int bwd,
+ * for output channels (gz % ncob) * COB ..; each work-item keeps
+ * COB x CT_PX accumulators (float4 across its 4 pixels). */
+void conv_tile(const int K, const int COB, const int bwd,
                __global const float *in, ulong inoff,
                __global const float *w, ulong woff, long sw_o, long sw_i, int flip,
                __global const float *b, ulong boff, int has_b,
                __global float *out, ulong outoff,
                __global const float *xg, ulong xgoff,
                int N, int Cin, int Cout, int H, int W, int gelu, int accumulate,
-               __local float *tile /* [CT_CIB][LH][LW] */, __local float *wt /* [CT_COB][CT_CIB][KK] */) {
+               __local float *tile /* [CT_CIB][LH][LW] */, __local float *wt /* [COB][CT_CIB][KK] */) {
     const int P = K / 2, KK = K * K;
     const int LW = CT_TW + 2 * P, LH = CT_TY + 2 * P;
-    const int ncob = (Cout + CT_COB - 1) / CT_COB;
+    const int ncob = (Cout + COB - 1) / COB;
     const int z = get_group_id(2);
     if (z >= N * ncob) return;                    /* uniform over the group */
-    const int n = z / ncob, co0 = (z % ncob) * CT_COB;
+    const int n = z / ncob, co0 = (z % ncob) * COB;
     const int lx = get_local_id(0), ly = get_local_id(1), lid = ly * CT_TX + lx;
     const int tx0 = get_group_id(0) * CT_TW, ty0 = get_group_id(1) * CT_TY;
     const long HW = (long)H * W;
     __global const float *inn = in + inoff + (long)n * Cin * HW;
 
-    float4 acc[CT_COB];
-    for (int o = 0; o < CT_COB; o++) acc[o] = (float4)(0.0f);
+    float4 acc[CT_COBMAX];            /* only [0, COB) is used; COB is a constant
+                                         after inlining, so the loops over o unroll
+                                         and these stay in registers */
+    for (int o = 0; o < COB; o++) acc[o] = (float4)(0.0f);
 
     for (int ci0 = 0; ci0 < Cin; ci0 += CT_CIB) {
         /* input slab: work-item (lx, ly) fills columns lx*PX .. +PX-1 (and
@@ -122,7 +126,7 @@ void conv_tile(const int K, const int bwd,
                 }
             }
         }
-        for (int i = lid; i < CT_COB * CT_CIB * KK; i += CT_TX * CT_TY) {
+        for (int i = lid; i < COB * CT_CIB * KK; i += CT_TX * CT_TY) {
             int o = i / (CT_CIB * KK), c = (i / KK) % CT_CIB, t = i % KK;
             float v = 0.0f;
             if (co0 + o < Cout && ci0 + c < Cin)
@@ -140,7 +144,7 @@ void conv_tile(const int K, const int bwd,
                 float4 v1 = (float4)(r1, r2, r3, r4);
                 float4 v2 = (float4)(r2, r3, r4, r5);
                 __local const float *wr = wt + c * KK + kh * K;
-                for (int o = 0; o < CT_COB; o++) {
+                for (int o = 0; o < COB; o++) {
                     __local const float *wo = wr + o * CT_CIB * KK;
                     acc[o] = fma((float4)(wo[0]), v0, acc[o]);
                     if (K > 1) {
@@ -155,7 +159,7 @@ void conv_tile(const int K, const int bwd,
 
     const int gy = ty0 + ly;
     if (gy >= H) return;                          /* after the last barrier */
-    for (int o = 0; o < CT_COB; o++) {
+    for (int o = 0; o < COB; o++) {
         const int co = co0 + o;
         if (co >= Cout) break;
         const float bias = has_b ? b[boff + co] : 0.0f;
@@ -188,26 +192,26 @@ void conv_tile(const int K, const int bwd,
 
 __kernel __attribute__((reqd_work_group_size(CT_TX, CT_TY, 1)))
 void cvk_conv2d_fwd_k1(CONV_TILE_ARGS) {
-    __local float tile[CT_CIB * CT_TY * CT_TW], wt[CT_COB * CT_CIB];
-    conv_tile(1, 0, CONV_TILE_PASS, tile, wt);
+    __local float tile[CT_CIB * CT_TY * CT_TW], wt[CT_COB1 * CT_CIB];
+    conv_tile(1, CT_COB1, 0, CONV_TILE_PASS, tile, wt);
 }
 
 __kernel __attribute__((reqd_work_group_size(CT_TX, CT_TY, 1)))
 void cvk_conv2d_fwd_k3(CONV_TILE_ARGS) {
-    __local float tile[CT_CIB * CT_LH * CT_LW], wt[CT_COB * CT_CIB * 9];
-    conv_tile(3, 0, CONV_TILE_PASS, tile, wt);
+    __local float tile[CT_CIB * CT_LH * CT_LW], wt[CT_COB3 * CT_CIB * 9];
+    conv_tile(3, CT_COB3, 0, CONV_TILE_PASS, tile, wt);
 }
 
 __kernel __attribute__((reqd_work_group_size(CT_TX, CT_TY, 1)))
 void cvk_conv2d_bwd_data_k1(CONV_TILE_ARGS) {
-    __local float tile[CT_CIB * CT_TY * CT_TW], wt[CT_COB * CT_CIB];
-    conv_tile(1, 1, CONV_TILE_PASS, tile, wt);
+    __local float tile[CT_CIB * CT_TY * CT_TW], wt[CT_COB1 * CT_CIB];
+    conv_tile(1, CT_COB1, 1, CONV_TILE_PASS, tile, wt);
 }
 
 __kernel __attribute__((reqd_work_group_size(CT_TX, CT_TY, 1)))
 void cvk_conv2d_bwd_data_k3(CONV_TILE_ARGS) {
-    __local float tile[CT_CIB * CT_LH * CT_LW], wt[CT_COB * CT_CIB * 9];
-    conv_tile(3, 1, CONV_TILE_PASS, tile, wt);
+    __local float tile[CT_CIB * CT_LH * CT_LW], wt[CT_COB3 * CT_CIB * 9];
+    conv_tile(3, CT_COB3, 1, CONV_TILE_PASS, tile, wt);
 }
 
 /* ---- DIRECT backward-weight --------------------------------------------

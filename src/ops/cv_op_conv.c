@@ -29,7 +29,7 @@
 #include <string.h>
 
 /* Mirrors of the tile geometry in cl/conv2d.cl. */
-enum { CT_TX = 8, CT_TY = 8, CT_PX = 4, CT_TW = CT_TX * CT_PX, CT_COB = 8 };
+enum { CT_TX = 8, CT_TY = 8, CT_PX = 4, CT_TW = CT_TX * CT_PX, CT_COB3 = 16, CT_COB1 = 32 };
 enum { WB_CI = 8, WB_CO = 8, WB_ROWS = 4, WB_COLS = 32 };
 
 #define CONV_COL_BUDGET_DEFAULT ((size_t)16 << 20)   /* floats (64 MiB) per column chunk */
@@ -447,7 +447,7 @@ cv_status cv_bias_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *db) {
 static cv_status direct_tile(cv_ctx *ctx, int bwd, const conv_geo *g, const cv_tensor *in, const cv_tensor *w,
                              const cv_tensor *b, const cv_tensor *out, const cv_tensor *xg, int gelu, int accumulate) {
     int64_t Cin = bwd ? g->Co : g->Ci, Cout = bwd ? g->Ci : g->Co;
-    int64_t ncob = (Cout + CT_COB - 1) / CT_COB;
+    int64_t cob = g->K == 3 ? CT_COB3 : CT_COB1, ncob = (Cout + cob - 1) / cob;
     static const char *names[2][2] = { { "cvk_conv2d_fwd_k1", "cvk_conv2d_fwd_k3" },
                                        { "cvk_conv2d_bwd_data_k1", "cvk_conv2d_bwd_data_k3" } };
     cv_kargs ka = cv_kargs_begin(ctx, names[bwd][g->K == 3]);
