@@ -261,12 +261,12 @@ static void test_dataset(void) {
     /* normalisation: train maps only, in double */
     int norm_ok = 1;
     for (int ch = 0; ch < NC; ch++) {
-        double s = 0, s2 = 0, a = 0, a2 = 0;
+        double s = 0, s2 = 0, a = 0;
         int64_t n = 0, na = 0;
         for (int m = 0; m < NM; m++)
             for (int i = 0; i < S * S; i++) {
                 double l = log10((double)maps[(m * NC + ch) * S * S + i]);
-                a += l; a2 += l * l; na++;
+                a += l; na++;
                 if (split[m] != CV_SPLIT_TRAIN) continue;
                 s += l; s2 += l * l; n++;
             }
