@@ -52,12 +52,7 @@ int main(int argc, char **argv) {
     cv_status st;
     cv_dataset *ds = NULL;
     if ((st = cv_dataset_open(data, &ds)) != CV_OK) cv_cli_fail(st, NULL);
-    cv_ctx *ctx = NULL;
-    cv_ctx_opts co = cv_ctx_opts_default();
-    co.device = device;
-    st = cv_ctx_new(&co, &ctx);
-    if (st == CV_ERR_NODEVICE) cv_cli_usage_error("--device: %s", cv_last_error());
-    if (st != CV_OK) cv_cli_fail(st, NULL);
+    cv_ctx *ctx = cv_cli_ctx(device);
     cv_model *m = NULL;
     cv_norm norm;
     if ((st = cv_model_load(run, ctx, ema, &m, &norm)) != CV_OK) cv_cli_fail(st, NULL);
@@ -97,9 +92,7 @@ int main(int argc, char **argv) {
     }
     cv_progress_end(&prog, n);
     char history[4096];
-    size_t len = 0;
-    for (int i = 0; i < argc && len < sizeof history - 1; i++)
-        len += (size_t)snprintf(history + len, sizeof history - len, "%s%s", i ? " " : "", argv[i]);
+    cv_cli_history(argc, argv, history, sizeof history);
     if ((st = cv_latent_write(out, lat, history)) != CV_OK) cv_cli_fail(st, NULL);
     if (!quiet) fprintf(stderr, "cosmovae-encode: %lld maps -> %s (%lld numbers each)\n", (long long)n, out, (long long)dim);
     free(maps);

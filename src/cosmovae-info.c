@@ -47,13 +47,7 @@ int main(int argc, char **argv) {
     }
     if (!self_test && !kernels) return 0;
 
-    cv_ctx *ctx = NULL;
-    cv_ctx_opts o = cv_ctx_opts_default();
-    o.device = device;
-    o.profile = profile;
-    cv_status st = cv_ctx_new(&o, &ctx);
-    if (st == CV_ERR_NODEVICE) cv_cli_usage_error("--device: %s", cv_last_error());
-    if (st != CV_OK) cv_cli_fail(st, NULL);
+    cv_ctx *ctx = cv_cli_ctx_profiled(device, profile);
     if (kernels) {
         printf("%d kernels built for %s%s:\n", cv_ctx_n_kernels(ctx), cv_ctx_device_name(ctx),
                cv_ctx_from_cache(ctx) ? " (from the program cache)" : "");

@@ -67,12 +67,7 @@ int main(int argc, char **argv) {
     cv_dataset *rds = NULL;
     if (real && (st = cv_dataset_open(real, &rds)) != CV_OK) cv_cli_fail(st, NULL);
     if (mkdir(out, 0755) != 0 && errno != EEXIST) cv_cli_fail(cv_error(CV_ERR_IO, "%s: cannot create: %s", out, strerror(errno)), NULL);
-    cv_ctx *ctx = NULL;
-    cv_ctx_opts co = cv_ctx_opts_default();
-    co.device = device;
-    st = cv_ctx_new(&co, &ctx);
-    if (st == CV_ERR_NODEVICE) cv_cli_usage_error("--device: %s", cv_last_error());
-    if (st != CV_OK) cv_cli_fail(st, NULL);
+    cv_ctx *ctx = cv_cli_ctx(device);
     cv_model *m = NULL;
     cv_norm norm;
     if ((st = cv_model_load(run, ctx, ema, &m, &norm)) != CV_OK) cv_cli_fail(st, NULL);
@@ -102,9 +97,7 @@ int main(int argc, char **argv) {
 
     /* samples.nc: a dataset of the generated maps */
     char path[8500], history[4096];
-    size_t len = 0;
-    for (int i = 0; i < argc && len < sizeof history - 1; i++)
-        len += (size_t)snprintf(history + len, sizeof history - len, "%s%s", i ? " " : "", argv[i]);
+    cv_cli_history(argc, argv, history, sizeof history);
     snprintf(path, sizeof path, "%s/samples.nc", out);
     const char *names[CV_MAX_CHAN], *units[CV_MAX_CHAN], *tr[CV_MAX_CHAN];
     for (int c = 0; c < C; c++) { names[c] = norm.name[c]; units[c] = norm.units[c]; tr[c] = norm.transform[c]; }

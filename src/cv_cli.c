@@ -1,6 +1,7 @@
 /* cv_cli.c -- command-line conventions shared by every program (see
  * cv_cli.h).  Invariant: only these functions and main() exit. */
 #include "cv_cli.h"
+#include "cv_device.h"
 
 #include <errno.h>
 #include <math.h>
@@ -159,3 +160,23 @@ cv_status cv_out_commit(const char *tmp, const char *path) {
 }
 
 void cv_out_abort(const char *tmp) { remove(tmp); }
+
+void cv_cli_history(int argc, char **argv, char *buf, size_t n) {
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < argc && len + 1 < n; i++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%s", i ? " " : "", argv[i]);
+}
+
+cv_ctx *cv_cli_ctx_profiled(const char *device, int profile) {
+    cv_ctx *ctx = NULL;
+    cv_ctx_opts o = cv_ctx_opts_default();
+    o.device = device;
+    o.profile = profile;
+    cv_status st = cv_ctx_new(&o, &ctx);
+    if (st == CV_ERR_NODEVICE) cv_cli_usage_error("--device: %s", cv_last_error());
+    if (st != CV_OK) cv_cli_fail(st, NULL);
+    return ctx;
+}
+
+cv_ctx *cv_cli_ctx(const char *device) { return cv_cli_ctx_profiled(device, 0); }

@@ -54,6 +54,16 @@ void cv_progress_update(cv_progress *p, int64_t done, const char *extra);
 void cv_progress_end(cv_progress *p, int64_t done);
 double cv_now(void);       /* monotonic seconds */
 
+/* The command line as one string (for a file's `history` attribute). */
+void cv_cli_history(int argc, char **argv, char *buf, size_t n);
+
+/* An OpenCL context on `device` (NULL: $CV_DEVICE or the default); an
+ * unknown device is a usage error listing the devices (exit 2), any other
+ * failure exits 1.  cv_cli_ctx_profiled also times every kernel. */
+struct cv_ctx;
+struct cv_ctx *cv_cli_ctx(const char *device);
+struct cv_ctx *cv_cli_ctx_profiled(const char *device, int profile);
+
 /* Atomic output: write to "<path>.tmp.<pid>", then rename on success.
  * cv_out_tmpname fills buf with the temporary name. */
 void      cv_out_tmpname(const char *path, char *buf, size_t n);
