@@ -82,6 +82,7 @@ int main(void) {
     cv_chk_f2d(pf, pd, w.nf);
     for (int k = 0; k < np; k++) { w.rp[k] = pd + cv_model_param_offset(w.m, k); w.rdp[k] = gd + cv_model_param_offset(w.m, k); }
     int64_t xn = N * 3 * 8 * 8;
+    size_t xn_bytes = (size_t)xn * sizeof(float);
     float *x = malloc(xn * sizeof *x);
     make_batch(x, N, 3, 8, 1);
     cv_refplan_new(w.g, &w.ref);
@@ -183,6 +184,20 @@ int main(void) {
             last = s.loss;
         }
         CV_CHECK_OK(st == CV_OK && last < first - 0.3, "training on a fixed batch: loss %.4f -> %.4f nats/dim after 60 Adam steps", first, last);
+        /* a NaN in the data: the update is skipped and counted, the weights stay, training goes on */
+        float *p0 = malloc(w.nf * sizeof *p0), *p1 = malloc(w.nf * sizeof *p1), *xnan = malloc(xn_bytes);
+        memcpy(xnan, x, xn_bytes);
+        xnan[5] = NAN;
+        cv_step_stats s;
+        int64_t skipped0 = cv_trainer_skipped(tr);
+        if (st == CV_OK) st = cv_model_download(w.m, CV_ARENA_PARAMS, p0);
+        if (st == CV_OK) st = cv_trainer_step(tr, xnan, &s);
+        if (st == CV_OK) st = cv_model_download(w.m, CV_ARENA_PARAMS, p1);
+        int skipped_ok = st == CV_OK && s.skipped && cv_trainer_skipped(tr) == skipped0 + 1 && !memcmp(p0, p1, w.nf * sizeof *p0);
+        if (st == CV_OK) st = cv_trainer_step(tr, x, &s);
+        CV_CHECK_OK(skipped_ok && st == CV_OK && !s.skipped && isfinite(s.loss),
+                    "a NaN batch: update skipped and counted, weights unchanged, the next step trains (loss %.4f)", s.loss);
+        free(p0); free(p1); free(xnan);
         cv_trainer_free(tr);
     }
 
