@@ -92,7 +92,8 @@ __kernel void cvk_pk_bin(__global const float *f, ulong foff,
 /* Every spectrum of a map at once, for n_chan <= PK_MAXC: each mode's C
  * values are loaded once for all C (C + 1) / 2 products (the per-spectrum
  * kernel above loads them C + 1 times).  Same output, order and scaling as
- * cvk_pk_bin; modes are summed two at a time in float.
+ * cvk_pk_bin; modes are summed two at a time into blocks of 32, blocks
+ * into the total (float; the error grows as 32 + n/32, not n).
  * Global size (n_shell, n_maps). */
 #define PK_MAXC 8
 __kernel void cvk_pk_bin_all(__global const float *f, ulong foff,
@@ -105,10 +106,12 @@ __kernel void cvk_pk_bin_all(__global const float *f, ulong foff,
     if (s >= n_shell || m >= n_maps) return;
     const int n_spec = n_chan * (n_chan + 1) / 2;
     __global const float *base = f + foff + 2 * (long)m * n_chan * plane;
-    float acc[PK_MAXC * (PK_MAXC + 1) / 2];
-    for (int k = 0; k < n_spec; k++) acc[k] = 0.0f;
+    float acc[PK_MAXC * (PK_MAXC + 1) / 2], blk[PK_MAXC * (PK_MAXC + 1) / 2];
+    for (int k = 0; k < n_spec; k++) acc[k] = blk[k] = 0.0f;
     const int j0 = start[s], j1 = start[s + 1];
     for (int j = j0; j < j1; j += 2) {
+        if (((j - j0) & 31) == 0)                     /* two-level sum: blocks of 32 modes */
+            for (int k = 0; k < n_spec; k++) { acc[k] += blk[k]; blk[k] = 0.0f; }
         const int two = j + 1 < j1;
         const long q = 2 * (long)order[j], r = two ? 2 * (long)order[j + 1] : q;
         float re[PK_MAXC], im[PK_MAXC], re2[PK_MAXC], im2[PK_MAXC];
@@ -119,11 +122,12 @@ __kernel void cvk_pk_bin_all(__global const float *f, ulong foff,
         }
         int k = 0;
         for (int a = 0; a < n_chan; a++, k++)
-            acc[k] += (re[a] * re[a] + im[a] * im[a]) + (re2[a] * re2[a] + im2[a] * im2[a]);
+            blk[k] += (re[a] * re[a] + im[a] * im[a]) + (re2[a] * re2[a] + im2[a] * im2[a]);
         for (int a = 0; a < n_chan; a++)
             for (int b = a + 1; b < n_chan; b++, k++)
-                acc[k] += (re[a] * re[b] + im[a] * im[b]) + (re2[a] * re2[b] + im2[a] * im2[b]);
+                blk[k] += (re[a] * re[b] + im[a] * im[b]) + (re2[a] * re2[b] + im2[a] * im2[b]);
     }
+    for (int k = 0; k < n_spec; k++) acc[k] += blk[k];
     float ratio[PK_MAXC];
     for (int a = 0; a < n_chan; a++) {
         const int pa = m * n_chan + a;
