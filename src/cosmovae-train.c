@@ -51,8 +51,8 @@ static const char *usage_text =
     "      --check-every N       with mpirun: compare the ranks' parameters every N\n"
     "                            steps and at the end (default 100; 0: only at the end)\n"
     "      --bucket-mb X         with mpirun: reduce gradients in buckets of X MiB\n"
-    "                            while the backward pass runs (default 1; 0: one\n"
-    "                            blocking allreduce after it)\n"
+    "                            while the backward pass runs (default 1 on a GPU;\n"
+    "                            0, the default on a CPU: one allreduce after it)\n"
     "  -q, --quiet               no progress output\n"
     "      --help                display this help and exit\n"
     "      --version             output version information and exit\n"
@@ -140,7 +140,7 @@ int main(int argc, char **argv) {
     const char *sets[64];
     int n_sets = 0, resume = 0, quiet = 0, profile = 0, augment = 1;
     long epochs = -1, steps = -1, batch = -1, seed = -1, ckpt_every = 200;
-    double time_limit = -1, lr = -1, ema = -1, bucket_mb = 1;
+    double time_limit = -1, lr = -1, ema = -1, bucket_mb = -1;
     long check_every = 100;
     cv_cli_init("cosmovae-train", usage_text);
     /* MPI first (it may edit argv), unless only help or the version is asked */
@@ -253,7 +253,6 @@ int main(int argc, char **argv) {
         fail_together(2);
     }
     to.mpi = comm;
-    to.bucket_bytes = (size_t)(bucket_mb * 1048576.0);
     cv_norm ckpt_norm, *have_norm = NULL;
     if (resume) {
         if ((st = cv_norm_read(cfg, &ckpt_norm)) != CV_OK) cv_cli_fail(st, ckpt_path);
@@ -304,6 +303,12 @@ int main(int argc, char **argv) {
     if (st != CV_OK) cv_cli_fail(st, NULL);
     cv_model *m = NULL;
     cv_trainer *tr = NULL;
+    /* a CPU device computes on the cores that would progress the
+     * communication: nothing to overlap there (bench/bench-mpi.sh); the
+     * ranks must agree, as they make the same MPI calls */
+    if (bucket_mb < 0) bucket_mb = cv_mpi_max(comm, !cv_ctx_is_gpu(ctx)) ? 0 : 1;
+    to.bucket_bytes = (size_t)(bucket_mb * 1048576.0);
+    if (cv_mpi_check_same(comm, (int64_t)to.bucket_bytes, "--bucket-mb") != CV_OK) fail_together(2);
     if ((st = cv_model_new(&mc, &m)) != CV_OK) cv_cli_fail(st, NULL);
     if ((st = cv_model_to_device(m, ctx, to.ema > 0)) != CV_OK) cv_cli_fail(st, NULL);
     if ((st = cv_trainer_new(ctx, m, &to, &tr)) != CV_OK) cv_cli_fail(st, NULL);
@@ -455,12 +460,14 @@ int main(int argc, char **argv) {
                 (long long)(cv_trainer_steps(tr) - step0), (long long)cv_trainer_skipped(tr), el,
                 (cv_trainer_steps(tr) - step0) * to.batch / (el > 0 ? el : 1), ckpt_path);
     cv_gradsync_stats gs;
-    if (!quiet && cv_trainer_sync_stats(tr, &gs) && gs.steps > 0)
-        fprintf(stderr, "cosmovae-train: %d ranks: %.2f ms per step; gradient allreduce of %.2f MiB: %.3f ms per step %s "
-                "(%d bucket%s), %.3f ms per step in the synchronisation\n", cv_mpi_size(comm),
-                1e3 * el / (double)(cv_trainer_steps(tr) - step0), gs.bytes / 1048576.0, 1e3 * gs.reduce_s / (double)gs.steps,
-                gs.n_buckets > 1 || to.bucket_bytes ? "not hidden by the backward pass" : "blocking",
-                gs.n_buckets, gs.n_buckets > 1 ? "s" : "", 1e3 * gs.sync_s / (double)gs.steps);
+    if (!quiet && cv_trainer_sync_stats(tr, &gs) && gs.steps > 0) {
+        fprintf(stderr, "cosmovae-train: %d ranks: %.2f ms per step; gradient allreduce of %.2f MiB: %.3f ms per step %s\n",
+                cv_mpi_size(comm), 1e3 * el / (double)(cv_trainer_steps(tr) - step0), gs.bytes / 1048576.0,
+                1e3 * gs.reduce_s / (double)gs.steps, to.bucket_bytes ? "not hidden by the backward pass" : "after the backward pass");
+        if (to.bucket_bytes)
+            fprintf(stderr, "cosmovae-train: %d bucket%s of about %.2f MiB\n", gs.n_buckets, gs.n_buckets > 1 ? "s" : "",
+                    to.bucket_bytes / 1048576.0);
+    }
     if (rank0 && rc == 130) {
         fprintf(stderr, "cosmovae-train: interrupted at step %lld; checkpoint written; continue with --resume\n",
                 (long long)cv_trainer_steps(tr));

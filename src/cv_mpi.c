@@ -413,7 +413,6 @@ static cv_status wait_read(cv_gradsync *s, int i) {
 cv_status cv_gradsync_end(cv_gradsync *s) {
     cv_status st = CV_OK;
     cl_command_queue q = cv_ctx_queue(s->ctx);
-    double t0 = now_s();
 #ifdef CV_HAVE_MPI
     if (s->bucketed) {
         for (int i = s->n_issued; i < s->n_bucket; i++) CV_TRY(issue_read(s, i));
@@ -453,7 +452,6 @@ fail:
     if (s->ev)
         for (int i = 0; i < s->n_bucket; i++)
             if (s->ev[i]) { clReleaseEvent(s->ev[i]); s->ev[i] = NULL; }
-    s->st.sync_s += now_s() - t0;
     return st;
 }
 

@@ -83,11 +83,11 @@ typedef struct cv_gradsync_stats {
     int64_t steps;          /* reductions done */
     double  bytes;          /* per step: 4 x floats of the gradient arena */
     int     n_buckets;
-    double  reduce_s;       /* total: blocking: in MPI_Allreduce; bucketed: from the
-                               last bucket read to the end of the last reduction
-                               (the communication not hidden by the backward) */
-    double  sync_s;         /* total host time in cv_gradsync_end (waits for the
-                               backward too when bucketed) */
+    double  reduce_s;       /* total communication time not hidden by the backward
+                               pass: blocking: in MPI_Allreduce (after the backward);
+                               bucketed: from the completion of the last bucket's read
+                               to the end of the last reduction.  Either includes
+                               waiting for slower ranks. */
 } cv_gradsync_stats;
 
 /* m must be on the device; g is the training graph whose backward fills the
