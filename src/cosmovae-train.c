@@ -465,7 +465,7 @@ int main(int argc, char **argv) {
                 cv_mpi_size(comm), 1e3 * el / (double)(cv_trainer_steps(tr) - step0), gs.bytes / 1048576.0,
                 1e3 * gs.reduce_s / (double)gs.steps, to.bucket_bytes ? "not hidden by the backward pass" : "after the backward pass");
         if (to.bucket_bytes)
-            fprintf(stderr, "cosmovae-train: %d bucket%s of about %.2f MiB\n", gs.n_buckets, gs.n_buckets > 1 ? "s" : "",
+            fprintf(stderr, "cosmovae-train: %d bucket%s of about %.3g MiB\n", gs.n_buckets, gs.n_buckets > 1 ? "s" : "",
                     to.bucket_bytes / 1048576.0);
     }
     if (rank0 && rc == 130) {

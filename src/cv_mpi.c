@@ -66,7 +66,16 @@ cv_status cv_mpi_init(int *argc, char ***argv, cv_mpi **out) {
         }
     }
 #else
-    (void)argc; (void)argv; (void)launched;
+    (void)argc; (void)argv;
+    /* started by mpirun on several ranks, but unable to talk to them: each
+     * process would train alone and write the same files */
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!n) n = getenv("PMI_SIZE");
+    if (launched() && n && atoi(n) > 1) {
+        free(c);
+        return cv_error(CV_ERR_ARG, "started as one of %d MPI ranks, but built without MPI "
+                        "(install libopenmpi-dev and run configure again)", atoi(n));
+    }
 #endif
     *out = c;
     return CV_OK;
@@ -240,11 +249,13 @@ struct cv_gradsync {
     cv_gradsync_stats st;
 };
 
+#ifdef CV_HAVE_MPI
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+#endif
 
 static int cmp_bucket(const void *x, const void *y) {
     const bucket *a = x, *b = y;
