@@ -265,12 +265,7 @@ int main(int argc, char **argv) {
         }
     make_dir(out_dir);
 
-    cv_ctx *ctx = NULL;
-    cv_ctx_opts co = cv_ctx_opts_default();
-    co.device = device;
-    st = cv_ctx_new(&co, &ctx);
-    if (st == CV_ERR_NODEVICE) cv_cli_usage_error("--device: %s", cv_last_error());
-    if (st != CV_OK) cv_cli_fail(st, NULL);
+    cv_ctx *ctx = cv_cli_ctx(device);
     cv_pk_opts po = cv_pk_opts_default();
     po.n_chan = C; po.mode = cv_pk_delta_parse(delta); po.batch = (int)batch;
     cv_pk *pk = NULL;

@@ -181,7 +181,9 @@ int main(int argc, char **argv) {
     for (int q = 0; q < P; q++) memcpy(emb->param_name[q], lat->param_name[q], CV_LATENT_NAME_MAX);
     snprintf(emb->source, sizeof emb->source, "%.255s", in);
     snprintf(emb->model, sizeof emb->model, "t-SNE, perplexity %g, %d iterations", perp, info.n_iter);
-    if ((st = cv_latent_write(tnc, emb, "cosmovae-tsne")) != CV_OK) cv_cli_fail(st, NULL);
+    char history[4096];
+    cv_cli_history(argc, argv, history, sizeof history);
+    if ((st = cv_latent_write(tnc, emb, history)) != CV_OK) cv_cli_fail(st, NULL);
 
     FILE *f = fopen(tcsv, "w");
     if (!f) { cv_out_abort(tnc); fail_msg("cannot create", csv); }
