@@ -323,8 +323,11 @@ int main(int argc, char **argv) {
         if (rank0) remove(valid_path);
     }
     if (rank0 && write_text_atomic(cfg_path, full_cfg) != 0) cv_cli_fail(cv_error(CV_ERR_IO, "%s: cannot write", cfg_path), NULL);
-    /* every rank starts from the same step, position and parameters */
-    if (cv_mpi_check_same(comm, cv_trainer_steps(tr), "the starting step") != CV_OK ||
+    /* every rank has the same configuration and starts from the same step,
+     * position and parameters */
+    if (cv_mpi_check_same(comm, (int64_t)(cv_hash64(full_cfg, strlen(full_cfg), 0) >> 1),
+                          "the configuration (a hash of the options, --config, --set and the dataset's normalisation)") != CV_OK ||
+        cv_mpi_check_same(comm, cv_trainer_steps(tr), "the starting step") != CV_OK ||
         cv_mpi_check_same(comm, epoch * 1000000007LL + index, "the data position") != CV_OK ||
         cv_trainer_check_replicas(tr) != CV_OK)
         fail_together(1);

@@ -489,7 +489,8 @@ cv_status cv_gradsync_check_params(cv_gradsync *s, int64_t step) {
         cv_error_append(" (parameter checksums %016llx on rank 0", (unsigned long long)all[0]);
         for (int r = 1; r < n; r++)
             if (all[r] != all[0]) { cv_error_append(", %016llx on rank %d", (unsigned long long)all[r], r); break; }
-        cv_error_append("); the replicas diverged (mixed devices or drivers, or a hardware fault)");
+        cv_error_append("); the replicas diverged: different checkpoints read by the ranks, different devices or "
+                        "drivers, or a fault");
     }
 fail:
     free(all);

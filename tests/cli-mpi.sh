@@ -3,9 +3,9 @@
 # 2 ranks x 2 maps (and 4 x 1) give the parameters of 1 rank x 4 maps, with
 # bucketed and with blocking gradient allreduce; rank 0 alone writes the
 # run directory; a run resumes with another number of ranks; a batch that
-# does not split, a rank without a device and a rank that dies end the
-# whole job with a message naming the rank, and leave the last checkpoint
-# intact.  Run by `make check` when configure found Open MPI.
+# does not split, a rank without a device, ranks that disagree and a rank
+# that dies end the whole job with a message naming the rank, and leave
+# the last checkpoint intact.  Run by `make check` when configure found Open MPI.
 set -eu
 LC_ALL=C; export LC_ALL
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
@@ -105,6 +105,19 @@ expect_fail "rank 1 of 2" "nosuchdevice" -- timeout 180 mpirun $asroot --oversub
     -np 1 "$bin" "$data" --config "$cfg" --steps 2 -q -o "$tmp/nodev" : \
     -np 1 "$bin" "$data" --config "$cfg" --steps 2 -q -o "$tmp/nodev" --device nosuchdevice
 [ ! -e "$tmp/nodev/checkpoint.nc" ] || fail "a failed start left a checkpoint"
+
+# ranks that disagree: another option on rank 1; and checkpoints with the
+# same configuration, step and position but other parameters (trained
+# with and without augmentation) -- the replica check names rank 1
+expect_fail "disagree on the configuration" "rank 1 has" -- timeout 180 mpirun $asroot --oversubscribe -x CV_CACHE_DIR \
+    -np 1 "$bin" "$data" --config "$cfg" --steps 2 -q -o "$tmp/cfg" : \
+    -np 1 "$bin" "$data" --config "$cfg" --steps 2 -q -o "$tmp/cfg" --lr 2e-3
+[ ! -e "$tmp/cfg/checkpoint.nc" ] || fail "a failed start left a checkpoint"
+train --batch 4 --steps 2 -o "$tmp/augA"
+train --batch 4 --steps 2 -o "$tmp/augB" --no-augment
+expect_fail "after step 2 the parameters of 1 rank differ from rank 0's: rank 1" -- \
+    timeout 180 mpirun $asroot --oversubscribe -x CV_CACHE_DIR \
+    -np 1 "$bin" "$data" --resume --steps 4 -q -o "$tmp/augA" : -np 1 "$bin" "$data" --resume --steps 4 -q -o "$tmp/augB"
 
 # a rank that dies: the job ends with a message naming it, the last
 # checkpoint stays intact and a run resumes from it
