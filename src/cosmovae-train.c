@@ -393,6 +393,7 @@ int main(int argc, char **argv) {
     signal(SIGTERM, on_sigint);
     cv_progress prog;
     cv_progress_begin(&prog, "training", "steps", target == INT64_MAX ? 0 : target - step0, quiet);
+    if (time_limit > 0) prog.limit = time_limit;
     double t0 = cv_now(), t_rate = t0, last_skip_warn = -1;
     int64_t rate_steps = 0, last_ckpt = cv_trainer_steps(tr);
     double ema_loss = NAN;

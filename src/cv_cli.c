@@ -122,6 +122,7 @@ void cv_progress_update(cv_progress *p, int64_t done, const char *extra) {
     p->t_last = now;
     double el = now - p->t0, rate = el > 0 ? done / el : 0;
     double eta = (p->total > 0 && rate > 0) ? (p->total - done) / rate : NAN;
+    if (p->limit > 0 && (!isfinite(eta) || eta > p->limit - el)) eta = p->limit - el > 0 ? p->limit - el : 0;
     char e1[32], e2[32];
     fmt_time(e1, sizeof e1, el); fmt_time(e2, sizeof e2, eta);
     if (p->tty && p->total > 0) {

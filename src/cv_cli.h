@@ -47,6 +47,7 @@ typedef struct cv_progress {
     const char *unit;       /* "maps" */
     int64_t     total;
     double      t0, t_last;
+    double      limit;      /* wall-time budget in seconds (0: none); caps the ETA */
     int         tty, quiet;
 } cv_progress;
 void cv_progress_begin(cv_progress *p, const char *what, const char *unit, int64_t total, int quiet);
