@@ -77,16 +77,18 @@ int main(int argc, char **argv) {
     int64_t msz = (int64_t)C * S * S;
     float *maps = malloc((size_t)(n * msz) * sizeof *maps);
     if (!maps) cv_cli_fail(cv_error(CV_ERR_NOMEM, "out of memory: %ld maps", n), NULL);
+    cv_sampler *smp = NULL;
+    if (batch > n) batch = n;
+    if ((st = cv_sampler_new(ctx, m, &norm, (int)batch, (float)temp, noise, &smp)) != CV_OK) cv_cli_fail(st, NULL);
     cv_progress prog;
     cv_progress_begin(&prog, "sampling", "maps", n, quiet);
     for (int64_t first = 0; first < n; first += batch) {
-        int64_t cnt = n - first < batch ? n - first : batch;
-        /* one call per batch: the noise of batch k is (seed, k) whatever n is */
-        st = cv_sample_generate(ctx, m, &norm, cnt, (float)temp, (uint64_t)seed + 0x9E3779B97F4A7C15ULL * (uint64_t)(first / batch),
-                                (int)batch, noise, maps + first * msz);
-        if (st != CV_OK) cv_cli_fail(st, NULL);
+        int cnt = (int)(n - first < batch ? n - first : batch);
+        if ((st = cv_sampler_run(smp, (uint64_t)seed, (uint64_t)(first / batch), cnt, maps + first * msz)) != CV_OK)
+            cv_cli_fail(st, NULL);
         cv_progress_update(&prog, first + cnt, NULL);
     }
+    cv_sampler_free(smp);
     cv_progress_end(&prog, n);
     for (int64_t i = 0; i < n * msz; i++)
         if (!isfinite(maps[i])) {

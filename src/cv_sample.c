@@ -131,45 +131,81 @@ void cv_norm_to_model(const cv_norm *n, float *x, int64_t count, int64_t hw) {
         }
 }
 
-cv_status cv_sample_generate(cv_ctx *ctx, cv_model *m, const cv_norm *nrm, int64_t n, float t, uint64_t seed,
-                             int batch, int pixel_noise, float *out) {
+struct cv_sampler {
+    cv_ctx     *ctx;
+    cv_model   *m;
+    cv_norm     norm;
+    cv_graph   *g;
+    cv_plan    *p;
+    cv_model_io io;
+    int         batch, pixel_noise;
+    float       t;
+    float      *ls;
+};
+
+cv_status cv_sampler_new(cv_ctx *ctx, cv_model *m, const cv_norm *norm, int batch, float t, int pixel_noise,
+                         cv_sampler **out) {
     cv_status st = CV_OK;
     const cv_model_cfg *mc = cv_model_config(m);
-    int64_t C = mc->channels, HW = (int64_t)mc->size * mc->size;
-    cv_graph *g = NULL;
-    cv_plan *p = NULL;
-    cv_model_io io;
-    float *ls = NULL;
-    if (batch > n) batch = (int)n;
-    if (batch < 1) batch = 1;
-    CV_TRY(cv_model_build(m, CV_MODEL_SAMPLE, batch, t, 0, &g, &io));
-    CV_TRY(cv_plan_new(ctx, g, cv_model_tensors(m, CV_ARENA_PARAMS), NULL, CV_PLAN_NO_BACKWARD, &p));
-    if (pixel_noise && !(ls = malloc((size_t)(batch * C * HW) * sizeof *ls))) { st = cv_error(CV_ERR_NOMEM, "out of memory"); goto fail; }
-    for (int64_t first = 0, k = 0; first < n; first += batch, k++) {
-        int64_t cnt = n - first < batch ? n - first : batch;
-        CV_TRY(cv_plan_forward(p, seed, (uint64_t)k));
-        cv_tensor mu = cv_plan_value(p, io.mu);
-        if (cnt == batch) {
-            CV_TRY(cv_tensor_download(ctx, &mu, out + first * C * HW));
-        } else {
-            mu.shape[0] = cnt;
-            CV_TRY(cv_tensor_download(ctx, &mu, out + first * C * HW));
-        }
-        if (pixel_noise) {
-            cv_tensor lt = cv_plan_value(p, io.logs);
-            lt.shape[0] = cnt;
-            CV_TRY(cv_tensor_download(ctx, &lt, ls));
-            for (int64_t i = 0; i < cnt * C * HW; i++) {
-                double s = ls[i] > mc->logsig_floor ? ls[i] : mc->logsig_floor;
-                out[first * C * HW + i] += (float)(t * exp(s) * cv_rng_normal(seed ^ 0x5A5A5A5AULL, (uint64_t)(first + i / (C * HW)), (uint64_t)(i % (C * HW))));
-            }
+    cv_sampler *s = calloc(1, sizeof *s);
+    *out = NULL;
+    if (!s) return cv_error(CV_ERR_NOMEM, "out of memory");
+    s->ctx = ctx; s->m = m; s->norm = *norm; s->batch = batch < 1 ? 1 : batch; s->t = t; s->pixel_noise = pixel_noise;
+    CV_TRY(cv_model_build(m, CV_MODEL_SAMPLE, s->batch, t, 0, &s->g, &s->io));
+    CV_TRY(cv_plan_new(ctx, s->g, cv_model_tensors(m, CV_ARENA_PARAMS), NULL, CV_PLAN_NO_BACKWARD, &s->p));
+    if (pixel_noise) {
+        s->ls = malloc((size_t)s->batch * mc->channels * mc->size * mc->size * sizeof *s->ls);
+        if (!s->ls) { st = cv_error(CV_ERR_NOMEM, "out of memory"); goto fail; }
+    }
+    *out = s;
+    return CV_OK;
+fail:
+    cv_sampler_free(s);
+    return st;
+}
+
+void cv_sampler_free(cv_sampler *s) {
+    if (!s) return;
+    cv_plan_free(s->p);
+    cv_graph_free(s->g);
+    free(s->ls);
+    free(s);
+}
+
+cv_status cv_sampler_run(cv_sampler *s, uint64_t seed, uint64_t k, int count, float *out) {
+    cv_status st = CV_OK;
+    const cv_model_cfg *mc = cv_model_config(s->m);
+    int64_t msz = (int64_t)mc->channels * mc->size * mc->size;
+    CV_ASSERT(count >= 1 && count <= s->batch);
+    CV_TRY(cv_plan_forward(s->p, seed, k));
+    cv_tensor mu = cv_plan_value(s->p, s->io.mu);
+    mu.shape[0] = count;
+    CV_TRY(cv_tensor_download(s->ctx, &mu, out));
+    if (s->pixel_noise) {
+        cv_tensor lt = cv_plan_value(s->p, s->io.logs);
+        lt.shape[0] = count;
+        CV_TRY(cv_tensor_download(s->ctx, &lt, s->ls));
+        for (int64_t i = 0; i < count * msz; i++) {
+            double sg = s->ls[i] > mc->logsig_floor ? s->ls[i] : mc->logsig_floor;
+            out[i] += (float)(s->t * exp(sg) * cv_rng_normal(seed ^ 0x5A5A5A5AULL, k * (uint64_t)s->batch + (uint64_t)(i / msz),
+                                                             (uint64_t)(i % msz)));
         }
     }
-    cv_norm_to_physical(nrm, out, n, HW);
+    cv_norm_to_physical(&s->norm, out, count, (int64_t)mc->size * mc->size);
 fail:
-    free(ls);
-    cv_plan_free(p);
-    cv_graph_free(g);
+    return st;
+}
+
+cv_status cv_sample_generate(cv_ctx *ctx, cv_model *m, const cv_norm *nrm, int64_t n, float t, uint64_t seed,
+                             int batch, int pixel_noise, float *out) {
+    const cv_model_cfg *mc = cv_model_config(m);
+    int64_t msz = (int64_t)mc->channels * mc->size * mc->size;
+    cv_sampler *s = NULL;
+    if (batch > n) batch = (int)n;
+    cv_status st = cv_sampler_new(ctx, m, nrm, batch, t, pixel_noise, &s);
+    for (int64_t first = 0, k = 0; st == CV_OK && first < n; first += batch, k++)
+        st = cv_sampler_run(s, seed, (uint64_t)k, (int)(n - first < batch ? n - first : batch), out + first * msz);
+    cv_sampler_free(s);
     return st;
 }
 

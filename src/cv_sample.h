@@ -46,10 +46,20 @@ int64_t   cv_encoder_dim(const cv_encoder *e);
  * out: (count, dim). */
 cv_status cv_encoder_run(cv_encoder *e, const float *maps, int count, float *out);
 
-/* Generate n maps from the prior at temperature t into out (n, C, S, S),
- * physical units (the mean of p(x|z), or a draw from it with pixel_noise).
- * Uses the parameters in the model's PARAMS arena (upload the EMA weights
- * there first if wanted).  batch: maps per device pass. */
+/* Generating maps from the prior at temperature t, in physical units:
+ * the mean of p(x|z), or a draw from it with pixel_noise.  A sampler
+ * holds a plan for `batch` maps; batch k of a run draws the noise
+ * (seed, k), so the maps depend on the seed and the batch size only.
+ * Uses the weights in the model's PARAMS arena (upload the EMA weights
+ * there first if wanted). */
+typedef struct cv_sampler cv_sampler;
+cv_status cv_sampler_new(cv_ctx *ctx, cv_model *m, const cv_norm *norm, int batch, float t, int pixel_noise,
+                         cv_sampler **out);
+void      cv_sampler_free(cv_sampler *s);
+/* Batch k: count (<= batch) maps into out (count, C, S, S). */
+cv_status cv_sampler_run(cv_sampler *s, uint64_t seed, uint64_t k, int count, float *out);
+
+/* All n maps in one call (batches of `batch`). */
 cv_status cv_sample_generate(cv_ctx *ctx, cv_model *m, const cv_norm *nrm, int64_t n, float t, uint64_t seed,
                              int batch, int pixel_noise, float *out);
 
