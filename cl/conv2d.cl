@@ -70,6 +70,7 @@ float conv_gelu_grad(float x) {
  * One body for both: out[n, o, y, x] = sum_{c, kh, kw} wt(o, c, kh, kw) *
  * in[n, c, y + kh - P, x + kw - P].  Forward: in = x (GELU on load when
  * gelu), wt = w[o, c, kh, kw], out = y (+ b, += when accumulate).
+ * Forward adds r[n, o, y, x] too when has_r (a residual input).
  * Backward-data: in = dy, wt = w[c, o, K-1-kh, K-1-kw] (the flipped,
  * transposed filter), out = dx += acc * GELU'(xg) (gelu = 1), acc * xg
  * (gelu = 2: xg already holds GELU'(x)) or acc (gelu = 0).
@@ -81,6 +82,7 @@ void conv_tile(const int K, const int COB, const int bwd,
                __global const float *in, ulong inoff,
                __global const float *w, ulong woff, long sw_o, long sw_i, int flip,
                __global const float *b, ulong boff, int has_b,
+               __global const float *r, ulong roff, int has_r,
                __global float *out, ulong outoff,
                __global const float *xg, ulong xgoff,
                int N, int Cin, int Cout, int H, int W, int gelu, int accumulate,
@@ -171,6 +173,7 @@ void conv_tile(const int K, const int COB, const int bwd,
             const long idx = ((long)n * Cout + co) * HW + (long)gy * W + gx;
             if (!bwd) {
                 float v = a[j] + bias;
+                if (has_r) v += r[roff + idx];
                 out[outoff + idx] = accumulate ? out[outoff + idx] + v : v;
             } else {
                 float v = a[j];
@@ -186,10 +189,11 @@ void conv_tile(const int K, const int COB, const int bwd,
     __global const float *in, ulong inoff,                                                \
     __global const float *w, ulong woff, long sw_o, long sw_i, int flip,                  \
     __global const float *b, ulong boff, int has_b,                                       \
+    __global const float *r, ulong roff, int has_r,                                       \
     __global float *out, ulong outoff, __global const float *xg, ulong xgoff,             \
     int N, int Cin, int Cout, int H, int W, int gelu, int accumulate
-#define CONV_TILE_PASS in, inoff, w, woff, sw_o, sw_i, flip, b, boff, has_b, out, outoff, \
-    xg, xgoff, N, Cin, Cout, H, W, gelu, accumulate
+#define CONV_TILE_PASS in, inoff, w, woff, sw_o, sw_i, flip, b, boff, has_b, r, roff, has_r, \
+    out, outoff, xg, xgoff, N, Cin, Cout, H, W, gelu, accumulate
 
 __kernel __attribute__((reqd_work_group_size(CT_TX, CT_TY, 1)))
 void cvk_conv2d_fwd_k1(CONV_TILE_ARGS) {
@@ -409,28 +413,36 @@ __kernel void cvk_conv2d_col2im(__global const float *dcol, ulong coff, __global
 
 /* ---- bias ---------------------------------------------------------------- */
 
-/* y[n, c, :] = (set ? 0 : y[n, c, :]) + (has_b ? b[c] : 0) over N*C*HW
- * elements: the bias op (set = 0), and the start of the GEMM forward. */
-__kernel void cvk_conv2d_bias_fwd(__global const float *b, ulong boff, int has_b, __global float *y, ulong yoff,
-                                  int C, long HW, long total, int set) {
+/* y[n, c, :] = (set ? 0 : y[n, c, :]) + (has_b ? b[c] : 0) + (has_r ? r[n, c, :] : 0)
+ * over N*C*HW elements: the bias op (set = 0), and the start of the GEMM
+ * forward (with its residual input). */
+__kernel void cvk_conv2d_bias_fwd(__global const float *b, ulong boff, int has_b, __global const float *r, ulong roff,
+                                  int has_r, __global float *y, ulong yoff, int C, long HW, long total, int set) {
     long i = CV_GID0;
     if (i >= total) return;
     float v = has_b ? b[boff + (i / HW) % C] : 0.0f;
+    if (has_r) v += r[roff + i];
     y[yoff + i] = set ? v : y[yoff + i] + v;
 }
 
-/* db[c] += sum_{n, p} dy[n, c, p]: one group of 64 per channel, tree
- * reduction in local memory (deterministic). */
+/* db[c] += sum_{n, p} dy[n, c, p] (has_db): one group of 64 per channel,
+ * tree reduction in local memory (deterministic); and dr += dy (has_dr,
+ * the gradient of a residual input) in the same pass. */
 __kernel __attribute__((reqd_work_group_size(64, 1, 1)))
-void cvk_conv2d_bias_bwd(__global const float *dy, ulong dyoff, __global float *db, ulong dboff,
-                         int N, int C, long HW) {
+void cvk_conv2d_bias_bwd(__global const float *dy, ulong dyoff, __global float *db, ulong dboff, int has_db,
+                         __global float *dr, ulong droff, int has_dr, int N, int C, long HW) {
     __local float red[64];
     const int c = get_group_id(0), l = get_local_id(0);
     if (c >= C) return;                                   /* uniform over the group */
     float s = 0.0f;
     for (int n = 0; n < N; n++) {
-        __global const float *p = dy + dyoff + ((long)n * C + c) * HW;
-        for (long i = l; i < HW; i += 64) s += p[i];
+        const long o = ((long)n * C + c) * HW;
+        __global const float *p = dy + dyoff + o;
+        for (long i = l; i < HW; i += 64) {
+            const float g = p[i];
+            s += g;
+            if (has_dr) dr[droff + o + i] += g;
+        }
     }
     red[l] = s;
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -438,5 +450,368 @@ void cvk_conv2d_bias_bwd(__global const float *dy, ulong dyoff, __global float *
         if (l < h) red[l] += red[l + h];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    if (l == 0) db[dboff + c] += red[0];
+    if (l == 0 && has_db) db[dboff + c] += red[0];
+}
+
+/* ---- VEC: pixel-vector kernels (CPU devices) -----------------------------
+ * No local memory and no barriers: each work-item owns V consecutive
+ * pixels of one row (V = CV_CONV_V, a float vector) for several output
+ * channels and keeps its sums in registers; the weights are uniform
+ * scalars.  GELU / GELU' are applied on the vectors as they are loaded
+ * (fused: no pass over memory), so the SLEEF exp of PoCL runs V wide.
+ * PoCL vectorises work-item loops only around straight-line code, which a
+ * convolution is not; explicit vectors along the pixels give it the SIMD
+ * width instead.  The host uses these kernels only when the vector width
+ * divides the row (3x3) or the plane (1x1); other shapes take the tiled
+ * DIRECT kernels.  Tunables (-D, from the device table or the tuning
+ * wisdom, src/cv_tune.c): CV_CONV_V (4, 8, 16), CV_CONV_R3 (rows per
+ * work-item of the 3x3 kernel, 1..6), CV_CONV_COB3 (its output channels),
+ * CV_CONV_WCOB1 / CV_CONV_WCOB3 (output channels per work-item of the
+ * backward-weight kernels). */
+#ifndef CV_CONV_V
+#define CV_CONV_V 16
+#endif
+#ifndef CV_CONV_R3
+#define CV_CONV_R3 4
+#endif
+#ifndef CV_CONV_COB3
+#define CV_CONV_COB3 8
+#endif
+#ifndef CV_CONV_WCOB1
+#define CV_CONV_WCOB1 16
+#endif
+#ifndef CV_CONV_WCOB3
+#define CV_CONV_WCOB3 8
+#endif
+#if CV_CONV_R3 < 1 || CV_CONV_R3 > 6
+#error "CV_CONV_R3 must be 1..6 (the neighbours of R3 + 2 rows are packed in a float16)"
+#endif
+
+/* GELU and GELU' on vectors: the formulas of conv_gelu / conv_gelu_grad */
+#define CONV_GELU_VEC(T, sfx)                                                                      \
+T conv_phi##sfx(T x) {                                                                             \
+    const T z = fabs(x) * CV_SQRT1_2;                                                              \
+    const T t = 1.0f / (1.0f + 0.5f * z);                                                          \
+    const T p = -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f +            \
+                t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f +      \
+                t * (-0.82215223f + t * 0.17087277f))))))));                                       \
+    const T e = 0.5f * (t * exp(p - z * z));                                                       \
+    return x >= 0.0f ? 1.0f - e : e;                                                               \
+}                                                                                                  \
+T conv_gelu##sfx(T x) { return x * conv_phi##sfx(x); }                                             \
+T conv_gelu_grad##sfx(T x) { return conv_phi##sfx(x) + x * CV_INV_SQRT2PI * exp(-0.5f * x * x); }
+CONV_GELU_VEC(float4, _v4)
+CONV_GELU_VEC(float8, _v8)
+CONV_GELU_VEC(float16, _v16)
+
+#if CV_CONV_V == 4
+typedef float4 cvv;
+#define CVV_LOAD  vload4
+#define CVV_STORE vstore4
+#define CVV_GELU  conv_gelu_v4
+#define CVV_GELUG conv_gelu_grad_v4
+#define CVV_LAST(v) ((v).s3)
+#define CVV_SHL(l, v) ((cvv)((l), (v).s012))          /* (l, v0 .. v2) */
+#define CVV_SHR(v, r) ((cvv)((v).s123, (r)))          /* (v1 .. v3, r) */
+#define CVV_HSUM(v) (((v).s0 + (v).s1) + ((v).s2 + (v).s3))
+#elif CV_CONV_V == 8
+typedef float8 cvv;
+#define CVV_LOAD  vload8
+#define CVV_STORE vstore8
+#define CVV_GELU  conv_gelu_v8
+#define CVV_GELUG conv_gelu_grad_v8
+#define CVV_LAST(v) ((v).s7)
+#define CVV_SHL(l, v) ((cvv)((l), (v).s0123, (v).s456))
+#define CVV_SHR(v, r) ((cvv)((v).s1234, (v).s567, (r)))
+#define CVV_HSUM(v) ((((v).s0 + (v).s1) + ((v).s2 + (v).s3)) + (((v).s4 + (v).s5) + ((v).s6 + (v).s7)))
+#elif CV_CONV_V == 16
+typedef float16 cvv;
+#define CVV_LOAD  vload16
+#define CVV_STORE vstore16
+#define CVV_GELU  conv_gelu_v16
+#define CVV_GELUG conv_gelu_grad_v16
+#define CVV_LAST(v) ((v).sf)
+#define CVV_SHL(l, v) ((cvv)((l), (v).s0123, (v).s4567, (v).s89ab, (v).scde))
+#define CVV_SHR(v, r) ((cvv)((v).s1234, (v).s5678, (v).s9abc, (v).sdef, (r)))
+#define CVV_HSUM(v) conv_hsum16(v)
+float conv_hsum16(float16 v) {
+    const float8 a = v.lo + v.hi;
+    const float4 b = a.lo + a.hi;
+    return (b.s0 + b.s1) + (b.s2 + b.s3);
+}
+#else
+#error "CV_CONV_V must be 4, 8 or 16"
+#endif
+
+/* Forward (mode 0) or backward-data (mode 1) of a 1x1 conv, COB output
+ * channels per work-item.  Forward: y[n, o, p] = sum_c w[o, c] a(x[n, c, p])
+ * + b[o] (+ r[n, o, p] when has_r) (+ y when accumulate).  Backward-data:
+ * in = dy, out = dx, wt(o, c) = w[c, o], dx += GELU'(xg) * sum (gelu) or
+ * sum.  Work-item (p, ob, n): pixels p*V .. p*V+V-1 of image n, output
+ * channels ob*COB ..; the host guarantees V | H*W. */
+void conv_vec1(const int COB, __global const float *in, ulong inoff,
+               __global const float *w, ulong woff, long sw_o, long sw_i,
+               __global const float *b, ulong boff, int has_b, __global const float *r, ulong roff, int has_r,
+               __global float *out, ulong outoff, __global const float *xg, ulong xgoff,
+               int N, int Cin, int Cout, long HW, int gelu, int accumulate, int mode) {
+    const long p = get_global_id(0);
+    const int co0 = (int)get_global_id(1) * COB, n = (int)get_global_id(2);
+    if (p * CV_CONV_V >= HW || co0 >= Cout || n >= N) return;
+    __global const float *src = in + inoff + (long)n * Cin * HW;
+    __global const float *wp = w + woff;
+    cvv acc[32];                     /* [0, COB) used; COB is constant after inlining */
+    for (int o = 0; o < COB; o++) acc[o] = (cvv)(0.0f);
+    const int act = gelu && mode == 0;
+    for (int c = 0; c < Cin; c++) {
+        cvv v = CVV_LOAD(p, src + (long)c * HW);
+        if (act) v = CVV_GELU(v);
+        for (int o = 0; o < COB; o++) {
+            const int co = min(co0 + o, Cout - 1);          /* loads stay in bounds */
+            acc[o] = fma((cvv)(wp[co * sw_o + c * sw_i]), v, acc[o]);
+        }
+    }
+    const long base = (long)n * Cout * HW;
+    for (int o = 0; o < COB; o++) {
+        const int co = co0 + o;
+        if (co >= Cout) break;
+        __global float *d = out + outoff + base + (long)co * HW;
+        cvv v = acc[o];
+        if (mode == 0) {
+            if (has_b) v += b[boff + co];
+            if (has_r) v += CVV_LOAD(p, r + roff + base + (long)co * HW);
+            if (accumulate) v += CVV_LOAD(p, d);
+        } else {
+            if (gelu) v *= CVV_GELUG(CVV_LOAD(p, xg + xgoff + base + (long)co * HW));
+            v += CVV_LOAD(p, d);
+        }
+        CVV_STORE(v, p, d);
+    }
+}
+
+#define CONV_VEC_ARGS __global const float *in, ulong inoff, __global const float *w, ulong woff,    \
+    long sw_o, long sw_i, __global const float *b, ulong boff, int has_b,                              \
+    __global const float *r, ulong roff, int has_r, __global float *out, ulong outoff,                 \
+    __global const float *xg, ulong xgoff
+#define CONV_VEC_PASS in, inoff, w, woff, sw_o, sw_i, b, boff, has_b, r, roff, has_r, out, outoff, xg, xgoff
+
+__kernel void cvk_conv2d_vec1_cob8(CONV_VEC_ARGS, int N, int Cin, int Cout, long HW, int gelu, int accumulate, int mode) {
+    conv_vec1(8, CONV_VEC_PASS, N, Cin, Cout, HW, gelu, accumulate, mode);
+}
+__kernel void cvk_conv2d_vec1_cob16(CONV_VEC_ARGS, int N, int Cin, int Cout, long HW, int gelu, int accumulate, int mode) {
+    conv_vec1(16, CONV_VEC_PASS, N, Cin, Cout, HW, gelu, accumulate, mode);
+}
+__kernel void cvk_conv2d_vec1_cob32(CONV_VEC_ARGS, int N, int Cin, int Cout, long HW, int gelu, int accumulate, int mode) {
+    conv_vec1(32, CONV_VEC_PASS, N, Cin, Cout, HW, gelu, accumulate, mode);
+}
+
+/* Forward (mode 0) / backward-data (mode 1) of a 3x3 conv: work-item
+ * (s, ry, z) owns pixels s*V .. s*V+V-1 of rows ry*R .. ry*R+R-1 of image
+ * n = z / ncob for output channels (z % ncob) * COB3 ..  Per input channel
+ * it loads the R+2 rows it needs with their left and right neighbours,
+ * applies GELU once to the rows (vectors) and once to the 2(R+2)
+ * neighbours (packed in one float16), and forms the shifted rows by
+ * swizzles.  Weights: wt(o, c, t) = w[woff + o*sw_o + c*sw_i + (flip ?
+ * 8 - t : t)] as in conv_tile.  The host guarantees V | W. */
+__kernel void cvk_conv2d_vec3(CONV_VEC_ARGS, int flip, int N, int Cin, int Cout, int H, int W, int gelu,
+                              int accumulate, int mode) {
+    const int R = CV_CONV_R3, COB = CV_CONV_COB3;
+    const int ncob = (Cout + COB - 1) / COB;
+    const int x0 = (int)get_global_id(0) * CV_CONV_V, y0 = (int)get_global_id(1) * R, z = (int)get_global_id(2);
+    if (x0 >= W || y0 >= H || z >= N * ncob) return;
+    const int n = z / ncob, co0 = (z % ncob) * COB;
+    const long HW = (long)H * W;
+    __global const float *src = in + inoff + (long)n * Cin * HW;
+    cvv acc[CV_CONV_R3][CV_CONV_COB3];
+    for (int j = 0; j < R; j++)
+        for (int o = 0; o < COB; o++) acc[j][o] = (cvv)(0.0f);
+    const int act = gelu && mode == 0;
+    for (int c = 0; c < Cin; c++) {
+        __global const float *sc = src + (long)c * HW;
+        cvv v[CV_CONV_R3 + 2];
+        float ed[16];                                 /* left, right neighbour of row r at 2r, 2r+1 */
+        for (int k = 0; k < 16; k++) ed[k] = 0.0f;
+        for (int rr = 0; rr < R + 2; rr++) {
+            const int iy = y0 - 1 + rr;
+            v[rr] = (cvv)(0.0f);
+            if (iy >= 0 && iy < H) {
+                __global const float *row = sc + (long)iy * W + x0;
+                v[rr] = CVV_LOAD(0, row);
+                if (x0 > 0) ed[2 * rr] = row[-1];
+                if (x0 + CV_CONV_V < W) ed[2 * rr + 1] = row[CV_CONV_V];
+            }
+        }
+        if (act) {
+            for (int rr = 0; rr < R + 2; rr++) v[rr] = CVV_GELU(v[rr]);
+            vstore16(conv_gelu_v16(vload16(0, ed)), 0, ed);   /* GELU(0) = 0: padding stays 0 */
+        }
+        for (int rr = 0; rr < R + 2; rr++) {
+            const cvv vl = CVV_SHL(ed[2 * rr], v[rr]), vr = CVV_SHR(v[rr], ed[2 * rr + 1]);
+            for (int j = 0; j < R; j++) {
+                const int kh = rr - j;
+                if (kh < 0 || kh > 2) continue;
+                for (int o = 0; o < COB; o++) {
+                    const int co = min(co0 + o, Cout - 1);
+                    __global const float *wq = w + woff + co * sw_o + c * sw_i;
+                    const int t0 = kh * 3;
+                    const float w0 = wq[flip ? 8 - t0 : t0], w1 = wq[flip ? 7 - t0 : t0 + 1];
+                    const float w2 = wq[flip ? 6 - t0 : t0 + 2];
+                    acc[j][o] = fma((cvv)(w0), vl, fma((cvv)(w1), v[rr], fma((cvv)(w2), vr, acc[j][o])));
+                }
+            }
+        }
+    }
+    const long base = (long)n * Cout * HW;
+    for (int j = 0; j < R; j++) {
+        const int y = y0 + j;
+        if (y >= H) break;
+        for (int o = 0; o < COB; o++) {
+            const int co = co0 + o;
+            if (co >= Cout) break;
+            const long at = base + (long)co * HW + (long)y * W + x0;
+            __global float *d = out + outoff + at;
+            cvv a = acc[j][o];
+            if (mode == 0) {
+                if (has_b) a += b[boff + co];
+                if (has_r) a += CVV_LOAD(0, r + roff + at);
+                if (accumulate) a += CVV_LOAD(0, d);
+            } else {
+                if (gelu) a *= CVV_GELUG(CVV_LOAD(0, xg + xgoff + at));
+                a += CVV_LOAD(0, d);
+            }
+            CVV_STORE(a, 0, d);
+        }
+    }
+}
+
+/* Backward-weight (and bias, and the residual's gradient) of a 1x1 conv.
+ * Work-item (c, ob, s): dw[o, c] for the COB output channels of block ob,
+ * summed over the s-th of S equal parts of the N*H*W/V pixel vectors.
+ * The extra work-item c == Ci sums dy itself (a = 1): db[o] (has_db), and
+ * adds dy into dr (has_dr, the gradient of a residual input).  With S == 1
+ * the sums go straight into dw / db (+=), else into partial block s of
+ * part (S blocks of Co*Ci + Co floats: dw then db) for
+ * cvk_conv2d_vec_reduce.  Each output has one writer: deterministic. */
+__kernel void cvk_conv2d_vec1_wgrad(__global const float *x, ulong xoff, __global const float *dy, ulong dyoff,
+                                    __global float *dw, ulong dwoff, __global float *db, ulong dboff, int has_db,
+                                    __global float *dr, ulong droff, int has_dr, __global float *part, ulong poff,
+                                    int N, int Ci, int Co, long HW, int gelu, int S) {
+    const int COB = CV_CONV_WCOB1;
+    const int c = (int)get_global_id(0), co0 = (int)get_global_id(1) * COB, s = (int)get_global_id(2);
+    const int bias = c == Ci;
+    if (c > Ci || (bias && !has_db && !has_dr) || co0 >= Co || s >= S) return;
+    const long nv = HW / CV_CONV_V, total = (long)N * nv;
+    const long q0 = total * s / S, q1 = total * (s + 1) / S;
+    cvv acc[CV_CONV_WCOB1];
+    for (int o = 0; o < COB; o++) acc[o] = (cvv)(0.0f);
+    for (long q = q0; q < q1; q++) {
+        const long n = q / nv, p = q - n * nv;
+        cvv a = (cvv)(1.0f);
+        if (!bias) {
+            a = CVV_LOAD(p, x + xoff + (n * Ci + c) * HW);
+            if (gelu) a = CVV_GELU(a);
+        }
+        for (int o = 0; o < COB; o++) {
+            const int co = min(co0 + o, Co - 1);
+            const long at = (n * Co + co) * HW;
+            const cvv d = CVV_LOAD(p, dy + dyoff + at);
+            acc[o] = fma(d, a, acc[o]);
+            if (bias && has_dr && co0 + o < Co) CVV_STORE(CVV_LOAD(p, dr + droff + at) + d, p, dr + droff + at);
+        }
+    }
+    if (bias && !has_db) return;
+    const long nw = (long)Co * Ci;
+    for (int o = 0; o < COB; o++) {
+        const int co = co0 + o;
+        if (co >= Co) break;
+        const float v = CVV_HSUM(acc[o]);
+        const long i = bias ? nw + co : (long)co * Ci + c;
+        if (S > 1) part[poff + s * (nw + Co) + i] = v;
+        else if (bias) db[dboff + co] += v;
+        else dw[dwoff + i] += v;
+    }
+}
+
+/* Backward-weight (and bias, residual gradient) of a 3x3 conv.  Work-item
+ * (c*3 + kh, ob, s): dw[o, c, kh, 0..2] for the COB output channels of
+ * block ob, over the s-th of S parts of the N*H rows; the row of x it
+ * needs (y + kh - 1) is walked in vectors, each GELU'd once, the
+ * neighbours of a vector taken from the previous and the next one.  The
+ * extra work-item c*3 + kh == 3*Ci sums dy (db) and adds it into dr, as in
+ * cvk_conv2d_vec1_wgrad; partial blocks are Co*Ci*9 + Co floats.  The host
+ * guarantees V | W. */
+__kernel void cvk_conv2d_vec3_wgrad(__global const float *x, ulong xoff, __global const float *dy, ulong dyoff,
+                                    __global float *dw, ulong dwoff, __global float *db, ulong dboff, int has_db,
+                                    __global float *dr, ulong droff, int has_dr, __global float *part, ulong poff,
+                                    int N, int Ci, int Co, int H, int W, int gelu, int S) {
+    const int COB = CV_CONV_WCOB3;
+    const int ck = (int)get_global_id(0), co0 = (int)get_global_id(1) * COB, s = (int)get_global_id(2);
+    const int bias = ck == 3 * Ci, c = ck / 3, kh = ck - 3 * c;
+    if (ck > 3 * Ci || (bias && !has_db && !has_dr) || co0 >= Co || s >= S) return;
+    const long HW = (long)H * W, rows = (long)N * H;
+    const long r0 = rows * s / S, r1 = rows * (s + 1) / S;
+    cvv acc[CV_CONV_WCOB3][3];
+    for (int o = 0; o < COB; o++) { acc[o][0] = (cvv)(0.0f); acc[o][1] = (cvv)(0.0f); acc[o][2] = (cvv)(0.0f); }
+    for (long rr = r0; rr < r1; rr++) {
+        const long n = rr / H;
+        const int y = (int)(rr - n * H), iy = y + kh - 1;
+        if (!bias && (iy < 0 || iy >= H)) continue;
+        __global const float *xr = x + xoff + (n * Ci + c) * HW + (long)iy * W;
+        cvv cur = (cvv)(1.0f), nxt = (cvv)(0.0f);
+        float last = 0.0f;
+        if (!bias) {
+            cur = CVV_LOAD(0, xr);
+            if (gelu) cur = CVV_GELU(cur);
+        }
+        for (int x0 = 0; x0 < W; x0 += CV_CONV_V) {
+            cvv vl = (cvv)(0.0f), vr = (cvv)(0.0f);
+            if (!bias) {
+                nxt = (cvv)(0.0f);
+                if (x0 + CV_CONV_V < W) {
+                    nxt = CVV_LOAD(0, xr + x0 + CV_CONV_V);
+                    if (gelu) nxt = CVV_GELU(nxt);
+                }
+                vl = CVV_SHL(last, cur);
+                vr = CVV_SHR(cur, nxt.s0);
+            }
+            for (int o = 0; o < COB; o++) {
+                const int co = min(co0 + o, Co - 1);
+                const long at = (n * Co + co) * HW + (long)y * W + x0;
+                const cvv d = CVV_LOAD(0, dy + dyoff + at);
+                acc[o][1] = fma(d, cur, acc[o][1]);
+                if (!bias) {
+                    acc[o][0] = fma(d, vl, acc[o][0]);
+                    acc[o][2] = fma(d, vr, acc[o][2]);
+                } else if (has_dr && co0 + o < Co) {
+                    CVV_STORE(CVV_LOAD(0, dr + droff + at) + d, 0, dr + droff + at);
+                }
+            }
+            if (!bias) { last = CVV_LAST(cur); cur = nxt; }
+        }
+    }
+    if (bias && !has_db) return;
+    const long nw = (long)Co * Ci * 9;
+    for (int o = 0; o < COB; o++) {
+        const int co = co0 + o;
+        if (co >= Co) break;
+        for (int t = 0; t < 3; t++) {
+            if (bias && t != 1) continue;
+            const float v = CVV_HSUM(acc[o][t]);
+            const long i = bias ? nw + co : ((long)co * Ci + c) * 9 + kh * 3 + t;
+            if (S > 1) part[poff + s * (nw + Co) + i] = v;
+            else if (bias) db[dboff + co] += v;
+            else dw[dwoff + i] += v;
+        }
+    }
+}
+
+/* dw[i] += sum_s part[s][i] (i < nw), db[i - nw] += sum_s part[s][i]
+ * (nw <= i < nw + nb, when has_db), fixed order: deterministic. */
+__kernel void cvk_conv2d_vec_reduce(__global const float *part, ulong poff, __global float *dw, ulong dwoff,
+                                    __global float *db, ulong dboff, int has_db, long nw, long nb, int S) {
+    const long i = CV_GID0;
+    if (i >= nw + nb || (i >= nw && !has_db)) return;
+    float v = 0.0f;
+    for (int s = 0; s < S; s++) v += part[poff + s * (nw + nb) + i];
+    if (i < nw) dw[dwoff + i] += v;
+    else db[dboff + i - nw] += v;
 }

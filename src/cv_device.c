@@ -29,6 +29,8 @@ struct cv_ctx {
     char             dev_name[256], vendor[256], driver[128], plat_name[256], plat_ver[256];
     cl_device_type   dev_type;
     size_t           max_alloc, global_mem, align, max_wg;
+    cl_uint          compute_units;
+    cv_tune          tune;
     int              n_prog;
     cl_program       prog[CV_MAX_PROGRAMS];
     int              n_kern, n_label;         /* labels: non-kernel timings (CLBlast, clFFT) */
@@ -423,6 +425,33 @@ cv_ctx_opts cv_ctx_opts_default(void) {
     return o;
 }
 
+/* The kernel parameters: opts->tune as given, else the table entry of the
+ * device overridden by its wisdom file.  A wisdom file that cannot be used
+ * is ignored with one warning on stderr (it is a cache: it must never stop
+ * a run), and the reason is kept in tune.warning for cosmovae-info. */
+static cv_status choose_tune(cv_ctx *ctx, const cv_ctx_opts *o) {
+    if (o->tune) {
+        cv_status st = cv_tune_validate(o->tune);
+        if (st != CV_OK) return st;
+        ctx->tune = *o->tune;
+        return CV_OK;
+    }
+    cv_tune_table(ctx->dev_name, ctx->vendor, (uint64_t)ctx->dev_type, &ctx->tune);
+    const char *nw = getenv("CV_NO_WISDOM");
+    if (o->no_wisdom || (nw && !strcmp(nw, "1"))) return CV_OK;
+    char path[1200];
+    cv_tune_wisdom_path(o->cache_dir, ctx->dev_name, path, sizeof path);
+    if (!path[0]) return CV_OK;
+    cv_status st = cv_tune_read(path, ctx->dev_name, &ctx->tune);
+    if (st == CV_ERR_FORMAT) {
+        snprintf(ctx->tune.warning, sizeof ctx->tune.warning, "%s; ignored, using the built-in table "
+                 "(rerun cosmovae-info --tune to rewrite it)", cv_last_error());
+        fprintf(stderr, "cosmovae: warning: %s\n", ctx->tune.warning);
+        cv_error_clear();
+    }
+    return CV_OK;
+}
+
 cv_status cv_ctx_new(const cv_ctx_opts *opts_in, cv_ctx **out) {
     cv_status st = CV_OK;
     cv_ctx_opts o = opts_in ? *opts_in : cv_ctx_opts_default();
@@ -445,6 +474,9 @@ cv_status cv_ctx_new(const cv_ctx_opts *opts_in, cv_ctx **out) {
     clGetDeviceInfo(r.d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof v64, &v64, NULL); ctx->global_mem = (size_t)v64;
     clGetDeviceInfo(r.d, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof v32, &v32, NULL); ctx->align = v32 >= 8 ? v32 / 8 : 4;
     clGetDeviceInfo(r.d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof ctx->max_wg, &ctx->max_wg, NULL);
+    clGetDeviceInfo(r.d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof ctx->compute_units, &ctx->compute_units, NULL);
+    if (ctx->compute_units < 1) ctx->compute_units = 1;
+    CV_TRY(choose_tune(ctx, &o));
 
     cl_int e;
     cl_context_properties props[] = { CL_CONTEXT_PLATFORM, (cl_context_properties)r.p, 0 };
@@ -459,8 +491,9 @@ cv_status cv_ctx_new(const cv_ctx_opts *opts_in, cv_ctx **out) {
         if (!ctx->pev) { st = cv_error(CV_ERR_NOMEM, "out of memory"); goto fail; }
     }
 
-    char bopts[1024];
-    snprintf(bopts, sizeof bopts, "-cl-std=CL1.2 -DCV_CL=1 %s", o.build_opts ? o.build_opts : "");
+    char bopts[1024], topts[256];
+    cv_tune_build_opts(&ctx->tune, topts, sizeof topts);
+    snprintf(bopts, sizeof bopts, "-cl-std=CL1.2 -DCV_CL=1 %s %s", topts, o.build_opts ? o.build_opts : "");
     for (int i = 0; i < cv_cl_n_sources; i++) {
         size_t fl = strlen(cv_cl_sources[i].file);
         if (fl > 4 && !strcmp(cv_cl_sources[i].file + fl - 4, ".clh")) continue;
@@ -500,6 +533,10 @@ size_t           cv_ctx_global_mem(const cv_ctx *c)  { return c->global_mem; }
 size_t           cv_ctx_align(const cv_ctx *c)       { return c->align; }
 size_t           cv_ctx_max_wg(const cv_ctx *c)      { return c->max_wg; }
 int              cv_ctx_is_gpu(const cv_ctx *c)      { return (c->dev_type & CL_DEVICE_TYPE_GPU) != 0; }
+int              cv_ctx_compute_units(const cv_ctx *c) { return (int)c->compute_units; }
+const char      *cv_ctx_driver(const cv_ctx *c)      { return c->driver; }
+uint64_t         cv_ctx_device_type(const cv_ctx *c) { return (uint64_t)c->dev_type; }
+const cv_tune   *cv_ctx_tune(const cv_ctx *c)        { return &c->tune; }
 int              cv_ctx_n_kernels(const cv_ctx *c)   { return c->n_kern; }
 const char      *cv_ctx_kernel_name(const cv_ctx *c, int i) { return c->kname[i]; }
 

@@ -11,6 +11,7 @@
 #define CV_DEVICE_H
 
 #include "cv.h"
+#include "cv_tune.h"
 #include <CL/cl.h>
 
 typedef struct cv_ctx cv_ctx;
@@ -24,6 +25,10 @@ typedef struct cv_ctx_opts {
     int         no_cache;   /* 1: never read or write the binary cache ($CV_NO_CACHE=1 too) */
     int         profile;    /* 1: time every launch ($CV_PROFILE=1 too) */
     const char *build_opts; /* extra OpenCL build options, appended */
+    const cv_tune *tune;    /* kernel parameters to use as they are (cosmovae-info --tune
+                               measures candidates so); NULL: the device table, overridden
+                               by the device's wisdom file (cv_tune.h) */
+    int         no_wisdom;  /* 1: ignore the wisdom file ($CV_NO_WISDOM=1 too) */
 } cv_ctx_opts;
 
 cv_ctx_opts cv_ctx_opts_default(void);
@@ -46,6 +51,13 @@ size_t           cv_ctx_global_mem(const cv_ctx *ctx);    /* CL_DEVICE_GLOBAL_ME
 size_t           cv_ctx_align(const cv_ctx *ctx);         /* base address alignment, bytes */
 size_t           cv_ctx_max_wg(const cv_ctx *ctx);        /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
 int              cv_ctx_is_gpu(const cv_ctx *ctx);
+int              cv_ctx_compute_units(const cv_ctx *ctx); /* CL_DEVICE_MAX_COMPUTE_UNITS */
+const char      *cv_ctx_driver(const cv_ctx *ctx);        /* CL_DRIVER_VERSION; borrowed */
+uint64_t         cv_ctx_device_type(const cv_ctx *ctx);   /* CL_DEVICE_TYPE_* bits */
+/* The kernel parameters in force (table, or wisdom, or opts->tune);
+ * borrowed, valid until cv_ctx_free.  Their build options are part of
+ * every program's build (and so of the program cache key). */
+const cv_tune   *cv_ctx_tune(const cv_ctx *ctx);
 
 /* The kernel named `name` (e.g. "cvk_gelu_fwd"); borrowed, valid until
  * cv_ctx_free.  CV_ERR_ARG if no program defines it. */

@@ -307,11 +307,8 @@ static cv_status node_fwd(cv_plan *p, const cv_node *n, uint64_t seed, uint64_t 
     cv_status st = CV_OK;
     switch (n->op) {
     case CV_OP_INPUT: case CV_OP_COUNT: return CV_OK;
-    case CV_OP_CONV2D: {
-        cv_conv2d_params cp = n->p.conv;
-        if (n->n_in == 2) { CV_TRY(cv_copy_fwd(ctx, V(1), Y)); cp.accumulate = 1; }
-        return cv_conv2d_fwd(ctx, V(0), P(0), P(1), Y, &cp);
-    }
+    case CV_OP_CONV2D:           /* a second input is a residual: y = conv + b + in[1], one pass */
+        return cv_conv2d_fwd_res(ctx, V(0), P(0), P(1), n->n_in == 2 ? V(1) : NULL, Y, &n->p.conv);
     case CV_OP_GELU:     return cv_gelu_fwd(ctx, V(0), Y);
     case CV_OP_ADD:      return cv_add_fwd(ctx, V(0), V(1), Y);
     case CV_OP_SCALE:    return cv_scale_fwd(ctx, V(0), Y, n->p.s);
@@ -344,11 +341,8 @@ static cv_status node_bwd(cv_plan *p, const cv_node *n, uint64_t seed, uint64_t 
     const cv_tensor *d1 = n->n_in > 1 ? gv(p, n->in[1]) : NULL;
     switch (n->op) {
     case CV_OP_INPUT: case CV_OP_COUNT: return CV_OK;
-    case CV_OP_CONV2D: {
-        cv_conv2d_params cp = n->p.conv;
-        if (n->n_in == 2) { if (d1) CV_TRY(cv_copy_bwd(ctx, DY, d1)); cp.accumulate = 1; }
-        return cv_conv2d_bwd(ctx, V(0), P(0), DY, d0, DP(0), DP(1), &cp);
-    }
+    case CV_OP_CONV2D:           /* the residual's gradient (d1 += dy) rides with the bias gradient */
+        return cv_conv2d_bwd_res(ctx, V(0), P(0), DY, d0, DP(0), DP(1), n->n_in == 2 ? d1 : NULL, &n->p.conv);
     case CV_OP_GELU:     return d0 ? cv_gelu_bwd(ctx, V(0), DY, d0) : CV_OK;
     case CV_OP_ADD:      return cv_add_bwd(ctx, DY, d0, d1);
     case CV_OP_SCALE:    return d0 ? cv_scale_bwd(ctx, DY, d0, n->p.s) : CV_OK;

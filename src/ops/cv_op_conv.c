@@ -8,6 +8,14 @@
  *           slabs in local memory); backward-weight reduces over spatial
  *           chunks per (8 ci x 8 co) group, split S ways into partial
  *           blocks in the scratch when that is needed for parallelism.
+ *   VEC     pixel-vector kernels for CPU devices: each work-item owns a
+ *           vector of V pixels of a row for several output channels,
+ *           sums in registers, GELU / GELU' fused on the vectors;
+ *           backward-weight one work-item per (input channel[, tap row],
+ *           output block), S-way split only when the device needs more
+ *           work-items, with the bias gradient and a residual's gradient
+ *           taken in the same pass.  V, rows and channel blocks come from
+ *           the device's tuning (-D build options, src/cv_tune.h).
  *   GEMM    im2col into the scratch + CLBlast SGEMM per image: forward
  *           Y[Co, HW] = W[Co, Ci KK] col[Ci KK, HW]; backward-data
  *           dcol = W^T dY then a gathering col2im (+= into dx);
@@ -121,7 +129,7 @@ static conv_geo geo_of(const int64_t xs[4], int64_t Co, int k) {
 }
 
 static const char *algo_name(cv_conv_algo a) {
-    return a == CV_CONV_DIRECT ? "direct" : a == CV_CONV_GEMM ? "gemm" : "auto";
+    return a == CV_CONV_DIRECT ? "direct" : a == CV_CONV_GEMM ? "gemm" : a == CV_CONV_VEC ? "vec" : "auto";
 }
 
 static cv_status check_params(const cv_conv2d_params *p, const char *what) {
@@ -132,8 +140,8 @@ static cv_status check_params(const cv_conv2d_params *p, const char *what) {
     if ((int)p->algo < 0 || p->algo >= CV_CONV_ALGO_COUNT)
         return cv_error(CV_ERR_ARG, "%s: algorithm %d out of range", what, (int)p->algo);
     const char *e = getenv("CV_CONV_ALGO");
-    if (e && *e && strcmp(e, "direct") && strcmp(e, "gemm") && strcmp(e, "auto"))
-        return cv_error(CV_ERR_ARG, "CV_CONV_ALGO='%s': expected direct, gemm or auto", e);
+    if (e && *e && strcmp(e, "direct") && strcmp(e, "gemm") && strcmp(e, "vec") && strcmp(e, "auto"))
+        return cv_error(CV_ERR_ARG, "CV_CONV_ALGO='%s': expected direct, gemm, vec or auto", e);
     return CV_OK;
 }
 
@@ -156,52 +164,34 @@ static cv_status check_shapes(const char *what, const cv_tensor *x, const cv_ten
     return CV_OK;
 }
 
-/* The AUTO table, first match wins.  op: 0 forward, 1 backward-data,
- * 2 backward-weight, -1 any.  CPU rows come from bench/bench-conv on PoCL
- * (2-core AVX-512 host; see doc/conv.md): the direct kernels win every op
- * and shape there (CLBlast's untuned SGEMM runs at a tenth of OpenBLAS)
- * except the 1x1 backward-weight with many output channels on large maps.
- * GPU rows send large maps with enough channels to CLBlast, which is tuned
- * per device (GTX 1080 Ti among them), and keep the small maps of the
- * low-resolution stages on the direct kernels (launch-bound there). */
-typedef struct conv_rule {
-    int          gpu;        /* 1 GPU, 0 other devices */
-    int          op;         /* -1 any */
-    int          k;          /* 0 any */
-    int64_t      min_hw;     /* H*W at least */
-    int64_t      min_cikk;   /* Ci*k*k at least */
-    int64_t      min_co;     /* Co at least */
-    cv_conv_algo algo;
-} conv_rule;
+/* Whether the VEC kernels cover a shape: the vector width must divide the
+ * rows (3x3) or the planes (1x1). */
+static int vec_fits(cv_ctx *ctx, const int64_t xs[4], int k) {
+    int64_t V = cv_ctx_tune(ctx)->conv_v;
+    return k == 1 ? (xs[2] * xs[3]) % V == 0 : xs[3] % V == 0;
+}
 
-static const conv_rule conv_rules[] = {
-    { 1, -1, 0, 32 * 32,   16, 16, CV_CONV_GEMM   },
-    { 1, -1, 0, 0,          0,  0, CV_CONV_DIRECT },
-    { 0,  2, 1, 128 * 128,  0, 64, CV_CONV_GEMM   },
-    { 0, -1, 0, 0,          0,  0, CV_CONV_DIRECT },
-};
-
+/* AUTO: the device's tuning rules (cv_ctx_tune: built-in table, or the
+ * wisdom of cosmovae-info --tune; doc/conv.md and doc/tuning.md have the
+ * measurements behind the table). */
 cv_conv_algo cv_conv2d_algo(cv_ctx *ctx, const int64_t xshape[4], int64_t Co, const cv_conv2d_params *p, int bwd) {
-    if (p && p->algo != CV_CONV_AUTO && p->algo < CV_CONV_ALGO_COUNT) return p->algo;
-    const char *e = getenv("CV_CONV_ALGO");
-    if (e && !strcmp(e, "direct")) return CV_CONV_DIRECT;
-    if (e && !strcmp(e, "gemm")) return CV_CONV_GEMM;
     int k = p ? p->k : 3;
-    int64_t hw = xshape[2] * xshape[3], cikk = xshape[1] * k * k;
-    int gpu = cv_ctx_is_gpu(ctx);
-    for (size_t i = 0; i < sizeof conv_rules / sizeof *conv_rules; i++) {
-        const conv_rule *r = &conv_rules[i];
-        if (r->gpu != gpu || (r->op >= 0 && r->op != bwd) || (r->k && r->k != k)) continue;
-        if (hw >= r->min_hw && cikk >= r->min_cikk && Co >= r->min_co) return r->algo;
-    }
-    return CV_CONV_DIRECT;
+    cv_conv_algo a;
+    const char *e = getenv("CV_CONV_ALGO");
+    if (p && p->algo != CV_CONV_AUTO && p->algo < CV_CONV_ALGO_COUNT) a = p->algo;
+    else if (e && !strcmp(e, "direct")) a = CV_CONV_DIRECT;
+    else if (e && !strcmp(e, "gemm")) a = CV_CONV_GEMM;
+    else if (e && !strcmp(e, "vec")) a = CV_CONV_VEC;
+    else a = (cv_conv_algo)cv_tune_conv_algo(cv_ctx_tune(ctx), bwd, k, xshape[2] * xshape[3], xshape[1] * k * k, Co);
+    if (a == CV_CONV_VEC && !vec_fits(ctx, xshape, k)) a = CV_CONV_DIRECT;
+    return a;
 }
 
 /* Number of spatial splits of the direct backward-weight reduction. */
 static int64_t wgrad_splits(cv_ctx *ctx, const conv_geo *g) {
     int64_t groups = ((g->Ci + WB_CI - 1) / WB_CI) * ((g->Co + WB_CO - 1) / WB_CO);
     int64_t T = g->N * ((g->H + WB_ROWS - 1) / WB_ROWS) * ((g->W + WB_COLS - 1) / WB_COLS);
-    int64_t target = cv_ctx_is_gpu(ctx) ? 1024 : 64;           /* work-groups wanted */
+    int64_t target = (int64_t)cv_ctx_tune(ctx)->wgrad_groups * cv_ctx_compute_units(ctx);   /* work-groups wanted */
     int64_t S = target / groups, nw = g->Co * g->Ci * g->KK;
     if (S > T) S = T;
     if (S * nw > CONV_WGRAD_PART_MAX) S = CONV_WGRAD_PART_MAX / nw;
@@ -322,11 +312,13 @@ static cv_status gemm_workspace(cv_ctx *ctx, const conv_geo *g, int gelu, gemm_w
 }
 
 /* DIRECT scratch: [GELU(x) or GELU'(x) | backward-weight partials].  On CPU
- * devices GELU(x) (forward, backward-weight) and GELU'(x) (backward-data)
- * are taken once into the scratch by a flat kernel that PoCL vectorises;
+ * devices (tuning direct_pre_gelu: from that many pixels per plane on)
+ * GELU(x) (forward, backward-weight) and GELU'(x) (backward-data) are
+ * taken once into the scratch by a flat kernel that PoCL vectorises;
  * evaluated inside the tiled kernels (per output-channel block and halo,
  * or in the scalar epilogue) they cost more than the convolution itself
- * there (bench/bench-conv).  GPUs fuse them, saving the memory and a pass. */
+ * there (bench/bench-conv).  GPUs, and small planes, fuse them, saving the
+ * memory, a pass and a launch. */
 typedef struct direct_ws {
     int     pre_gelu;
     int64_t S;            /* backward-weight splits */
@@ -335,7 +327,8 @@ typedef struct direct_ws {
 } direct_ws;
 
 static direct_ws direct_workspace(cv_ctx *ctx, const conv_geo *g, int gelu, int op) {
-    direct_ws d = { gelu && !cv_ctx_is_gpu(ctx), 1, 0, 0 };
+    int64_t pg = cv_ctx_tune(ctx)->direct_pre_gelu;
+    direct_ws d = { gelu && pg > 0 && g->HW >= pg, 1, 0, 0 };
     size_t al = (cv_ctx_align(ctx) < 64 ? 64 : cv_ctx_align(ctx)) / sizeof(float);
     size_t act = d.pre_gelu ? (size_t)(g->N * g->Ci * g->HW) : 0;
     d.part_off = (act + al - 1) / al * al;
@@ -345,6 +338,33 @@ static direct_ws direct_workspace(cv_ctx *ctx, const conv_geo *g, int gelu, int 
     return d;
 }
 
+/* VEC backward-weight: S-way split over the pixels (1x1) or rows (3x3)
+ * when the work-items of one pass would not give every compute unit the
+ * tuning's share; partial blocks of Co*Ci*KK + Co floats in the scratch. */
+typedef struct vec_ws {
+    int64_t items;        /* work-items of one pass, bias item included */
+    int64_t S;
+    size_t  bytes;
+} vec_ws;
+
+static int64_t vec_wcob(cv_ctx *ctx, int K) {
+    return K == 1 ? cv_ctx_tune(ctx)->conv_wcob1 : cv_ctx_tune(ctx)->conv_wcob3;
+}
+
+static vec_ws vec_workspace(cv_ctx *ctx, const conv_geo *g) {
+    vec_ws v;
+    int64_t nob = (g->Co + vec_wcob(ctx, g->K) - 1) / vec_wcob(ctx, g->K);
+    v.items = (g->K == 1 ? g->Ci + 1 : 3 * g->Ci + 1) * nob;
+    int64_t want = (int64_t)cv_ctx_tune(ctx)->wgrad_groups * cv_ctx_compute_units(ctx);
+    int64_t most = g->K == 1 ? g->N * g->HW / cv_ctx_tune(ctx)->conv_v : g->N * g->H;   /* parts of >= 1 row / vector */
+    v.S = (want + v.items - 1) / v.items;
+    if (v.S > most) v.S = most;
+    if (v.S * (g->Co * g->Ci * g->KK + g->Co) > CONV_WGRAD_PART_MAX) v.S = CONV_WGRAD_PART_MAX / (g->Co * g->Ci * g->KK + g->Co);
+    if (v.S < 1) v.S = 1;
+    v.bytes = v.S > 1 ? (size_t)(v.S * (g->Co * g->Ci * g->KK + g->Co)) * sizeof(float) : 0;
+    return v;
+}
+
 size_t cv_conv2d_workspace(cv_ctx *ctx, const int64_t xshape[4], int64_t Co, const cv_conv2d_params *p) {
     conv_geo g = geo_of(xshape, Co, p->k);
     size_t need = 0;
@@ -352,7 +372,10 @@ size_t cv_conv2d_workspace(cv_ctx *ctx, const int64_t xshape[4], int64_t Co, con
     for (int op = 0; op < 3; op++) {
         cv_conv_algo a = cv_conv2d_algo(ctx, xshape, Co, p, op);
         if (a == CV_CONV_GEMM) uses_gemm = 1;
-        else {
+        else if (a == CV_CONV_VEC) {
+            size_t b = op == 2 ? vec_workspace(ctx, &g).bytes : 0;
+            if (b > need) need = b;
+        } else {
             size_t b = direct_workspace(ctx, &g, p->gelu_in, op).bytes;
             if (b > need) need = b;
         }
@@ -403,15 +426,30 @@ cv_status cv_sgemm(cv_ctx *ctx, int trans_a, int trans_b, int64_t m, int64_t n, 
 
 /* ---- bias ---------------------------------------------------------------- */
 
-/* y = (set ? 0 : y) + (b ? b[c] : 0) over (N, C, HW) */
-static cv_status bias_launch(cv_ctx *ctx, const cv_tensor *b, const cv_tensor *y, int set) {
+/* y = (set ? 0 : y) + (b ? b[c] : 0) + (r ? r : 0) over (N, C, HW) */
+static cv_status bias_launch(cv_ctx *ctx, const cv_tensor *b, const cv_tensor *r, const cv_tensor *y, int set) {
     int64_t N = y->shape[0], C = y->shape[1], HW = y->shape[2] * y->shape[3];
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_conv2d_bias_fwd");
     cv_karg_mem(&ka, present(b) ? b->buf : y->buf); cv_karg_u64(&ka, present(b) ? b->off : 0);
     cv_karg_i32(&ka, present(b));
+    cv_karg_mem(&ka, present(r) ? r->buf : y->buf); cv_karg_u64(&ka, present(r) ? r->off : 0);
+    cv_karg_i32(&ka, present(r));
     cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
     cv_karg_i32(&ka, (int32_t)C); cv_karg_i64(&ka, HW); cv_karg_i64(&ka, N * C * HW); cv_karg_i32(&ka, set);
     return cv_launch1(&ka, (size_t)(N * C * HW), 256);
+}
+
+/* db += sum dy per channel (db may be absent), dr += dy (dr may be absent) */
+static cv_status bias_bwd_launch(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *db, const cv_tensor *dr) {
+    int64_t N = dy->shape[0], C = dy->shape[1], HW = dy->shape[2] * dy->shape[3];
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_conv2d_bias_bwd");
+    cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
+    cv_karg_mem(&ka, present(db) ? db->buf : dy->buf); cv_karg_u64(&ka, present(db) ? db->off : 0);
+    cv_karg_i32(&ka, present(db));
+    cv_karg_mem(&ka, present(dr) ? dr->buf : dy->buf); cv_karg_u64(&ka, present(dr) ? dr->off : 0);
+    cv_karg_i32(&ka, present(dr));
+    cv_karg_i32(&ka, (int32_t)N); cv_karg_i32(&ka, (int32_t)C); cv_karg_i64(&ka, HW);
+    return cv_launch1(&ka, (size_t)C * 64, 64);
 }
 
 cv_status cv_bias_fwd(cv_ctx *ctx, const cv_tensor *b, const cv_tensor *y) {
@@ -421,23 +459,19 @@ cv_status cv_bias_fwd(cv_ctx *ctx, const cv_tensor *b, const cv_tensor *y) {
         return cv_error(CV_ERR_SHAPE, "bias: %lld values for y %s (expected one per channel)",
                         (long long)cv_tensor_numel(b), cv_shape_str(y->shape, s, sizeof s));
     }
-    return bias_launch(ctx, b, y, 0);
+    return bias_launch(ctx, b, NULL, y, 0);
 }
 
 cv_status cv_bias_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *db) {
     if (!present(db)) return CV_OK;
     if (!present(dy)) return cv_error(CV_ERR_ARG, "bias backward: missing dy");
-    int64_t N = dy->shape[0], C = dy->shape[1], HW = dy->shape[2] * dy->shape[3];
+    int64_t C = dy->shape[1];
     if (cv_tensor_numel(db) != C) {
         char s[64];
         return cv_error(CV_ERR_SHAPE, "bias backward: db has %lld values for dy %s (expected one per channel)",
                         (long long)cv_tensor_numel(db), cv_shape_str(dy->shape, s, sizeof s));
     }
-    cv_kargs ka = cv_kargs_begin(ctx, "cvk_conv2d_bias_bwd");
-    cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
-    cv_karg_mem(&ka, db->buf); cv_karg_u64(&ka, db->off);
-    cv_karg_i32(&ka, (int32_t)N); cv_karg_i32(&ka, (int32_t)C); cv_karg_i64(&ka, HW);
-    return cv_launch1(&ka, (size_t)C * 64, 64);
+    return bias_bwd_launch(ctx, dy, db, NULL);
 }
 
 /* ---- DIRECT -------------------------------------------------------------- */
@@ -445,7 +479,8 @@ cv_status cv_bias_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *db) {
 /* Forward (bwd = 0: in = x, out = y) or backward-data (bwd = 1: in = dy,
  * out = dx, xg = x for GELU'). */
 static cv_status direct_tile(cv_ctx *ctx, int bwd, const conv_geo *g, const cv_tensor *in, const cv_tensor *w,
-                             const cv_tensor *b, const cv_tensor *out, const cv_tensor *xg, int gelu, int accumulate) {
+                             const cv_tensor *b, const cv_tensor *r, const cv_tensor *out, const cv_tensor *xg,
+                             int gelu, int accumulate) {
     int64_t Cin = bwd ? g->Co : g->Ci, Cout = bwd ? g->Ci : g->Co;
     int64_t cob = g->K == 3 ? CT_COB3 : CT_COB1, ncob = (Cout + cob - 1) / cob;
     static const char *names[2][2] = { { "cvk_conv2d_fwd_k1", "cvk_conv2d_fwd_k3" },
@@ -458,6 +493,8 @@ static cv_status direct_tile(cv_ctx *ctx, int bwd, const conv_geo *g, const cv_t
     cv_karg_i32(&ka, bwd);                                      /* flip */
     cv_karg_mem(&ka, present(b) ? b->buf : w->buf); cv_karg_u64(&ka, present(b) ? b->off : 0);
     cv_karg_i32(&ka, present(b));
+    cv_karg_mem(&ka, present(r) ? r->buf : w->buf); cv_karg_u64(&ka, present(r) ? r->off : 0);
+    cv_karg_i32(&ka, present(r));
     cv_karg_mem(&ka, out->buf); cv_karg_u64(&ka, out->off);
     cv_karg_mem(&ka, xg ? xg->buf : in->buf); cv_karg_u64(&ka, xg ? xg->off : 0);
     cv_karg_i32(&ka, (int32_t)g->N); cv_karg_i32(&ka, (int32_t)Cin); cv_karg_i32(&ka, (int32_t)Cout);
@@ -479,7 +516,7 @@ static cv_status gelu_launch(cv_ctx *ctx, const cv_tensor *x, cl_mem out, int de
 }
 
 static cv_status direct_fwd(cv_ctx *ctx, const conv_geo *g, const cv_tensor *x, const cv_tensor *w, const cv_tensor *b,
-                            const cv_tensor *y, int gelu, int accumulate) {
+                            const cv_tensor *r, const cv_tensor *y, int gelu, int accumulate) {
     cv_status st = CV_OK;
     direct_ws d = direct_workspace(ctx, g, gelu, 0);
     if (d.pre_gelu) {
@@ -488,9 +525,9 @@ static cv_status direct_fwd(cv_ctx *ctx, const conv_geo *g, const cv_tensor *x, 
         CV_TRY(gelu_launch(ctx, x, scr, 0));
         cv_tensor a = *x;
         a.buf = scr; a.off = 0;
-        CV_TRY(direct_tile(ctx, 0, g, &a, w, b, y, NULL, 0, accumulate));
+        CV_TRY(direct_tile(ctx, 0, g, &a, w, b, r, y, NULL, 0, accumulate));
     } else {
-        CV_TRY(direct_tile(ctx, 0, g, x, w, b, y, NULL, gelu, accumulate));
+        CV_TRY(direct_tile(ctx, 0, g, x, w, b, r, y, NULL, gelu, accumulate));
     }
 fail:
     return st;
@@ -507,9 +544,9 @@ static cv_status direct_bwd_data(cv_ctx *ctx, const conv_geo *g, const cv_tensor
         CV_TRY(gelu_launch(ctx, x, scr, 1));
         cv_tensor gp = *x;
         gp.buf = scr; gp.off = 0;
-        CV_TRY(direct_tile(ctx, 1, g, dy, w, NULL, dx, &gp, 2, 0));   /* 2: xg holds GELU'(x) */
+        CV_TRY(direct_tile(ctx, 1, g, dy, w, NULL, NULL, dx, &gp, 2, 0));   /* 2: xg holds GELU'(x) */
     } else {
-        CV_TRY(direct_tile(ctx, 1, g, dy, w, NULL, dx, x, gelu, 0));
+        CV_TRY(direct_tile(ctx, 1, g, dy, w, NULL, NULL, dx, x, gelu, 0));
     }
 fail:
     return st;
@@ -518,7 +555,7 @@ fail:
 static cv_status direct_wgrad(cv_ctx *ctx, const conv_geo *g, const cv_tensor *x, const cv_tensor *dy,
                               const cv_tensor *dw, int gelu) {
     cv_status st = CV_OK;
-    direct_ws d = direct_workspace(ctx, g, gelu, 1);
+    direct_ws d = direct_workspace(ctx, g, gelu, 2);
     int64_t S = d.S, nw = g->Co * g->Ci * g->KK;
     cl_mem scr = NULL;
     cv_tensor a = *x;
@@ -544,6 +581,84 @@ static cv_status direct_wgrad(cv_ctx *ctx, const conv_geo *g, const cv_tensor *x
         cv_karg_mem(&kr, dw->buf); cv_karg_u64(&kr, dw->off);
         cv_karg_i64(&kr, nw); cv_karg_i32(&kr, (int32_t)S);
         CV_TRY(cv_launch1(&kr, (size_t)nw, 64));
+    }
+fail:
+    return st;
+}
+
+/* ---- VEC ----------------------------------------------------------------- */
+
+/* Forward (bwd = 0: in = x, out = y) or backward-data (bwd = 1: in = dy,
+ * out = dx += ..., xg = x for GELU'). */
+static cv_status vec_tile(cv_ctx *ctx, int bwd, const conv_geo *g, const cv_tensor *in, const cv_tensor *w,
+                          const cv_tensor *b, const cv_tensor *r, const cv_tensor *out, const cv_tensor *xg,
+                          int gelu, int accumulate) {
+    const cv_tune *t = cv_ctx_tune(ctx);
+    int64_t Cin = bwd ? g->Co : g->Ci, Cout = bwd ? g->Ci : g->Co, V = t->conv_v;
+    int64_t cob = 0;
+    const char *name = "cvk_conv2d_vec3";
+    if (g->K == 1) {
+        cob = Cout <= 8 ? 8 : Cout <= 16 ? 16 : 32;
+        name = cob == 8 ? "cvk_conv2d_vec1_cob8" : cob == 16 ? "cvk_conv2d_vec1_cob16" : "cvk_conv2d_vec1_cob32";
+    }
+    cv_kargs ka = cv_kargs_begin(ctx, name);
+    cv_karg_mem(&ka, in->buf); cv_karg_u64(&ka, in->off);
+    cv_karg_mem(&ka, w->buf); cv_karg_u64(&ka, w->off);
+    cv_karg_i64(&ka, bwd ? g->KK : g->Ci * g->KK);              /* sw_o */
+    cv_karg_i64(&ka, bwd ? g->Ci * g->KK : g->KK);              /* sw_i */
+    cv_karg_mem(&ka, present(b) ? b->buf : w->buf); cv_karg_u64(&ka, present(b) ? b->off : 0);
+    cv_karg_i32(&ka, present(b));
+    cv_karg_mem(&ka, present(r) ? r->buf : w->buf); cv_karg_u64(&ka, present(r) ? r->off : 0);
+    cv_karg_i32(&ka, present(r));
+    cv_karg_mem(&ka, out->buf); cv_karg_u64(&ka, out->off);
+    cv_karg_mem(&ka, xg ? xg->buf : in->buf); cv_karg_u64(&ka, xg ? xg->off : 0);
+    if (g->K == 1) {
+        cv_karg_i32(&ka, (int32_t)g->N); cv_karg_i32(&ka, (int32_t)Cin); cv_karg_i32(&ka, (int32_t)Cout);
+        cv_karg_i64(&ka, g->HW); cv_karg_i32(&ka, gelu); cv_karg_i32(&ka, accumulate); cv_karg_i32(&ka, bwd);
+        size_t gs[3] = { (size_t)(g->HW / V), (size_t)((Cout + cob - 1) / cob), (size_t)g->N };
+        return cv_launch(&ka, 3, gs, NULL);
+    }
+    int64_t R = t->conv_r3, ncob = (Cout + t->conv_cob3 - 1) / t->conv_cob3;
+    cv_karg_i32(&ka, bwd);                                      /* flip */
+    cv_karg_i32(&ka, (int32_t)g->N); cv_karg_i32(&ka, (int32_t)Cin); cv_karg_i32(&ka, (int32_t)Cout);
+    cv_karg_i32(&ka, (int32_t)g->H); cv_karg_i32(&ka, (int32_t)g->W);
+    cv_karg_i32(&ka, gelu); cv_karg_i32(&ka, accumulate); cv_karg_i32(&ka, bwd);
+    size_t gs[3] = { (size_t)(g->W / V), (size_t)((g->H + R - 1) / R), (size_t)(g->N * ncob) };
+    return cv_launch(&ka, 3, gs, NULL);
+}
+
+/* dw += ..., and in the same pass db += sum dy, dr += dy (either may be
+ * absent); dw must be present. */
+static cv_status vec_wgrad(cv_ctx *ctx, const conv_geo *g, const cv_tensor *x, const cv_tensor *dy,
+                           const cv_tensor *dw, const cv_tensor *db, const cv_tensor *dr, int gelu) {
+    cv_status st = CV_OK;
+    vec_ws v = vec_workspace(ctx, g);
+    int64_t wcob = vec_wcob(ctx, g->K), nob = (g->Co + wcob - 1) / wcob, nw = g->Co * g->Ci * g->KK;
+    cl_mem scr = NULL;
+    if (v.bytes) CV_TRY(cv_ctx_scratch(ctx, v.bytes, &scr));
+    cv_kargs ka = cv_kargs_begin(ctx, g->K == 1 ? "cvk_conv2d_vec1_wgrad" : "cvk_conv2d_vec3_wgrad");
+    cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
+    cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
+    cv_karg_mem(&ka, dw->buf); cv_karg_u64(&ka, dw->off);
+    cv_karg_mem(&ka, present(db) ? db->buf : dw->buf); cv_karg_u64(&ka, present(db) ? db->off : 0);
+    cv_karg_i32(&ka, present(db));
+    cv_karg_mem(&ka, present(dr) ? dr->buf : dw->buf); cv_karg_u64(&ka, present(dr) ? dr->off : 0);
+    cv_karg_i32(&ka, present(dr));
+    cv_karg_mem(&ka, scr ? scr : dw->buf); cv_karg_u64(&ka, 0);
+    cv_karg_i32(&ka, (int32_t)g->N); cv_karg_i32(&ka, (int32_t)g->Ci); cv_karg_i32(&ka, (int32_t)g->Co);
+    if (g->K == 1) cv_karg_i64(&ka, g->HW);
+    else { cv_karg_i32(&ka, (int32_t)g->H); cv_karg_i32(&ka, (int32_t)g->W); }
+    cv_karg_i32(&ka, gelu); cv_karg_i32(&ka, (int32_t)v.S);
+    size_t gs[3] = { (size_t)(g->K == 1 ? g->Ci + 1 : 3 * g->Ci + 1), (size_t)nob, (size_t)v.S }, ls[3] = { 1, 1, 1 };
+    CV_TRY(cv_launch(&ka, 3, gs, ls));
+    if (v.S > 1) {
+        cv_kargs kr = cv_kargs_begin(ctx, "cvk_conv2d_vec_reduce");
+        cv_karg_mem(&kr, scr); cv_karg_u64(&kr, 0);
+        cv_karg_mem(&kr, dw->buf); cv_karg_u64(&kr, dw->off);
+        cv_karg_mem(&kr, present(db) ? db->buf : dw->buf); cv_karg_u64(&kr, present(db) ? db->off : 0);
+        cv_karg_i32(&kr, present(db));
+        cv_karg_i64(&kr, nw); cv_karg_i64(&kr, g->Co); cv_karg_i32(&kr, (int32_t)v.S);
+        CV_TRY(cv_launch1(&kr, (size_t)(nw + g->Co), 64));
     }
 fail:
     return st;
@@ -631,31 +746,44 @@ fail:
 
 /* ---- launchers ----------------------------------------------------------- */
 
-cv_status cv_conv2d_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *b,
-                        const cv_tensor *y, const cv_conv2d_params *p) {
+cv_status cv_conv2d_fwd_res(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *b,
+                            const cv_tensor *r, const cv_tensor *y, const cv_conv2d_params *p) {
     cv_status st = CV_OK;
+    char s1[64], s2[64];
     CV_TRY(check_params(p, "conv2d forward"));
     CV_TRY(check_shapes("conv2d forward", x, w, y, p));
     conv_geo g = geo_of(x->shape, y->shape[1], p->k);
     if (present(b) && cv_tensor_numel(b) != g.Co)
         return cv_error(CV_ERR_SHAPE, "conv2d forward: bias has %lld values for %lld output channels",
                         (long long)cv_tensor_numel(b), (long long)g.Co);
+    if (present(r) && !cv_shape_eq(r->shape, y->shape))
+        return cv_error(CV_ERR_SHAPE, "conv2d forward: residual %s does not match y %s",
+                        cv_shape_str(r->shape, s1, sizeof s1), cv_shape_str(y->shape, s2, sizeof s2));
+    int acc = p->accumulate;
+    if (present(r) && r->buf == y->buf && r->off == y->off) { acc = 1; r = NULL; }   /* y += conv */
     cv_conv_algo a = cv_conv2d_algo(ctx, x->shape, g.Co, p, 0);
-    if (a == CV_CONV_DIRECT) {
-        CV_TRY(direct_fwd(ctx, &g, x, w, b, y, p->gelu_in, p->accumulate));
+    if (a == CV_CONV_VEC) {
+        CV_TRY(vec_tile(ctx, 0, &g, x, w, b, r, y, NULL, p->gelu_in, acc));
+    } else if (a == CV_CONV_DIRECT) {
+        CV_TRY(direct_fwd(ctx, &g, x, w, b, r, y, p->gelu_in, acc));
     } else {
-        /* y = b (or y + b), then y += W col: one pass over y, and a y
+        /* y = b (+ r) (or y + b + r), then y += W col: one pass over y, and a y
          * holding NaN from an earlier step never leaks through beta = 0 */
-        if (present(b) || !p->accumulate) CV_TRY(bias_launch(ctx, b, y, !p->accumulate));
+        if (present(b) || present(r) || !acc) CV_TRY(bias_launch(ctx, b, r, y, !acc));
         CV_TRY(gemm_pass(ctx, PASS_FWD, &g, x, w, y, NULL, p->gelu_in));
     }
 fail:
     return st;
 }
 
-cv_status cv_conv2d_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *dy,
-                        const cv_tensor *dx, const cv_tensor *dw, const cv_tensor *db,
-                        const cv_conv2d_params *p) {
+cv_status cv_conv2d_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *b,
+                        const cv_tensor *y, const cv_conv2d_params *p) {
+    return cv_conv2d_fwd_res(ctx, x, w, b, NULL, y, p);
+}
+
+cv_status cv_conv2d_bwd_res(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *dy,
+                            const cv_tensor *dx, const cv_tensor *dw, const cv_tensor *db, const cv_tensor *dr,
+                            const cv_conv2d_params *p) {
     cv_status st = CV_OK;
     char s1[64], s2[64];
     CV_TRY(check_params(p, "conv2d backward"));
@@ -667,21 +795,36 @@ cv_status cv_conv2d_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, con
     if (present(dw) && cv_tensor_numel(dw) != cv_tensor_numel(w))
         return cv_error(CV_ERR_SHAPE, "conv2d backward: dw %s does not match w %s",
                         cv_shape_str(dw->shape, s1, sizeof s1), cv_shape_str(w->shape, s2, sizeof s2));
-    if (present(db)) CV_TRY(cv_bias_bwd(ctx, dy, db));
-    if (present(dw)) {
-        if (cv_conv2d_algo(ctx, x->shape, g.Co, p, 2) == CV_CONV_DIRECT)
-            CV_TRY(direct_wgrad(ctx, &g, x, dy, dw, p->gelu_in));
-        else
-            CV_TRY(gemm_pass(ctx, PASS_WEIGHT, &g, x, w, dy, dw, p->gelu_in));
+    if (present(db) && cv_tensor_numel(db) != g.Co)
+        return cv_error(CV_ERR_SHAPE, "conv2d backward: db has %lld values for %lld output channels",
+                        (long long)cv_tensor_numel(db), (long long)g.Co);
+    if (present(dr) && !cv_shape_eq(dr->shape, dy->shape))
+        return cv_error(CV_ERR_SHAPE, "conv2d backward: dr %s does not match dy %s",
+                        cv_shape_str(dr->shape, s1, sizeof s1), cv_shape_str(dy->shape, s2, sizeof s2));
+    cv_conv_algo aw = present(dw) ? cv_conv2d_algo(ctx, x->shape, g.Co, p, 2) : CV_CONV_DIRECT;
+    if (aw == CV_CONV_VEC) {
+        CV_TRY(vec_wgrad(ctx, &g, x, dy, dw, db, dr, p->gelu_in));          /* db and dr in the same pass */
+    } else {
+        if (present(db) || present(dr)) CV_TRY(bias_bwd_launch(ctx, dy, db, dr));
+        if (present(dw)) {
+            if (aw == CV_CONV_DIRECT) CV_TRY(direct_wgrad(ctx, &g, x, dy, dw, p->gelu_in));
+            else CV_TRY(gemm_pass(ctx, PASS_WEIGHT, &g, x, w, dy, dw, p->gelu_in));
+        }
     }
     if (present(dx)) {
-        if (cv_conv2d_algo(ctx, x->shape, g.Co, p, 1) == CV_CONV_DIRECT)
-            CV_TRY(direct_bwd_data(ctx, &g, x, w, dy, dx, p->gelu_in));
-        else
-            CV_TRY(gemm_pass(ctx, PASS_DATA, &g, x, w, dy, dx, p->gelu_in));
+        cv_conv_algo a = cv_conv2d_algo(ctx, x->shape, g.Co, p, 1);
+        if (a == CV_CONV_VEC) CV_TRY(vec_tile(ctx, 1, &g, dy, w, NULL, NULL, dx, x, p->gelu_in, 0));
+        else if (a == CV_CONV_DIRECT) CV_TRY(direct_bwd_data(ctx, &g, x, w, dy, dx, p->gelu_in));
+        else CV_TRY(gemm_pass(ctx, PASS_DATA, &g, x, w, dy, dx, p->gelu_in));
     }
 fail:
     return st;
+}
+
+cv_status cv_conv2d_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *dy,
+                        const cv_tensor *dx, const cv_tensor *dw, const cv_tensor *db,
+                        const cv_conv2d_params *p) {
+    return cv_conv2d_bwd_res(ctx, x, w, dy, dx, dw, db, NULL, p);
 }
 
 /* ---- checks -------------------------------------------------------------- */
@@ -761,33 +904,38 @@ done:
 }
 
 /* One device case: shapes and options, which gradients are wanted
- * (1 dx, 2 dw, 4 db), and a column budget (0: default) to force chunking. */
+ * (1 dx, 2 dw, 4 db), a column budget (0: default) to force chunking, and
+ * a residual input (forward y = conv + b + r, backward dr += dy). */
 typedef struct conv_case {
     int64_t N, Ci, Co, H, W;
     int     k, gelu, acc, bias, grads;
     size_t  budget;
+    int     res;
 } conv_case;
 
-enum { CONV_NT = 8 };   /* x, w, b, y, dy, dx, dw, db */
+enum { CONV_NT = 10 };   /* x, w, b, y, dy, dx, dw, db, r, dr */
 
 static void conv_dev_case(cv_check *c, cv_ctx *ctx, const conv_case *cs, cv_conv_algo algo, uint64_t seed) {
     const int64_t N = cs->N, Ci = cs->Ci, Co = cs->Co, H = cs->H, W = cs->W, K = cs->k;
     const int64_t n[CONV_NT] = { N * Ci * H * W, Co * Ci * K * K, Co, N * Co * H * W, N * Co * H * W,
-                                 N * Ci * H * W, Co * Ci * K * K, Co };
+                                 N * Ci * H * W, Co * Ci * K * K, Co, N * Co * H * W, N * Co * H * W };
     const int64_t shp[CONV_NT][4] = { { N, Ci, H, W }, { Co, Ci, K, K }, { 1, Co, 1, 1 }, { N, Co, H, W },
-                                      { N, Co, H, W }, { N, Ci, H, W }, { Co, Ci, K, K }, { 1, Co, 1, 1 } };
-    const double lo[CONV_NT] = { -3, -1, -1, -1, -1, -1, -1, -1 };   /* ranges are [lo, -lo] */
+                                      { N, Co, H, W }, { N, Ci, H, W }, { Co, Ci, K, K }, { 1, Co, 1, 1 },
+                                      { N, Co, H, W }, { N, Co, H, W } };
+    const double lo[CONV_NT] = { -3, -1, -1, -1, -1, -1, -1, -1, -1, -1 };   /* ranges are [lo, -lo] */
     double *ref[CONV_NT] = { 0 };
     float *hf[CONV_NT] = { 0 };
     cv_chk_dev d[CONV_NT];
     cv_status st = CV_OK;
     double e[CONV_NT];
-    char desc[160];
+    char desc[192];
     memset(d, 0, sizeof d);
     for (int i = 0; i < CONV_NT; i++) e[i] = INFINITY;
-    snprintf(desc, sizeof desc, "%s N=%lld Ci=%lld Co=%lld %lldx%lld k=%d gelu=%d acc=%d bias=%d%s",
-             algo_name(algo), (long long)N, (long long)Ci, (long long)Co, (long long)H, (long long)W, cs->k,
-             cs->gelu, cs->acc, cs->bias, cs->budget ? " chunked" : "");
+    cv_conv_algo ran = cv_conv2d_algo(ctx, shp[0], Co, &(cv_conv2d_params){ cs->k, cs->gelu, cs->acc, algo }, 0);
+    snprintf(desc, sizeof desc, "%s%s N=%lld Ci=%lld Co=%lld %lldx%lld k=%d gelu=%d acc=%d bias=%d%s%s",
+             algo_name(algo), ran != algo ? " (as direct)" : "", (long long)N, (long long)Ci, (long long)Co,
+             (long long)H, (long long)W, cs->k, cs->gelu, cs->acc, cs->bias, cs->budget ? " chunked" : "",
+             cs->res ? " residual" : "");
     for (int i = 0; i < CONV_NT; i++) {
         ref[i] = malloc((size_t)n[i] * sizeof **ref);
         hf[i] = malloc((size_t)n[i] * sizeof **hf);
@@ -809,15 +957,23 @@ static void conv_dev_case(cv_check *c, cv_ctx *ctx, const conv_case *cs, cv_conv
             CV_TRY(CV_CL(clEnqueueFillBuffer(cv_ctx_queue(ctx), scr, &nan, sizeof nan, 0, ws / 4 * 4, 0, NULL, NULL)));
         }
     }
-    cv_conv2d_ref_fwd(ref[0], ref[1], cs->bias ? ref[2] : NULL, ref[3], N, Ci, H, W, Co, &p);
+    {
+        cv_conv2d_params pr = p;
+        if (cs->res) {                                /* y = r, then y += conv */
+            memcpy(ref[3], ref[8], (size_t)n[3] * sizeof **ref);
+            pr.accumulate = 1;
+        }
+        cv_conv2d_ref_fwd(ref[0], ref[1], cs->bias ? ref[2] : NULL, ref[3], N, Ci, H, W, Co, &pr);
+        if (cs->res) for (int64_t i = 0; i < n[9]; i++) ref[9][i] += ref[4][i];
+    }
     cv_conv2d_ref_bwd(ref[0], ref[1], ref[4], cs->grads & 1 ? ref[5] : NULL, cs->grads & 2 ? ref[6] : NULL,
                       cs->grads & 4 ? ref[7] : NULL, N, Ci, H, W, Co, &p);
-    CV_TRY(cv_conv2d_fwd(ctx, &d[0].t, &d[1].t, cs->bias ? &d[2].t : NULL, &d[3].t, &p));
-    CV_TRY(cv_conv2d_bwd(ctx, &d[0].t, &d[1].t, &d[4].t, cs->grads & 1 ? &d[5].t : NULL,
-                         cs->grads & 2 ? &d[6].t : NULL, cs->grads & 4 ? &d[7].t : NULL, &p));
+    CV_TRY(cv_conv2d_fwd_res(ctx, &d[0].t, &d[1].t, cs->bias ? &d[2].t : NULL, cs->res ? &d[8].t : NULL, &d[3].t, &p));
+    CV_TRY(cv_conv2d_bwd_res(ctx, &d[0].t, &d[1].t, &d[4].t, cs->grads & 1 ? &d[5].t : NULL,
+                             cs->grads & 2 ? &d[6].t : NULL, cs->grads & 4 ? &d[7].t : NULL, cs->res ? &d[9].t : NULL, &p));
     for (int i = 0; i < CONV_NT; i++) {           /* inputs too: they must be untouched */
         CV_TRY(cv_chk_dev_get(ctx, &d[i], hf[i]));
-        static const char *nm[CONV_NT] = { "x", "w", "b", "y", "dy", "dx", "dw", "db" };
+        static const char *nm[CONV_NT] = { "x", "w", "b", "y", "dy", "dx", "dw", "db", "r", "dr" };
         e[i] = cv_chk_nmse(c, nm[i], hf[i], ref[i], (size_t)n[i], 4);
     }
 fail:
@@ -830,12 +986,12 @@ fail:
         free(ref[i]); free(hf[i]);
     }
     const double tol = 1e-9;
-    int inputs = e[0] == 0 && e[1] == 0 && e[2] == 0 && e[4] == 0;
+    int inputs = e[0] == 0 && e[1] == 0 && e[2] == 0 && e[4] == 0 && e[8] == 0;
     CV_CHECK_OK(st == CV_OK && e[3] < tol && guards && inputs, "conv2d fwd %s: nmse %.2e, guards %s%s", desc, e[3],
                 guards ? "intact" : "BROKEN", inputs ? "" : ", INPUTS CHANGED");
-    CV_CHECK_OK(st == CV_OK && e[5] < tol && e[6] < tol && e[7] < tol && inputs && guards,
-                "conv2d bwd %s grads=%s%s%s: nmse dx %.2e dw %.2e db %.2e", desc, cs->grads & 1 ? "x" : "",
-                cs->grads & 2 ? "w" : "", cs->grads & 4 ? "b" : "", e[5], e[6], e[7]);
+    CV_CHECK_OK(st == CV_OK && e[5] < tol && e[6] < tol && e[7] < tol && e[9] < tol && inputs && guards,
+                "conv2d bwd %s grads=%s%s%s: nmse dx %.2e dw %.2e db %.2e dr %.2e", desc, cs->grads & 1 ? "x" : "",
+                cs->grads & 2 ? "w" : "", cs->grads & 4 ? "b" : "", e[5], e[6], e[7], e[9]);
 }
 
 static void bias_dev_case(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, int64_t W, uint64_t seed) {
@@ -917,20 +1073,28 @@ static void conv_arg_checks(cv_check *c, cv_ctx *ctx) {
 void cv_conv_devcheck(cv_check *c, cv_ctx *ctx) {
     const size_t img = 5 * 9 * 9 * 7, rows4 = 17 * 9 * 7 * 4;
     static const conv_case cases[] = {
-        /*  N  Ci  Co   H   W  k gelu acc bias grads budget */
-        { 1,  3,  5,  5,  7, 3, 0, 0, 1, 7, 0 },
-        { 3, 17, 33,  9,  3, 3, 1, 1, 1, 7, 0 },
-        { 3, 33, 17,  5,  7, 1, 1, 0, 1, 7, 0 },
-        { 1,  5,  3,  9,  3, 1, 0, 1, 0, 7, 0 },
-        { 1,  5,  3,  4,  9, 3, 1, 0, 1, 7, 0 },          /* one spatial chunk: unsplit weight gradient */
-        { 1,  3, 17, 13, 37, 3, 0, 1, 0, 1, 0 },          /* several tiles across; dx only */
-        { 3,  5, 17,  9,  3, 1, 0, 0, 1, 6, 0 },          /* 1x1 plain GEMM path; no dx */
-        { 3,  5,  3,  9,  7, 3, 1, 1, 1, 7, 2 * img },    /* columns of 2 images at a time */
-        { 2, 17,  5,  9,  7, 3, 0, 0, 1, 7, rows4 },      /* 4 rows at a time (4, 4, 1) */
-        { 2, 32, 32, 16, 16, 3, 1, 0, 1, 7, 0 },          /* VDVAE-sized 3x3 */
-        { 2, 32,  8, 16, 16, 1, 1, 1, 1, 7, 0 },          /* VDVAE bottleneck 1x1 */
+        /*  N  Ci  Co   H   W  k gelu acc bias grads budget res */
+        { 1,  3,  5,  5,  7, 3, 0, 0, 1, 7, 0, 0 },
+        { 3, 17, 33,  9,  3, 3, 1, 1, 1, 7, 0, 0 },
+        { 3, 33, 17,  5,  7, 1, 1, 0, 1, 7, 0, 0 },
+        { 1,  5,  3,  9,  3, 1, 0, 1, 0, 7, 0, 0 },
+        { 1,  5,  3,  4,  9, 3, 1, 0, 1, 7, 0, 0 },          /* one spatial chunk: unsplit weight gradient */
+        { 1,  3, 17, 13, 37, 3, 0, 1, 0, 1, 0, 0 },          /* several tiles across; dx only */
+        { 3,  5, 17,  9,  3, 1, 0, 0, 1, 6, 0, 0 },          /* 1x1 plain GEMM path; no dx */
+        { 3,  5,  3,  9,  7, 3, 1, 1, 1, 7, 2 * img, 0 },    /* columns of 2 images at a time */
+        { 2, 17,  5,  9,  7, 3, 0, 0, 1, 7, rows4, 0 },      /* 4 rows at a time (4, 4, 1) */
+        { 2, 32, 32, 16, 16, 3, 1, 0, 1, 7, 0, 0 },          /* VDVAE-sized 3x3 */
+        { 2, 32,  8, 16, 16, 1, 1, 1, 1, 7, 0, 0 },          /* VDVAE bottleneck 1x1 */
+        /* vector-aligned shapes (rows of 16 and 32, planes of 16k): the VEC kernels */
+        { 3,  5, 17,  9, 16, 3, 1, 0, 1, 7, 0, 1 },          /* rows not a multiple of R; 3 channel blocks */
+        { 2,  3, 10,  5, 32, 3, 1, 0, 1, 7, 0, 0 },          /* two vectors per row: neighbours across them */
+        { 2,  7, 33,  6,  8, 1, 1, 0, 1, 7, 0, 1 },          /* 1x1, Co > 32: two blocks of 32 */
+        { 1, 33, 12,  4,  4, 1, 0, 1, 0, 7, 0, 0 },          /* 1x1, Co 12 (block of 16), accumulate */
+        { 2,  1,  3,  8, 16, 1, 1, 0, 1, 7, 0, 1 },          /* few work-items: split weight gradient */
+        { 2,  1,  5,  7, 16, 3, 1, 0, 1, 6, 0, 1 },          /* the same for 3x3; no dx */
+        { 2,  8, 32, 16, 16, 1, 1, 0, 1, 5, 0, 1 },          /* VDVAE 1x1 W/4 -> W with the residual; no dw */
     };
-    for (int a = CV_CONV_DIRECT; a <= CV_CONV_GEMM; a++)
+    for (int a = CV_CONV_DIRECT; a <= CV_CONV_VEC; a++)
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
             conv_dev_case(c, ctx, &cases[i], (cv_conv_algo)a, 1000 + 37 * i + 7 * (size_t)a);
     bias_dev_case(c, ctx, 3, 5, 9, 7, 77);

@@ -11,7 +11,8 @@
  *              residual add of a block is then free.
  * Backward accumulates into dx, dw, db (any may be NULL).
  * Algorithms (choose by measurement per device, cv_conv2d_algo): direct
- * tiled kernels, or im2col + CLBlast SGEMM (1x1 needs no im2col). */
+ * tiled kernels, im2col + CLBlast SGEMM (1x1 needs no im2col), or the
+ * pixel-vector kernels for CPU devices (VEC). */
 #ifndef CV_OP_CONV_H
 #define CV_OP_CONV_H
 
@@ -21,6 +22,8 @@ typedef enum cv_conv_algo {
     CV_CONV_AUTO = 0,     /* from the device table / tuning wisdom */
     CV_CONV_DIRECT,       /* hand-written tiled kernels */
     CV_CONV_GEMM,         /* (im2col +) CLBlast SGEMM */
+    CV_CONV_VEC,          /* pixel-vector kernels (CPU devices); shapes whose rows (3x3) or
+                             planes (1x1) the vector width does not divide run DIRECT */
     CV_CONV_ALGO_COUNT
 } cv_conv_algo;
 
@@ -56,6 +59,16 @@ cv_status cv_conv2d_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, con
                         const cv_tensor *dx, const cv_tensor *dw, const cv_tensor *db,
                         const cv_conv2d_params *p);
 
+/* The same with a residual input r (N, Co, H, W) (may be NULL): y = conv +
+ * b + r, replacing a copy of r into y followed by an accumulating conv
+ * (r may be y itself, which is accumulate).  Backward: dr (may be NULL)
+ * += dy, in the same pass as db where the algorithm allows. */
+cv_status cv_conv2d_fwd_res(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *b,
+                            const cv_tensor *r, const cv_tensor *y, const cv_conv2d_params *p);
+cv_status cv_conv2d_bwd_res(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *dy,
+                            const cv_tensor *dx, const cv_tensor *dw, const cv_tensor *db, const cv_tensor *dr,
+                            const cv_conv2d_params *p);
+
 /* Per-channel bias alone: y[n,c,:,:] += b[c]; backward db += sum dy. */
 void      cv_bias_ref_fwd(const double *b, double *y, int64_t N, int64_t C, int64_t HW);
 void      cv_bias_ref_bwd(const double *dy, double *db, int64_t N, int64_t C, int64_t HW);
@@ -72,8 +85,9 @@ cv_status cv_sgemm(cv_ctx *ctx, int trans_a, int trans_b, int64_t m, int64_t n, 
 
 /* Which algorithm p->algo resolves to on this device for this shape:
  * an explicit p->algo wins; AUTO follows $CV_CONV_ALGO (direct | gemm |
- * auto; any other value makes the ops fail with CV_ERR_ARG), then a small
- * per-device table (CPU rows measured with bench/bench-conv).
+ * vec | auto; any other value makes the ops fail with CV_ERR_ARG), then the
+ * device's tuning rules (cv_ctx_tune: table or wisdom, src/cv_tune.h).
+ * VEC resolves to DIRECT for shapes it does not cover.
  * bwd: 0 forward, 1 backward-data, 2 backward-weight. */
 cv_conv_algo cv_conv2d_algo(cv_ctx *ctx, const int64_t xshape[4], int64_t Co, const cv_conv2d_params *p, int bwd);
 
