@@ -1,10 +1,11 @@
 /* cosmovae-import -- turn the CAMELS Multifield Dataset (CMD) .npy files
  * and parameter table into a cosmovae dataset (cv_data.h).
  *
- * Streams: maps go through two fixed-size block buffers (about 1 MB of input
- * whatever the file size), so the 3.9 GB LH files import with bounded
- * resident memory.  Every input value is checked before it is written, and
- * nothing appears at the output path unless the whole import succeeded. */
+ * Streams: maps go through two fixed-size blocks per worker thread (about
+ * 1 MB of output each, whatever the file size), so the 3.9 GB LH files
+ * import with bounded resident memory.  Every input value is checked
+ * before it is written, and nothing appears at the output path unless the
+ * whole import succeeded. */
 #include "cv_cli.h"
 #include "cv_data.h"
 #include "cv_npy.h"
@@ -15,6 +16,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *usage_text =
     "Usage: cosmovae-import CMD_DIR -o OUT.nc [OPTION]...\n"
@@ -39,6 +41,8 @@ static const char *usage_text =
     "                        (for fields with zeros or negative values)\n"
     "      --deflate N       NetCDF deflate level 0-9 (default 0: CMD maps compress\n"
     "                        by only ~20% at several times the import time)\n"
+    "      --threads N       threads that read, check and average (default: the\n"
+    "                        online CPUs, at most 8); one more writes\n"
     "  -q, --quiet           no progress output\n"
     "      --help            display this help and exit\n"
     "      --version         output version information and exit\n"
@@ -87,97 +91,93 @@ static cv_status check_map(const cv_npy *f, int64_t map, const float *x, size_t 
     return CV_OK;
 }
 
-/* Whether some value is unusable: not finite, or (is_log) not positive.
- * Integer tests on the bits, so that the compiler vectorises the loop. */
-static int any_bad(const float *x, size_t n, int is_log) {
-    uint32_t bad = 0;
-    if (is_log)
-        for (size_t i = 0; i < n; i++) {
-            uint32_t u;
-            memcpy(&u, &x[i], 4);
-            /* negative, zero, inf or NaN: (u - 1) as signed >= 0x7f7fffff */
-            bad |= (u - 1u) >= 0x7f7fffffu;
-        }
-    else
-        for (size_t i = 0; i < n; i++) {
-            uint32_t u;
-            memcpy(&u, &x[i], 4);
-            bad |= (u & 0x7f800000u) == 0x7f800000u;              /* inf, NaN */
-        }
-    return bad != 0;
-}
+/* The pipeline.  Block b (maps [b K, b K + k)) belongs to worker b % nw
+ * and passes through that worker's slot (b / nw) % 2.  A worker reads each
+ * map of each field with one pread and works on it while it is still in
+ * the cache: with F > 1 it block-averages and checks it from a one-map
+ * scratch into the slot's (K, C, H/F, W/F) maps; with F = 1 the read lands
+ * in the slot in the dataset's (K, C, H, W) layout.  It then computes the
+ * writer's sums of the block (the log10 statistics), so that the main
+ * thread only writes: the blocks in order, whatever the workers' timing,
+ * so that the file's layout is always the same.  (Memory-mapping the input
+ * instead, to save the copy, measured no faster: the page faults cost what
+ * the copy did.) */
+typedef struct slot {
+    float    *out;        /* (K, C, ho, wo) */
+    double   *sums;       /* (K, C, 2) */
+    int       ready;      /* 1: filled (or failed), 0: free */
+    cv_status st;         /* status of the fill */
+    char      err[2048];
+} slot;
 
-/* Block average: in (H, W) -> out (H/f, W/f), double accumulation, one
- * output row at a time (acc: (W/f) scratch).  Sums of f*f floats of one
- * block are exact in double unless its values span more than ~2^25. */
-static void downsample(const float *in, float *out, int h, int w, int f, double *acc) {
-    const int ho = h / f, wo = w / f;
-    const double inv = 1.0 / ((double)f * f);
-    for (int y = 0; y < ho; y++) {
-        for (int x = 0; x < wo; x++) acc[x] = 0;
-        for (int dy = 0; dy < f; dy++) {
-            const float *row = in + (size_t)(y * f + dy) * w;
-            if (f == 4)
-                for (int x = 0; x < wo; x++)
-                    acc[x] += ((double)row[4 * x] + row[4 * x + 1]) + ((double)row[4 * x + 2] + row[4 * x + 3]);
-            else if (f == 2)
-                for (int x = 0; x < wo; x++) acc[x] += (double)row[2 * x] + row[2 * x + 1];
-            else
-                for (int x = 0; x < wo; x++) {
-                    double s = 0;
-                    for (int dx = 0; dx < f; dx++) s += row[x * f + dx];
-                    acc[x] += s;
-                }
+struct pipeline;
+typedef struct worker {
+    struct pipeline *p;
+    int          id, running;
+    float       *scratch; /* (H, W), F > 1 */
+    slot         s[2];
+    pthread_t    th;
+} worker;
+
+typedef struct pipeline {
+    cv_npy         **npy;      /* (C) */
+    const int       *is_log;   /* (C) */
+    const cv_writer *w;
+    int              C, down, H, W, nw;
+    int64_t          n_maps, K;
+    worker          *wk;       /* (nw) */
+    int              stop;
+    pthread_mutex_t  mu;
+    pthread_cond_t   cv;
+} pipeline;
+
+/* Read, check, average and sum block b into sl. */
+static cv_status fill_block(const pipeline *p, worker *wk, int64_t b, slot *sl) {
+    cv_status st = CV_OK;
+    const int C = p->C, F = p->down;
+    const size_t hw = (size_t)p->H * p->W, hwo = hw / ((size_t)F * F);
+    const int64_t first = b * p->K, k = p->n_maps - first < p->K ? p->n_maps - first : p->K;
+    for (int64_t m = 0; m < k; m++) {
+        for (int c = 0; c < C; c++) {
+            const size_t mc = (size_t)m * C + c;
+            if (F == 1) {
+                CV_TRY(cv_npy_read(p->npy[c], first + m, 1, sl->out + mc * hw));
+            } else {
+                CV_TRY(cv_npy_read(p->npy[c], first + m, 1, wk->scratch));
+                if (cv_data_block_mean(wk->scratch, sl->out + mc * hwo, p->H, p->W, F, p->is_log[c]))
+                    CV_TRY(check_map(p->npy[c], first + m, wk->scratch, hw, p->W, p->is_log[c]));
+            }
         }
-        for (int x = 0; x < wo; x++) out[(size_t)y * wo + x] = (float)(acc[x] * inv);
+        /* the writer's checks and sums of this map; on a bad value, find it
+         * again to name the input file */
+        const float *x = sl->out + (size_t)m * C * hwo;
+        st = cv_writer_sums(p->w, first + m, 1, x, sl->sums + (size_t)m * C * 2);
+        if (st == CV_ERR_NUMERIC && F == 1)
+            for (int c = 0; c < C; c++) CV_TRY(check_map(p->npy[c], first + m, x + (size_t)c * hw, hw, p->W, p->is_log[c]));
+        CV_TRY(st);
     }
+fail:
+    return st;
 }
 
-/* The reader thread: fills two slots of one block each, in turn, while the
- * main thread checks, downsamples and writes the other.  With F = 1 a slot
- * is in the dataset's (K, C, H, W) layout (one read per map and field) and
- * goes to the writer as is; with F > 1 it is (C, K, H, W), one read per
- * field and block.  (Memory-mapping the input instead, to save the copy,
- * measured no faster: the page faults cost what the copy did.) */
-typedef struct reader {
-    cv_npy        **npy;
-    int             C, down;
-    int64_t         n_maps, K;
-    size_t          hw;
-    float          *slot[2];
-    int             ready[2];      /* 1: filled (or failed), 0: free */
-    cv_status       st[2];         /* status of the read into each slot */
-    char            err[2048];
-    int             stop;
-    pthread_mutex_t mu;
-    pthread_cond_t  cv;
-} reader;
-
-static void *reader_main(void *arg) {
-    reader *r = arg;
-    int64_t nb = (r->n_maps + r->K - 1) / r->K;
-    for (int64_t b = 0; b < nb; b++) {
-        int s = (int)(b & 1);
-        pthread_mutex_lock(&r->mu);
-        while (r->ready[s] && !r->stop) pthread_cond_wait(&r->cv, &r->mu);
-        int stop = r->stop;
-        pthread_mutex_unlock(&r->mu);
+static void *worker_main(void *arg) {
+    worker *wk = arg;
+    pipeline *p = wk->p;
+    const int64_t nb = (p->n_maps + p->K - 1) / p->K;
+    for (int64_t b = wk->id; b < nb; b += p->nw) {
+        slot *sl = &wk->s[(b / p->nw) & 1];
+        pthread_mutex_lock(&p->mu);
+        while (sl->ready && !p->stop) pthread_cond_wait(&p->cv, &p->mu);
+        int stop = p->stop;
+        pthread_mutex_unlock(&p->mu);
         if (stop) return NULL;
-        const int64_t first = b * r->K, k = r->n_maps - first < r->K ? r->n_maps - first : r->K;
-        cv_status st = CV_OK;
-        for (int c = 0; c < r->C && st == CV_OK; c++) {
-            if (r->down == 1)
-                for (int64_t m = 0; m < k && st == CV_OK; m++)
-                    st = cv_npy_read(r->npy[c], first + m, 1, r->slot[s] + ((size_t)m * r->C + c) * r->hw);
-            else
-                st = cv_npy_read(r->npy[c], first, k, r->slot[s] + (size_t)c * r->K * r->hw);
-        }
-        pthread_mutex_lock(&r->mu);
-        if (st != CV_OK) snprintf(r->err, sizeof r->err, "%s", cv_last_error());
-        r->st[s] = st;
-        r->ready[s] = 1;
-        pthread_cond_broadcast(&r->cv);
-        pthread_mutex_unlock(&r->mu);
+        cv_status st = fill_block(p, wk, b, sl);
+        pthread_mutex_lock(&p->mu);
+        if (st != CV_OK) snprintf(sl->err, sizeof sl->err, "%s", cv_last_error());
+        sl->st = st;
+        sl->ready = 1;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
         if (st != CV_OK) return NULL;
     }
     return NULL;
@@ -186,7 +186,7 @@ static void *reader_main(void *arg) {
 int main(int argc, char **argv) {
     const char *dir = NULL, *out = NULL, *fields_opt = "Mgas,HI,B", *suite = "IllustrisTNG", *set = "LH";
     const char *params_file = NULL, *split_opt = "sim", *linear_opt = NULL;
-    long down = 1, seed = 0, first_n = -1, deflate = 0;
+    long down = 1, seed = 0, first_n = -1, deflate = 0, threads = 0;
     int quiet = 0;
     cv_cli_init("cosmovae-import", usage_text);
     for (int i = 1; i < argc; i++) {
@@ -204,6 +204,7 @@ int main(int argc, char **argv) {
         else if (cv_cli_opt_long(argc, argv, &i, "--seed", 0, LONG_MAX, &seed)) ;
         else if (cv_cli_opt_long(argc, argv, &i, "--first", 1, LONG_MAX, &first_n)) ;
         else if (cv_cli_opt_long(argc, argv, &i, "--deflate", 0, 9, &deflate)) ;
+        else if (cv_cli_opt_long(argc, argv, &i, "--threads", 1, 64, &threads)) ;
         else if (cv_cli_common(a)) ;
         else if (a[0] == '-' && a[1]) cv_cli_usage_error("unrecognized option '%s'", a);
         else if (dir) cv_cli_usage_error("more than one input directory ('%s' and '%s')", dir, a);
@@ -241,14 +242,10 @@ int main(int argc, char **argv) {
     cv_npy *npy[MAX_FIELDS] = { NULL };
     cv_writer *w = NULL;
     double *params = NULL, *mp = NULL;
-    float *outbuf = NULL;
-    double *acc = NULL;
-    reader rd;
-    memset(&rd, 0, sizeof rd);
-    pthread_mutex_init(&rd.mu, NULL);
-    pthread_cond_init(&rd.cv, NULL);
-    pthread_t rd_thread;
-    int rd_running = 0;
+    pipeline pl;
+    memset(&pl, 0, sizeof pl);
+    pthread_mutex_init(&pl.mu, NULL);
+    pthread_cond_init(&pl.cv, NULL);
     int8_t *split = NULL;
     int32_t *simv = NULL;
     char path[4096], ppath[4096];
@@ -352,83 +349,96 @@ int main(int argc, char **argv) {
     CV_TRY(cv_writer_set_sim(w, 0, n_maps, simv));
     CV_TRY(cv_writer_set_split(w, 0, n_maps, split));
 
-    /* stream the maps: two blocks of about 1 MB of input each (at least one
-     * map), small enough to stay in the CPU cache between the reader's copy
-     * and the main thread's pass: 2x faster than 24 MB blocks */
-    int64_t K = (int64_t)((1u << 20) / (hw * sizeof(float) * (size_t)C));
+    /* stream the maps: blocks of about 1 MB of output (at least one map, at
+     * most 64), two per worker; workers: the online CPUs (at most 8), fewer
+     * when maps are so large that their blocks would pass 64 MB */
+    int64_t K = (int64_t)((1u << 20) / (hwo * sizeof(float) * (size_t)C));
     if (K < 1) K = 1;
-    if (K > 256) K = 256;
+    if (K > 64) K = 64;
     if (K > n_maps) K = n_maps;
-    rd.npy = npy;
-    rd.C = C;
-    rd.down = (int)down;
-    rd.n_maps = n_maps;
-    rd.K = K;
-    rd.hw = hw;
-    rd.slot[0] = malloc((size_t)K * C * hw * sizeof(float));
-    rd.slot[1] = malloc((size_t)K * C * hw * sizeof(float));
-    if (down > 1) {
-        outbuf = malloc((size_t)K * C * hwo * sizeof(float));     /* (K, C, ho, wo) */
-        acc = malloc((size_t)wo * sizeof(double));                 /* (wo) */
+    const size_t slot_floats = (size_t)K * C * hwo, scratch_floats = down > 1 ? hw : 0;
+    const int64_t nb = (n_maps + K - 1) / K;
+    long nw = threads;
+    if (nw < 1) {
+        nw = sysconf(_SC_NPROCESSORS_ONLN);
+        if (nw < 1) nw = 1;
+        if (nw > 8) nw = 8;
+        const size_t per = (2 * slot_floats + scratch_floats) * sizeof(float);
+        if ((size_t)nw * per > ((size_t)64 << 20)) nw = (long)(((size_t)64 << 20) / per);
+        if (nw < 1) nw = 1;
     }
-    if (!rd.slot[0] || !rd.slot[1] || (down > 1 && (!outbuf || !acc))) {
-        st = cv_error(CV_ERR_NOMEM, "out of memory for %lld-map blocks", (long long)K);
-        goto fail;
+    if (nw > nb) nw = (long)nb;
+    pl.npy = npy;
+    pl.is_log = is_log;
+    pl.w = w;
+    pl.C = C;
+    pl.down = (int)down;
+    pl.H = H;
+    pl.W = W;
+    pl.n_maps = n_maps;
+    pl.K = K;
+    pl.wk = calloc((size_t)nw, sizeof *pl.wk);
+    if (!pl.wk) { st = cv_error(CV_ERR_NOMEM, "out of memory"); goto fail; }
+    pl.nw = (int)nw;
+    for (int i = 0; i < pl.nw; i++) {
+        worker *wk = &pl.wk[i];
+        wk->p = &pl;
+        wk->id = i;
+        if (scratch_floats) wk->scratch = malloc(scratch_floats * sizeof(float));
+        for (int j = 0; j < 2; j++) {
+            wk->s[j].out = malloc(slot_floats * sizeof(float));
+            wk->s[j].sums = malloc((size_t)K * C * 2 * sizeof(double));
+        }
+        if ((scratch_floats && !wk->scratch) || !wk->s[0].out || !wk->s[1].out || !wk->s[0].sums || !wk->s[1].sums) {
+            st = cv_error(CV_ERR_NOMEM, "out of memory for %lld-map blocks", (long long)K);
+            goto fail;
+        }
     }
-    if (pthread_create(&rd_thread, NULL, reader_main, &rd) != 0) { st = cv_error(CV_ERR_NOMEM, "cannot start the reader thread"); goto fail; }
-    rd_running = 1;
+    for (int i = 0; i < pl.nw; i++) {
+        if (pthread_create(&pl.wk[i].th, NULL, worker_main, &pl.wk[i]) != 0) {
+            st = cv_error(CV_ERR_NOMEM, "cannot start a worker thread");
+            goto fail;
+        }
+        pl.wk[i].running = 1;
+    }
 
     cv_progress prog;
     cv_progress_begin(&prog, "importing", "maps", n_maps, quiet);
-    for (int64_t first = 0, b = 0; first < n_maps; first += K, b++) {
+    for (int64_t b = 0; b < nb; b++) {
+        const int64_t first = b * K, k = n_maps - first < K ? n_maps - first : K;
         if (interrupted) { st = cv_error(CV_ERR_INTERRUPT, "%s: interrupted at map %lld", out, (long long)first); goto fail; }
-        const int64_t k = n_maps - first < K ? n_maps - first : K;
-        const int s = (int)(b & 1);
-        pthread_mutex_lock(&rd.mu);
-        while (!rd.ready[s]) pthread_cond_wait(&rd.cv, &rd.mu);
-        cv_status rst = rd.st[s];
-        pthread_mutex_unlock(&rd.mu);
-        if (rst != CV_OK) { st = cv_error(rst, "%s", rd.err); goto fail; }
-        float *in = rd.slot[s];
-        if (down == 1) {
-            /* (K, C, H, W) already: the writer checks every value; on a bad
-             * one, find it again here to name the input file */
-            st = cv_writer_write(w, first, k, in);
-            if (st == CV_ERR_NUMERIC)
-                for (int64_t m = 0; m < k; m++)
-                    for (int c = 0; c < C; c++) CV_TRY(check_map(npy[c], first + m, in + ((size_t)m * C + c) * hw, hw, W, is_log[c]));
-            CV_TRY(st);
-        } else {
-            for (int c = 0; c < C; c++)
-                for (int64_t m = 0; m < k; m++) {
-                    const float *src = in + ((size_t)c * K + m) * hw;
-                    if (any_bad(src, hw, is_log[c])) CV_TRY(check_map(npy[c], first + m, src, hw, W, is_log[c]));
-                    downsample(src, outbuf + ((size_t)m * C + c) * hwo, H, W, (int)down, acc);
-                }
-            CV_TRY(cv_writer_write(w, first, k, outbuf));
-        }
-        pthread_mutex_lock(&rd.mu);
-        rd.ready[s] = 0;
-        pthread_cond_broadcast(&rd.cv);
-        pthread_mutex_unlock(&rd.mu);
+        slot *sl = &pl.wk[b % pl.nw].s[(b / pl.nw) & 1];
+        pthread_mutex_lock(&pl.mu);
+        while (!sl->ready) pthread_cond_wait(&pl.cv, &pl.mu);
+        cv_status rst = sl->st;
+        pthread_mutex_unlock(&pl.mu);
+        if (rst != CV_OK) { st = cv_error(rst, "%s", sl->err); goto fail; }
+        CV_TRY(cv_writer_write_sums(w, first, k, sl->out, sl->sums));
+        pthread_mutex_lock(&pl.mu);
+        sl->ready = 0;
+        pthread_cond_broadcast(&pl.cv);
+        pthread_mutex_unlock(&pl.mu);
         cv_progress_update(&prog, first + k, NULL);
     }
     cv_progress_end(&prog, n_maps);
     CV_TRY(cv_writer_finish(w));
 fail:
-    if (rd_running) {
-        pthread_mutex_lock(&rd.mu);
-        rd.stop = 1;
-        pthread_cond_broadcast(&rd.cv);
-        pthread_mutex_unlock(&rd.mu);
-        pthread_join(rd_thread, NULL);
+    pthread_mutex_lock(&pl.mu);
+    pl.stop = 1;
+    pthread_cond_broadcast(&pl.cv);
+    pthread_mutex_unlock(&pl.mu);
+    for (int i = 0; i < pl.nw; i++) {
+        worker *wk = &pl.wk[i];
+        if (wk->running) pthread_join(wk->th, NULL);
+        free(wk->scratch);
+        for (int j = 0; j < 2; j++) { free(wk->s[j].out); free(wk->s[j].sums); }
     }
-    free(rd.slot[0]); free(rd.slot[1]);
-    pthread_mutex_destroy(&rd.mu);
-    pthread_cond_destroy(&rd.cv);
+    free(pl.wk);
+    pthread_mutex_destroy(&pl.mu);
+    pthread_cond_destroy(&pl.cv);
     cv_writer_free(w);
     for (int c = 0; c < C; c++) cv_npy_close(npy[c]);
-    free(params); free(mp); free(outbuf); free(acc); free(split); free(simv);
+    free(params); free(mp); free(split); free(simv);
     if (st != CV_OK) cv_cli_fail(st, NULL);
     return 0;
 }

@@ -121,6 +121,15 @@ cv_status cv_writer_new(const char *path, const cv_writer_opts *o, cv_writer **o
  * CV_ERR_NUMERIC naming map, channel and pixel).  Also accumulates the
  * per-map sums for the normalisation statistics.  Any order; each map once. */
 cv_status cv_writer_write(cv_writer *w, int64_t first, int64_t count, const float *maps);
+/* cv_writer_write in two steps, so that the checks and sums of some maps
+ * can run in other threads while the writer's thread writes others:
+ * cv_writer_sums validates maps (count, C, H, W) as cv_writer_write does
+ * and puts the per-map sums into sums (count, C, 2); it changes nothing and
+ * may run in any thread, several at once, while the writer is open.
+ * cv_writer_write_sums then writes those maps with those sums (which must
+ * come from cv_writer_sums of the same maps and map indices). */
+cv_status cv_writer_sums(const cv_writer *w, int64_t first, int64_t count, const float *maps, double *sums);
+cv_status cv_writer_write_sums(cv_writer *w, int64_t first, int64_t count, const float *maps, const double *sums);
 cv_status cv_writer_set_params(cv_writer *w, int64_t first, int64_t count,
                                const double *params /* (count, n_param) */);
 cv_status cv_writer_set_sim(cv_writer *w, int64_t first, int64_t count, const int32_t *sim /* (count) */);
@@ -148,6 +157,20 @@ void cv_data_dihedral(const float *in, float *out, int n_chan, int size, int cod
 /* Validate values for log10: returns CV_ERR_NUMERIC with the offending
  * flat index in *bad when some value is non-finite or <= 0. */
 cv_status cv_data_check_positive(const float *x, size_t n, size_t *bad);
+
+/* Sums of log10(x) and log10(x)^2 over x (n), as the writer accumulates
+ * them for norm_mean/norm_std: CV_ERR_NUMERIC (no message) when some value
+ * is not positive and finite.  Vectorised; each log10 within about 1e-15
+ * of libm's. */
+cv_status cv_data_log10_sums(const float *x, size_t n, double *sum, double *sumsq);
+
+/* Block means: out (h/f, w/f) holds the mean of each f x f block of in
+ * (h, w), summed in double (exact unless the values of a block span more
+ * than ~2^25) and rounded once to float; h and w are multiples of f.
+ * In the same pass, checks every input value: returns 1 when some value is
+ * unusable (is_log: not positive and finite; else not finite), 0 when all
+ * are fine.  Vectorised for f = 2 and multiples of 4. */
+int cv_data_block_mean(const float *in, float *out, int h, int w, int f, int is_log);
 
 /* CMD parameter tables (params_<set>_<suite>.txt): whitespace- or
  * comma-separated rows of n_col finite numbers; blank lines and lines

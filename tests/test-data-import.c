@@ -229,6 +229,33 @@ static void test_options(void) {
     ds = NULL;
     remove(p);
 
+    /* the worker pipeline: 300 maps are 5 blocks of at most 64 maps; with 1,
+     * 2 and 3 workers (slots reused, blocks finished out of order) the same
+     * maps and statistics, at 16^2 and downsampled to 8^2 */
+    int same = 1;
+    for (int d = 1; d <= 2; d++) {
+        float *ref = NULL;
+        double ref_norm[6] = { 0 };
+        for (int t = 1; t <= 3; t++) {
+            rc = sh("%s/cosmovae-import -q set20 -o t.nc --threads %d --downsample %d", bindir, t, d);
+            wpath(p, sizeof p, "t.nc");
+            cv_dataset *dt = NULL;
+            if (rc || cv_dataset_open(p, &dt) != CV_OK || cv_dataset_n_maps(dt) != M) { same = 0; cv_dataset_free(dt); break; }
+            const size_t nf = (size_t)M * 3 * (16 / d) * (16 / d);
+            float *g = malloc(nf * 4);
+            cv_dataset_read(dt, 0, M, g);
+            double nm[6];
+            for (int ch = 0; ch < 3; ch++) { nm[ch] = cv_dataset_norm_mean(dt, ch); nm[3 + ch] = cv_dataset_norm_std(dt, ch); }
+            if (!ref) { ref = g; memcpy(ref_norm, nm, sizeof nm); }
+            else { same &= !memcmp(ref, g, nf * 4) && !memcmp(ref_norm, nm, sizeof nm); free(g); }
+            if (d == 1 && t == 1) same &= !memcmp(ref, full, nf * 4);
+            cv_dataset_free(dt);
+            remove(p);
+        }
+        free(ref);
+    }
+    CV_CHECK_OK(same, "--threads 1, 2, 3: the same maps and statistics, 16^2 and --downsample 2");
+
     /* --first, --fields, --split map */
     rc = sh("%s/cosmovae-import -q set20 -o f.nc --first 20 --fields HI,Mgas --split map", bindir);
     wpath(p, sizeof p, "f.nc");
@@ -329,6 +356,16 @@ static void test_bad_inputs(void) {
         npy_put(p, x, n, 16, 16);
     }
     expect_fail("a NaN HI in map 3", "map 3,", hi, NULL);
+    expect_fail("a NaN HI in map 3, --downsample 2", "map 3,", hi, "--downsample 2");
+    fresh_bad();
+    if (x) {
+        x[3 * item + 40] = 1e10f;
+        x[250 * item + 255] = INFINITY;
+        wpath(p, sizeof p, hi);
+        npy_put(p, x, n, 16, 16);
+    }
+    expect_fail("an infinite HI in map 250 (block 3), 3 workers", "map 250,", hi, "--threads 3");
+    expect_fail("an infinite HI in map 250, --downsample 4", "map 250,", hi, "--downsample 4 --threads 2");
     fresh_bad();
     if (x) {
         for (int f = 0; f < 3; f++) {
@@ -352,8 +389,9 @@ static void test_bad_inputs(void) {
     int named = strstr(errtxt, "Xyz") != NULL;
     int r3 = sh("%s/cosmovae-import bad -o out.nc --split half", bindir);
     int r4 = sh("%s/cosmovae-import bad", bindir);
-    CV_CHECK_OK(r1 == 2 && r2 == 2 && named && r3 == 2 && r4 == 2 && out_left("out.nc") == 0,
-                "import usage errors exit 2 (no input, unknown field, bad --split, no -o)");
+    int r5 = sh("%s/cosmovae-import bad -o out.nc --threads 0", bindir);
+    CV_CHECK_OK(r1 == 2 && r2 == 2 && named && r3 == 2 && r4 == 2 && r5 == 2 && out_left("out.nc") == 0,
+                "import usage errors exit 2 (no input, unknown field, bad --split, no -o, --threads 0)");
     sh("rm -rf bad set1 set8");
 }
 

@@ -208,9 +208,15 @@ static cv_status write_dataset(const char *path, float *maps, int8_t *split, dou
     for (int m = 0; m < NM; m++) split[m] = m % 15 >= 10 ? (m % 15 >= 13 ? CV_SPLIT_TEST : CV_SPLIT_VALID) : CV_SPLIT_TRAIN;
     for (int m = 0; m < NM; m++)
         for (int p = 0; p < 6; p++) params[m * 6 + p] = 0.1 * (m / 15) + p;
-    /* out of order blocks */
-    CV_TRY(cv_writer_write(w, 20, 10, maps + 20 * NC * S * S));
+    /* out of order blocks; the first in two steps (sums, then write) */
+    double sums[10 * NC * 2];
+    CV_TRY(cv_writer_sums(w, 20, 10, maps + 20 * NC * S * S, sums));
+    CV_TRY(cv_writer_write_sums(w, 20, 10, maps + 20 * NC * S * S, sums));
     CV_TRY(cv_writer_write(w, 0, 20, maps));
+    if (cv_writer_write_sums(w, 25, 1, maps + 25 * NC * S * S, sums) != CV_ERR_ARG || !strstr(cv_last_error(), "twice")) {
+        st = cv_error(CV_ERR_ARG, "a map written twice through cv_writer_write_sums was accepted");
+        goto fail;
+    }
     CV_TRY(cv_writer_set_split(w, 0, NM, split));
     CV_TRY(cv_writer_set_params(w, 0, NM, params));
     CV_TRY(cv_writer_set_attr(w, "extra", "value"));
@@ -299,8 +305,11 @@ static void test_dataset(void) {
     st = cv_writer_new(q, &o, &w);
     st2 = st ? st : cv_writer_write(w, 0, 3, z);
     msg = st2 == CV_ERR_NUMERIC && strstr(cv_last_error(), "map 1");
+    double zs[3 * 2];
+    st2 = st ? st : cv_writer_sums(w, 0, 3, z, zs);
+    msg &= st2 == CV_ERR_NUMERIC && strstr(cv_last_error(), "map 1") && strstr(cv_last_error(), "y 1, x 1");
     cv_writer_free(w);
-    CV_CHECK_OK(msg && dir_entries() == before, "writer: NaN rejected");
+    CV_CHECK_OK(msg && dir_entries() == before, "writer: NaN rejected (also by cv_writer_sums, naming map and pixel)");
     z[21] = 2.0f;
     st = cv_writer_new(q, &o, &w);
     st2 = st ? st : cv_writer_write(w, 0, 2, z);
@@ -357,6 +366,118 @@ static void test_dataset(void) {
 }
 
 /* ---- dihedral ------------------------------------------------------------ */
+
+/* Block means against a plain double loop, over the vectorised (F = 2 with
+ * an even output width, multiples of 4) and plain (other F) paths; values
+ * whose block sums are exact in double, so that any summation order gives
+ * the same bits. */
+static int block_mean_ref_ok(int h, int w, int f, uint64_t seed, int wide) {
+    const int ho = h / f, wo = w / f;
+    float *in = malloc((size_t)h * w * 4), *out = malloc((size_t)ho * wo * 4);
+    for (int i = 0; i < h * w; i++) {
+        double u = cv_data_uniform(seed, 1, (uint64_t)i);
+        in[i] = wide ? (float)(1e-14 * pow(10.0, 6.0 * u)) : (float)(1.0 + u);   /* 6 decades: sums of 64 exact */
+    }
+    int ok = cv_data_block_mean(in, out, h, w, f, 1) == 0;
+    const double inv = 1.0 / ((double)f * f);
+    for (int y = 0; y < ho && ok; y++)
+        for (int x = 0; x < wo && ok; x++) {
+            double s = 0;
+            for (int dy = 0; dy < f; dy++)
+                for (int dx = 0; dx < f; dx++) s += in[(y * f + dy) * w + x * f + dx];
+            ok = out[y * wo + x] == (float)(s * inv);
+        }
+    free(in);
+    free(out);
+    return ok;
+}
+
+/* Does cv_data_block_mean flag value v at pixel i of an (h, w) map? */
+static int block_mean_flags(int h, int w, int f, int is_log, int i, float v) {
+    float *in = malloc((size_t)h * w * 4), *out = malloc((size_t)(h / f) * (w / f) * 4);
+    for (int k = 0; k < h * w; k++) in[k] = 1.0f + (float)(k % 7);
+    in[i] = v;
+    int r = cv_data_block_mean(in, out, h, w, f, is_log);
+    free(in);
+    free(out);
+    return r;
+}
+
+static void test_kernels(void) {
+    static const int shapes[][3] = { { 16, 16, 4 }, { 12, 24, 4 }, { 8, 40, 8 }, { 6, 12, 2 }, { 6, 10, 2 },
+                                     { 9, 12, 3 }, { 10, 15, 5 }, { 12, 12, 12 }, { 4, 4, 1 } };
+    int ok = 1;
+    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++)
+        for (int wide = 0; wide < 2; wide++)
+            if (!block_mean_ref_ok(shapes[k][0], shapes[k][1], shapes[k][2], 7 + k, wide)) {
+                ok = 0;
+                CV_CHECK_DIAG("block mean %dx%d / %d (%s values) differs from the reference", shapes[k][0], shapes[k][1],
+                              shapes[k][2], wide ? "6-decade" : "[1, 2)");
+            }
+    CV_CHECK_OK(ok, "block mean: equals a double loop for F = 1, 2 (even and odd output width), 3, 4, 5, 8, 12");
+    /* every kind of bad value, at the first, a middle and the last pixel,
+     * for each path; what each transform accepts */
+    static const int paths[][3] = { { 16, 16, 4 }, { 8, 8, 2 }, { 6, 10, 2 }, { 9, 9, 3 }, { 8, 16, 8 } };
+    const float bad_log[] = { 0.0f, -0.0f, -1.0f, NAN, INFINITY, -INFINITY };
+    const float bad_lin[] = { NAN, INFINITY, -INFINITY };
+    const float good_log[] = { 1e-45f /* subnormal */, 3.4028235e38f };
+    const float good_lin[] = { 0.0f, -5.0f, -3.4028235e38f };
+    int flags = 1;
+    for (size_t k = 0; k < sizeof paths / sizeof *paths; k++) {
+        const int h = paths[k][0], w = paths[k][1], f = paths[k][2];
+        const int at[3] = { 0, (h / 2) * w + w / 2 + 1, h * w - 1 };
+        for (int a = 0; a < 3; a++) {
+            for (size_t j = 0; j < sizeof bad_log / sizeof *bad_log; j++) flags &= block_mean_flags(h, w, f, 1, at[a], bad_log[j]) == 1;
+            for (size_t j = 0; j < sizeof bad_lin / sizeof *bad_lin; j++) flags &= block_mean_flags(h, w, f, 0, at[a], bad_lin[j]) == 1;
+            for (size_t j = 0; j < sizeof good_log / sizeof *good_log; j++) flags &= block_mean_flags(h, w, f, 1, at[a], good_log[j]) == 0;
+            for (size_t j = 0; j < sizeof good_lin / sizeof *good_lin; j++) flags &= block_mean_flags(h, w, f, 0, at[a], good_lin[j]) == 0;
+        }
+    }
+    CV_CHECK_OK(flags, "block mean: zero, -0, negative, NaN, +-inf flagged under log10 (NaN, +-inf without), anywhere");
+
+    /* log10 sums against libm, every tail length, exponents over the whole
+     * float range, and values next to the reduction's boundaries */
+    float *x = malloc(4099 * sizeof *x);
+    for (int i = 0; i < 4099; i++) {
+        double u = cv_data_uniform(3, 2, (uint64_t)i);
+        x[i] = i % 5 == 4 ? nextafterf(i % 2 ? 0.70710678f : 1.41421356f, i % 3 ? 0.0f : 2.0f)
+                          : (float)exp((u - 0.5) * 170.0);   /* about 1e-37 .. 1e37 */
+    }
+    double worst = 0;
+    int sums_ok = 1;
+    for (int n = 0; n <= 4099; n += n < 40 ? 1 : 353) {
+        double s = -1, q = -1, rs = 0, rq = 0, ra = 0;
+        for (int i = 0; i < n; i++) {
+            double l = log10((double)x[i]);
+            rs += l; rq += l * l; ra += fabs(l);
+        }
+        if (cv_data_log10_sums(x, (size_t)n, &s, &q) != CV_OK) { sums_ok = 0; break; }
+        double e = fmax(fabs(s - rs) / (ra + 1e-300), fabs(q - rq) / (rq + 1e-300));
+        if (n == 0) e = (s != 0 || q != 0);
+        worst = fmax(worst, e);
+    }
+    CV_CHECK_OK(sums_ok && worst < 1e-14, "log10 sums: within %.1e of libm's (relative to the sum of |log10|), n = 0..4099", worst);
+    int rej = 1;
+    for (int at = 0; at < 19; at++)
+        for (size_t j = 0; j < sizeof bad_log / sizeof *bad_log; j++) {
+            float y[19];
+            double s, q;
+            memcpy(y, x, sizeof y);
+            y[at] = bad_log[j];
+            rej &= cv_data_log10_sums(y, 19, &s, &q) == CV_ERR_NUMERIC;
+        }
+    CV_CHECK_OK(rej, "log10 sums: zero, -0, negative, NaN, +-inf rejected at any position (vector body and tail)");
+    /* subnormal values go to libm, in order */
+    float y[11];
+    double s, q, rs = 0, rq = 0;
+    for (int i = 0; i < 11; i++) {
+        y[i] = i == 6 ? 1e-42f : x[i];
+        double l = log10((double)y[i]);
+        rs += l; rq += l * l;
+    }
+    CV_CHECK_OK(cv_data_log10_sums(y, 11, &s, &q) == CV_OK && s == rs && q == rq, "log10 sums: a subnormal value is summed exactly as libm's");
+    free(x);
+}
 
 static void test_dihedral(void) {
     enum { D = 5, CC = 2 };
@@ -655,6 +776,7 @@ int main(void) {
     test_npy_parser();
     test_npy_files();
     test_dataset();
+    test_kernels();
     test_dihedral();
     test_params_split();
     test_fields();
