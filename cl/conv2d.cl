@@ -46,9 +46,12 @@
  * see doc/conv.md). */
 float conv_erfc_pos(float z) {                    /* erfc(z), z >= 0 */
     const float t = 1.0f / (1.0f + 0.5f * z);
-    const float p = -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f +
-                    t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f +
-                    t * (-0.82215223f + t * 0.17087277f))))))));
+    /* the polynomial by Estrin's scheme (see CONV_GELU_VEC below) */
+    const float t2 = t * t, t4 = t2 * t2, t8 = t4 * t4;
+    const float q0 = fma(t, 1.00002368f, -1.26551223f), q1 = fma(t, 0.09678418f, 0.37409196f);
+    const float q2 = fma(t, 0.27886807f, -0.18628806f), q3 = fma(t, 1.48851587f, -1.13520398f);
+    const float q4 = fma(t, 0.17087277f, -0.82215223f);
+    const float p = fma(t8, q4, fma(t4, fma(t2, q3, q2), fma(t2, q1, q0)));
     return t * exp(p - z * z);
 }
 
@@ -488,18 +491,31 @@ void cvk_conv2d_bias_bwd(__global const float *dy, ulong dyoff, __global float *
 #endif
 
 /* GELU and GELU' on vectors: the formulas of conv_gelu / conv_gelu_grad */
+/* The polynomial of erfcc by Estrin's scheme (depth 4 instead of 10 FMAs:
+ * GELU is latency-bound on CPUs, and this form runs 1.5x as fast there
+ * with the same accuracy, doc/conv.md); GELU' shares exp(-z^2) between
+ * Phi and phi. */
 #define CONV_GELU_VEC(T, sfx)                                                                      \
-T conv_phi##sfx(T x) {                                                                             \
+T conv_erfcp##sfx(T t) {                 /* erfcc's exponent polynomial in t */                   \
+    const T t2 = t * t, t4 = t2 * t2, t8 = t4 * t4;                                                \
+    const T q0 = fma(t, 1.00002368f, -1.26551223f), q1 = fma(t, 0.09678418f, 0.37409196f);         \
+    const T q2 = fma(t, 0.27886807f, -0.18628806f), q3 = fma(t, 1.48851587f, -1.13520398f);        \
+    const T q4 = fma(t, 0.17087277f, -0.82215223f);                                                \
+    return fma(t8, q4, fma(t4, fma(t2, q3, q2), fma(t2, q1, q0)));                                 \
+}                                                                                                  \
+T conv_gelu##sfx(T x) {                                                                            \
     const T z = fabs(x) * CV_SQRT1_2;                                                              \
     const T t = 1.0f / (1.0f + 0.5f * z);                                                          \
-    const T p = -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f +            \
-                t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f +      \
-                t * (-0.82215223f + t * 0.17087277f))))))));                                       \
-    const T e = 0.5f * (t * exp(p - z * z));                                                       \
-    return x >= 0.0f ? 1.0f - e : e;                                                               \
+    const T e = 0.5f * (t * exp(conv_erfcp##sfx(t) - z * z));                                      \
+    return x * (x >= 0.0f ? 1.0f - e : e);                                                         \
 }                                                                                                  \
-T conv_gelu##sfx(T x) { return x * conv_phi##sfx(x); }                                             \
-T conv_gelu_grad##sfx(T x) { return conv_phi##sfx(x) + x * CV_INV_SQRT2PI * exp(-0.5f * x * x); }
+T conv_gelu_grad##sfx(T x) {                                                                       \
+    const T z = fabs(x) * CV_SQRT1_2;                                                              \
+    const T t = 1.0f / (1.0f + 0.5f * z);                                                          \
+    const T g = exp(-z * z);                                                                       \
+    const T e = 0.5f * (t * exp(conv_erfcp##sfx(t))) * g;                                          \
+    return (x >= 0.0f ? 1.0f - e : e) + x * CV_INV_SQRT2PI * g;                                    \
+}
 CONV_GELU_VEC(float4, _v4)
 CONV_GELU_VEC(float8, _v8)
 CONV_GELU_VEC(float16, _v16)

@@ -1,8 +1,11 @@
 /* elem.cl -- elementwise, resampling and channel kernels (src/ops/cv_op_elem.c).
- * One work-item per output element (per input element for the backward
- * passes that gather), so no two work-items write the same address and no
- * atomics are needed.  Every *_bwd kernel accumulates (+=).  Index
- * arithmetic is in long: tensors may exceed 2^31 elements. */
+ * One work-item per element (resampling: per element of the smaller
+ * tensor, which owns its k x k block of the larger one), so no two
+ * work-items write the same address and no atomics are needed.  Every
+ * *_bwd kernel accumulates (+=).  Flat index arithmetic is in long:
+ * tensors may exceed 2^31 elements; the resampling and channel kernels
+ * take 2-D / 3-D ranges instead of dividing per element (PoCL vectorises
+ * their straight-line bodies across work-items). */
 
 #define CV_SQRT1_2  0.70710678118654752440f
 #define CV_INV_SQRT_2PI 0.39894228040143267794f
@@ -54,89 +57,96 @@ __kernel void cvk_scale_bwd(__global const float *dy, ulong dyo, __global float 
     dx[dxo + i] += s * dy[dyo + i];
 }
 
-/* x (NC, H, W) -> y (NC, H/k, W/k); one work-item per y element */
+/* Resampling: 3-D ranges (x, y, plane) so that no work-item divides; the
+ * factor k = 2 of the VDVAE gets straight-line bodies (PoCL vectorises
+ * those across work-items), other factors loop. */
+
+/* x (NC, H, W) -> y (NC, H/k, W/k); work-item (wo, ho, nc) */
 __kernel void cvk_avgpool_fwd(__global const float *x, ulong xo, __global float *y, ulong yo,
-                              long H, long W, int k, float inv, long n) {
-    long i = CV_GID0;
-    if (i >= n) return;
-    long Wo = W / k, Ho = H / k;
-    long wo = i % Wo, t = i / Wo, ho = t % Ho, nc = t / Ho;
-    __global const float *p = x + xo + (nc * H + ho * k) * W + wo * k;
-    float s = 0.0f;
-    for (int a = 0; a < k; a++)
-        for (int b = 0; b < k; b++) s += p[a * W + b];
-    y[yo + i] = s * inv;
+                              int H, int W, int k, float inv, int NC) {
+    const int wo = get_global_id(0), ho = get_global_id(1), nc = get_global_id(2);
+    const int Wo = W / k, Ho = H / k;
+    if (wo >= Wo || ho >= Ho || nc >= NC) return;
+    __global const float *p = x + xo + ((long)nc * H + (long)ho * k) * W + (long)wo * k;
+    float s;
+    if (k == 2) {
+        s = (p[0] + p[1]) + (p[W] + p[W + 1]);
+    } else {
+        s = 0.0f;
+        for (int a = 0; a < k; a++)
+            for (int b = 0; b < k; b++) s += p[(long)a * W + b];
+    }
+    y[yo + ((long)nc * Ho + ho) * Wo + wo] = s * inv;
 }
 
-/* dx (NC, H, W) += inv dy[nc, h/k, w/k]; one work-item per dx element */
+/* dx (NC, H, W) += inv dy[nc, h/k, w/k]; work-item (wo, ho, nc) of dy
+ * writes its k x k block of dx */
 __kernel void cvk_avgpool_bwd(__global const float *dy, ulong dyo, __global float *dx, ulong dxo,
-                              long H, long W, int k, float inv, long n) {
-    long i = CV_GID0;
-    if (i >= n) return;
-    long w = i % W, t = i / W, h = t % H, nc = t / H;
-    dx[dxo + i] += inv * dy[dyo + (nc * (H / k) + h / k) * (W / k) + w / k];
+                              int H, int W, int k, float inv, int NC) {
+    const int wo = get_global_id(0), ho = get_global_id(1), nc = get_global_id(2);
+    const int Wo = W / k, Ho = H / k;
+    if (wo >= Wo || ho >= Ho || nc >= NC) return;
+    const float g = inv * dy[dyo + ((long)nc * Ho + ho) * Wo + wo];
+    __global float *p = dx + dxo + ((long)nc * H + (long)ho * k) * W + (long)wo * k;
+    if (k == 2) {
+        p[0] += g; p[1] += g; p[W] += g; p[W + 1] += g;
+    } else {
+        for (int a = 0; a < k; a++)
+            for (int b = 0; b < k; b++) p[(long)a * W + b] += g;
+    }
 }
 
-/* x (NC, H, W) -> y (NC, kH, kW): y (=, or += with acc) x[nc, h/k, w/k] */
+/* x (NC, H, W) -> y (NC, kH, kW): y (=, or += with acc) x[nc, h/k, w/k];
+ * work-item (w, h, nc) of x writes its k x k block of y */
 __kernel void cvk_upsample_fwd(__global const float *x, ulong xo, __global float *y, ulong yo,
-                               long H, long W, int k, int acc, long n) {
-    long i = CV_GID0;
-    if (i >= n) return;
-    long Wo = W * k, Ho = H * k;
-    long wo = i % Wo, t = i / Wo, ho = t % Ho, nc = t / Ho;
-    float v = x[xo + (nc * H + ho / k) * W + wo / k];
-    if (acc) y[yo + i] += v;
-    else y[yo + i] = v;
+                               int H, int W, int k, int acc, int NC) {
+    const int w = get_global_id(0), h = get_global_id(1), nc = get_global_id(2);
+    if (w >= W || h >= H || nc >= NC) return;
+    const float v = x[xo + ((long)nc * H + h) * W + w];
+    const long Wo = (long)W * k;
+    __global float *p = y + yo + ((long)nc * H * k + (long)h * k) * Wo + (long)w * k;
+    if (k == 2) {
+        if (acc) { p[0] += v; p[1] += v; p[Wo] += v; p[Wo + 1] += v; }
+        else { p[0] = v; p[1] = v; p[Wo] = v; p[Wo + 1] = v; }
+    } else {
+        for (int a = 0; a < k; a++)
+            for (int b = 0; b < k; b++) {
+                const long i = a * Wo + b;
+                p[i] = acc ? p[i] + v : v;
+            }
+    }
 }
 
-/* dx (NC, H, W) += sum of the k x k block of dy (NC, kH, kW) */
+/* dx (NC, H, W) += sum of the k x k block of dy (NC, kH, kW); work-item (w, h, nc) */
 __kernel void cvk_upsample_bwd(__global const float *dy, ulong dyo, __global float *dx, ulong dxo,
-                               long H, long W, int k, long n) {
-    long i = CV_GID0;
-    if (i >= n) return;
-    long w = i % W, t = i / W, h = t % H, nc = t / H;
-    long Wo = W * k;
-    __global const float *p = dy + dyo + (nc * H * k + h * k) * Wo + w * k;
-    float s = 0.0f;
-    for (int a = 0; a < k; a++)
-        for (int b = 0; b < k; b++) s += p[a * Wo + b];
-    dx[dxo + i] += s;
+                               int H, int W, int k, int NC) {
+    const int w = get_global_id(0), h = get_global_id(1), nc = get_global_id(2);
+    if (w >= W || h >= H || nc >= NC) return;
+    const long Wo = (long)W * k;
+    __global const float *p = dy + dyo + ((long)nc * H * k + (long)h * k) * Wo + (long)w * k;
+    float s;
+    if (k == 2) {
+        s = (p[0] + p[1]) + (p[Wo] + p[Wo + 1]);
+    } else {
+        s = 0.0f;
+        for (int a = 0; a < k; a++)
+            for (int b = 0; b < k; b++) s += p[a * Wo + b];
+    }
+    dx[dxo + ((long)nc * H + h) * W + w] += s;
 }
 
-/* y (N, Ca+Cb, HW) = [a (N, Ca, HW), b (N, Cb, HW)] */
-__kernel void cvk_concat_fwd(__global const float *a, ulong ao, __global const float *b, ulong bo,
-                             __global float *y, ulong yo, long Ca, long Cb, long HW, long n) {
-    long i = CV_GID0;
-    if (i >= n) return;
-    long per = (Ca + Cb) * HW, nn = i / per, r = i % per;
-    y[yo + i] = r < Ca * HW ? a[ao + nn * Ca * HW + r] : b[bo + nn * Cb * HW + (r - Ca * HW)];
-}
-
-/* da += dy[:, :Ca] (mask & 1), db += dy[:, Ca:] (mask & 2) */
-__kernel void cvk_concat_bwd(__global const float *dy, ulong dyo, __global float *da, ulong dao,
-                             __global float *db, ulong dbo, long Ca, long Cb, long HW, int mask, long n) {
-    long i = CV_GID0;
-    if (i >= n) return;
-    long per = (Ca + Cb) * HW, nn = i / per, r = i % per;
-    if (r < Ca * HW) { if (mask & 1) da[dao + nn * Ca * HW + r] += dy[dyo + i]; }
-    else if (mask & 2) db[dbo + nn * Cb * HW + (r - Ca * HW)] += dy[dyo + i];
-}
-
-/* y (N, Cy, HW) = x[:, c0 : c0+Cy] of x (N, C, HW) */
-__kernel void cvk_slice_fwd(__global const float *x, ulong xo, __global float *y, ulong yo,
-                            long C, long HW, long c0, long Cy, long n) {
-    long i = CV_GID0;
-    if (i >= n) return;
-    long per = Cy * HW, nn = i / per, r = i % per;
-    y[yo + i] = x[xo + nn * C * HW + c0 * HW + r];
-}
-
-__kernel void cvk_slice_bwd(__global const float *dy, ulong dyo, __global float *dx, ulong dxo,
-                            long C, long HW, long c0, long Cy, long n) {
-    long i = CV_GID0;
-    if (i >= n) return;
-    long per = Cy * HW, nn = i / per, r = i % per;
-    dx[dxo + nn * C * HW + c0 * HW + r] += dy[dyo + i];
+/* Channel blocks (concat, slice): y[yo + n*ys + i] (=, or += with acc)
+ * x[xo + n*xs + i] for i < L, n < N, work-item (i, n); the offsets carry
+ * the first channel of the block times H*W, the strides are C*H*W of each
+ * side.  No division per element. */
+__kernel void cvk_chan_copy(__global const float *x, ulong xo, long xs, __global float *y, ulong yo, long ys,
+                            long L, int acc) {
+    const long i = CV_GID0, n = get_global_id(1);
+    if (i >= L) return;
+    const float v = x[xo + n * xs + i];
+    __global float *d = y + yo + n * ys + i;
+    if (acc) *d += v;
+    else *d = v;
 }
 
 /* y = g[c] x + b[c], x (N, C, HW) */

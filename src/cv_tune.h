@@ -48,6 +48,7 @@ typedef struct cv_tune {
     int32_t conv_wcob1;            /* CV_CONV_WCOB1: output channels, 1x1 backward-weight, 1..32 */
     int32_t conv_wcob3;            /* CV_CONV_WCOB3: output channels, 3x3 backward-weight, 1..16 */
     /* run-time parameters */
+    int32_t vec_wg;                /* VEC forward / backward-data work-group size (pixel vectors), 1..256 */
     int32_t wgrad_groups;          /* backward-weight: work-groups wanted per compute unit (DIRECT, VEC) */
     int32_t direct_pre_gelu;       /* DIRECT: GELU / GELU' in a separate flat pass (1) or in the tiles (0) */
     int32_t elem_wg;               /* work-group size of the flat kernels; 0 lets the driver choose */

@@ -588,6 +588,16 @@ fail:
 
 /* ---- VEC ----------------------------------------------------------------- */
 
+/* Work-group size along the pixel vectors: the tuning's, at most the row
+ * of vectors (a NULL local size lets PoCL pack a whole grid into one
+ * group, serialising it on one core and overflowing the stack with the
+ * work-items' register arrays). */
+static size_t vec_local(cv_ctx *ctx, size_t n) {
+    size_t w = (size_t)cv_ctx_tune(ctx)->vec_wg;
+    while (w > 1 && (w > n || w > cv_ctx_max_wg(ctx))) w >>= 1;
+    return w < 1 ? 1 : w;
+}
+
 /* Forward (bwd = 0: in = x, out = y) or backward-data (bwd = 1: in = dy,
  * out = dx += ..., xg = x for GELU'). */
 static cv_status vec_tile(cv_ctx *ctx, int bwd, const conv_geo *g, const cv_tensor *in, const cv_tensor *w,
@@ -616,7 +626,8 @@ static cv_status vec_tile(cv_ctx *ctx, int bwd, const conv_geo *g, const cv_tens
         cv_karg_i32(&ka, (int32_t)g->N); cv_karg_i32(&ka, (int32_t)Cin); cv_karg_i32(&ka, (int32_t)Cout);
         cv_karg_i64(&ka, g->HW); cv_karg_i32(&ka, gelu); cv_karg_i32(&ka, accumulate); cv_karg_i32(&ka, bwd);
         size_t gs[3] = { (size_t)(g->HW / V), (size_t)((Cout + cob - 1) / cob), (size_t)g->N };
-        return cv_launch(&ka, 3, gs, NULL);
+        size_t ls[3] = { vec_local(ctx, gs[0]), 1, 1 };
+        return cv_launch(&ka, 3, gs, ls);
     }
     int64_t R = t->conv_r3, ncob = (Cout + t->conv_cob3 - 1) / t->conv_cob3;
     cv_karg_i32(&ka, bwd);                                      /* flip */
@@ -624,7 +635,8 @@ static cv_status vec_tile(cv_ctx *ctx, int bwd, const conv_geo *g, const cv_tens
     cv_karg_i32(&ka, (int32_t)g->H); cv_karg_i32(&ka, (int32_t)g->W);
     cv_karg_i32(&ka, gelu); cv_karg_i32(&ka, accumulate); cv_karg_i32(&ka, bwd);
     size_t gs[3] = { (size_t)(g->W / V), (size_t)((g->H + R - 1) / R), (size_t)(g->N * ncob) };
-    return cv_launch(&ka, 3, gs, NULL);
+    size_t ls[3] = { vec_local(ctx, gs[0]), 1, 1 };
+    return cv_launch(&ka, 3, gs, ls);
 }
 
 /* dw += ..., and in the same pass db += sum dy, dr += dy (either may be

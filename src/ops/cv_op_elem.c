@@ -10,10 +10,18 @@
 #include <math.h>
 #include <string.h>
 
-#define WG 256
 #define CV_PI 3.14159265358979323846
 
 static int has(const cv_tensor *t) { return t && t->buf; }
+
+/* Work-group size of the flat kernels: the device's tuning (0 lets the
+ * driver choose), never above what the device allows. */
+static size_t flat_wg(cv_ctx *ctx) {
+    size_t w = (size_t)cv_ctx_tune(ctx)->elem_wg;
+    while (w > 1 && w > cv_ctx_max_wg(ctx)) w >>= 1;
+    return w;
+}
+#define WG flat_wg(ctx)
 
 static cv_status same_shape(const char *op, const char *na, const cv_tensor *a, const char *nb, const cv_tensor *b) {
     char sa[80], sb[80];
@@ -190,31 +198,45 @@ static cv_status pool_check_up(const char *op, const cv_tensor *small, const cha
     return want_shape(op, nbig, big, small->shape[0], small->shape[1], small->shape[2] * k, small->shape[3] * k);
 }
 
+/* Resampling launch over (w, h, plane) of the smaller tensor (int32 sizes). */
+static cv_status resample_launch(cv_kargs *ka, const int64_t small[4]) {
+    size_t gs[3] = { (size_t)small[3], (size_t)small[2], (size_t)(small[0] * small[1]) };
+    return cv_launch(ka, 3, gs, NULL);
+}
+
+static cv_status int32_sizes(const char *op, const cv_tensor *big) {
+    char sa[80];
+    if (big->shape[2] > INT32_MAX || big->shape[3] > INT32_MAX || big->shape[0] * big->shape[1] > INT32_MAX)
+        return cv_error(CV_ERR_SHAPE, "%s: %s is too large (planes and their count must fit 32 bits)", op,
+                        cv_shape_str(big->shape, sa, sizeof sa));
+    return CV_OK;
+}
+
 cv_status cv_avgpool_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, int k) {
     cv_status st = pool_check("avgpool", x, "x", y, "y", k);
+    if (st == CV_OK) st = int32_sizes("avgpool", x);
     if (st != CV_OK) return st;
-    int64_t n = cv_tensor_numel(y);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_avgpool_fwd");
     cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
     cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
-    cv_karg_i64(&ka, x->shape[2]); cv_karg_i64(&ka, x->shape[3]);
+    cv_karg_i32(&ka, (int32_t)x->shape[2]); cv_karg_i32(&ka, (int32_t)x->shape[3]);
     cv_karg_i32(&ka, k); cv_karg_f32(&ka, (float)(1.0 / ((double)k * k)));
-    cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    cv_karg_i32(&ka, (int32_t)(x->shape[0] * x->shape[1]));
+    return resample_launch(&ka, y->shape);
 }
 
 cv_status cv_avgpool_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, int k) {
     if (!has(dx)) return CV_OK;
     cv_status st = pool_check("avgpool backward", dx, "dx", dy, "dy", k);
+    if (st == CV_OK) st = int32_sizes("avgpool backward", dx);
     if (st != CV_OK) return st;
-    int64_t n = cv_tensor_numel(dx);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_avgpool_bwd");
     cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
     cv_karg_mem(&ka, dx->buf); cv_karg_u64(&ka, dx->off);
-    cv_karg_i64(&ka, dx->shape[2]); cv_karg_i64(&ka, dx->shape[3]);
+    cv_karg_i32(&ka, (int32_t)dx->shape[2]); cv_karg_i32(&ka, (int32_t)dx->shape[3]);
     cv_karg_i32(&ka, k); cv_karg_f32(&ka, (float)(1.0 / ((double)k * k)));
-    cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    cv_karg_i32(&ka, (int32_t)(dx->shape[0] * dx->shape[1]));
+    return resample_launch(&ka, dy->shape);
 }
 
 void cv_upsample_ref_fwd(const double *x /* (N,C,H,W) */, double *y /* (N,C,kH,kW), = or += */, int64_t N,
@@ -239,29 +261,29 @@ void cv_upsample_ref_bwd(const double *dy /* (N,C,kH,kW) */, double *dx /* (N,C,
 
 cv_status cv_upsample_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, int k, int accumulate) {
     cv_status st = pool_check_up("upsample", x, "x", y, "y", k);
+    if (st == CV_OK) st = int32_sizes("upsample", y);
     if (st != CV_OK) return st;
-    int64_t n = cv_tensor_numel(y);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_upsample_fwd");
     cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
     cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
-    cv_karg_i64(&ka, x->shape[2]); cv_karg_i64(&ka, x->shape[3]);
+    cv_karg_i32(&ka, (int32_t)x->shape[2]); cv_karg_i32(&ka, (int32_t)x->shape[3]);
     cv_karg_i32(&ka, k); cv_karg_i32(&ka, accumulate ? 1 : 0);
-    cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    cv_karg_i32(&ka, (int32_t)(x->shape[0] * x->shape[1]));
+    return resample_launch(&ka, x->shape);
 }
 
 cv_status cv_upsample_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, int k) {
     if (!has(dx)) return CV_OK;
     cv_status st = pool_check_up("upsample backward", dx, "dx", dy, "dy", k);
+    if (st == CV_OK) st = int32_sizes("upsample backward", dy);
     if (st != CV_OK) return st;
-    int64_t n = cv_tensor_numel(dx);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_upsample_bwd");
     cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
     cv_karg_mem(&ka, dx->buf); cv_karg_u64(&ka, dx->off);
-    cv_karg_i64(&ka, dx->shape[2]); cv_karg_i64(&ka, dx->shape[3]);
+    cv_karg_i32(&ka, (int32_t)dx->shape[2]); cv_karg_i32(&ka, (int32_t)dx->shape[3]);
     cv_karg_i32(&ka, k);
-    cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    cv_karg_i32(&ka, (int32_t)(dx->shape[0] * dx->shape[1]));
+    return resample_launch(&ka, dx->shape);
 }
 
 /* ---- channel concat and slice --------------------------------------------- */
@@ -290,17 +312,24 @@ static cv_status concat_check(const char *op, const cv_tensor *a, const cv_tenso
     return want_shape(op, "y", y, a->shape[0], a->shape[1] + b->shape[1], a->shape[2], a->shape[3]);
 }
 
+/* y[n, yc0 : yc0 + Cb] (=, or += with acc) x[n, xc0 : xc0 + Cb], channels of
+ * (N, Cx, HW) and (N, Cy, HW) tensors: one 2-D launch (elements, n). */
+static cv_status chan_copy(cv_ctx *ctx, const cv_tensor *x, int64_t xc0, const cv_tensor *y, int64_t yc0, int64_t Cb,
+                           int acc) {
+    int64_t HW = x->shape[2] * x->shape[3], N = x->shape[0];
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_chan_copy");
+    cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off + (uint64_t)(xc0 * HW)); cv_karg_i64(&ka, x->shape[1] * HW);
+    cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off + (uint64_t)(yc0 * HW)); cv_karg_i64(&ka, y->shape[1] * HW);
+    cv_karg_i64(&ka, Cb * HW); cv_karg_i32(&ka, acc);
+    size_t wg = WG, gs[2] = { (size_t)(Cb * HW), (size_t)N }, ls[2] = { wg, 1 };
+    return cv_launch(&ka, 2, gs, wg ? ls : NULL);
+}
+
 cv_status cv_concat_fwd(cv_ctx *ctx, const cv_tensor *a, const cv_tensor *b, const cv_tensor *y) {
     cv_status st = concat_check("concat", a, b, y);
-    if (st != CV_OK) return st;
-    int64_t n = cv_tensor_numel(y);
-    cv_kargs ka = cv_kargs_begin(ctx, "cvk_concat_fwd");
-    cv_karg_mem(&ka, a->buf); cv_karg_u64(&ka, a->off);
-    cv_karg_mem(&ka, b->buf); cv_karg_u64(&ka, b->off);
-    cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
-    cv_karg_i64(&ka, a->shape[1]); cv_karg_i64(&ka, b->shape[1]); cv_karg_i64(&ka, a->shape[2] * a->shape[3]);
-    cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    if (st == CV_OK) st = chan_copy(ctx, a, 0, y, 0, a->shape[1], 0);
+    if (st == CV_OK) st = chan_copy(ctx, b, 0, y, a->shape[1], b->shape[1], 0);
+    return st;
 }
 
 cv_status cv_concat_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *da, const cv_tensor *db) {
@@ -319,17 +348,12 @@ cv_status cv_concat_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *da, c
         cv_status st = concat_check("concat backward", da, db, dy);
         if (st != CV_OK) return st;
     }
-    int64_t C = dy->shape[1], HW = dy->shape[2] * dy->shape[3];
+    int64_t C = dy->shape[1];
     int64_t Ca = (mask & 1) ? da->shape[1] : C - db->shape[1];
-    int64_t n = cv_tensor_numel(dy);
-    cv_kargs ka = cv_kargs_begin(ctx, "cvk_concat_bwd");
-    cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
-    cv_karg_mem(&ka, (mask & 1) ? da->buf : NULL); cv_karg_u64(&ka, (mask & 1) ? da->off : 0);
-    cv_karg_mem(&ka, (mask & 2) ? db->buf : NULL); cv_karg_u64(&ka, (mask & 2) ? db->off : 0);
-    cv_karg_i64(&ka, Ca); cv_karg_i64(&ka, C - Ca); cv_karg_i64(&ka, HW);
-    cv_karg_i32(&ka, mask);
-    cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    cv_status st = CV_OK;
+    if (mask & 1) st = chan_copy(ctx, dy, 0, da, 0, Ca, 1);
+    if (st == CV_OK && (mask & 2)) st = chan_copy(ctx, dy, Ca, db, 0, C - Ca, 1);
+    return st;
 }
 
 void cv_slice_ref_fwd(const double *x /* (N,C,HW) */, double *y /* (N,Cy,HW) */, int64_t N, int64_t C, int64_t HW,
@@ -358,28 +382,14 @@ static cv_status slice_check(const char *op, const cv_tensor *x, const char *nx,
 cv_status cv_slice_fwd(cv_ctx *ctx, const cv_tensor *x, int64_t c0, const cv_tensor *y) {
     cv_status st = slice_check("slice", x, "x", c0, y, "y");
     if (st != CV_OK) return st;
-    int64_t n = cv_tensor_numel(y);
-    cv_kargs ka = cv_kargs_begin(ctx, "cvk_slice_fwd");
-    cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
-    cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
-    cv_karg_i64(&ka, x->shape[1]); cv_karg_i64(&ka, x->shape[2] * x->shape[3]);
-    cv_karg_i64(&ka, c0); cv_karg_i64(&ka, y->shape[1]);
-    cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    return chan_copy(ctx, x, c0, y, 0, y->shape[1], 0);
 }
 
 cv_status cv_slice_bwd(cv_ctx *ctx, const cv_tensor *dy, int64_t c0, const cv_tensor *dx) {
     if (!has(dx)) return CV_OK;
     cv_status st = slice_check("slice backward", dx, "dx", c0, dy, "dy");
     if (st != CV_OK) return st;
-    int64_t n = cv_tensor_numel(dy);
-    cv_kargs ka = cv_kargs_begin(ctx, "cvk_slice_bwd");
-    cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
-    cv_karg_mem(&ka, dx->buf); cv_karg_u64(&ka, dx->off);
-    cv_karg_i64(&ka, dx->shape[1]); cv_karg_i64(&ka, dx->shape[2] * dx->shape[3]);
-    cv_karg_i64(&ka, c0); cv_karg_i64(&ka, dy->shape[1]);
-    cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    return chan_copy(ctx, dy, 0, dx, c0, dy->shape[1], 1);
 }
 
 /* ---- per-channel affine ---------------------------------------------------- */

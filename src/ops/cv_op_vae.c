@@ -13,10 +13,18 @@
 #include <math.h>
 #include <string.h>
 
-#define WG 256
 #define HALF_LOG_2PI 0.91893853320467274178
 
 static int has(const cv_tensor *t) { return t && t->buf; }
+
+/* Work-group size of the flat kernels: the device's tuning (0 lets the
+ * driver choose), never above what the device allows. */
+static size_t flat_wg(cv_ctx *ctx) {
+    size_t w = (size_t)cv_ctx_tune(ctx)->elem_wg;
+    while (w > 1 && w > cv_ctx_max_wg(ctx)) w >>= 1;
+    return w;
+}
+#define WG flat_wg(ctx)
 
 static cv_status same_shape(const char *op, const char *na, const cv_tensor *a, const char *nb, const cv_tensor *b) {
     char sa[80], sb[80];
