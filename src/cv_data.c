@@ -655,12 +655,88 @@ static inline cv_badtest badtest(int is_log) {
     return t;
 }
 
+#if defined(CV_VEC)
+/* F = 4, one output row: r (4, w) -> o (wo); the same sums in the same
+ * order as the general path.  The values are tested only for > 0 (is_log;
+ * a constant where inlined): an infinity or NaN makes its block's mean
+ * infinite or NaN, which the caller tests on the outputs.  Returns 1 when
+ * some value is not > 0. */
+static inline int mean4_row(const float *r, size_t w, float *o, int wo, int is_log) {
+    const cv_v4f zero = { 0, 0, 0, 0 };
+    cv_v4i ok = { -1, -1, -1, -1 };
+    for (int x = 0; x < wo; x++) {
+        const cv_v4f a = vld4f(r + 4 * (size_t)x), b = vld4f(r + w + 4 * (size_t)x), c = vld4f(r + 2 * w + 4 * (size_t)x),
+                     d = vld4f(r + 3 * w + 4 * (size_t)x);
+        if (is_log) ok &= ((a > zero) & (b > zero)) & ((c > zero) & (d > zero));
+        const cv_v4d acc = ((__builtin_convertvector(a, cv_v4d) + __builtin_convertvector(b, cv_v4d)) +
+                            __builtin_convertvector(c, cv_v4d)) + __builtin_convertvector(d, cv_v4d);
+        o[x] = (float)(((acc[0] + acc[1]) + (acc[2] + acc[3])) * (1.0 / 16));
+    }
+    return !(ok[0] & ok[1] & ok[2] & ok[3]);
+}
+#endif
+
+#if defined(CV_VEC) && defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(__SANITIZE_ADDRESS__) && !defined(CV_NO_CLONES)
+#define CV_AVX2_ROW 1
+typedef float   cv_v8f __attribute__((vector_size(32)));
+typedef double  cv_v8d __attribute__((vector_size(64)));
+typedef int32_t cv_v8i __attribute__((vector_size(32)));
+/* mean4_row, two outputs a step on 256-bit vectors (wo even): the same
+ * operations lane by lane.  GCC splits these types well only with AVX2. */
+__attribute__((target("avx2"))) static int mean4_row8(const float *r, size_t w, float *o, int wo, int is_log) {
+    const cv_v8f zero = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    cv_v8i ok = { -1, -1, -1, -1, -1, -1, -1, -1 };
+    for (int x = 0; x < wo; x += 2) {
+        cv_v8f a, b, c, d;
+        memcpy(&a, r + 4 * (size_t)x, sizeof a);
+        memcpy(&b, r + w + 4 * (size_t)x, sizeof b);
+        memcpy(&c, r + 2 * w + 4 * (size_t)x, sizeof c);
+        memcpy(&d, r + 3 * w + 4 * (size_t)x, sizeof d);
+        if (is_log) ok &= ((a > zero) & (b > zero)) & ((c > zero) & (d > zero));
+        const cv_v8d acc = ((__builtin_convertvector(a, cv_v8d) + __builtin_convertvector(b, cv_v8d)) +
+                            __builtin_convertvector(c, cv_v8d)) + __builtin_convertvector(d, cv_v8d);
+        o[x] = (float)(((acc[0] + acc[1]) + (acc[2] + acc[3])) * (1.0 / 16));
+        o[x + 1] = (float)(((acc[4] + acc[5]) + (acc[6] + acc[7])) * (1.0 / 16));
+    }
+    int all = -1;
+    for (int k = 0; k < 8; k++) all &= ok[k];
+    return !all;
+}
+#endif
+
 CV_CLONES
 int cv_data_block_mean(const float *in /* (h, w) */, float *out /* (h/f, w/f) */, int h, int w, int f, int is_log) {
     const int ho = h / f, wo = w / f;
     const double inv = 1.0 / ((double)f * f);
     const cv_badtest bt = badtest(is_log);
     uint32_t bad = 0;
+#if defined(CV_VEC)
+    if (f == 4) {
+        /* the common case, unrolled: a positivity test per value, then
+         * a finiteness test per output */
+#if defined(CV_AVX2_ROW)
+        const int wide = wo % 2 == 0 && __builtin_cpu_supports("avx2");
+#endif
+        for (int y = 0; y < ho; y++) {
+            const float *r = in + (size_t)y * 4 * w;   /* (4, w) */
+            float *o = out + (size_t)y * wo;           /* (wo) */
+#if defined(CV_AVX2_ROW)
+            if (wide) {
+                bad |= (uint32_t)(is_log ? mean4_row8(r, (size_t)w, o, wo, 1) : mean4_row8(r, (size_t)w, o, wo, 0));
+                continue;
+            }
+#endif
+            bad |= (uint32_t)(is_log ? mean4_row(r, (size_t)w, o, wo, 1) : mean4_row(r, (size_t)w, o, wo, 0));
+        }
+        for (size_t i = 0; i < (size_t)ho * wo; i++) {
+            uint32_t u;
+            memcpy(&u, &out[i], 4);
+            bad |= (u << 1) >= 0xff000000u;
+        }
+        return bad != 0;
+    }
+#endif
     if (f % 4 == 0 || (f == 2 && wo % 2 == 0)) {
         /* column sums of the f rows of a block in four double lanes
          * (lane j: columns j, j + 4, ...), then across the lanes: f = 2
@@ -742,6 +818,8 @@ struct cv_writer {
     double  *sum, *sumsq;       /* (n_maps, n_chan): sums of transform(x) per map */
     double  *norm_mean, *norm_std;  /* (n_chan) */
     int      norm_set;
+    int      n_attr;            /* global attributes set before finish, written then */
+    char   **attr_name, **attr_val;   /* (n_attr) */
 };
 
 cv_writer_opts cv_writer_opts_default(void) {
@@ -757,15 +835,11 @@ static cv_status wr_nc(cv_writer *w, int rc, const char *what) {
     return rc == NC_NOERR ? CV_OK : cv_error(CV_ERR_IO, "%s: %s: %s", w->path, what, nc_strerror(rc));
 }
 
-static cv_status wr_strings(cv_writer *w, int dim, const char *name, const char *long_name, int n, const char *const *vals) {
+/* Define a string variable over dim; its values are put after nc_enddef. */
+static cv_status wr_strings(cv_writer *w, int dim, const char *name, const char *long_name, int *v) {
     cv_status st = CV_OK;
-    int v;
-    CV_TRY(wr_nc(w, nc_def_var(w->ncid, name, NC_STRING, 1, &dim, &v), name));
-    CV_TRY(wr_nc(w, nc_put_att_text(w->ncid, v, "long_name", strlen(long_name), long_name), name));
-    CV_TRY(wr_nc(w, nc_enddef(w->ncid), name));
-    CV_TRY(wr_nc(w, nc_put_var_string(w->ncid, v, (const char **)vals), name));
-    CV_TRY(wr_nc(w, nc_redef(w->ncid), name));
-    (void)n;
+    CV_TRY(wr_nc(w, nc_def_var(w->ncid, name, NC_STRING, 1, &dim, v), name));
+    CV_TRY(wr_nc(w, nc_put_att_text(w->ncid, *v, "long_name", strlen(long_name), long_name), name));
 fail:
     return st;
 }
@@ -835,13 +909,20 @@ static cv_status wr_create_locked(cv_writer *w, const cv_writer_opts *o) {
         units[c] = u ? u : "";
         tfs[c] = o->chan_transforms ? o->chan_transforms[c] : "log10";
     }
-    CV_TRY(wr_strings(w, d_chan, "channel", "field name", o->n_chan, names));
-    CV_TRY(wr_strings(w, d_chan, "channel_units", "units of the field in 'fields'", o->n_chan, units));
-    CV_TRY(wr_strings(w, d_chan, "channel_transform", "transform applied before normalisation", o->n_chan, tfs));
-    if (o->n_param)
-        CV_TRY(wr_strings(w, d_param, "param", "parameter name", o->n_param,
-                          o->param_names ? o->param_names : cv_data_param_names));
+    /* one define mode for everything (each nc_enddef rewrites the metadata),
+     * then the string values */
+    int vs[4];
+    CV_TRY(wr_strings(w, d_chan, "channel", "field name", &vs[0]));
+    CV_TRY(wr_strings(w, d_chan, "channel_units", "units of the field in 'fields'", &vs[1]));
+    CV_TRY(wr_strings(w, d_chan, "channel_transform", "transform applied before normalisation", &vs[2]));
+    if (o->n_param) CV_TRY(wr_strings(w, d_param, "param", "parameter name", &vs[3]));
     CV_TRY(wr_nc(w, nc_enddef(w->ncid), "enddef"));
+    CV_TRY(wr_nc(w, nc_put_var_string(w->ncid, vs[0], names), "channel"));
+    CV_TRY(wr_nc(w, nc_put_var_string(w->ncid, vs[1], units), "channel_units"));
+    CV_TRY(wr_nc(w, nc_put_var_string(w->ncid, vs[2], tfs), "channel_transform"));
+    if (o->n_param)
+        CV_TRY(wr_nc(w, nc_put_var_string(w->ncid, vs[3], (const char **)(o->param_names ? o->param_names : cv_data_param_names)),
+                     "param"));
 fail:
     return st;
 }
@@ -1027,14 +1108,27 @@ cv_status cv_writer_set_split(cv_writer *w, int64_t first, int64_t count, const 
 }
 
 cv_status cv_writer_set_attr(cv_writer *w, const char *name, const char *value) {
+    /* kept until finish, which writes them all in one define mode (each
+     * redef/enddef rewrites the file's metadata) */
     if (w->ncid < 0) return cv_error(CV_ERR_ARG, "%s: writer is closed", w->path);
-    CV_NC_LOCK();
-    int rc = nc_redef(w->ncid);
-    if (rc == NC_NOERR) rc = nc_put_att_text(w->ncid, NC_GLOBAL, name, strlen(value), value);
-    int rc2 = nc_enddef(w->ncid);
-    CV_NC_UNLOCK();
-    if (rc == NC_NOERR) rc = rc2;
-    return rc == NC_NOERR ? CV_OK : cv_error(CV_ERR_IO, "%s: attribute %s: %s", w->path, name, nc_strerror(rc));
+    if (!*name || strlen(name) > NC_MAX_NAME) return cv_error(CV_ERR_ARG, "%s: bad attribute name '%s'", w->path, name);
+    for (int i = 0; i < w->n_attr; i++)
+        if (!strcmp(w->attr_name[i], name)) {
+            char *v = strdup(value);
+            if (!v) return cv_error(CV_ERR_NOMEM, "%s: out of memory", w->path);
+            free(w->attr_val[i]);
+            w->attr_val[i] = v;
+            return CV_OK;
+        }
+    char **an = realloc(w->attr_name, (size_t)(w->n_attr + 1) * sizeof *an);
+    if (an) w->attr_name = an;
+    char **av = realloc(w->attr_val, (size_t)(w->n_attr + 1) * sizeof *av);
+    if (av) w->attr_val = av;
+    char *n = strdup(name), *v = strdup(value);
+    if (!an || !av || !n || !v) { free(n); free(v); return cv_error(CV_ERR_NOMEM, "%s: out of memory", w->path); }
+    w->attr_name[w->n_attr] = n;
+    w->attr_val[w->n_attr++] = v;
+    return CV_OK;
 }
 
 cv_status cv_writer_set_norm(cv_writer *w, const double *mean, const double *std) {
@@ -1072,6 +1166,16 @@ cv_status cv_writer_finish(cv_writer *w) {
     }
     CV_NC_LOCK();
     int rc = NC_NOERR;
+    const char *bad_attr = NULL;
+    if (w->n_attr) {
+        rc = nc_redef(w->ncid);
+        for (int i = 0; i < w->n_attr && rc == NC_NOERR; i++) {
+            rc = nc_put_att_text(w->ncid, NC_GLOBAL, w->attr_name[i], strlen(w->attr_val[i]), w->attr_val[i]);
+            if (rc != NC_NOERR) bad_attr = w->attr_name[i];
+        }
+        int rc2 = nc_enddef(w->ncid);
+        if (rc == NC_NOERR) rc = rc2;
+    }
     if (w->n_param && rc == NC_NOERR) rc = nc_put_var_double(w->ncid, w->v_params, w->params);
     if (rc == NC_NOERR) rc = nc_put_var_int(w->ncid, w->v_sim, w->sim);
     if (rc == NC_NOERR) rc = nc_put_var_schar(w->ncid, w->v_split, (const signed char *)w->split);
@@ -1081,7 +1185,11 @@ cv_status cv_writer_finish(cv_writer *w) {
     w->ncid = -1;
     CV_NC_UNLOCK();
     if (rc == NC_NOERR) rc = rc2;
-    if (rc != NC_NOERR) { st = cv_error(CV_ERR_IO, "%s: cannot finish: %s", w->path, nc_strerror(rc)); goto fail; }
+    if (rc != NC_NOERR) {
+        st = bad_attr ? cv_error(CV_ERR_IO, "%s: attribute %s: %s", w->path, bad_attr, nc_strerror(rc))
+                      : cv_error(CV_ERR_IO, "%s: cannot finish: %s", w->path, nc_strerror(rc));
+        goto fail;
+    }
     CV_TRY(cv_out_commit(w->tmp, w->path));
     w->tmp[0] = '\0';
     w->finished = 1;
@@ -1098,5 +1206,7 @@ void cv_writer_free(cv_writer *w) {
     if (!w->finished && w->tmp[0]) cv_out_abort(w->tmp);
     free(w->path); free(w->is_log); free(w->chan_name); free(w->params); free(w->sim); free(w->split);
     free(w->written); free(w->sum); free(w->sumsq); free(w->norm_mean); free(w->norm_std);
+    for (int i = 0; i < w->n_attr; i++) { free(w->attr_name[i]); free(w->attr_val[i]); }
+    free(w->attr_name); free(w->attr_val);
     free(w);
 }

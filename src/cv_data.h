@@ -134,7 +134,8 @@ cv_status cv_writer_set_params(cv_writer *w, int64_t first, int64_t count,
                                const double *params /* (count, n_param) */);
 cv_status cv_writer_set_sim(cv_writer *w, int64_t first, int64_t count, const int32_t *sim /* (count) */);
 cv_status cv_writer_set_split(cv_writer *w, int64_t first, int64_t count, const int8_t *split /* (count) */);
-/* Extra global text attribute (e.g. "seed", "model"). */
+/* Extra global text attribute (e.g. "seed", "model"); setting a name again
+ * replaces its value.  Kept in memory and written by cv_writer_finish. */
 cv_status cv_writer_set_attr(cv_writer *w, const char *name, const char *value);
 /* Override the normalisation statistics (e.g. samples of a model trained
  * on another dataset keep that dataset's statistics).  (n_chan) each. */
