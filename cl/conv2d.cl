@@ -466,7 +466,9 @@ void cvk_conv2d_bias_bwd(__global const float *dy, ulong dyoff, __global float *
  * convolution is not; explicit vectors along the pixels give it the SIMD
  * width instead.  The host uses these kernels only when the vector width
  * divides the row (3x3) or the plane (1x1); other shapes take the tiled
- * DIRECT kernels.  Tunables (-D, from the device table or the tuning
+ * DIRECT kernels.  The loops over the register blocks are unrolled
+ * (#pragma unroll): rolled, the compiler keeps the sums in memory.
+ * Tunables (-D, from the device table or the tuning
  * wisdom, src/cv_tune.c): CV_CONV_V (4, 8, 16), CV_CONV_R3 (rows per
  * work-item of the 3x3 kernel, 1..6), CV_CONV_COB3 (its output channels),
  * CV_CONV_WCOB1 / CV_CONV_WCOB3 (output channels per work-item of the
@@ -564,11 +566,14 @@ float conv_hsum16(float16 v) {
  * + b[o] (+ r[n, o, p] when has_r) (+ y when accumulate).  Backward-data:
  * in = dy, out = dx, wt(o, c) = w[c, o], dx += GELU'(xg) * sum (gelu) or
  * sum.  Work-item (p, ob, n): pixels p*V .. p*V+V-1 of image n, output
- * channels ob*COB ..; the host guarantees V | H*W. */
+ * channels ob*COB ..; the host guarantees V | H*W.  With has_xa the
+ * forward also stores GELU(x) into xa (block 0 does), for the backward-
+ * weight pass to read instead of evaluating GELU again. */
 void conv_vec1(const int COB, __global const float *in, ulong inoff,
                __global const float *w, ulong woff, long sw_o, long sw_i,
                __global const float *b, ulong boff, int has_b, __global const float *r, ulong roff, int has_r,
                __global float *out, ulong outoff, __global const float *xg, ulong xgoff,
+               __global float *xa, ulong xaoff, int has_xa,
                int N, int Cin, int Cout, long HW, int gelu, int accumulate, int mode) {
     const long p = get_global_id(0);
     const int co0 = (int)get_global_id(1) * COB, n = (int)get_global_id(2);
@@ -576,17 +581,21 @@ void conv_vec1(const int COB, __global const float *in, ulong inoff,
     __global const float *src = in + inoff + (long)n * Cin * HW;
     __global const float *wp = w + woff;
     cvv acc[32];                     /* [0, COB) used; COB is constant after inlining */
+    #pragma unroll
     for (int o = 0; o < COB; o++) acc[o] = (cvv)(0.0f);
-    const int act = gelu && mode == 0;
+    const int act = gelu && mode == 0, keep = act && has_xa && co0 == 0;
     for (int c = 0; c < Cin; c++) {
         cvv v = CVV_LOAD(p, src + (long)c * HW);
         if (act) v = CVV_GELU(v);
+        if (keep) CVV_STORE(v, p, xa + xaoff + ((long)n * Cin + c) * HW);
+        #pragma unroll
         for (int o = 0; o < COB; o++) {
             const int co = min(co0 + o, Cout - 1);          /* loads stay in bounds */
             acc[o] = fma((cvv)(wp[co * sw_o + c * sw_i]), v, acc[o]);
         }
     }
     const long base = (long)n * Cout * HW;
+    #pragma unroll
     for (int o = 0; o < COB; o++) {
         const int co = co0 + o;
         if (co >= Cout) break;
@@ -607,8 +616,9 @@ void conv_vec1(const int COB, __global const float *in, ulong inoff,
 #define CONV_VEC_ARGS __global const float *in, ulong inoff, __global const float *w, ulong woff,    \
     long sw_o, long sw_i, __global const float *b, ulong boff, int has_b,                              \
     __global const float *r, ulong roff, int has_r, __global float *out, ulong outoff,                 \
-    __global const float *xg, ulong xgoff
-#define CONV_VEC_PASS in, inoff, w, woff, sw_o, sw_i, b, boff, has_b, r, roff, has_r, out, outoff, xg, xgoff
+    __global const float *xg, ulong xgoff, __global float *xa, ulong xaoff, int has_xa
+#define CONV_VEC_PASS in, inoff, w, woff, sw_o, sw_i, b, boff, has_b, r, roff, has_r, out, outoff, xg, xgoff, \
+    xa, xaoff, has_xa
 
 __kernel void cvk_conv2d_vec1_cob8(CONV_VEC_ARGS, int N, int Cin, int Cout, long HW, int gelu, int accumulate, int mode) {
     conv_vec1(8, CONV_VEC_PASS, N, Cin, Cout, HW, gelu, accumulate, mode);
@@ -627,7 +637,8 @@ __kernel void cvk_conv2d_vec1_cob32(CONV_VEC_ARGS, int N, int Cin, int Cout, lon
  * applies GELU once to the rows (vectors) and once to the 2(R+2)
  * neighbours (packed in one float16), and forms the shifted rows by
  * swizzles.  Weights: wt(o, c, t) = w[woff + o*sw_o + c*sw_i + (flip ?
- * 8 - t : t)] as in conv_tile.  The host guarantees V | W. */
+ * 8 - t : t)] as in conv_tile.  The host guarantees V | W.  has_xa: the
+ * first channel block also stores GELU(x) of its own rows into xa. */
 __kernel void cvk_conv2d_vec3(CONV_VEC_ARGS, int flip, int N, int Cin, int Cout, int H, int W, int gelu,
                               int accumulate, int mode) {
     const int R = CV_CONV_R3, COB = CV_CONV_COB3;
@@ -638,14 +649,18 @@ __kernel void cvk_conv2d_vec3(CONV_VEC_ARGS, int flip, int N, int Cin, int Cout,
     const long HW = (long)H * W;
     __global const float *src = in + inoff + (long)n * Cin * HW;
     cvv acc[CV_CONV_R3][CV_CONV_COB3];
+    #pragma unroll
     for (int j = 0; j < R; j++)
+        #pragma unroll
         for (int o = 0; o < COB; o++) acc[j][o] = (cvv)(0.0f);
-    const int act = gelu && mode == 0;
+    const int act = gelu && mode == 0, keep = act && has_xa && co0 == 0;
     for (int c = 0; c < Cin; c++) {
         __global const float *sc = src + (long)c * HW;
         cvv v[CV_CONV_R3 + 2];
         float ed[16];                                 /* left, right neighbour of row r at 2r, 2r+1 */
+        #pragma unroll
         for (int k = 0; k < 16; k++) ed[k] = 0.0f;
+        #pragma unroll
         for (int rr = 0; rr < R + 2; rr++) {
             const int iy = y0 - 1 + rr;
             v[rr] = (cvv)(0.0f);
@@ -657,14 +672,21 @@ __kernel void cvk_conv2d_vec3(CONV_VEC_ARGS, int flip, int N, int Cin, int Cout,
             }
         }
         if (act) {
+            #pragma unroll
             for (int rr = 0; rr < R + 2; rr++) v[rr] = CVV_GELU(v[rr]);
             vstore16(conv_gelu_v16(vload16(0, ed)), 0, ed);   /* GELU(0) = 0: padding stays 0 */
+            if (keep)                                          /* own rows only */
+                for (int rr = 1; rr <= R; rr++)
+                    if (y0 - 1 + rr < H) CVV_STORE(v[rr], 0, xa + xaoff + (long)n * Cin * HW + (long)c * HW + (long)(y0 - 1 + rr) * W + x0);
         }
+        #pragma unroll
         for (int rr = 0; rr < R + 2; rr++) {
             const cvv vl = CVV_SHL(ed[2 * rr], v[rr]), vr = CVV_SHR(v[rr], ed[2 * rr + 1]);
+            #pragma unroll
             for (int j = 0; j < R; j++) {
                 const int kh = rr - j;
                 if (kh < 0 || kh > 2) continue;
+                #pragma unroll
                 for (int o = 0; o < COB; o++) {
                     const int co = min(co0 + o, Cout - 1);
                     __global const float *wq = w + woff + co * sw_o + c * sw_i;
@@ -677,9 +699,11 @@ __kernel void cvk_conv2d_vec3(CONV_VEC_ARGS, int flip, int N, int Cin, int Cout,
         }
     }
     const long base = (long)n * Cout * HW;
+    #pragma unroll
     for (int j = 0; j < R; j++) {
         const int y = y0 + j;
         if (y >= H) break;
+        #pragma unroll
         for (int o = 0; o < COB; o++) {
             const int co = co0 + o;
             if (co >= Cout) break;
@@ -718,14 +742,17 @@ __kernel void cvk_conv2d_vec1_wgrad(__global const float *x, ulong xoff, __globa
     const long nv = HW / CV_CONV_V, total = (long)N * nv;
     const long q0 = total * s / S, q1 = total * (s + 1) / S;
     cvv acc[CV_CONV_WCOB1];
+    #pragma unroll
     for (int o = 0; o < COB; o++) acc[o] = (cvv)(0.0f);
-    for (long q = q0; q < q1; q++) {
-        const long n = q / nv, p = q - n * nv;
+    long n = q0 / nv, p = q0 - n * nv;          /* no division inside the loop */
+    for (long q = q0; q < q1; q++, p++) {
+        if (p == nv) { p = 0; n++; }
         cvv a = (cvv)(1.0f);
         if (!bias) {
             a = CVV_LOAD(p, x + xoff + (n * Ci + c) * HW);
             if (gelu) a = CVV_GELU(a);
         }
+        #pragma unroll
         for (int o = 0; o < COB; o++) {
             const int co = min(co0 + o, Co - 1);
             const long at = (n * Co + co) * HW;
@@ -736,6 +763,7 @@ __kernel void cvk_conv2d_vec1_wgrad(__global const float *x, ulong xoff, __globa
     }
     if (bias && !has_db) return;
     const long nw = (long)Co * Ci;
+    #pragma unroll
     for (int o = 0; o < COB; o++) {
         const int co = co0 + o;
         if (co >= Co) break;
@@ -766,10 +794,13 @@ __kernel void cvk_conv2d_vec3_wgrad(__global const float *x, ulong xoff, __globa
     const long HW = (long)H * W, rows = (long)N * H;
     const long r0 = rows * s / S, r1 = rows * (s + 1) / S;
     cvv acc[CV_CONV_WCOB3][3];
+    #pragma unroll
     for (int o = 0; o < COB; o++) { acc[o][0] = (cvv)(0.0f); acc[o][1] = (cvv)(0.0f); acc[o][2] = (cvv)(0.0f); }
+    long n = r0 / H;
+    int y = (int)(r0 - n * H) - 1;
     for (long rr = r0; rr < r1; rr++) {
-        const long n = rr / H;
-        const int y = (int)(rr - n * H), iy = y + kh - 1;
+        if (++y == H) { y = 0; n++; }
+        const int iy = y + kh - 1;
         if (!bias && (iy < 0 || iy >= H)) continue;
         __global const float *xr = x + xoff + (n * Ci + c) * HW + (long)iy * W;
         cvv cur = (cvv)(1.0f), nxt = (cvv)(0.0f);
@@ -789,6 +820,7 @@ __kernel void cvk_conv2d_vec3_wgrad(__global const float *x, ulong xoff, __globa
                 vl = CVV_SHL(last, cur);
                 vr = CVV_SHR(cur, nxt.s0);
             }
+            #pragma unroll
             for (int o = 0; o < COB; o++) {
                 const int co = min(co0 + o, Co - 1);
                 const long at = (n * Co + co) * HW + (long)y * W + x0;
@@ -806,9 +838,11 @@ __kernel void cvk_conv2d_vec3_wgrad(__global const float *x, ulong xoff, __globa
     }
     if (bias && !has_db) return;
     const long nw = (long)Co * Ci * 9;
+    #pragma unroll
     for (int o = 0; o < COB; o++) {
         const int co = co0 + o;
         if (co >= Co) break;
+        #pragma unroll
         for (int t = 0; t < 3; t++) {
             if (bias && t != 1) continue;
             const float v = CVV_HSUM(acc[o][t]);

@@ -149,21 +149,24 @@ __kernel void cvk_chan_copy(__global const float *x, ulong xo, long xs, __global
     else *d = v;
 }
 
-/* y = g[c] x + b[c], x (N, C, HW) */
+/* y = g[c] x + b[c], x (N, C, HW); work-item (i, n*C + c) */
 __kernel void cvk_affine_fwd(__global const float *x, ulong xo, __global const float *g, ulong go,
                              __global const float *b, ulong bo, __global float *y, ulong yo,
-                             long C, long HW, long n) {
-    long i = CV_GID0;
-    if (i >= n) return;
-    long c = (i / HW) % C;
-    y[yo + i] = g[go + c] * x[xo + i] + b[bo + c];
+                             int C, long HW, int NC) {
+    const long i = CV_GID0;
+    const int nc = get_global_id(1);
+    if (i >= HW || nc >= NC) return;
+    const int c = nc % C;
+    const long at = (long)nc * HW + i;
+    y[yo + at] = g[go + c] * x[xo + at] + b[bo + c];
 }
 
 /* dx += g[c] dy (dg, db come from the per-channel reduction in reduce.cl) */
 __kernel void cvk_affine_bwd(__global const float *g, ulong go, __global const float *dy, ulong dyo,
-                             __global float *dx, ulong dxo, long C, long HW, long n) {
-    long i = CV_GID0;
-    if (i >= n) return;
-    long c = (i / HW) % C;
-    dx[dxo + i] += g[go + c] * dy[dyo + i];
+                             __global float *dx, ulong dxo, int C, long HW, int NC) {
+    const long i = CV_GID0;
+    const int nc = get_global_id(1);
+    if (i >= HW || nc >= NC) return;
+    const long at = (long)nc * HW + i;
+    dx[dxo + at] += g[go + nc % C] * dy[dyo + at];
 }

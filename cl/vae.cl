@@ -28,26 +28,34 @@ __kernel void cvk_rng_normal_words(__global float *y, ulong yo, uint a0, uint s0
     y[yo + i] = cv_rngc_normal_words(a0 + s0 * (uint)i, a1 + s1 * (uint)i);
 }
 
-/* z = mu + (t exp(logs)) eps, eps of element i = cv_rng_normal(seed, stream, i0 + i) */
+/* z = mu + (t exp(logs)) eps, eps of element i = cv_rng_normal(seed, stream, i0 + i);
+ * with has_se also se[i] = (t exp(logs)) eps, the product the backward needs */
 __kernel void cvk_reparam_fwd(__global const float *mu, ulong muo, __global const float *logs, ulong lo,
-                              __global float *z, ulong zo, ulong seed, ulong stream, ulong i0, float t, long n) {
+                              __global float *z, ulong zo, ulong seed, ulong stream, ulong i0, float t,
+                              __global float *se, ulong seo, int has_se, long n) {
     long i = CV_GID0;
     if (i >= n) return;
     float e = cv_rng_normal(seed, stream, i0 + (ulong)i);
-    z[zo + i] = mu[muo + i] + (t * exp(logs[lo + i])) * e;
+    float s = (t * exp(logs[lo + i])) * e;
+    z[zo + i] = mu[muo + i] + s;
+    if (has_se) se[seo + i] = s;
 }
 
-/* dmu += dz (mask & 1); dlogs += dz t exp(logs) eps (mask & 2) */
+/* dmu += dz (mask & 1); dlogs += dz t exp(logs) eps (mask & 2), the product
+ * read from se (mask & 4: kept by the forward) or drawn again */
 __kernel void cvk_reparam_bwd(__global const float *logs, ulong lo, __global const float *dz, ulong dzo,
                               __global float *dmu, ulong dmuo, __global float *dlogs, ulong dlo,
-                              int mask, ulong seed, ulong stream, ulong i0, float t, long n) {
+                              int mask, ulong seed, ulong stream, ulong i0, float t,
+                              __global const float *se, ulong seo, long n) {
     long i = CV_GID0;
     if (i >= n) return;
     float g = dz[dzo + i];
     if (mask & 1) dmu[dmuo + i] += g;
     if (mask & 2) {
-        float e = cv_rng_normal(seed, stream, i0 + (ulong)i);
-        dlogs[dlo + i] += g * ((t * exp(logs[lo + i])) * e);
+        float s;
+        if (mask & 4) s = se[seo + i];
+        else s = (t * exp(logs[lo + i])) * cv_rng_normal(seed, stream, i0 + (ulong)i);
+        dlogs[dlo + i] += g * s;
     }
 }
 

@@ -26,8 +26,15 @@ struct cv_plan {
     int            *stat_off;     /* per value: offset in the stats arena, or -1 */
     int             n_stats;
     size_t          workspace;
+    cv_tensor      *aux;          /* (n_nodes) per-node caches from forward to backward (training
+                                     plans): GELU(x) of a gelu_in conv (tuning keep_gelu), the
+                                     noise product of a reparameterisation; buf NULL if none */
     int            *zero_start;   /* (n_nodes + 1): CSR of the gradients to zero before node i's backward */
     int            *zero_vals;
+    int            *fill_start;   /* (n_nodes + 1): CSR of those zeroings merged into ranges */
+    cv_tensor      *fill;         /* the ranges: adjacent gradients in one launch; shape (1, 1, 1, n) */
+    int            *fill_val;     /* the value of a range that is a statistic's gradient (one of them is
+                                     the loss, filled with the scale), -1 for merged ranges */
     size_t          act_naive, dact_naive;   /* bytes without liveness reuse, for reports */
 };
 
@@ -113,6 +120,56 @@ static size_t plan_workspace(cv_ctx *ctx, const cv_graph *g) {
     return ws;
 }
 
+/* Merge the gradients zeroed before each node's backward into as few
+ * ranges as the arena layout allows (same buffer, each starting where the
+ * previous one's aligned footprint ends: padding is never another
+ * tensor's), so that a step launches one fill per range.  Statistics
+ * (the loss is one; it is known only at cv_plan_backward) stay single. */
+static int cmp_view(const void *a, const void *b) {
+    const cv_tensor *x = a, *y = b;
+    if (x->buf != y->buf) return (uintptr_t)x->buf < (uintptr_t)y->buf ? -1 : 1;
+    return (x->off > y->off) - (x->off < y->off);
+}
+
+static cv_status plan_fills(cv_plan *p, int nn, size_t align) {
+    int nz = p->zero_start[nn];
+    p->fill_start = calloc((size_t)nn + 1, sizeof *p->fill_start);
+    p->fill = calloc((size_t)nz + 1, sizeof *p->fill);
+    p->fill_val = calloc((size_t)nz + 1, sizeof *p->fill_val);
+    cv_tensor *tmp = calloc((size_t)nz + 1, sizeof *tmp);
+    if (!p->fill_start || !p->fill || !p->fill_val || !tmp) { free(tmp); return cv_error(CV_ERR_NOMEM, "out of memory"); }
+    int nf = 0;
+    for (int i = 0; i < nn; i++) {
+        p->fill_start[i] = nf;
+        int m = 0;
+        for (int k = p->zero_start[i]; k < p->zero_start[i + 1]; k++) {
+            int v = p->zero_vals[k];
+            if (cv_graph_value(p->g, v)->stat) {           /* statistics (the loss among them): one range each */
+                p->fill[nf] = p->dval[v];
+                p->fill_val[nf++] = v;
+                continue;
+            }
+            tmp[m] = p->dval[v];
+            tmp[m].shape[0] = tmp[m].shape[1] = tmp[m].shape[2] = 1;
+            tmp[m++].shape[3] = cv_tensor_numel(&p->dval[v]);
+        }
+        qsort(tmp, (size_t)m, sizeof *tmp, cmp_view);
+        for (int k = 0; k < m; k++) {
+            cv_tensor *last = nf > p->fill_start[i] && p->fill_val[nf - 1] < 0 ? &p->fill[nf - 1] : NULL;
+            size_t end = last ? last->off + ((size_t)last->shape[3] + align - 1) / align * align : 0;
+            if (last && last->buf == tmp[k].buf && end == tmp[k].off) {
+                last->shape[3] = (int64_t)(tmp[k].off - last->off) + tmp[k].shape[3];
+            } else {
+                p->fill[nf] = tmp[k];
+                p->fill_val[nf++] = -1;
+            }
+        }
+    }
+    p->fill_start[nn] = nf;
+    free(tmp);
+    return CV_OK;
+}
+
 cv_status cv_plan_new(cv_ctx *ctx, const cv_graph *g, const cv_tensor *params, const cv_tensor *grads,
                       int flags, cv_plan **out) {
     cv_status st = CV_OK;
@@ -126,10 +183,16 @@ cv_status cv_plan_new(cv_ctx *ctx, const cv_graph *g, const cv_tensor *params, c
     cv_arena_init(&p->stats, ctx, "step statistics");
     p->val = calloc((size_t)nv, sizeof *p->val);
     p->dval = calloc((size_t)nv, sizeof *p->dval);
+    p->aux = calloc((size_t)cv_graph_n_nodes(g) + 1, sizeof *p->aux);
     p->stat_off = malloc((size_t)nv * sizeof *p->stat_off);
     cv_arena_slot *sv = calloc((size_t)nv, sizeof *sv), *sd = calloc((size_t)nv, sizeof *sd);
     live *la = NULL, *ld = NULL;
-    if (!p->val || !p->dval || !p->stat_off || !sv || !sd) { st = cv_error(CV_ERR_NOMEM, "out of memory creating a plan"); goto fail; }
+    cv_arena_slot *sx = calloc((size_t)cv_graph_n_nodes(g) + 1, sizeof *sx);
+    if (!p->val || !p->dval || !p->aux || !p->stat_off || !sv || !sd || !sx) {
+        free(sx);
+        st = cv_error(CV_ERR_NOMEM, "out of memory creating a plan");
+        goto fail;
+    }
     int backward = !(flags & CV_PLAN_NO_BACKWARD);
     if (backward && !grads) { st = cv_error(CV_ERR_ARG, "a training plan needs parameter gradients"); goto fail; }
 
@@ -215,7 +278,21 @@ cv_status cv_plan_new(cv_ctx *ctx, const cv_graph *g, const cv_tensor *params, c
     }
     free(la); la = NULL;
     free(ld); ld = NULL;
+    /* forward-to-backward caches, kept over the whole step like the activations */
+    int keep_gelu = backward && cv_ctx_tune(ctx)->keep_gelu;
+    for (int i = 0; backward && i < nn; i++) {
+        const cv_node *n = cv_graph_node(g, i);
+        const int64_t *sh = NULL;
+        if (n->op == CV_OP_CONV2D && n->p.conv.gelu_in && keep_gelu) sh = cv_graph_value(g, n->in[0])->shape;
+        if (n->op == CV_OP_REPARAM) sh = cv_graph_value(g, n->out)->shape;
+        if (!sh) continue;
+        CV_TRY(cv_arena_reserve(&p->act, (size_t)(sh[0] * sh[1] * sh[2] * sh[3]), &sx[i]));
+        p->aux[i].shape[0] = sh[0]; p->aux[i].shape[1] = sh[1]; p->aux[i].shape[2] = sh[2]; p->aux[i].shape[3] = sh[3];
+        p->aux[i].buf = (cl_mem)1;          /* marks "reserved"; the view comes after the commit */
+    }
     CV_TRY(cv_arena_commit(&p->act, ctx));
+    for (int i = 0; i < nn; i++)
+        if (p->aux[i].buf) p->aux[i] = cv_arena_view(&p->act, sx[i], p->aux[i].shape);
     if (backward) CV_TRY(cv_arena_commit(&p->dact, ctx));
     CV_TRY(cv_arena_commit(&p->stats, ctx));
     for (int v = 0; v < nv; v++) {
@@ -235,16 +312,17 @@ cv_status cv_plan_new(cv_ctx *ctx, const cv_graph *g, const cv_tensor *params, c
         int64_t sh[4] = { 1, 1, 1, CV_PLAN_N_EXTRA };
         p->extra = cv_arena_view(&p->stats, s, sh);
     }
+    if (backward) CV_TRY(plan_fills(p, nn, p->act.align_floats));
     p->workspace = plan_workspace(ctx, g);
     if (p->workspace) {
         cl_mem m;
         CV_TRY(cv_ctx_scratch(ctx, p->workspace, &m));
     }
-    free(sv); free(sd);
+    free(sv); free(sd); free(sx);
     *out = p;
     return CV_OK;
 fail:
-    free(sv); free(sd); free(la); free(ld);
+    free(sv); free(sd); free(sx); free(la); free(ld);
     cv_plan_free(p);
     return st;
 }
@@ -254,8 +332,9 @@ void cv_plan_free(cv_plan *p) {
     cv_arena_release(&p->act);
     cv_arena_release(&p->dact);
     cv_arena_release(&p->stats);
-    free(p->val); free(p->dval); free(p->stat_off);
+    free(p->val); free(p->dval); free(p->aux); free(p->stat_off);
     free(p->zero_start); free(p->zero_vals);
+    free(p->fill_start); free(p->fill); free(p->fill_val);
     free(p);
 }
 
@@ -302,13 +381,18 @@ static uint64_t noise_index0(const cv_plan *p, const cv_node *n) {
 #define P(i)  (&p->params[n->par[i]])
 #define DP(i) (&p->grads[n->par[i]])
 
-static cv_status node_fwd(cv_plan *p, const cv_node *n, uint64_t seed, uint64_t step) {
+/* The node's forward-to-backward cache, or NULL. */
+static const cv_tensor *aux_of(const cv_plan *p, int i) { return p->aux[i].buf ? &p->aux[i] : NULL; }
+
+static cv_status node_fwd(cv_plan *p, int i, const cv_node *n, uint64_t seed, uint64_t step) {
     cv_ctx *ctx = p->ctx;
     cv_status st = CV_OK;
     switch (n->op) {
     case CV_OP_INPUT: case CV_OP_COUNT: return CV_OK;
-    case CV_OP_CONV2D:           /* a second input is a residual: y = conv + b + in[1], one pass */
-        return cv_conv2d_fwd_res(ctx, V(0), P(0), P(1), n->n_in == 2 ? V(1) : NULL, Y, &n->p.conv);
+    case CV_OP_CONV2D: {         /* a second input is a residual: y = conv + b + in[1], one pass */
+        cv_conv2d_aux a = { n->n_in == 2 ? V(1) : NULL, NULL, aux_of(p, i) };
+        return cv_conv2d_fwd_ex(ctx, V(0), P(0), P(1), Y, &n->p.conv, &a);
+    }
     case CV_OP_GELU:     return cv_gelu_fwd(ctx, V(0), Y);
     case CV_OP_ADD:      return cv_add_fwd(ctx, V(0), V(1), Y);
     case CV_OP_SCALE:    return cv_scale_fwd(ctx, V(0), Y, n->p.s);
@@ -320,7 +404,8 @@ static cv_status node_fwd(cv_plan *p, const cv_node *n, uint64_t seed, uint64_t 
     case CV_OP_SLICE:    return cv_slice_fwd(ctx, V(0), n->p.slice.c0, Y);
     case CV_OP_AFFINE:   return cv_affine_fwd(ctx, V(0), P(0), P(1), Y);
     case CV_OP_REPARAM:
-        return cv_reparam_fwd(ctx, V(0), V(1), Y, seed, stream_of(n, step), noise_index0(p, n), n->p.rep.t);
+        return cv_reparam_fwd_ex(ctx, V(0), V(1), Y, seed, stream_of(n, step), noise_index0(p, n), n->p.rep.t,
+                                 aux_of(p, i));
     case CV_OP_GAUSSKL:  return cv_gausskl_fwd(ctx, V(0), V(1), V(2), V(3), Y);
     case CV_OP_GAUSSNLL: return cv_gaussnll_fwd(ctx, V(0), V(1), V(2), Y, n->p.floor);
     case CV_OP_SUM:      return cv_sum_fwd(ctx, V(0), Y, n->p.s, 0);
@@ -333,7 +418,7 @@ fail:
 /* A gradient view only if the value needs one. */
 static const cv_tensor *gv(const cv_plan *p, int v) { return p->dval[v].buf ? &p->dval[v] : NULL; }
 
-static cv_status node_bwd(cv_plan *p, const cv_node *n, uint64_t seed, uint64_t step) {
+static cv_status node_bwd(cv_plan *p, int i, const cv_node *n, uint64_t seed, uint64_t step) {
     cv_ctx *ctx = p->ctx;
     cv_status st = CV_OK;
     if (!p->dval[n->out].buf) return CV_OK;
@@ -341,8 +426,10 @@ static cv_status node_bwd(cv_plan *p, const cv_node *n, uint64_t seed, uint64_t 
     const cv_tensor *d1 = n->n_in > 1 ? gv(p, n->in[1]) : NULL;
     switch (n->op) {
     case CV_OP_INPUT: case CV_OP_COUNT: return CV_OK;
-    case CV_OP_CONV2D:           /* the residual's gradient (d1 += dy) rides with the bias gradient */
-        return cv_conv2d_bwd_res(ctx, V(0), P(0), DY, d0, DP(0), DP(1), n->n_in == 2 ? d1 : NULL, &n->p.conv);
+    case CV_OP_CONV2D: {         /* the residual's gradient (d1 += dy) rides with the bias gradient */
+        cv_conv2d_aux a = { NULL, n->n_in == 2 ? d1 : NULL, aux_of(p, i) };
+        return cv_conv2d_bwd_ex(ctx, V(0), P(0), DY, d0, DP(0), DP(1), &n->p.conv, &a);
+    }
     case CV_OP_GELU:     return d0 ? cv_gelu_bwd(ctx, V(0), DY, d0) : CV_OK;
     case CV_OP_ADD:      return cv_add_bwd(ctx, DY, d0, d1);
     case CV_OP_SCALE:    return d0 ? cv_scale_bwd(ctx, DY, d0, n->p.s) : CV_OK;
@@ -354,7 +441,8 @@ static cv_status node_bwd(cv_plan *p, const cv_node *n, uint64_t seed, uint64_t 
     case CV_OP_SLICE:    return d0 ? cv_slice_bwd(ctx, DY, n->p.slice.c0, d0) : CV_OK;
     case CV_OP_AFFINE:   return cv_affine_bwd(ctx, V(0), P(0), DY, d0, DP(0), DP(1));
     case CV_OP_REPARAM:
-        return cv_reparam_bwd(ctx, V(1), DY, d0, d1, seed, stream_of(n, step), noise_index0(p, n), n->p.rep.t);
+        return cv_reparam_bwd_ex(ctx, V(1), DY, d0, d1, seed, stream_of(n, step), noise_index0(p, n), n->p.rep.t,
+                                 aux_of(p, i));
     case CV_OP_GAUSSKL:
         return cv_gausskl_bwd(ctx, V(0), V(1), V(2), V(3), DY, d0, d1, gv(p, n->in[2]), gv(p, n->in[3]));
     case CV_OP_GAUSSNLL:
@@ -375,7 +463,7 @@ static cv_status node_error(const cv_node *n, const char *dir, cv_status st) {
 cv_status cv_plan_forward(cv_plan *p, uint64_t seed, uint64_t step) {
     for (int i = 0; i < cv_graph_n_nodes(p->g); i++) {
         const cv_node *n = cv_graph_node(p->g, i);
-        cv_status st = node_fwd(p, n, seed, step);
+        cv_status st = node_fwd(p, i, n, seed, step);
         if (st != CV_OK) return node_error(n, "forward", st);
     }
     return CV_OK;
@@ -392,12 +480,11 @@ cv_status cv_plan_backward_hooked(cv_plan *p, int loss_value, float scale, uint6
     cv_status st = CV_OK;
     for (int i = cv_graph_n_nodes(p->g) - 1; i >= 0; i--) {
         const cv_node *n = cv_graph_node(p->g, i);
-        for (int k = p->zero_start[i]; k < p->zero_start[i + 1]; k++) {
-            int v = p->zero_vals[k];
-            st = cv_tensor_fill(p->ctx, &p->dval[v], v == loss_value ? scale : 0.0f);
+        for (int k = p->fill_start[i]; k < p->fill_start[i + 1]; k++) {
+            st = cv_fill_fwd(p->ctx, &p->fill[k], p->fill_val[k] == loss_value ? scale : 0.0f);
             if (st != CV_OK) return st;
         }
-        st = node_bwd(p, n, seed, step);
+        st = node_bwd(p, i, n, seed, step);
         if (st != CV_OK) return node_error(n, "backward", st);
         if (hook && (st = hook(user, i)) != CV_OK) return st;
     }

@@ -23,7 +23,7 @@ typedef struct tune_row {
     const char *name;         /* substring of the device name, or NULL */
     const char *vendor;       /* substring of the vendor, or NULL */
     uint64_t    type;         /* CL_DEVICE_TYPE_* bits that must be set, or 0 */
-    int32_t     v, r3, cob3, wcob1, wcob3, vec_wg, wgrad_groups, pre_gelu, elem_wg;
+    int32_t     v, cob1, r3, cob3, wcob1, wcob3, vec_wg, wgrad_groups, keep_gelu, pre_gelu, elem_wg;
     int         n_rules;
     cv_tune_rule rules[4];
 } tune_row;
@@ -38,17 +38,17 @@ typedef struct tune_row {
 #define CPU_RULES 1, { { -1, 0, 0, 0, 0, CV_TUNE_VEC } }
 
 static const tune_row tune_rows[] = {
-    /* entry                  name                   vendor    type                  V R3 COB3 W1 W3 vwg wgr pre  ewg */
-    { "GeForce GTX 1080 Ti", "GeForce GTX 1080 Ti", NULL,     CL_DEVICE_TYPE_GPU,   4, 2, 8,  8, 8, 64, 32, 0,    256, GPU_RULES(HW32) },
-    { "NVIDIA GPU",          NULL,                  "NVIDIA", CL_DEVICE_TYPE_GPU,   4, 2, 8,  8, 8, 64, 32, 0,    256, GPU_RULES(64 * 64) },
+    /* entry                  name                   vendor    type                  V  C1 R3 COB3 W1 W3 vwg wgr kg  pre  ewg */
+    { "GeForce GTX 1080 Ti", "GeForce GTX 1080 Ti", NULL,     CL_DEVICE_TYPE_GPU,   4, 8, 2, 8,  8, 8, 64, 32, 0,    0, 256, GPU_RULES(HW32) },
+    { "NVIDIA GPU",          NULL,                  "NVIDIA", CL_DEVICE_TYPE_GPU,   4, 8, 2, 8,  8, 8, 64, 32, 0,    0, 256, GPU_RULES(64 * 64) },
     { "AMD GPU",             NULL,                  "Advanced Micro Devices", CL_DEVICE_TYPE_GPU,
-                                                                                    4, 2, 8,  8, 8, 64, 32, 0,    256, GPU_RULES(64 * 64) },
-    { "AMD GPU",             NULL,                  "AMD",    CL_DEVICE_TYPE_GPU,   4, 2, 8,  8, 8, 64, 32, 0,    256, GPU_RULES(64 * 64) },
-    { "Intel GPU",           NULL,                  "Intel",  CL_DEVICE_TYPE_GPU,   4, 2, 8,  8, 8, 32, 16, 0,    128, GPU_RULES(128 * 128) },
-    { "CPU (AVX-512)",       "avx512",              NULL,     CL_DEVICE_TYPE_CPU,  16, 4, 8, 16, 8,  4,  4, 4096, 256, CPU_RULES },
-    { "CPU",                 NULL,                  NULL,     CL_DEVICE_TYPE_CPU,   8, 4, 8, 16, 8,  4,  4, 4096, 256, CPU_RULES },
-    { "other GPU",           NULL,                  NULL,     CL_DEVICE_TYPE_GPU,   4, 2, 8,  8, 8, 32, 16, 0,     64, GPU_RULES(64 * 64) },
-    { "other device",        NULL,                  NULL,     0,                    4, 2, 8,  8, 8,  4,  4, 0,     64,
+                                                                                    4, 8, 2, 8,  8, 8, 64, 32, 0,    0, 256, GPU_RULES(64 * 64) },
+    { "AMD GPU",             NULL,                  "AMD",    CL_DEVICE_TYPE_GPU,   4, 8, 2, 8,  8, 8, 64, 32, 0,    0, 256, GPU_RULES(64 * 64) },
+    { "Intel GPU",           NULL,                  "Intel",  CL_DEVICE_TYPE_GPU,   4, 8, 2, 8,  8, 8, 32, 16, 0,    0, 128, GPU_RULES(128 * 128) },
+    { "CPU (AVX-512)",       "avx512",              NULL,     CL_DEVICE_TYPE_CPU,  16, 16, 4, 8, 16, 8,  4,  4, 1, 4096, 256, CPU_RULES },
+    { "CPU",                 NULL,                  NULL,     CL_DEVICE_TYPE_CPU,   8, 16, 4, 8, 16, 8,  4,  4, 1, 4096, 256, CPU_RULES },
+    { "other GPU",           NULL,                  NULL,     CL_DEVICE_TYPE_GPU,   4, 8, 2, 8,  8, 8, 32, 16, 0,    0,  64, GPU_RULES(64 * 64) },
+    { "other device",        NULL,                  NULL,     0,                    4, 8, 2, 8,  8, 8,  4,  4, 0,    0,  64,
       1, { { -1, 0, 0, 0, 0, CV_TUNE_DIRECT } } },
 };
 
@@ -76,9 +76,10 @@ void cv_tune_table(const char *name, const char *vendor, uint64_t type, cv_tune 
     memset(out, 0, sizeof *out);
     snprintf(out->entry, sizeof out->entry, "%s", r->entry);
     snprintf(out->source, sizeof out->source, "built-in table");
-    out->conv_v = r->v; out->conv_r3 = r->r3; out->conv_cob3 = r->cob3;
+    out->conv_v = r->v; out->conv_cob1 = r->cob1; out->conv_r3 = r->r3; out->conv_cob3 = r->cob3;
     out->conv_wcob1 = r->wcob1; out->conv_wcob3 = r->wcob3;
-    out->vec_wg = r->vec_wg; out->wgrad_groups = r->wgrad_groups; out->direct_pre_gelu = r->pre_gelu; out->elem_wg = r->elem_wg;
+    out->vec_wg = r->vec_wg; out->wgrad_groups = r->wgrad_groups; out->keep_gelu = r->keep_gelu;
+    out->direct_pre_gelu = r->pre_gelu; out->elem_wg = r->elem_wg;
     out->n_rules = r->n_rules;
     memcpy(out->rules, r->rules, (size_t)r->n_rules * sizeof *r->rules);
 }
@@ -96,6 +97,8 @@ static const char *op_str(int op) {
 cv_status cv_tune_validate(const cv_tune *t) {
     if (t->conv_v != 4 && t->conv_v != 8 && t->conv_v != 16)
         return cv_error(CV_ERR_FORMAT, "conv_v = %d: expected 4, 8 or 16", t->conv_v);
+    if (t->conv_cob1 != 8 && t->conv_cob1 != 16 && t->conv_cob1 != 32)
+        return cv_error(CV_ERR_FORMAT, "conv_cob1 = %d: expected 8, 16 or 32", t->conv_cob1);
     if (t->conv_r3 < 1 || t->conv_r3 > 6) return cv_error(CV_ERR_FORMAT, "conv_r3 = %d: expected 1..6", t->conv_r3);
     if (t->conv_cob3 < 1 || t->conv_cob3 > 16) return cv_error(CV_ERR_FORMAT, "conv_cob3 = %d: expected 1..16", t->conv_cob3);
     if (t->conv_wcob1 < 1 || t->conv_wcob1 > 32) return cv_error(CV_ERR_FORMAT, "conv_wcob1 = %d: expected 1..32", t->conv_wcob1);
@@ -103,6 +106,7 @@ cv_status cv_tune_validate(const cv_tune *t) {
     if (t->vec_wg < 1 || t->vec_wg > 256) return cv_error(CV_ERR_FORMAT, "vec_wg = %d: expected 1..256", t->vec_wg);
     if (t->wgrad_groups < 1 || t->wgrad_groups > 4096)
         return cv_error(CV_ERR_FORMAT, "wgrad_groups = %d: expected 1..4096", t->wgrad_groups);
+    if (t->keep_gelu != 0 && t->keep_gelu != 1) return cv_error(CV_ERR_FORMAT, "keep_gelu = %d: expected 0 or 1", t->keep_gelu);
     if (t->direct_pre_gelu < 0) return cv_error(CV_ERR_FORMAT, "direct_pre_gelu = %d: expected >= 0", t->direct_pre_gelu);
     if (t->elem_wg < 0 || t->elem_wg > 4096 || (t->elem_wg & (t->elem_wg - 1)))
         return cv_error(CV_ERR_FORMAT, "elem_wg = %d: expected 0 or a power of two up to 4096", t->elem_wg);
@@ -137,11 +141,12 @@ int cv_tune_conv_algo(const cv_tune *t, int op, int k, int64_t hw, int64_t cikk,
 void cv_tune_print(FILE *f, const cv_tune *t) {
     fprintf(f, "  tuning:            %s (table entry \"%s\")\n", t->source, t->entry);
     if (t->warning[0]) fprintf(f, "  tuning warning:    %s\n", t->warning);
-    fprintf(f, "  vec kernels:       V %d, 3x3 rows %d x %d channels, backward-weight %d (1x1) / %d (3x3) channels\n",
-            t->conv_v, t->conv_r3, t->conv_cob3, t->conv_wcob1, t->conv_wcob3);
+    fprintf(f, "  vec kernels:       V %d; channels per work-item 1x1 %d, 3x3 %d (x %d rows); backward-weight %d (1x1) / %d (3x3)\n",
+            t->conv_v, t->conv_cob1, t->conv_cob3, t->conv_r3, t->conv_wcob1, t->conv_wcob3);
     fprintf(f, "  launches:          vec work-groups %d, backward-weight %d groups per compute unit, flat work-groups %d%s,\n"
-            "                     DIRECT GELU pass from %d pixels%s\n", t->vec_wg, t->wgrad_groups, t->elem_wg,
-            t->elem_wg ? "" : " (driver's choice)", t->direct_pre_gelu, t->direct_pre_gelu ? "" : " (never)");
+            "                     DIRECT GELU pass from %d pixels%s; GELU(x) kept for the backward: %s\n", t->vec_wg,
+            t->wgrad_groups, t->elem_wg, t->elem_wg ? "" : " (driver's choice)", t->direct_pre_gelu,
+            t->direct_pre_gelu ? "" : " (never)", t->keep_gelu ? "yes" : "no");
     for (int i = 0; i < t->n_rules; i++) {
         const cv_tune_rule *r = &t->rules[i];
         fprintf(f, "  conv rule %d:       %-6s k=%s H*W>=%-6lld Ci*k*k>=%-4lld Co>=%-4lld -> %s\n", i + 1, op_str(r->op),
@@ -253,12 +258,14 @@ cv_status cv_tune_read(const char *path, const char *device_name, cv_tune *t) {
             continue;
         }
         if (!strcmp(key, "conv_v")) { field = &w.conv_v; lo = 4; hi = 16; }
+        else if (!strcmp(key, "conv_cob1")) { field = &w.conv_cob1; lo = 8; hi = 32; }
         else if (!strcmp(key, "conv_r3")) { field = &w.conv_r3; lo = 1; hi = 6; }
         else if (!strcmp(key, "conv_cob3")) { field = &w.conv_cob3; lo = 1; hi = 16; }
         else if (!strcmp(key, "conv_wcob1")) { field = &w.conv_wcob1; lo = 1; hi = 32; }
         else if (!strcmp(key, "conv_wcob3")) { field = &w.conv_wcob3; lo = 1; hi = 16; }
         else if (!strcmp(key, "vec_wg")) { field = &w.vec_wg; lo = 1; hi = 256; }
         else if (!strcmp(key, "wgrad_groups")) { field = &w.wgrad_groups; lo = 1; hi = 4096; }
+        else if (!strcmp(key, "keep_gelu")) { field = &w.keep_gelu; lo = 0; hi = 1; }
         else if (!strcmp(key, "direct_pre_gelu")) { field = &w.direct_pre_gelu; lo = 0; hi = INT32_MAX; }
         else if (!strcmp(key, "elem_wg")) { field = &w.elem_wg; lo = 0; hi = 4096; }
         else { st = cv_error(CV_ERR_FORMAT, "%s:%d: unknown key '%s'", path, ln, key); break; }
@@ -317,10 +324,10 @@ cv_status cv_tune_write(const char *path, const char *device_name, const char *d
     fprintf(f, "device = %s\n", device_name);
     if (driver && *driver) fprintf(f, "driver = %s\n", driver);
     fprintf(f, "entry = %s\n", t->entry);
-    fprintf(f, "conv_v = %d\nconv_r3 = %d\nconv_cob3 = %d\nconv_wcob1 = %d\nconv_wcob3 = %d\n", t->conv_v, t->conv_r3,
-            t->conv_cob3, t->conv_wcob1, t->conv_wcob3);
-    fprintf(f, "vec_wg = %d\nwgrad_groups = %d\ndirect_pre_gelu = %d\nelem_wg = %d\n", t->vec_wg, t->wgrad_groups,
-            t->direct_pre_gelu, t->elem_wg);
+    fprintf(f, "conv_v = %d\nconv_cob1 = %d\nconv_r3 = %d\nconv_cob3 = %d\nconv_wcob1 = %d\nconv_wcob3 = %d\n", t->conv_v,
+            t->conv_cob1, t->conv_r3, t->conv_cob3, t->conv_wcob1, t->conv_wcob3);
+    fprintf(f, "vec_wg = %d\nwgrad_groups = %d\nkeep_gelu = %d\ndirect_pre_gelu = %d\nelem_wg = %d\n", t->vec_wg,
+            t->wgrad_groups, t->keep_gelu, t->direct_pre_gelu, t->elem_wg);
     for (int i = 0; i < t->n_rules; i++) {
         const cv_tune_rule *r = &t->rules[i];
         fprintf(f, "conv_rule = %s %s %lld %lld %lld %s\n", op_str(r->op), r->k ? (r->k == 1 ? "1" : "3") : "*",

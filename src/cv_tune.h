@@ -43,6 +43,7 @@ typedef struct cv_tune {
     char    warning[1400];         /* why a wisdom file was ignored; "" if none */
     /* VEC convolution kernels (build options) */
     int32_t conv_v;                /* CV_CONV_V: pixels per work-item vector, 4, 8 or 16 */
+    int32_t conv_cob1;             /* output channels per work-item, 1x1 forward/backward-data: 8, 16 or 32 */
     int32_t conv_r3;               /* CV_CONV_R3: rows per work-item, 3x3 forward/backward-data, 1..6 */
     int32_t conv_cob3;             /* CV_CONV_COB3: output channels per work-item, 3x3, 1..16 */
     int32_t conv_wcob1;            /* CV_CONV_WCOB1: output channels, 1x1 backward-weight, 1..32 */
@@ -50,6 +51,7 @@ typedef struct cv_tune {
     /* run-time parameters */
     int32_t vec_wg;                /* VEC forward / backward-data work-group size (pixel vectors), 1..256 */
     int32_t wgrad_groups;          /* backward-weight: work-groups wanted per compute unit (DIRECT, VEC) */
+    int32_t keep_gelu;             /* training plans keep GELU(x) of each gelu_in conv for its backward (1) */
     int32_t direct_pre_gelu;       /* DIRECT: GELU / GELU' in a separate flat pass (1) or in the tiles (0) */
     int32_t elem_wg;               /* work-group size of the flat kernels; 0 lets the driver choose */
     int32_t n_rules;

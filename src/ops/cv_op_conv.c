@@ -602,13 +602,14 @@ static size_t vec_local(cv_ctx *ctx, size_t n) {
  * out = dx += ..., xg = x for GELU'). */
 static cv_status vec_tile(cv_ctx *ctx, int bwd, const conv_geo *g, const cv_tensor *in, const cv_tensor *w,
                           const cv_tensor *b, const cv_tensor *r, const cv_tensor *out, const cv_tensor *xg,
-                          int gelu, int accumulate) {
+                          const cv_tensor *xa, int gelu, int accumulate) {
     const cv_tune *t = cv_ctx_tune(ctx);
     int64_t Cin = bwd ? g->Co : g->Ci, Cout = bwd ? g->Ci : g->Co, V = t->conv_v;
     int64_t cob = 0;
     const char *name = "cvk_conv2d_vec3";
     if (g->K == 1) {
-        cob = Cout <= 8 ? 8 : Cout <= 16 ? 16 : 32;
+        cob = Cout <= 8 ? 8 : Cout <= 16 ? 16 : 32;          /* the smallest block that holds Cout ... */
+        if (cob > t->conv_cob1) cob = t->conv_cob1;         /* ... up to the tuning's (register budget) */
         name = cob == 8 ? "cvk_conv2d_vec1_cob8" : cob == 16 ? "cvk_conv2d_vec1_cob16" : "cvk_conv2d_vec1_cob32";
     }
     cv_kargs ka = cv_kargs_begin(ctx, name);
@@ -622,6 +623,8 @@ static cv_status vec_tile(cv_ctx *ctx, int bwd, const conv_geo *g, const cv_tens
     cv_karg_i32(&ka, present(r));
     cv_karg_mem(&ka, out->buf); cv_karg_u64(&ka, out->off);
     cv_karg_mem(&ka, xg ? xg->buf : in->buf); cv_karg_u64(&ka, xg ? xg->off : 0);
+    cv_karg_mem(&ka, present(xa) ? xa->buf : out->buf); cv_karg_u64(&ka, present(xa) ? xa->off : 0);
+    cv_karg_i32(&ka, present(xa));
     if (g->K == 1) {
         cv_karg_i32(&ka, (int32_t)g->N); cv_karg_i32(&ka, (int32_t)Cin); cv_karg_i32(&ka, (int32_t)Cout);
         cv_karg_i64(&ka, g->HW); cv_karg_i32(&ka, gelu); cv_karg_i32(&ka, accumulate); cv_karg_i32(&ka, bwd);
@@ -758,10 +761,20 @@ fail:
 
 /* ---- launchers ----------------------------------------------------------- */
 
-cv_status cv_conv2d_fwd_res(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *b,
-                            const cv_tensor *r, const cv_tensor *y, const cv_conv2d_params *p) {
+/* out = GELU(x), or GELU'(x) when deriv */
+static cv_status gelu_into(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *out) {
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_conv2d_gelu");
+    cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
+    cv_karg_mem(&ka, out->buf); cv_karg_u64(&ka, out->off);
+    cv_karg_i64(&ka, cv_tensor_numel(x)); cv_karg_i32(&ka, 0);
+    return cv_launch1(&ka, (size_t)cv_tensor_numel(x), 256);
+}
+
+cv_status cv_conv2d_fwd_ex(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *b,
+                           const cv_tensor *y, const cv_conv2d_params *p, const cv_conv2d_aux *aux) {
     cv_status st = CV_OK;
     char s1[64], s2[64];
+    const cv_tensor *r = aux ? aux->r : NULL, *xa = aux && p && p->gelu_in ? aux->xa : NULL;
     CV_TRY(check_params(p, "conv2d forward"));
     CV_TRY(check_shapes("conv2d forward", x, w, y, p));
     conv_geo g = geo_of(x->shape, y->shape[1], p->k);
@@ -771,18 +784,27 @@ cv_status cv_conv2d_fwd_res(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w,
     if (present(r) && !cv_shape_eq(r->shape, y->shape))
         return cv_error(CV_ERR_SHAPE, "conv2d forward: residual %s does not match y %s",
                         cv_shape_str(r->shape, s1, sizeof s1), cv_shape_str(y->shape, s2, sizeof s2));
-    int acc = p->accumulate;
+    if (present(xa) && !cv_shape_eq(xa->shape, x->shape))
+        return cv_error(CV_ERR_SHAPE, "conv2d forward: GELU cache %s does not match x %s",
+                        cv_shape_str(xa->shape, s1, sizeof s1), cv_shape_str(x->shape, s2, sizeof s2));
+    int acc = p->accumulate, gelu = p->gelu_in;
     if (present(r) && r->buf == y->buf && r->off == y->off) { acc = 1; r = NULL; }   /* y += conv */
     cv_conv_algo a = cv_conv2d_algo(ctx, x->shape, g.Co, p, 0);
+    if (present(xa) && a != CV_CONV_VEC) {      /* GELU(x) into the cache, then convolve that */
+        CV_TRY(gelu_into(ctx, x, xa));
+        x = xa;
+        gelu = 0;
+        xa = NULL;
+    }
     if (a == CV_CONV_VEC) {
-        CV_TRY(vec_tile(ctx, 0, &g, x, w, b, r, y, NULL, p->gelu_in, acc));
+        CV_TRY(vec_tile(ctx, 0, &g, x, w, b, r, y, NULL, xa, gelu, acc));
     } else if (a == CV_CONV_DIRECT) {
-        CV_TRY(direct_fwd(ctx, &g, x, w, b, r, y, p->gelu_in, acc));
+        CV_TRY(direct_fwd(ctx, &g, x, w, b, r, y, gelu, acc));
     } else {
         /* y = b (+ r) (or y + b + r), then y += W col: one pass over y, and a y
          * holding NaN from an earlier step never leaks through beta = 0 */
         if (present(b) || present(r) || !acc) CV_TRY(bias_launch(ctx, b, r, y, !acc));
-        CV_TRY(gemm_pass(ctx, PASS_FWD, &g, x, w, y, NULL, p->gelu_in));
+        CV_TRY(gemm_pass(ctx, PASS_FWD, &g, x, w, y, NULL, gelu));
     }
 fail:
     return st;
@@ -790,14 +812,15 @@ fail:
 
 cv_status cv_conv2d_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *b,
                         const cv_tensor *y, const cv_conv2d_params *p) {
-    return cv_conv2d_fwd_res(ctx, x, w, b, NULL, y, p);
+    return cv_conv2d_fwd_ex(ctx, x, w, b, y, p, NULL);
 }
 
-cv_status cv_conv2d_bwd_res(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *dy,
-                            const cv_tensor *dx, const cv_tensor *dw, const cv_tensor *db, const cv_tensor *dr,
-                            const cv_conv2d_params *p) {
+cv_status cv_conv2d_bwd_ex(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *dy,
+                           const cv_tensor *dx, const cv_tensor *dw, const cv_tensor *db,
+                           const cv_conv2d_params *p, const cv_conv2d_aux *aux) {
     cv_status st = CV_OK;
     char s1[64], s2[64];
+    const cv_tensor *dr = aux ? aux->dr : NULL, *xa = aux && p && p->gelu_in ? aux->xa : NULL;
     CV_TRY(check_params(p, "conv2d backward"));
     CV_TRY(check_shapes("conv2d backward", x, w, dy, p));
     conv_geo g = geo_of(x->shape, dy->shape[1], p->k);
@@ -813,19 +836,25 @@ cv_status cv_conv2d_bwd_res(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w,
     if (present(dr) && !cv_shape_eq(dr->shape, dy->shape))
         return cv_error(CV_ERR_SHAPE, "conv2d backward: dr %s does not match dy %s",
                         cv_shape_str(dr->shape, s1, sizeof s1), cv_shape_str(dy->shape, s2, sizeof s2));
+    if (present(xa) && !cv_shape_eq(xa->shape, x->shape))
+        return cv_error(CV_ERR_SHAPE, "conv2d backward: GELU cache %s does not match x %s",
+                        cv_shape_str(xa->shape, s1, sizeof s1), cv_shape_str(x->shape, s2, sizeof s2));
+    /* backward-weight sees a(x): the forward's GELU(x) when cached */
+    const cv_tensor *xw = present(xa) ? xa : x;
+    int gw = present(xa) ? 0 : p->gelu_in;
     cv_conv_algo aw = present(dw) ? cv_conv2d_algo(ctx, x->shape, g.Co, p, 2) : CV_CONV_DIRECT;
     if (aw == CV_CONV_VEC) {
-        CV_TRY(vec_wgrad(ctx, &g, x, dy, dw, db, dr, p->gelu_in));          /* db and dr in the same pass */
+        CV_TRY(vec_wgrad(ctx, &g, xw, dy, dw, db, dr, gw));                 /* db and dr in the same pass */
     } else {
         if (present(db) || present(dr)) CV_TRY(bias_bwd_launch(ctx, dy, db, dr));
         if (present(dw)) {
-            if (aw == CV_CONV_DIRECT) CV_TRY(direct_wgrad(ctx, &g, x, dy, dw, p->gelu_in));
-            else CV_TRY(gemm_pass(ctx, PASS_WEIGHT, &g, x, w, dy, dw, p->gelu_in));
+            if (aw == CV_CONV_DIRECT) CV_TRY(direct_wgrad(ctx, &g, xw, dy, dw, gw));
+            else CV_TRY(gemm_pass(ctx, PASS_WEIGHT, &g, xw, w, dy, dw, gw));
         }
     }
     if (present(dx)) {
         cv_conv_algo a = cv_conv2d_algo(ctx, x->shape, g.Co, p, 1);
-        if (a == CV_CONV_VEC) CV_TRY(vec_tile(ctx, 1, &g, dy, w, NULL, NULL, dx, x, p->gelu_in, 0));
+        if (a == CV_CONV_VEC) CV_TRY(vec_tile(ctx, 1, &g, dy, w, NULL, NULL, dx, x, NULL, p->gelu_in, 0));
         else if (a == CV_CONV_DIRECT) CV_TRY(direct_bwd_data(ctx, &g, x, w, dy, dx, p->gelu_in));
         else CV_TRY(gemm_pass(ctx, PASS_DATA, &g, x, w, dy, dx, p->gelu_in));
     }
@@ -836,7 +865,7 @@ fail:
 cv_status cv_conv2d_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *dy,
                         const cv_tensor *dx, const cv_tensor *dw, const cv_tensor *db,
                         const cv_conv2d_params *p) {
-    return cv_conv2d_bwd_res(ctx, x, w, dy, dx, dw, db, NULL, p);
+    return cv_conv2d_bwd_ex(ctx, x, w, dy, dx, dw, db, p, NULL);
 }
 
 /* ---- checks -------------------------------------------------------------- */
@@ -922,19 +951,20 @@ typedef struct conv_case {
     int64_t N, Ci, Co, H, W;
     int     k, gelu, acc, bias, grads;
     size_t  budget;
-    int     res;
+    int     res;      /* a residual input */
+    int     keep;     /* the forward stores GELU(x) for the backward (xa) */
 } conv_case;
 
-enum { CONV_NT = 10 };   /* x, w, b, y, dy, dx, dw, db, r, dr */
+enum { CONV_NT = 11 };   /* x, w, b, y, dy, dx, dw, db, r, dr, xa */
 
 static void conv_dev_case(cv_check *c, cv_ctx *ctx, const conv_case *cs, cv_conv_algo algo, uint64_t seed) {
     const int64_t N = cs->N, Ci = cs->Ci, Co = cs->Co, H = cs->H, W = cs->W, K = cs->k;
     const int64_t n[CONV_NT] = { N * Ci * H * W, Co * Ci * K * K, Co, N * Co * H * W, N * Co * H * W,
-                                 N * Ci * H * W, Co * Ci * K * K, Co, N * Co * H * W, N * Co * H * W };
+                                 N * Ci * H * W, Co * Ci * K * K, Co, N * Co * H * W, N * Co * H * W, N * Ci * H * W };
     const int64_t shp[CONV_NT][4] = { { N, Ci, H, W }, { Co, Ci, K, K }, { 1, Co, 1, 1 }, { N, Co, H, W },
                                       { N, Co, H, W }, { N, Ci, H, W }, { Co, Ci, K, K }, { 1, Co, 1, 1 },
-                                      { N, Co, H, W }, { N, Co, H, W } };
-    const double lo[CONV_NT] = { -3, -1, -1, -1, -1, -1, -1, -1, -1, -1 };   /* ranges are [lo, -lo] */
+                                      { N, Co, H, W }, { N, Co, H, W }, { N, Ci, H, W } };
+    const double lo[CONV_NT] = { -3, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 };   /* ranges are [lo, -lo] */
     double *ref[CONV_NT] = { 0 };
     float *hf[CONV_NT] = { 0 };
     cv_chk_dev d[CONV_NT];
@@ -944,10 +974,10 @@ static void conv_dev_case(cv_check *c, cv_ctx *ctx, const conv_case *cs, cv_conv
     memset(d, 0, sizeof d);
     for (int i = 0; i < CONV_NT; i++) e[i] = INFINITY;
     cv_conv_algo ran = cv_conv2d_algo(ctx, shp[0], Co, &(cv_conv2d_params){ cs->k, cs->gelu, cs->acc, algo }, 0);
-    snprintf(desc, sizeof desc, "%s%s N=%lld Ci=%lld Co=%lld %lldx%lld k=%d gelu=%d acc=%d bias=%d%s%s",
+    snprintf(desc, sizeof desc, "%s%s N=%lld Ci=%lld Co=%lld %lldx%lld k=%d gelu=%d acc=%d bias=%d%s%s%s",
              algo_name(algo), ran != algo ? " (as direct)" : "", (long long)N, (long long)Ci, (long long)Co,
              (long long)H, (long long)W, cs->k, cs->gelu, cs->acc, cs->bias, cs->budget ? " chunked" : "",
-             cs->res ? " residual" : "");
+             cs->res ? " residual" : "", cs->keep ? " gelu-cache" : "");
     for (int i = 0; i < CONV_NT; i++) {
         ref[i] = malloc((size_t)n[i] * sizeof **ref);
         hf[i] = malloc((size_t)n[i] * sizeof **hf);
@@ -977,15 +1007,18 @@ static void conv_dev_case(cv_check *c, cv_ctx *ctx, const conv_case *cs, cv_conv
         }
         cv_conv2d_ref_fwd(ref[0], ref[1], cs->bias ? ref[2] : NULL, ref[3], N, Ci, H, W, Co, &pr);
         if (cs->res) for (int64_t i = 0; i < n[9]; i++) ref[9][i] += ref[4][i];
+        if (cs->keep && cs->gelu)                     /* xa = GELU(x) after the forward */
+            for (int64_t i = 0; i < n[10]; i++) ref[10][i] = 0.5 * ref[0][i] * erfc(-ref[0][i] * 0.70710678118654752440);
     }
     cv_conv2d_ref_bwd(ref[0], ref[1], ref[4], cs->grads & 1 ? ref[5] : NULL, cs->grads & 2 ? ref[6] : NULL,
                       cs->grads & 4 ? ref[7] : NULL, N, Ci, H, W, Co, &p);
-    CV_TRY(cv_conv2d_fwd_res(ctx, &d[0].t, &d[1].t, cs->bias ? &d[2].t : NULL, cs->res ? &d[8].t : NULL, &d[3].t, &p));
-    CV_TRY(cv_conv2d_bwd_res(ctx, &d[0].t, &d[1].t, &d[4].t, cs->grads & 1 ? &d[5].t : NULL,
-                             cs->grads & 2 ? &d[6].t : NULL, cs->grads & 4 ? &d[7].t : NULL, cs->res ? &d[9].t : NULL, &p));
+    cv_conv2d_aux aux = { cs->res ? &d[8].t : NULL, cs->res ? &d[9].t : NULL, cs->keep ? &d[10].t : NULL };
+    CV_TRY(cv_conv2d_fwd_ex(ctx, &d[0].t, &d[1].t, cs->bias ? &d[2].t : NULL, &d[3].t, &p, &aux));
+    CV_TRY(cv_conv2d_bwd_ex(ctx, &d[0].t, &d[1].t, &d[4].t, cs->grads & 1 ? &d[5].t : NULL,
+                            cs->grads & 2 ? &d[6].t : NULL, cs->grads & 4 ? &d[7].t : NULL, &p, &aux));
     for (int i = 0; i < CONV_NT; i++) {           /* inputs too: they must be untouched */
         CV_TRY(cv_chk_dev_get(ctx, &d[i], hf[i]));
-        static const char *nm[CONV_NT] = { "x", "w", "b", "y", "dy", "dx", "dw", "db", "r", "dr" };
+        static const char *nm[CONV_NT] = { "x", "w", "b", "y", "dy", "dx", "dw", "db", "r", "dr", "xa" };
         e[i] = cv_chk_nmse(c, nm[i], hf[i], ref[i], (size_t)n[i], 4);
     }
 fail:
@@ -1001,9 +1034,10 @@ fail:
     int inputs = e[0] == 0 && e[1] == 0 && e[2] == 0 && e[4] == 0 && e[8] == 0;
     CV_CHECK_OK(st == CV_OK && e[3] < tol && guards && inputs, "conv2d fwd %s: nmse %.2e, guards %s%s", desc, e[3],
                 guards ? "intact" : "BROKEN", inputs ? "" : ", INPUTS CHANGED");
-    CV_CHECK_OK(st == CV_OK && e[5] < tol && e[6] < tol && e[7] < tol && e[9] < tol && inputs && guards,
-                "conv2d bwd %s grads=%s%s%s: nmse dx %.2e dw %.2e db %.2e dr %.2e", desc, cs->grads & 1 ? "x" : "",
-                cs->grads & 2 ? "w" : "", cs->grads & 4 ? "b" : "", e[5], e[6], e[7], e[9]);
+    CV_CHECK_OK(st == CV_OK && e[5] < tol && e[6] < tol && e[7] < tol && e[9] < tol && e[10] < tol && inputs && guards,
+                "conv2d bwd %s grads=%s%s%s: nmse dx %.2e dw %.2e db %.2e dr %.2e xa %.2e", desc,
+                cs->grads & 1 ? "x" : "", cs->grads & 2 ? "w" : "", cs->grads & 4 ? "b" : "", e[5], e[6], e[7], e[9],
+                e[10]);
 }
 
 static void bias_dev_case(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, int64_t W, uint64_t seed) {
@@ -1085,26 +1119,31 @@ static void conv_arg_checks(cv_check *c, cv_ctx *ctx) {
 void cv_conv_devcheck(cv_check *c, cv_ctx *ctx) {
     const size_t img = 5 * 9 * 9 * 7, rows4 = 17 * 9 * 7 * 4;
     static const conv_case cases[] = {
-        /*  N  Ci  Co   H   W  k gelu acc bias grads budget res */
-        { 1,  3,  5,  5,  7, 3, 0, 0, 1, 7, 0, 0 },
-        { 3, 17, 33,  9,  3, 3, 1, 1, 1, 7, 0, 0 },
-        { 3, 33, 17,  5,  7, 1, 1, 0, 1, 7, 0, 0 },
-        { 1,  5,  3,  9,  3, 1, 0, 1, 0, 7, 0, 0 },
-        { 1,  5,  3,  4,  9, 3, 1, 0, 1, 7, 0, 0 },          /* one spatial chunk: unsplit weight gradient */
-        { 1,  3, 17, 13, 37, 3, 0, 1, 0, 1, 0, 0 },          /* several tiles across; dx only */
-        { 3,  5, 17,  9,  3, 1, 0, 0, 1, 6, 0, 0 },          /* 1x1 plain GEMM path; no dx */
-        { 3,  5,  3,  9,  7, 3, 1, 1, 1, 7, 2 * img, 0 },    /* columns of 2 images at a time */
-        { 2, 17,  5,  9,  7, 3, 0, 0, 1, 7, rows4, 0 },      /* 4 rows at a time (4, 4, 1) */
-        { 2, 32, 32, 16, 16, 3, 1, 0, 1, 7, 0, 0 },          /* VDVAE-sized 3x3 */
-        { 2, 32,  8, 16, 16, 1, 1, 1, 1, 7, 0, 0 },          /* VDVAE bottleneck 1x1 */
+        /*  N  Ci  Co   H   W  k gelu acc bias grads budget res keep */
+        { 1,  3,  5,  5,  7, 3, 0, 0, 1, 7, 0, 0, 0 },
+        { 3, 17, 33,  9,  3, 3, 1, 1, 1, 7, 0, 0, 0 },
+        { 3, 33, 17,  5,  7, 1, 1, 0, 1, 7, 0, 0, 0 },
+        { 1,  5,  3,  9,  3, 1, 0, 1, 0, 7, 0, 0, 0 },
+        { 1,  5,  3,  4,  9, 3, 1, 0, 1, 7, 0, 0, 0 },          /* one spatial chunk: unsplit weight gradient */
+        { 1,  3, 17, 13, 37, 3, 0, 1, 0, 1, 0, 0, 0 },          /* several tiles across; dx only */
+        { 3,  5, 17,  9,  3, 1, 0, 0, 1, 6, 0, 0, 0 },          /* 1x1 plain GEMM path; no dx */
+        { 3,  5,  3,  9,  7, 3, 1, 1, 1, 7, 2 * img, 0, 0 },    /* columns of 2 images at a time */
+        { 2, 17,  5,  9,  7, 3, 0, 0, 1, 7, rows4, 0, 0 },      /* 4 rows at a time (4, 4, 1) */
+        { 2, 32, 32, 16, 16, 3, 1, 0, 1, 7, 0, 0, 0 },          /* VDVAE-sized 3x3 */
+        { 2, 32,  8, 16, 16, 1, 1, 1, 1, 7, 0, 0, 0 },          /* VDVAE bottleneck 1x1 */
         /* vector-aligned shapes (rows of 16 and 32, planes of 16k): the VEC kernels */
-        { 3,  5, 17,  9, 16, 3, 1, 0, 1, 7, 0, 1 },          /* rows not a multiple of R; 3 channel blocks */
-        { 2,  3, 10,  5, 32, 3, 1, 0, 1, 7, 0, 0 },          /* two vectors per row: neighbours across them */
-        { 2,  7, 33,  6,  8, 1, 1, 0, 1, 7, 0, 1 },          /* 1x1, Co > 32: two blocks of 32 */
-        { 1, 33, 12,  4,  4, 1, 0, 1, 0, 7, 0, 0 },          /* 1x1, Co 12 (block of 16), accumulate */
-        { 2,  1,  3,  8, 16, 1, 1, 0, 1, 7, 0, 1 },          /* few work-items: split weight gradient */
-        { 2,  1,  5,  7, 16, 3, 1, 0, 1, 6, 0, 1 },          /* the same for 3x3; no dx */
-        { 2,  8, 32, 16, 16, 1, 1, 0, 1, 5, 0, 1 },          /* VDVAE 1x1 W/4 -> W with the residual; no dw */
+        { 3,  5, 17,  9, 16, 3, 1, 0, 1, 7, 0, 1, 0 },          /* rows not a multiple of R; 3 channel blocks */
+        { 2,  3, 10,  5, 32, 3, 1, 0, 1, 7, 0, 0, 0 },          /* two vectors per row: neighbours across them */
+        { 2,  7, 33,  6,  8, 1, 1, 0, 1, 7, 0, 1, 0 },          /* 1x1, Co > 32: two blocks of 32 */
+        { 1, 33, 12,  4,  4, 1, 0, 1, 0, 7, 0, 0, 0 },          /* 1x1, Co 12 (block of 16), accumulate */
+        { 2,  1,  3,  8, 16, 1, 1, 0, 1, 7, 0, 1, 0 },          /* few work-items: split weight gradient */
+        { 2,  1,  5,  7, 16, 3, 1, 0, 1, 6, 0, 1, 0 },          /* the same for 3x3; no dx */
+        { 2,  8, 32, 16, 16, 1, 1, 0, 1, 5, 0, 1, 0 },          /* VDVAE 1x1 W/4 -> W with the residual; no dw */
+        /* the GELU cache (xa): written by the forward, read by the backward-weight pass */
+        { 2, 32,  8, 16, 16, 1, 1, 0, 1, 7, 0, 0, 1 },
+        { 3,  5, 17,  9, 16, 3, 1, 0, 1, 7, 0, 1, 1 },
+        { 2,  6,  7,  5,  7, 3, 1, 1, 1, 7, 0, 0, 1 },          /* not vector-aligned: a separate GELU pass */
+        { 2,  3,  4,  4,  6, 1, 0, 0, 1, 7, 0, 0, 1 },          /* gelu_in = 0: no cache, xa untouched */
     };
     for (int a = CV_CONV_DIRECT; a <= CV_CONV_VEC; a++)
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)

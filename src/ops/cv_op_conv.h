@@ -59,15 +59,26 @@ cv_status cv_conv2d_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, con
                         const cv_tensor *dx, const cv_tensor *dw, const cv_tensor *db,
                         const cv_conv2d_params *p);
 
-/* The same with a residual input r (N, Co, H, W) (may be NULL): y = conv +
- * b + r, replacing a copy of r into y followed by an accumulating conv
- * (r may be y itself, which is accumulate).  Backward: dr (may be NULL)
- * += dy, in the same pass as db where the algorithm allows. */
-cv_status cv_conv2d_fwd_res(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *b,
-                            const cv_tensor *r, const cv_tensor *y, const cv_conv2d_params *p);
-cv_status cv_conv2d_bwd_res(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *dy,
-                            const cv_tensor *dx, const cv_tensor *dw, const cv_tensor *db, const cv_tensor *dr,
-                            const cv_conv2d_params *p);
+/* Extra tensors of one conv call; any may be NULL (or the struct itself):
+ *   r   forward: a residual input (N, Co, H, W): y = conv + b + r, replacing
+ *       a copy of r into y and an accumulating conv (r may be y itself,
+ *       which is accumulate);
+ *   dr  backward: the residual's gradient, dr += dy, in the same pass as
+ *       db where the algorithm allows;
+ *   xa  (N, Ci, H, W), gelu_in only: the forward stores GELU(x) there and
+ *       the backward-weight pass reads it instead of evaluating GELU again
+ *       (a training plan keeps it from the forward to the backward where
+ *       the tuning says so: CPU devices, where GELU costs more than the
+ *       convolution; the backward must see the forward's xa untouched). */
+typedef struct cv_conv2d_aux {
+    const cv_tensor *r, *dr, *xa;
+} cv_conv2d_aux;
+
+cv_status cv_conv2d_fwd_ex(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *b,
+                           const cv_tensor *y, const cv_conv2d_params *p, const cv_conv2d_aux *aux);
+cv_status cv_conv2d_bwd_ex(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *dy,
+                           const cv_tensor *dx, const cv_tensor *dw, const cv_tensor *db,
+                           const cv_conv2d_params *p, const cv_conv2d_aux *aux);
 
 /* Per-channel bias alone: y[n,c,:,:] += b[c]; backward db += sum dy. */
 void      cv_bias_ref_fwd(const double *b, double *y, int64_t N, int64_t C, int64_t HW);

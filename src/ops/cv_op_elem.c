@@ -23,6 +23,21 @@ static size_t flat_wg(cv_ctx *ctx) {
 }
 #define WG flat_wg(ctx)
 
+/* A 2-D launch over (element of a plane, plane). */
+static cv_status plane_launch(cv_ctx *ctx, cv_kargs *ka, int64_t HW, int64_t planes) {
+    size_t wg = WG, gs[2] = { (size_t)HW, (size_t)planes }, ls[2] = { wg, 1 };
+    if (wg > (size_t)HW) { while (wg > 1 && wg / 2 >= (size_t)HW) wg /= 2; ls[0] = wg; }
+    return cv_launch(ka, 2, gs, wg ? ls : NULL);
+}
+
+cv_status cv_fill_fwd(cv_ctx *ctx, const cv_tensor *y, float v) {
+    int64_t n = cv_tensor_numel(y);
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_fill");          /* cl/util.cl */
+    cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
+    cv_karg_i64(&ka, n); cv_karg_f32(&ka, v);
+    return cv_launch1(&ka, (size_t)n, WG);
+}
+
 static cv_status same_shape(const char *op, const char *na, const cv_tensor *a, const char *nb, const cv_tensor *b) {
     char sa[80], sb[80];
     if (cv_shape_eq(a->shape, b->shape)) return CV_OK;
@@ -427,15 +442,15 @@ cv_status cv_affine_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *g, con
     if (st == CV_OK) st = affine_check("affine", x, "b", b);
     if (st == CV_OK) st = same_shape("affine", "x", x, "y", y);
     if (st != CV_OK) return st;
-    int64_t n = cv_tensor_numel(x);
+    int64_t HW = x->shape[2] * x->shape[3], NC = x->shape[0] * x->shape[1];
+    if (NC > INT32_MAX) return cv_error(CV_ERR_SHAPE, "affine: %lld planes (at most 2^31-1)", (long long)NC);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_affine_fwd");
     cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
     cv_karg_mem(&ka, g->buf); cv_karg_u64(&ka, g->off);
     cv_karg_mem(&ka, b->buf); cv_karg_u64(&ka, b->off);
     cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
-    cv_karg_i64(&ka, x->shape[1]); cv_karg_i64(&ka, x->shape[2] * x->shape[3]);
-    cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    cv_karg_i32(&ka, (int32_t)x->shape[1]); cv_karg_i64(&ka, HW); cv_karg_i32(&ka, (int32_t)NC);
+    return plane_launch(ctx, &ka, HW, NC);
 }
 
 /* dg and db are per-channel reductions (cv_chansum_fwd, cl/reduce.cl): they
@@ -449,14 +464,14 @@ cv_status cv_affine_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *g, con
     if (st == CV_OK && has(db)) st = affine_check("affine backward", x, "db", db);
     if (st != CV_OK) return st;
     if (has(dx)) {
-        int64_t n = cv_tensor_numel(x);
+        int64_t HW = x->shape[2] * x->shape[3], NC = x->shape[0] * x->shape[1];
+        if (NC > INT32_MAX) return cv_error(CV_ERR_SHAPE, "affine backward: %lld planes (at most 2^31-1)", (long long)NC);
         cv_kargs ka = cv_kargs_begin(ctx, "cvk_affine_bwd");
         cv_karg_mem(&ka, g->buf); cv_karg_u64(&ka, g->off);
         cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
         cv_karg_mem(&ka, dx->buf); cv_karg_u64(&ka, dx->off);
-        cv_karg_i64(&ka, x->shape[1]); cv_karg_i64(&ka, x->shape[2] * x->shape[3]);
-        cv_karg_i64(&ka, n);
-        if ((st = cv_launch1(&ka, (size_t)n, WG)) != CV_OK) return st;
+        cv_karg_i32(&ka, (int32_t)x->shape[1]); cv_karg_i64(&ka, HW); cv_karg_i32(&ka, (int32_t)NC);
+        if ((st = plane_launch(ctx, &ka, HW, NC)) != CV_OK) return st;
     }
     if (has(dg) && (st = cv_chansum_fwd(ctx, dy, x, dg, 1.0f, 1)) != CV_OK) return st;
     if (has(db) && (st = cv_chansum_fwd(ctx, dy, NULL, db, 1.0f, 1)) != CV_OK) return st;
@@ -840,7 +855,27 @@ done:
     cvt_free(&a); cvt_free(&b); cvt_free(&dy); cvt_free(&db); cvt_free(&p);
 }
 
+/* cv_fill_fwd against a host fill, odd sizes and offsets, guards intact */
+static void dev_fill(cv_check *c, cv_ctx *ctx, int64_t n, float v) {
+    cvt t; cvt_begin(&t, c, ctx);
+    cvt_buf y;
+    cvt_new(&t, &y, 1, 1, 1, n, 91, -1, 1);
+    double *ref = cvt_zeros(y.n);
+    if (t.st == CV_OK && !ref) t.st = cv_error(CV_ERR_NOMEM, "fill check");
+    if (t.st == CV_OK) {
+        for (size_t i = 0; i < y.n; i++) ref[i] = v;
+        t.st = cv_fill_fwd(ctx, &y.dev.t, v);
+    }
+    double e = cvt_cmp(&t, &y, ref, "fill y");
+    int ok = cvt_ok(&t);
+    CV_CHECK_OK(ok && e == 0, "fill %lld elements with %g: nmse %.2e%s", (long long)n, v, e, okstr(ok));
+    free(ref);
+    cvt_free(&y);
+}
+
 void cv_elem_devcheck(cv_check *c, cv_ctx *ctx) {
+    dev_fill(c, ctx, 1, 0.0f);
+    dev_fill(c, ctx, 1000003, -2.5f);
     dev_gelu(c, ctx, 1, 3, 5, 7);
     dev_gelu(c, ctx, 2, 17, 9, 11);
     dev_gelu(c, ctx, 3, 33, 13, 1);

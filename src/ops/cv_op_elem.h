@@ -16,6 +16,11 @@ void      cv_gelu_ref_bwd(const double *x, const double *dy, double *dx, int64_t
 cv_status cv_gelu_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y);
 cv_status cv_gelu_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *dy, const cv_tensor *dx);
 
+/* y[i] = v for every element (cvk_fill of cl/util.cl: on PoCL it runs on
+ * every core, where clEnqueueFillBuffer runs on one host thread).  The
+ * checks compare it with a host fill. */
+cv_status cv_fill_fwd(cv_ctx *ctx, const cv_tensor *y, float v);
+
 /* y = a + b (same shapes); da += dy, db += dy. */
 void      cv_add_ref_fwd(const double *a, const double *b, double *y, int64_t n);
 void      cv_add_ref_bwd(const double *dy, double *da, double *db, int64_t n);
@@ -74,6 +79,15 @@ cv_status cv_reparam_fwd(cv_ctx *ctx, const cv_tensor *mu, const cv_tensor *logs
                          uint64_t seed, uint64_t stream, uint64_t index0, float t);
 cv_status cv_reparam_bwd(cv_ctx *ctx, const cv_tensor *logs, const cv_tensor *dz, const cv_tensor *dmu,
                          const cv_tensor *dlogs, uint64_t seed, uint64_t stream, uint64_t index0, float t);
+/* The same with a noise cache se (shape of z; NULL: none): the forward
+ * also stores se = t exp(logs) eps, and the backward reads it instead of
+ * drawing eps again (bit-identical results: the same product).  A plan
+ * keeps se from the forward to the backward of a training step. */
+cv_status cv_reparam_fwd_ex(cv_ctx *ctx, const cv_tensor *mu, const cv_tensor *logs, const cv_tensor *z,
+                            uint64_t seed, uint64_t stream, uint64_t index0, float t, const cv_tensor *se);
+cv_status cv_reparam_bwd_ex(cv_ctx *ctx, const cv_tensor *logs, const cv_tensor *dz, const cv_tensor *dmu,
+                            const cv_tensor *dlogs, uint64_t seed, uint64_t stream, uint64_t index0, float t,
+                            const cv_tensor *se);
 
 /* Diagonal-Gaussian KL(q||p), log-std form, elementwise:
  * kl = lsp - lsq + (exp(2 lsq) + (mq - mp)^2) / (2 exp(2 lsp)) - 1/2. */

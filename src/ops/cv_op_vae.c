@@ -71,10 +71,11 @@ void cv_reparam_ref_bwd(const double *logs /* (n) */, const double *dz /* (n) */
     }
 }
 
-cv_status cv_reparam_fwd(cv_ctx *ctx, const cv_tensor *mu, const cv_tensor *logs, const cv_tensor *z, uint64_t seed,
-                         uint64_t stream, uint64_t index0, float t) {
+cv_status cv_reparam_fwd_ex(cv_ctx *ctx, const cv_tensor *mu, const cv_tensor *logs, const cv_tensor *z,
+                            uint64_t seed, uint64_t stream, uint64_t index0, float t, const cv_tensor *se) {
     cv_status st = same_shape("reparam", "mu", mu, "logs", logs);
     if (st == CV_OK) st = same_shape("reparam", "mu", mu, "z", z);
+    if (st == CV_OK && has(se)) st = same_shape("reparam", "z", z, "noise cache", se);
     if (st != CV_OK) return st;
     int64_t n = cv_tensor_numel(mu);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_reparam_fwd");
@@ -83,18 +84,28 @@ cv_status cv_reparam_fwd(cv_ctx *ctx, const cv_tensor *mu, const cv_tensor *logs
     cv_karg_mem(&ka, z->buf); cv_karg_u64(&ka, z->off);
     cv_karg_u64(&ka, seed); cv_karg_u64(&ka, stream); cv_karg_u64(&ka, index0);
     cv_karg_f32(&ka, t);
+    cv_karg_mem(&ka, has(se) ? se->buf : z->buf); cv_karg_u64(&ka, has(se) ? se->off : 0);
+    cv_karg_i32(&ka, has(se));
     cv_karg_i64(&ka, n);
     return cv_launch1(&ka, (size_t)n, WG);
 }
 
-cv_status cv_reparam_bwd(cv_ctx *ctx, const cv_tensor *logs, const cv_tensor *dz, const cv_tensor *dmu,
-                         const cv_tensor *dlogs, uint64_t seed, uint64_t stream, uint64_t index0, float t) {
+cv_status cv_reparam_fwd(cv_ctx *ctx, const cv_tensor *mu, const cv_tensor *logs, const cv_tensor *z, uint64_t seed,
+                         uint64_t stream, uint64_t index0, float t) {
+    return cv_reparam_fwd_ex(ctx, mu, logs, z, seed, stream, index0, t, NULL);
+}
+
+cv_status cv_reparam_bwd_ex(cv_ctx *ctx, const cv_tensor *logs, const cv_tensor *dz, const cv_tensor *dmu,
+                            const cv_tensor *dlogs, uint64_t seed, uint64_t stream, uint64_t index0, float t,
+                            const cv_tensor *se) {
     int mask = (has(dmu) ? 1 : 0) | (has(dlogs) ? 2 : 0);
     if (!mask) return CV_OK;
     cv_status st = same_shape("reparam backward", "logs", logs, "dz", dz);
     if (st == CV_OK && (mask & 1)) st = same_shape("reparam backward", "dz", dz, "dmu", dmu);
     if (st == CV_OK && (mask & 2)) st = same_shape("reparam backward", "dz", dz, "dlogs", dlogs);
+    if (st == CV_OK && has(se)) st = same_shape("reparam backward", "dz", dz, "noise cache", se);
     if (st != CV_OK) return st;
+    if (has(se)) mask |= 4;
     int64_t n = cv_tensor_numel(dz);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_reparam_bwd");
     cv_karg_mem(&ka, logs->buf); cv_karg_u64(&ka, logs->off);
@@ -104,8 +115,14 @@ cv_status cv_reparam_bwd(cv_ctx *ctx, const cv_tensor *logs, const cv_tensor *dz
     cv_karg_i32(&ka, mask);
     cv_karg_u64(&ka, seed); cv_karg_u64(&ka, stream); cv_karg_u64(&ka, index0);
     cv_karg_f32(&ka, t);
+    cv_karg_mem(&ka, has(se) ? se->buf : dz->buf); cv_karg_u64(&ka, has(se) ? se->off : 0);
     cv_karg_i64(&ka, n);
     return cv_launch1(&ka, (size_t)n, WG);
+}
+
+cv_status cv_reparam_bwd(cv_ctx *ctx, const cv_tensor *logs, const cv_tensor *dz, const cv_tensor *dmu,
+                         const cv_tensor *dlogs, uint64_t seed, uint64_t stream, uint64_t index0, float t) {
+    return cv_reparam_bwd_ex(ctx, logs, dz, dmu, dlogs, seed, stream, index0, t, NULL);
 }
 
 /* ---- Gaussian KL ------------------------------------------------------------------ */
@@ -401,7 +418,7 @@ static void dev_rng(cv_check *c, cv_ctx *ctx, int64_t n, uint64_t seed, uint64_t
 /* index0: the element numbering's start (a data-parallel rank's row offset x elements per row) */
 static void dev_reparam(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, int64_t W, float temp, uint64_t i0) {
     cvt t; cvt_begin(&t, c, ctx);
-    cvt_buf mu, ls, z, dz, dmu, dls, zero, z1;
+    cvt_buf mu, ls, z, dz, dmu, dls, zero, z1, z2, se, dmu2, dls2;
     char s[80];
     const uint64_t seed = 0x5eed0000ULL + (uint64_t)C, stream = 3;
     cvt_new(&t, &mu, N, C, H, W, 101, -2, 2);
@@ -412,6 +429,10 @@ static void dev_reparam(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t 
     cvt_new(&t, &dls, N, C, H, W, 105, -1, 1);
     cvt_new(&t, &zero, N, C, H, W, 0, 0, 0);
     cvt_new(&t, &z1, N, C, H, W, 0, 0, 0);
+    cvt_new(&t, &z2, N, C, H, W, 0, 0, 0);             /* the noise-cache path */
+    cvt_new(&t, &se, N, C, H, W, 0, 0, 0);
+    cvt_new(&t, &dmu2, N, C, H, W, 104, -1, 1);
+    cvt_new(&t, &dls2, N, C, H, W, 105, -1, 1);
     size_t n = mu.n;
     double *zr = cvt_zeros(n), *dmur = cvt_zeros(n), *dlsr = cvt_zeros(n);
     if (t.st == CV_OK && (!zr || !dmur || !dlsr)) t.st = cv_error(CV_ERR_NOMEM, "reparam check");
@@ -424,6 +445,20 @@ static void dev_reparam(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t 
     if (t.st == CV_OK) t.st = cv_reparam_bwd(ctx, &ls.dev.t, &dz.dev.t, &dmu.dev.t, &dls.dev.t, seed, stream, i0, temp);
     /* logs = 0, t = 1: z = mu + eps exactly, so the device's eps must be the host's */
     if (t.st == CV_OK) t.st = cv_reparam_fwd(ctx, &mu.dev.t, &zero.dev.t, &z1.dev.t, seed, stream, i0, 1.0f);
+    /* with the noise cache: the same bits as drawing eps again */
+    if (t.st == CV_OK) t.st = cv_reparam_fwd_ex(ctx, &mu.dev.t, &ls.dev.t, &z2.dev.t, seed, stream, i0, temp, &se.dev.t);
+    if (t.st == CV_OK) t.st = cv_reparam_bwd_ex(ctx, &ls.dev.t, &dz.dev.t, &dmu2.dev.t, &dls2.dev.t, seed ^ 1, stream + 1,
+                                                i0 + 1, temp, &se.dev.t);   /* wrong noise args: se must win */
+    size_t same = n;
+    if (t.st == CV_OK) t.st = cv_chk_dev_get(ctx, &z.dev, z.f);
+    if (t.st == CV_OK) t.st = cv_chk_dev_get(ctx, &z2.dev, z2.f);
+    if (t.st == CV_OK) t.st = cv_chk_dev_get(ctx, &dls.dev, dls.f);
+    if (t.st == CV_OK) t.st = cv_chk_dev_get(ctx, &dls2.dev, dls2.f);
+    if (t.st == CV_OK)
+        for (size_t i = 0; i < n; i++)
+            if (memcmp(&z.f[i], &z2.f[i], sizeof(float)) || memcmp(&dls.f[i], &dls2.f[i], sizeof(float))) { same = i; break; }
+    if (same < n) CV_CHECK_DIAG("reparam with the noise cache, element %zu: z %.9g vs %.9g, dlogs %.9g vs %.9g", same,
+                                z2.f[same], z.f[same], dls2.f[same], dls.f[same]);
     double e1 = cvt_cmp(&t, &z, zr, "reparam z"), e2 = cvt_cmp(&t, &dmu, dmur, "reparam dmu");
     double e3 = cvt_cmp(&t, &dls, dlsr, "reparam dlogs");
     if (t.st == CV_OK) t.st = cv_chk_dev_get(ctx, &z1.dev, z1.f);
@@ -444,9 +479,11 @@ static void dev_reparam(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t 
                 (unsigned long long)i0, okstr(ok));
     CV_CHECK_OK(ok && e2 < TOL_ELEM && e3 < TOL_ELEM, "reparam bwd %s t=%g index0=%llu: nmse dmu %.2e dlogs %.2e%s", s,
                 temp, (unsigned long long)i0, e2, e3, okstr(ok));
+    CV_CHECK_OK(ok && same == n, "reparam %s with the noise cache: z and dlogs bit-identical with drawing again%s", s,
+                okstr(ok));
     free(zr); free(dmur); free(dlsr);
     cvt_free(&mu); cvt_free(&ls); cvt_free(&z); cvt_free(&dz); cvt_free(&dmu); cvt_free(&dls);
-    cvt_free(&zero); cvt_free(&z1);
+    cvt_free(&zero); cvt_free(&z1); cvt_free(&z2); cvt_free(&se); cvt_free(&dmu2); cvt_free(&dls2);
 }
 
 /* mask: which of dmq, dlsq, dmp, dlsp are given */
