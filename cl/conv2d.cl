@@ -76,7 +76,8 @@ float conv_gelu_grad(float x) {
  * Forward adds r[n, o, y, x] too when has_r (a residual input).
  * Backward-data: in = dy, wt = w[c, o, K-1-kh, K-1-kw] (the flipped,
  * transposed filter), out = dx += acc * GELU'(xg) (gelu = 1), acc * xg
- * (gelu = 2: xg already holds GELU'(x)) or acc (gelu = 0).
+ * (gelu = 2: xg already holds GELU'(x)) or acc (gelu = 0); with
+ * accumulate = 0 the backward writes dx = ... instead (its first writer).
  * The weight element (o, c, t) is w[woff + o*sw_o + c*sw_i + (flip ? KK-1-t : t)].
  * Group (gx, gy, gz): a CT_TW x CT_TY pixel tile of image n = gz / ncob
  * for output channels (gz % ncob) * COB ..; each work-item keeps
@@ -182,7 +183,7 @@ void conv_tile(const int K, const int COB, const int bwd,
                 float v = a[j];
                 if (gelu == 1) v *= conv_gelu_grad(xg[xgoff + idx]);
                 else if (gelu == 2) v *= xg[xgoff + idx];      /* GELU'(x) precomputed */
-                out[outoff + idx] += v;
+                out[outoff + idx] = accumulate ? out[outoff + idx] + v : v;
             }
         }
     }
@@ -429,8 +430,8 @@ __kernel void cvk_conv2d_bias_fwd(__global const float *b, ulong boff, int has_b
 }
 
 /* db[c] += sum_{n, p} dy[n, c, p] (has_db): one group of 64 per channel,
- * tree reduction in local memory (deterministic); and dr += dy (has_dr,
- * the gradient of a residual input) in the same pass. */
+ * tree reduction in local memory (deterministic); and dr += dy (has_dr = 1,
+ * the gradient of a residual input; has_dr = 2: dr = dy) in the same pass. */
 __kernel __attribute__((reqd_work_group_size(64, 1, 1)))
 void cvk_conv2d_bias_bwd(__global const float *dy, ulong dyoff, __global float *db, ulong dboff, int has_db,
                          __global float *dr, ulong droff, int has_dr, int N, int C, long HW) {
@@ -444,7 +445,7 @@ void cvk_conv2d_bias_bwd(__global const float *dy, ulong dyoff, __global float *
         for (long i = l; i < HW; i += 64) {
             const float g = p[i];
             s += g;
-            if (has_dr) dr[droff + o + i] += g;
+            if (has_dr) dr[droff + o + i] = has_dr == 2 ? g : dr[droff + o + i] + g;
         }
     }
     red[l] = s;
@@ -565,7 +566,7 @@ float conv_hsum16(float16 v) {
  * channels per work-item.  Forward: y[n, o, p] = sum_c w[o, c] a(x[n, c, p])
  * + b[o] (+ r[n, o, p] when has_r) (+ y when accumulate).  Backward-data:
  * in = dy, out = dx, wt(o, c) = w[c, o], dx += GELU'(xg) * sum (gelu) or
- * sum.  Work-item (p, ob, n): pixels p*V .. p*V+V-1 of image n, output
+ * sum (dx = ... with accumulate = 0: the first writer of dx).  Work-item (p, ob, n): pixels p*V .. p*V+V-1 of image n, output
  * channels ob*COB ..; the host guarantees V | H*W.  With has_xa the
  * forward also stores GELU(x) into xa (block 0 does), for the backward-
  * weight pass to read instead of evaluating GELU again. */
@@ -607,7 +608,7 @@ void conv_vec1(const int COB, __global const float *in, ulong inoff,
             if (accumulate) v += CVV_LOAD(p, d);
         } else {
             if (gelu) v *= CVV_GELUG(CVV_LOAD(p, xg + xgoff + base + (long)co * HW));
-            v += CVV_LOAD(p, d);
+            if (accumulate) v += CVV_LOAD(p, d);
         }
         CVV_STORE(v, p, d);
     }
@@ -716,7 +717,7 @@ __kernel void cvk_conv2d_vec3(CONV_VEC_ARGS, int flip, int N, int Cin, int Cout,
                 if (accumulate) a += CVV_LOAD(0, d);
             } else {
                 if (gelu) a *= CVV_GELUG(CVV_LOAD(0, xg + xgoff + at));
-                a += CVV_LOAD(0, d);
+                if (accumulate) a += CVV_LOAD(0, d);
             }
             CVV_STORE(a, 0, d);
         }
@@ -727,7 +728,8 @@ __kernel void cvk_conv2d_vec3(CONV_VEC_ARGS, int flip, int N, int Cin, int Cout,
  * Work-item (c, ob, s): dw[o, c] for the COB output channels of block ob,
  * summed over the s-th of S equal parts of the N*H*W/V pixel vectors.
  * The extra work-item c == Ci sums dy itself (a = 1): db[o] (has_db), and
- * adds dy into dr (has_dr, the gradient of a residual input).  With S == 1
+ * adds dy into dr (has_dr = 1, the gradient of a residual input; 2:
+ * stores dy, as dr's first writer).  With S == 1
  * the sums go straight into dw / db (+=), else into partial block s of
  * part (S blocks of Co*Ci + Co floats: dw then db) for
  * cvk_conv2d_vec_reduce.  Each output has one writer: deterministic. */
@@ -758,7 +760,8 @@ __kernel void cvk_conv2d_vec1_wgrad(__global const float *x, ulong xoff, __globa
             const long at = (n * Co + co) * HW;
             const cvv d = CVV_LOAD(p, dy + dyoff + at);
             acc[o] = fma(d, a, acc[o]);
-            if (bias && has_dr && co0 + o < Co) CVV_STORE(CVV_LOAD(p, dr + droff + at) + d, p, dr + droff + at);
+            if (bias && has_dr && co0 + o < Co)
+                CVV_STORE(has_dr == 2 ? d : CVV_LOAD(p, dr + droff + at) + d, p, dr + droff + at);
         }
     }
     if (bias && !has_db) return;
@@ -830,7 +833,7 @@ __kernel void cvk_conv2d_vec3_wgrad(__global const float *x, ulong xoff, __globa
                     acc[o][0] = fma(d, vl, acc[o][0]);
                     acc[o][2] = fma(d, vr, acc[o][2]);
                 } else if (has_dr && co0 + o < Co) {
-                    CVV_STORE(CVV_LOAD(0, dr + droff + at) + d, 0, dr + droff + at);
+                    CVV_STORE(has_dr == 2 ? d : CVV_LOAD(0, dr + droff + at) + d, 0, dr + droff + at);
                 }
             }
             if (!bias) { last = CVV_LAST(cur); cur = nxt; }

@@ -35,14 +35,15 @@ __kernel void cvk_add_fwd(__global const float *a, ulong ao, __global const floa
     y[yo + i] = a[ao + i] + b[bo + i];
 }
 
-/* da += dy (mask & 1), db += dy (mask & 2) */
+/* da += dy (mask & 1), db += dy (mask & 2); mask & 4 (8): da (db) = dy,
+ * for the gradient's first writer */
 __kernel void cvk_add_bwd(__global const float *dy, ulong dyo, __global float *da, ulong dao,
                           __global float *db, ulong dbo, int mask, long n) {
     long i = CV_GID0;
     if (i >= n) return;
     float g = dy[dyo + i];
-    if (mask & 1) da[dao + i] += g;
-    if (mask & 2) db[dbo + i] += g;
+    if (mask & 1) da[dao + i] = (mask & 4) ? g : da[dao + i] + g;
+    if (mask & 2) db[dbo + i] = (mask & 8) ? g : db[dbo + i] + g;
 }
 
 __kernel void cvk_scale_fwd(__global const float *x, ulong xo, __global float *y, ulong yo, float s, long n) {

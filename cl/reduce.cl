@@ -73,9 +73,13 @@ __kernel void cvk_reduce_final(__global const float *part, ulong po, int G, __gl
     }
 }
 
-/* Backward of the per-sample sum: dx[i] += s dy[i / M]. */
-__kernel void cvk_sum_bwd(__global const float *dy, ulong dyo, __global float *dx, ulong dxo, long M, float s, long n) {
-    long i = CV_GID0;
-    if (i >= n) return;
-    dx[dxo + i] += s * dy[dyo + i / M];
+/* Backward of the per-sample sum: dx[i] += s dy[n] (dx = with set, for
+ * dx's first writer); work-item (i, n), i < M. */
+__kernel void cvk_sum_bwd(__global const float *dy, ulong dyo, __global float *dx, ulong dxo, long M, float s,
+                          int set) {
+    const long i = CV_GID0, n = get_global_id(1);
+    if (i >= M) return;
+    const float v = s * dy[dyo + n];
+    __global float *d = dx + dxo + n * M + i;
+    *d = set ? v : *d + v;
 }

@@ -71,7 +71,9 @@ __kernel void cvk_gausskl_fwd(__global const float *mq, ulong mqo, __global cons
 }
 
 /* dmq += g d e^-2lsp (1), dlsq += g (r - 1) (2), dmp -= g d e^-2lsp (4),
- * dlsp += g (1 - r - d^2 e^-2lsp) (8); r = exp(2 (lsq - lsp)), d = mq - mp */
+ * dlsp += g (1 - r - d^2 e^-2lsp) (8); r = exp(2 (lsq - lsp)), d = mq - mp.
+ * mask bits 16, 32, 64, 128: the same gradients written (=), not added,
+ * by their first writer. */
 __kernel void cvk_gausskl_bwd(__global const float *mq, ulong mqo, __global const float *lsq, ulong lsqo,
                               __global const float *mp, ulong mpo, __global const float *lsp, ulong lspo,
                               __global const float *dkl, ulong dklo,
@@ -83,10 +85,11 @@ __kernel void cvk_gausskl_bwd(__global const float *mq, ulong mqo, __global cons
     float a = lsq[lsqo + i], b = lsp[lspo + i], d = mq[mqo + i] - mp[mpo + i];
     float g = dkl[dklo + i], ip = exp(-2.0f * b), r = exp(2.0f * (a - b));
     float gm = g * d * ip;
-    if (mask & 1) dmq[dmqo + i] += gm;
-    if (mask & 2) dlsq[dlsqo + i] += g * (r - 1.0f);
-    if (mask & 4) dmp[dmpo + i] -= gm;
-    if (mask & 8) dlsp[dlspo + i] += g * (1.0f - r - d * d * ip);
+    if (mask & 1) dmq[dmqo + i] = (mask & 16) ? gm : dmq[dmqo + i] + gm;
+    if (mask & 2) dlsq[dlsqo + i] = (mask & 32) ? g * (r - 1.0f) : dlsq[dlsqo + i] + g * (r - 1.0f);
+    if (mask & 4) dmp[dmpo + i] = (mask & 64) ? -gm : dmp[dmpo + i] - gm;
+    if (mask & 8) dlsp[dlspo + i] = (mask & 128) ? g * (1.0f - r - d * d * ip)
+                                                  : dlsp[dlspo + i] + g * (1.0f - r - d * d * ip);
 }
 
 #define CV_HALF_LOG_2PI 0.91893853320467274178f

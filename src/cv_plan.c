@@ -4,10 +4,11 @@
  * reference ops), so that whole models can be compared step by step.
  *
  * Invariant: every backward accumulates (+=) into value and parameter
- * gradients; the plan zeroes the value gradients at the start of
- * cv_plan_backward, the caller zeroes the parameter gradients once per
- * step.  Fan-out (a value read by several nodes) is then correct by
- * construction. */
+ * gradients, except that the first backward to touch a value's gradient
+ * writes it (=) where its op allows (set masks: convolutions, add, KL,
+ * sum); the plan zeroes every other value gradient just before its first
+ * use, the caller zeroes the parameter gradients once per step.  Fan-out
+ * (a value read by several nodes) is then correct by construction. */
 #include "cv_plan.h"
 #include "ops/cv_op_model.h"
 
@@ -29,6 +30,8 @@ struct cv_plan {
     cv_tensor      *aux;          /* (n_nodes) per-node caches from forward to backward (training
                                      plans): GELU(x) of a gelu_in conv (tuning keep_gelu), the
                                      noise product of a reparameterisation; buf NULL if none */
+    int            *set_mask;     /* (n_nodes) bit k: node i's backward is the first writer of in[k]'s
+                                     gradient and writes it (=), so nobody zeroes it */
     int            *zero_start;   /* (n_nodes + 1): CSR of the gradients to zero before node i's backward */
     int            *zero_vals;
     int            *fill_start;   /* (n_nodes + 1): CSR of those zeroings merged into ranges */
@@ -118,6 +121,21 @@ static size_t plan_workspace(cv_ctx *ctx, const cv_graph *g) {
         if (s > ws) ws = s;
     }
     return ws;
+}
+
+/* The input slot whose gradient node n's backward can write (=) instead
+ * of adding to, when n is the first backward to touch value v (its last
+ * consumer): the ops with a *_bwd_ex set mask, for an input that appears
+ * once, on a node whose output has a gradient (so its backward runs).
+ * -1 otherwise: then v is zeroed before n's backward. */
+static int first_writer_slot(const cv_graph *g, const cv_node *n, int v) {
+    int slot = -1, uses = 0;
+    for (int k = 0; k < n->n_in; k++) if (n->in[k] == v) { slot = k; uses++; }
+    if (uses != 1 || !cv_graph_value(g, n->out)->needs_grad) return -1;
+    switch (n->op) {
+    case CV_OP_CONV2D: case CV_OP_ADD: case CV_OP_GAUSSKL: case CV_OP_SUM: return slot;
+    default: return -1;
+    }
 }
 
 /* Merge the gradients zeroed before each node's backward into as few
@@ -218,8 +236,9 @@ cv_status cv_plan_new(cv_ctx *ctx, const cv_graph *g, const cv_tensor *params, c
     ld = calloc((size_t)nv, sizeof *ld);
     int *last_cons = malloc((size_t)nv * sizeof *last_cons);
     p->zero_start = calloc((size_t)nn + 1, sizeof *p->zero_start);
+    p->set_mask = calloc((size_t)nn + 1, sizeof *p->set_mask);
     p->zero_vals = malloc(((size_t)nv + 1) * sizeof *p->zero_vals);
-    if (!la || !ld || !last_cons || !p->zero_start || !p->zero_vals) { free(last_cons); st = cv_error(CV_ERR_NOMEM, "out of memory"); goto fail; }
+    if (!la || !ld || !last_cons || !p->zero_start || !p->zero_vals || !p->set_mask) { free(last_cons); st = cv_error(CV_ERR_NOMEM, "out of memory"); goto fail; }
     for (int v = 0; v < nv; v++) last_cons[v] = -1;
     for (int i = 0; i < nn; i++) {
         const cv_node *n = cv_graph_node(g, i);
@@ -240,7 +259,9 @@ cv_status cv_plan_new(cv_ctx *ctx, const cv_graph *g, const cv_tensor *params, c
             int first = last_cons[v] >= 0 ? last_cons[v] : prod;
             ld[v].start = nn - 1 - first;
             ld[v].end = nn - 1 - prod;
-            p->zero_start[first + 1]++;
+            int slot = last_cons[v] >= 0 ? first_writer_slot(g, cv_graph_node(g, first), v) : -1;
+            if (slot >= 0) p->set_mask[first] |= 1 << slot;    /* written there: no zeroing */
+            else p->zero_start[first + 1]++;
         }
         if (la[v].used) p->act_naive += n * sizeof(float);
         if (ld[v].used) p->dact_naive += n * sizeof(float);
@@ -251,6 +272,7 @@ cv_status cv_plan_new(cv_ctx *ctx, const cv_graph *g, const cv_tensor *params, c
         if (!fill) { free(last_cons); st = cv_error(CV_ERR_NOMEM, "out of memory"); goto fail; }
         for (int v = 0; v < nv; v++) {
             if (!ld[v].used) continue;
+            if (last_cons[v] >= 0 && first_writer_slot(g, cv_graph_node(g, last_cons[v]), v) >= 0) continue;
             int first = last_cons[v] >= 0 ? last_cons[v] : cv_graph_value(g, v)->node;
             p->zero_vals[p->zero_start[first] + fill[first]++] = v;
         }
@@ -333,7 +355,7 @@ void cv_plan_free(cv_plan *p) {
     cv_arena_release(&p->dact);
     cv_arena_release(&p->stats);
     free(p->val); free(p->dval); free(p->aux); free(p->stat_off);
-    free(p->zero_start); free(p->zero_vals);
+    free(p->zero_start); free(p->zero_vals); free(p->set_mask);
     free(p->fill_start); free(p->fill); free(p->fill_val);
     free(p);
 }
@@ -390,7 +412,7 @@ static cv_status node_fwd(cv_plan *p, int i, const cv_node *n, uint64_t seed, ui
     switch (n->op) {
     case CV_OP_INPUT: case CV_OP_COUNT: return CV_OK;
     case CV_OP_CONV2D: {         /* a second input is a residual: y = conv + b + in[1], one pass */
-        cv_conv2d_aux a = { n->n_in == 2 ? V(1) : NULL, NULL, aux_of(p, i) };
+        cv_conv2d_aux a = { n->n_in == 2 ? V(1) : NULL, NULL, aux_of(p, i), 0, 0 };
         return cv_conv2d_fwd_ex(ctx, V(0), P(0), P(1), Y, &n->p.conv, &a);
     }
     case CV_OP_GELU:     return cv_gelu_fwd(ctx, V(0), Y);
@@ -427,11 +449,11 @@ static cv_status node_bwd(cv_plan *p, int i, const cv_node *n, uint64_t seed, ui
     switch (n->op) {
     case CV_OP_INPUT: case CV_OP_COUNT: return CV_OK;
     case CV_OP_CONV2D: {         /* the residual's gradient (d1 += dy) rides with the bias gradient */
-        cv_conv2d_aux a = { NULL, n->n_in == 2 ? d1 : NULL, aux_of(p, i) };
+        cv_conv2d_aux a = { NULL, n->n_in == 2 ? d1 : NULL, aux_of(p, i), p->set_mask[i] & 1, (p->set_mask[i] >> 1) & 1 };
         return cv_conv2d_bwd_ex(ctx, V(0), P(0), DY, d0, DP(0), DP(1), &n->p.conv, &a);
     }
     case CV_OP_GELU:     return d0 ? cv_gelu_bwd(ctx, V(0), DY, d0) : CV_OK;
-    case CV_OP_ADD:      return cv_add_bwd(ctx, DY, d0, d1);
+    case CV_OP_ADD:      return cv_add_bwd_ex(ctx, DY, d0, d1, p->set_mask[i]);
     case CV_OP_SCALE:    return d0 ? cv_scale_bwd(ctx, DY, d0, n->p.s) : CV_OK;
     case CV_OP_AVGPOOL:  return d0 ? cv_avgpool_bwd(ctx, DY, d0, n->p.k) : CV_OK;
     case CV_OP_UPSAMPLE:
@@ -444,10 +466,11 @@ static cv_status node_bwd(cv_plan *p, int i, const cv_node *n, uint64_t seed, ui
         return cv_reparam_bwd_ex(ctx, V(1), DY, d0, d1, seed, stream_of(n, step), noise_index0(p, n), n->p.rep.t,
                                  aux_of(p, i));
     case CV_OP_GAUSSKL:
-        return cv_gausskl_bwd(ctx, V(0), V(1), V(2), V(3), DY, d0, d1, gv(p, n->in[2]), gv(p, n->in[3]));
+        return cv_gausskl_bwd_ex(ctx, V(0), V(1), V(2), V(3), DY, d0, d1, gv(p, n->in[2]), gv(p, n->in[3]),
+                                 p->set_mask[i]);
     case CV_OP_GAUSSNLL:
         return cv_gaussnll_bwd(ctx, V(0), V(1), V(2), DY, d1, gv(p, n->in[2]), n->p.floor);
-    case CV_OP_SUM:      return d0 ? cv_sum_bwd(ctx, DY, d0, n->p.s) : CV_OK;
+    case CV_OP_SUM:      return d0 ? cv_sum_bwd_ex(ctx, DY, d0, n->p.s, p->set_mask[i] & 1) : CV_OK;
     case CV_OP_BCAST:    return cv_bcast_bwd(ctx, DY, DP(0));
     }
 fail:

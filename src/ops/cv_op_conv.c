@@ -440,14 +440,15 @@ static cv_status bias_launch(cv_ctx *ctx, const cv_tensor *b, const cv_tensor *r
 }
 
 /* db += sum dy per channel (db may be absent), dr += dy (dr may be absent) */
-static cv_status bias_bwd_launch(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *db, const cv_tensor *dr) {
+static cv_status bias_bwd_launch(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *db, const cv_tensor *dr,
+                                 int set_dr) {
     int64_t N = dy->shape[0], C = dy->shape[1], HW = dy->shape[2] * dy->shape[3];
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_conv2d_bias_bwd");
     cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
     cv_karg_mem(&ka, present(db) ? db->buf : dy->buf); cv_karg_u64(&ka, present(db) ? db->off : 0);
     cv_karg_i32(&ka, present(db));
     cv_karg_mem(&ka, present(dr) ? dr->buf : dy->buf); cv_karg_u64(&ka, present(dr) ? dr->off : 0);
-    cv_karg_i32(&ka, present(dr));
+    cv_karg_i32(&ka, present(dr) ? (set_dr ? 2 : 1) : 0);
     cv_karg_i32(&ka, (int32_t)N); cv_karg_i32(&ka, (int32_t)C); cv_karg_i64(&ka, HW);
     return cv_launch1(&ka, (size_t)C * 64, 64);
 }
@@ -471,7 +472,7 @@ cv_status cv_bias_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *db) {
         return cv_error(CV_ERR_SHAPE, "bias backward: db has %lld values for dy %s (expected one per channel)",
                         (long long)cv_tensor_numel(db), cv_shape_str(dy->shape, s, sizeof s));
     }
-    return bias_bwd_launch(ctx, dy, db, NULL);
+    return bias_bwd_launch(ctx, dy, db, NULL, 0);
 }
 
 /* ---- DIRECT -------------------------------------------------------------- */
@@ -533,9 +534,9 @@ fail:
     return st;
 }
 
-/* dx += conv^T(dy, w) * GELU'(x) */
+/* dx += conv^T(dy, w) * GELU'(x) (dx = with set) */
 static cv_status direct_bwd_data(cv_ctx *ctx, const conv_geo *g, const cv_tensor *x, const cv_tensor *w,
-                                 const cv_tensor *dy, const cv_tensor *dx, int gelu) {
+                                 const cv_tensor *dy, const cv_tensor *dx, int gelu, int set) {
     cv_status st = CV_OK;
     direct_ws d = direct_workspace(ctx, g, gelu, 1);
     if (d.pre_gelu) {
@@ -544,9 +545,9 @@ static cv_status direct_bwd_data(cv_ctx *ctx, const conv_geo *g, const cv_tensor
         CV_TRY(gelu_launch(ctx, x, scr, 1));
         cv_tensor gp = *x;
         gp.buf = scr; gp.off = 0;
-        CV_TRY(direct_tile(ctx, 1, g, dy, w, NULL, NULL, dx, &gp, 2, 0));   /* 2: xg holds GELU'(x) */
+        CV_TRY(direct_tile(ctx, 1, g, dy, w, NULL, NULL, dx, &gp, 2, !set));   /* 2: xg holds GELU'(x) */
     } else {
-        CV_TRY(direct_tile(ctx, 1, g, dy, w, NULL, NULL, dx, x, gelu, 0));
+        CV_TRY(direct_tile(ctx, 1, g, dy, w, NULL, NULL, dx, x, gelu, !set));
     }
 fail:
     return st;
@@ -645,7 +646,7 @@ static cv_status vec_tile(cv_ctx *ctx, int bwd, const conv_geo *g, const cv_tens
 /* dw += ..., and in the same pass db += sum dy, dr += dy (either may be
  * absent); dw must be present. */
 static cv_status vec_wgrad(cv_ctx *ctx, const conv_geo *g, const cv_tensor *x, const cv_tensor *dy,
-                           const cv_tensor *dw, const cv_tensor *db, const cv_tensor *dr, int gelu) {
+                           const cv_tensor *dw, const cv_tensor *db, const cv_tensor *dr, int set_dr, int gelu) {
     cv_status st = CV_OK;
     vec_ws v = vec_workspace(ctx, g);
     int64_t wcob = vec_wcob(ctx, g->K), nob = (g->Co + wcob - 1) / wcob, nw = g->Co * g->Ci * g->KK;
@@ -658,7 +659,7 @@ static cv_status vec_wgrad(cv_ctx *ctx, const conv_geo *g, const cv_tensor *x, c
     cv_karg_mem(&ka, present(db) ? db->buf : dw->buf); cv_karg_u64(&ka, present(db) ? db->off : 0);
     cv_karg_i32(&ka, present(db));
     cv_karg_mem(&ka, present(dr) ? dr->buf : dw->buf); cv_karg_u64(&ka, present(dr) ? dr->off : 0);
-    cv_karg_i32(&ka, present(dr));
+    cv_karg_i32(&ka, present(dr) ? (set_dr ? 2 : 1) : 0);
     cv_karg_mem(&ka, scr ? scr : dw->buf); cv_karg_u64(&ka, 0);
     cv_karg_i32(&ka, (int32_t)g->N); cv_karg_i32(&ka, (int32_t)g->Ci); cv_karg_i32(&ka, (int32_t)g->Co);
     if (g->K == 1) cv_karg_i64(&ka, g->HW);
@@ -821,6 +822,7 @@ cv_status cv_conv2d_bwd_ex(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, 
     cv_status st = CV_OK;
     char s1[64], s2[64];
     const cv_tensor *dr = aux ? aux->dr : NULL, *xa = aux && p && p->gelu_in ? aux->xa : NULL;
+    int set_dx = aux && aux->set_dx, set_dr = aux && aux->set_dr;
     CV_TRY(check_params(p, "conv2d backward"));
     CV_TRY(check_shapes("conv2d backward", x, w, dy, p));
     conv_geo g = geo_of(x->shape, dy->shape[1], p->k);
@@ -844,9 +846,9 @@ cv_status cv_conv2d_bwd_ex(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, 
     int gw = present(xa) ? 0 : p->gelu_in;
     cv_conv_algo aw = present(dw) ? cv_conv2d_algo(ctx, x->shape, g.Co, p, 2) : CV_CONV_DIRECT;
     if (aw == CV_CONV_VEC) {
-        CV_TRY(vec_wgrad(ctx, &g, xw, dy, dw, db, dr, gw));                 /* db and dr in the same pass */
+        CV_TRY(vec_wgrad(ctx, &g, xw, dy, dw, db, dr, set_dr, gw));         /* db and dr in the same pass */
     } else {
-        if (present(db) || present(dr)) CV_TRY(bias_bwd_launch(ctx, dy, db, dr));
+        if (present(db) || present(dr)) CV_TRY(bias_bwd_launch(ctx, dy, db, dr, set_dr));
         if (present(dw)) {
             if (aw == CV_CONV_DIRECT) CV_TRY(direct_wgrad(ctx, &g, xw, dy, dw, gw));
             else CV_TRY(gemm_pass(ctx, PASS_WEIGHT, &g, xw, w, dy, dw, gw));
@@ -854,9 +856,12 @@ cv_status cv_conv2d_bwd_ex(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, 
     }
     if (present(dx)) {
         cv_conv_algo a = cv_conv2d_algo(ctx, x->shape, g.Co, p, 1);
-        if (a == CV_CONV_VEC) CV_TRY(vec_tile(ctx, 1, &g, dy, w, NULL, NULL, dx, x, NULL, p->gelu_in, 0));
-        else if (a == CV_CONV_DIRECT) CV_TRY(direct_bwd_data(ctx, &g, x, w, dy, dx, p->gelu_in));
-        else CV_TRY(gemm_pass(ctx, PASS_DATA, &g, x, w, dy, dx, p->gelu_in));
+        if (a == CV_CONV_VEC) CV_TRY(vec_tile(ctx, 1, &g, dy, w, NULL, NULL, dx, x, NULL, p->gelu_in, !set_dx));
+        else if (a == CV_CONV_DIRECT) CV_TRY(direct_bwd_data(ctx, &g, x, w, dy, dx, p->gelu_in, set_dx));
+        else {
+            if (set_dx) CV_TRY(cv_fill_fwd(ctx, dx, 0.0f));     /* row chunks overlap in col2im: accumulate */
+            CV_TRY(gemm_pass(ctx, PASS_DATA, &g, x, w, dy, dx, p->gelu_in));
+        }
     }
 fail:
     return st;
@@ -953,6 +958,7 @@ typedef struct conv_case {
     size_t  budget;
     int     res;      /* a residual input */
     int     keep;     /* the forward stores GELU(x) for the backward (xa) */
+    int     set;      /* the backward writes dx and dr (=) instead of += */
 } conv_case;
 
 enum { CONV_NT = 11 };   /* x, w, b, y, dy, dx, dw, db, r, dr, xa */
@@ -974,10 +980,10 @@ static void conv_dev_case(cv_check *c, cv_ctx *ctx, const conv_case *cs, cv_conv
     memset(d, 0, sizeof d);
     for (int i = 0; i < CONV_NT; i++) e[i] = INFINITY;
     cv_conv_algo ran = cv_conv2d_algo(ctx, shp[0], Co, &(cv_conv2d_params){ cs->k, cs->gelu, cs->acc, algo }, 0);
-    snprintf(desc, sizeof desc, "%s%s N=%lld Ci=%lld Co=%lld %lldx%lld k=%d gelu=%d acc=%d bias=%d%s%s%s",
+    snprintf(desc, sizeof desc, "%s%s N=%lld Ci=%lld Co=%lld %lldx%lld k=%d gelu=%d acc=%d bias=%d%s%s%s%s",
              algo_name(algo), ran != algo ? " (as direct)" : "", (long long)N, (long long)Ci, (long long)Co,
              (long long)H, (long long)W, cs->k, cs->gelu, cs->acc, cs->bias, cs->budget ? " chunked" : "",
-             cs->res ? " residual" : "", cs->keep ? " gelu-cache" : "");
+             cs->res ? " residual" : "", cs->keep ? " gelu-cache" : "", cs->set ? " set" : "");
     for (int i = 0; i < CONV_NT; i++) {
         ref[i] = malloc((size_t)n[i] * sizeof **ref);
         hf[i] = malloc((size_t)n[i] * sizeof **hf);
@@ -1006,13 +1012,20 @@ static void conv_dev_case(cv_check *c, cv_ctx *ctx, const conv_case *cs, cv_conv
             pr.accumulate = 1;
         }
         cv_conv2d_ref_fwd(ref[0], ref[1], cs->bias ? ref[2] : NULL, ref[3], N, Ci, H, W, Co, &pr);
+        if (cs->set) {
+            memset(ref[5], 0, (size_t)n[5] * sizeof **ref);
+            memset(ref[9], 0, (size_t)n[9] * sizeof **ref);
+        }
         if (cs->res) for (int64_t i = 0; i < n[9]; i++) ref[9][i] += ref[4][i];
         if (cs->keep && cs->gelu)                     /* xa = GELU(x) after the forward */
             for (int64_t i = 0; i < n[10]; i++) ref[10][i] = 0.5 * ref[0][i] * erfc(-ref[0][i] * 0.70710678118654752440);
     }
     cv_conv2d_ref_bwd(ref[0], ref[1], ref[4], cs->grads & 1 ? ref[5] : NULL, cs->grads & 2 ? ref[6] : NULL,
                       cs->grads & 4 ? ref[7] : NULL, N, Ci, H, W, Co, &p);
-    cv_conv2d_aux aux = { cs->res ? &d[8].t : NULL, cs->res ? &d[9].t : NULL, cs->keep ? &d[10].t : NULL };
+    /* set = 1: the backward writes dx and dr (=) as their first writer; the
+     * reference then starts them from zero */
+    cv_conv2d_aux aux = { cs->res ? &d[8].t : NULL, cs->res ? &d[9].t : NULL, cs->keep ? &d[10].t : NULL,
+                          cs->set, cs->set };
     CV_TRY(cv_conv2d_fwd_ex(ctx, &d[0].t, &d[1].t, cs->bias ? &d[2].t : NULL, &d[3].t, &p, &aux));
     CV_TRY(cv_conv2d_bwd_ex(ctx, &d[0].t, &d[1].t, &d[4].t, cs->grads & 1 ? &d[5].t : NULL,
                             cs->grads & 2 ? &d[6].t : NULL, cs->grads & 4 ? &d[7].t : NULL, &p, &aux));
@@ -1119,31 +1132,36 @@ static void conv_arg_checks(cv_check *c, cv_ctx *ctx) {
 void cv_conv_devcheck(cv_check *c, cv_ctx *ctx) {
     const size_t img = 5 * 9 * 9 * 7, rows4 = 17 * 9 * 7 * 4;
     static const conv_case cases[] = {
-        /*  N  Ci  Co   H   W  k gelu acc bias grads budget res keep */
-        { 1,  3,  5,  5,  7, 3, 0, 0, 1, 7, 0, 0, 0 },
-        { 3, 17, 33,  9,  3, 3, 1, 1, 1, 7, 0, 0, 0 },
-        { 3, 33, 17,  5,  7, 1, 1, 0, 1, 7, 0, 0, 0 },
-        { 1,  5,  3,  9,  3, 1, 0, 1, 0, 7, 0, 0, 0 },
-        { 1,  5,  3,  4,  9, 3, 1, 0, 1, 7, 0, 0, 0 },          /* one spatial chunk: unsplit weight gradient */
-        { 1,  3, 17, 13, 37, 3, 0, 1, 0, 1, 0, 0, 0 },          /* several tiles across; dx only */
-        { 3,  5, 17,  9,  3, 1, 0, 0, 1, 6, 0, 0, 0 },          /* 1x1 plain GEMM path; no dx */
-        { 3,  5,  3,  9,  7, 3, 1, 1, 1, 7, 2 * img, 0, 0 },    /* columns of 2 images at a time */
-        { 2, 17,  5,  9,  7, 3, 0, 0, 1, 7, rows4, 0, 0 },      /* 4 rows at a time (4, 4, 1) */
-        { 2, 32, 32, 16, 16, 3, 1, 0, 1, 7, 0, 0, 0 },          /* VDVAE-sized 3x3 */
-        { 2, 32,  8, 16, 16, 1, 1, 1, 1, 7, 0, 0, 0 },          /* VDVAE bottleneck 1x1 */
+        /*  N  Ci  Co   H   W  k gelu acc bias grads budget res keep set */
+        { 1,  3,  5,  5,  7, 3, 0, 0, 1, 7, 0, 0, 0, 0 },
+        { 3, 17, 33,  9,  3, 3, 1, 1, 1, 7, 0, 0, 0, 0 },
+        { 3, 33, 17,  5,  7, 1, 1, 0, 1, 7, 0, 0, 0, 0 },
+        { 1,  5,  3,  9,  3, 1, 0, 1, 0, 7, 0, 0, 0, 0 },
+        { 1,  5,  3,  4,  9, 3, 1, 0, 1, 7, 0, 0, 0, 0 },          /* one spatial chunk: unsplit weight gradient */
+        { 1,  3, 17, 13, 37, 3, 0, 1, 0, 1, 0, 0, 0, 0 },          /* several tiles across; dx only */
+        { 3,  5, 17,  9,  3, 1, 0, 0, 1, 6, 0, 0, 0, 0 },          /* 1x1 plain GEMM path; no dx */
+        { 3,  5,  3,  9,  7, 3, 1, 1, 1, 7, 2 * img, 0, 0, 0 },    /* columns of 2 images at a time */
+        { 2, 17,  5,  9,  7, 3, 0, 0, 1, 7, rows4, 0, 0, 0 },      /* 4 rows at a time (4, 4, 1) */
+        { 2, 32, 32, 16, 16, 3, 1, 0, 1, 7, 0, 0, 0, 0 },          /* VDVAE-sized 3x3 */
+        { 2, 32,  8, 16, 16, 1, 1, 1, 1, 7, 0, 0, 0, 0 },          /* VDVAE bottleneck 1x1 */
         /* vector-aligned shapes (rows of 16 and 32, planes of 16k): the VEC kernels */
-        { 3,  5, 17,  9, 16, 3, 1, 0, 1, 7, 0, 1, 0 },          /* rows not a multiple of R; 3 channel blocks */
-        { 2,  3, 10,  5, 32, 3, 1, 0, 1, 7, 0, 0, 0 },          /* two vectors per row: neighbours across them */
-        { 2,  7, 33,  6,  8, 1, 1, 0, 1, 7, 0, 1, 0 },          /* 1x1, Co > 32: two blocks of 32 */
-        { 1, 33, 12,  4,  4, 1, 0, 1, 0, 7, 0, 0, 0 },          /* 1x1, Co 12 (block of 16), accumulate */
-        { 2,  1,  3,  8, 16, 1, 1, 0, 1, 7, 0, 1, 0 },          /* few work-items: split weight gradient */
-        { 2,  1,  5,  7, 16, 3, 1, 0, 1, 6, 0, 1, 0 },          /* the same for 3x3; no dx */
-        { 2,  8, 32, 16, 16, 1, 1, 0, 1, 5, 0, 1, 0 },          /* VDVAE 1x1 W/4 -> W with the residual; no dw */
+        { 3,  5, 17,  9, 16, 3, 1, 0, 1, 7, 0, 1, 0, 0 },          /* rows not a multiple of R; 3 channel blocks */
+        { 2,  3, 10,  5, 32, 3, 1, 0, 1, 7, 0, 0, 0, 0 },          /* two vectors per row: neighbours across them */
+        { 2,  7, 33,  6,  8, 1, 1, 0, 1, 7, 0, 1, 0, 0 },          /* 1x1, Co > 32: two blocks of 32 */
+        { 1, 33, 12,  4,  4, 1, 0, 1, 0, 7, 0, 0, 0, 0 },          /* 1x1, Co 12 (block of 16), accumulate */
+        { 2,  1,  3,  8, 16, 1, 1, 0, 1, 7, 0, 1, 0, 0 },          /* few work-items: split weight gradient */
+        { 2,  1,  5,  7, 16, 3, 1, 0, 1, 6, 0, 1, 0, 0 },          /* the same for 3x3; no dx */
+        { 2,  8, 32, 16, 16, 1, 1, 0, 1, 5, 0, 1, 0, 0 },          /* VDVAE 1x1 W/4 -> W with the residual; no dw */
         /* the GELU cache (xa): written by the forward, read by the backward-weight pass */
-        { 2, 32,  8, 16, 16, 1, 1, 0, 1, 7, 0, 0, 1 },
-        { 3,  5, 17,  9, 16, 3, 1, 0, 1, 7, 0, 1, 1 },
-        { 2,  6,  7,  5,  7, 3, 1, 1, 1, 7, 0, 0, 1 },          /* not vector-aligned: a separate GELU pass */
-        { 2,  3,  4,  4,  6, 1, 0, 0, 1, 7, 0, 0, 1 },          /* gelu_in = 0: no cache, xa untouched */
+        { 2, 32,  8, 16, 16, 1, 1, 0, 1, 7, 0, 0, 1, 0 },
+        { 3,  5, 17,  9, 16, 3, 1, 0, 1, 7, 0, 1, 1, 0 },
+        { 2,  6,  7,  5,  7, 3, 1, 1, 1, 7, 0, 0, 1, 0 },          /* not vector-aligned: a separate GELU pass */
+        { 2,  3,  4,  4,  6, 1, 0, 0, 1, 7, 0, 0, 1, 0 },          /* gelu_in = 0: no cache, xa untouched */
+        /* the backward as first writer of dx and dr (=): every algorithm, chunked GEMM included */
+        { 3,  5, 17,  9, 16, 3, 1, 0, 1, 7, 0, 1, 1, 1 },
+        { 2,  7, 33,  6,  8, 1, 1, 0, 1, 7, 0, 1, 0, 1 },
+        { 2, 17,  5,  9,  7, 3, 1, 0, 1, 7, rows4, 1, 0, 1 },
+        { 2,  8, 32, 16, 16, 1, 1, 0, 1, 5, 0, 1, 0, 1 },
     };
     for (int a = CV_CONV_DIRECT; a <= CV_CONV_VEC; a++)
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)

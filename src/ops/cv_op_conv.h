@@ -69,9 +69,13 @@ cv_status cv_conv2d_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, con
  *       the backward-weight pass reads it instead of evaluating GELU again
  *       (a training plan keeps it from the forward to the backward where
  *       the tuning says so: CPU devices, where GELU costs more than the
- *       convolution; the backward must see the forward's xa untouched). */
+ *       convolution; the backward must see the forward's xa untouched);
+ *   set_dx, set_dr  1: the backward writes dx (dr) = ... instead of +=,
+ *       for a plan that knows this call is the gradient's first writer and
+ *       so need not zero it first. */
 typedef struct cv_conv2d_aux {
     const cv_tensor *r, *dr, *xa;
+    int              set_dx, set_dr;
 } cv_conv2d_aux;
 
 cv_status cv_conv2d_fwd_ex(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *b,

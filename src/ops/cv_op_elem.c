@@ -123,10 +123,16 @@ cv_status cv_add_fwd(cv_ctx *ctx, const cv_tensor *a, const cv_tensor *b, const 
 }
 
 cv_status cv_add_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *da, const cv_tensor *db) {
+    return cv_add_bwd_ex(ctx, dy, da, db, 0);
+}
+
+cv_status cv_add_bwd_ex(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *da, const cv_tensor *db, int set) {
     int mask = (has(da) ? 1 : 0) | (has(db) ? 2 : 0);
+    mask |= (set & mask) << 2;
     if (!mask) return CV_OK;
     cv_status st = CV_OK;
     if (mask & 1) st = same_shape("add backward", "dy", dy, "da", da);
+    if (set & ~3) st = cv_error(CV_ERR_ARG, "add backward: set mask %d (bits 1: da, 2: db)", set);
     if (st == CV_OK && (mask & 2)) st = same_shape("add backward", "dy", dy, "db", db);
     if (st != CV_OK) return st;
     int64_t n = cv_tensor_numel(dy);
@@ -640,7 +646,8 @@ static void dev_gelu(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, 
     cvt_free(&x); cvt_free(&y); cvt_free(&dy); cvt_free(&dx);
 }
 
-static void dev_add_scale(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, int64_t W, float sc) {
+/* set: bits 1, 2 write da, db (=) as their first writer */
+static void dev_add_scale(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, int64_t W, float sc, int set) {
     cvt t; cvt_begin(&t, c, ctx);
     cvt_buf a, b, y, dy, da, db, z, dz;
     char s[80];
@@ -657,14 +664,15 @@ static void dev_add_scale(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_
     if (t.st == CV_OK && (!yr || !dar || !dbr || !zr || !dzr)) t.st = cv_error(CV_ERR_NOMEM, "add check");
     if (t.st == CV_OK) {
         cv_add_ref_fwd(a.d, b.d, yr, (int64_t)n);
-        memcpy(dar, da.d, n * sizeof *dar); memcpy(dbr, db.d, n * sizeof *dbr);
+        if (!(set & 1)) memcpy(dar, da.d, n * sizeof *dar);
+        if (!(set & 2)) memcpy(dbr, db.d, n * sizeof *dbr);
         cv_add_ref_bwd(dy.d, dar, dbr, (int64_t)n);
         cv_scale_ref_fwd(a.d, zr, (int64_t)n, sc);
         memcpy(dzr, dz.d, n * sizeof *dzr);
         cv_scale_ref_bwd(dy.d, dzr, (int64_t)n, sc);
         t.st = cv_add_fwd(ctx, &a.dev.t, &b.dev.t, &y.dev.t);
     }
-    if (t.st == CV_OK) t.st = cv_add_bwd(ctx, &dy.dev.t, &da.dev.t, &db.dev.t);
+    if (t.st == CV_OK) t.st = cv_add_bwd_ex(ctx, &dy.dev.t, &da.dev.t, &db.dev.t, set);
     if (t.st == CV_OK) t.st = cv_scale_fwd(ctx, &a.dev.t, &z.dev.t, sc);
     if (t.st == CV_OK) t.st = cv_scale_bwd(ctx, &dy.dev.t, &dz.dev.t, sc);
     double e1 = cvt_cmp(&t, &y, yr, "add y"), e2 = cvt_cmp(&t, &da, dar, "add da"), e3 = cvt_cmp(&t, &db, dbr, "add db");
@@ -673,7 +681,8 @@ static void dev_add_scale(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_
     int ok = cvt_ok(&t);
     cvt_shape(&a, s, sizeof s);
     CV_CHECK_OK(ok && e1 < TOL_ELEM, "add fwd %s: nmse %.2e%s", s, e1, okstr(ok));
-    CV_CHECK_OK(ok && e2 < TOL_ELEM && e3 < TOL_ELEM, "add bwd %s: nmse da %.2e db %.2e%s", s, e2, e3, okstr(ok));
+    CV_CHECK_OK(ok && e2 < TOL_ELEM && e3 < TOL_ELEM, "add bwd %s%s%s: nmse da %.2e db %.2e%s", s,
+                (set & 1) ? " da=" : "", (set & 2) ? " db=" : "", e2, e3, okstr(ok));
     CV_CHECK_OK(ok && e4 < TOL_ELEM, "scale fwd %s s=%g: nmse %.2e%s", s, sc, e4, okstr(ok));
     CV_CHECK_OK(ok && e5 < TOL_ELEM, "scale bwd %s s=%g: nmse %.2e%s", s, sc, e5, okstr(ok));
     free(yr); free(dar); free(dbr); free(zr); free(dzr);
@@ -879,8 +888,10 @@ void cv_elem_devcheck(cv_check *c, cv_ctx *ctx) {
     dev_gelu(c, ctx, 1, 3, 5, 7);
     dev_gelu(c, ctx, 2, 17, 9, 11);
     dev_gelu(c, ctx, 3, 33, 13, 1);
-    dev_add_scale(c, ctx, 1, 5, 7, 3, 0.37f);
-    dev_add_scale(c, ctx, 2, 33, 9, 9, -1.25f);
+    dev_add_scale(c, ctx, 1, 5, 7, 3, 0.37f, 0);
+    dev_add_scale(c, ctx, 2, 33, 9, 9, -1.25f, 0);
+    dev_add_scale(c, ctx, 2, 8, 4, 4, 0.5f, 3);
+    dev_add_scale(c, ctx, 1, 3, 5, 5, 2.0f, 2);
     dev_pool(c, ctx, 1, 3, 6, 10, 2, 0);
     dev_pool(c, ctx, 2, 17, 14, 6, 2, 1);
     dev_pool(c, ctx, 1, 5, 12, 8, 4, 1);

@@ -26,6 +26,10 @@ void      cv_add_ref_fwd(const double *a, const double *b, double *y, int64_t n)
 void      cv_add_ref_bwd(const double *dy, double *da, double *db, int64_t n);
 cv_status cv_add_fwd(cv_ctx *ctx, const cv_tensor *a, const cv_tensor *b, const cv_tensor *y);
 cv_status cv_add_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *da, const cv_tensor *db);
+/* The same, writing (=) instead of adding where set has a bit (1 da, 2 db):
+ * a plan passes that for the gradients this call writes first, and zeroes
+ * only the others.  The *_bwd_ex functions below follow that pattern. */
+cv_status cv_add_bwd_ex(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *da, const cv_tensor *db, int set);
 
 /* y = s x; dx += s dy. */
 void      cv_scale_ref_fwd(const double *x, double *y, int64_t n, double s);
@@ -99,6 +103,10 @@ cv_status cv_gausskl_fwd(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *lsq,
 cv_status cv_gausskl_bwd(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *lsq, const cv_tensor *mp,
                          const cv_tensor *lsp, const cv_tensor *dkl, const cv_tensor *dmq, const cv_tensor *dlsq,
                          const cv_tensor *dmp, const cv_tensor *dlsp);
+/* set bits 1, 2, 4, 8: dmq, dlsq, dmp, dlsp written (=), not added */
+cv_status cv_gausskl_bwd_ex(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *lsq, const cv_tensor *mp,
+                            const cv_tensor *lsp, const cv_tensor *dkl, const cv_tensor *dmq, const cv_tensor *dlsq,
+                            const cv_tensor *dmp, const cv_tensor *dlsp, int set);
 
 /* Gaussian negative log-likelihood with a floored log-std, elementwise:
  * s = max(logs, floor); nll = s + log(2 pi)/2 + (x - mu)^2 / (2 exp(2 s)).
@@ -117,6 +125,7 @@ void      cv_sum_ref_fwd(const double *x, double *y, int64_t N, int64_t M, doubl
 void      cv_sum_ref_bwd(const double *dy, double *dx, int64_t N, int64_t M, double s);
 cv_status cv_sum_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, float s, int accumulate);
 cv_status cv_sum_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, float s);
+cv_status cv_sum_bwd_ex(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, float s, int set);
 
 /* Sum of squares of a flat array (e.g. a gradient arena chunk) into y[0]
  * (= or += with accumulate); deterministic two-stage reduction. */

@@ -104,6 +104,10 @@ cv_status cv_sum_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, float 
 }
 
 cv_status cv_sum_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, float s) {
+    return cv_sum_bwd_ex(ctx, dy, dx, s, 0);
+}
+
+cv_status cv_sum_bwd_ex(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, float s, int set) {
     if (!has(dx)) return CV_OK;
     cv_status st = sum_check("sum backward", dx, "dy", dy);
     if (st != CV_OK) return st;
@@ -111,9 +115,10 @@ cv_status cv_sum_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, floa
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_sum_bwd");
     cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
     cv_karg_mem(&ka, dx->buf); cv_karg_u64(&ka, dx->off);
-    cv_karg_i64(&ka, M); cv_karg_f32(&ka, s);
-    cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, RED_WG);
+    cv_karg_i64(&ka, M); cv_karg_f32(&ka, s); cv_karg_i32(&ka, set ? 1 : 0);
+    size_t wg = red_wg(ctx), gs[2] = { (size_t)M, (size_t)(M ? n / M : 0) }, ls[2] = { wg, 1 };
+    while (ls[0] > 1 && ls[0] / 2 >= (size_t)M) ls[0] /= 2;
+    return cv_launch(&ka, 2, gs, ls);
 }
 
 /* ---- sum of squares ------------------------------------------------------------ */
@@ -225,7 +230,8 @@ void cv_reduce_gradcheck(cv_check *c) {
 
 static const char *okstr(int ok) { return ok ? "" : " (FAILED)"; }
 
-static void dev_sum(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, int64_t W, int acc) {
+/* set: the backward writes dx (=), its first writer */
+static void dev_sum(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, int64_t W, int acc, int set) {
     cvt t; cvt_begin(&t, c, ctx);
     cvt_buf x, y, dy, dx;
     char s[80];
@@ -240,17 +246,17 @@ static void dev_sum(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, i
     if (t.st == CV_OK) {
         memcpy(yr, y.d, (size_t)N * sizeof *yr);
         cv_sum_ref_fwd(x.d, yr, N, M, sc, acc);
-        memcpy(dxr, dx.d, x.n * sizeof *dxr);
+        if (!set) memcpy(dxr, dx.d, x.n * sizeof *dxr);
         cv_sum_ref_bwd(dy.d, dxr, N, M, sc);
         t.st = cv_sum_fwd(ctx, &x.dev.t, &y.dev.t, sc, acc);
     }
-    if (t.st == CV_OK) t.st = cv_sum_bwd(ctx, &dy.dev.t, &dx.dev.t, sc);
+    if (t.st == CV_OK) t.st = cv_sum_bwd_ex(ctx, &dy.dev.t, &dx.dev.t, sc, set);
     double e1 = cvt_cmp(&t, &y, yr, "sum y"), e2 = cvt_cmp(&t, &dx, dxr, "sum dx");
     cvt_guards(&t, &x); cvt_guards(&t, &dy);
     int ok = cvt_ok(&t);
     cvt_shape(&x, s, sizeof s);
     CV_CHECK_OK(ok && e1 < TOL_RED, "sum fwd (mean)%s %s: nmse %.2e%s", acc ? " accumulate" : "", s, e1, okstr(ok));
-    CV_CHECK_OK(ok && e2 < 1e-10, "sum bwd %s: nmse %.2e%s", s, e2, okstr(ok));
+    CV_CHECK_OK(ok && e2 < 1e-10, "sum bwd %s%s: nmse %.2e%s", s, set ? " (written, not added)" : "", e2, okstr(ok));
     free(yr); free(dxr);
     cvt_free(&x); cvt_free(&y); cvt_free(&dy); cvt_free(&dx);
 }
@@ -306,10 +312,11 @@ static void dev_chansum(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t 
 }
 
 void cv_reduce_devcheck(cv_check *c, cv_ctx *ctx) {
-    dev_sum(c, ctx, 1, 3, 5, 7, 0);
-    dev_sum(c, ctx, 2, 17, 9, 11, 1);
-    dev_sum(c, ctx, 4, 3, 64, 65, 0);
-    dev_sum(c, ctx, 5, 1, 1, 1, 1);
+    dev_sum(c, ctx, 1, 3, 5, 7, 0, 0);
+    dev_sum(c, ctx, 2, 17, 9, 11, 1, 0);
+    dev_sum(c, ctx, 4, 3, 64, 65, 0, 0);
+    dev_sum(c, ctx, 5, 1, 1, 1, 1, 0);
+    dev_sum(c, ctx, 3, 16, 8, 8, 0, 1);
     static const int64_t ns[] = { 1, 255, 256, 257, 4097, 1000003 };
     for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) dev_sumsq(c, ctx, ns[i], (int)(i & 1));
     dev_sumsq(c, ctx, 30000001, 1);          /* tens of millions: G hits its cap */

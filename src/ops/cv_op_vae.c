@@ -167,11 +167,19 @@ cv_status cv_gausskl_fwd(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *lsq,
 cv_status cv_gausskl_bwd(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *lsq, const cv_tensor *mp,
                          const cv_tensor *lsp, const cv_tensor *dkl, const cv_tensor *dmq, const cv_tensor *dlsq,
                          const cv_tensor *dmp, const cv_tensor *dlsp) {
+    return cv_gausskl_bwd_ex(ctx, mq, lsq, mp, lsp, dkl, dmq, dlsq, dmp, dlsp, 0);
+}
+
+cv_status cv_gausskl_bwd_ex(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *lsq, const cv_tensor *mp,
+                            const cv_tensor *lsp, const cv_tensor *dkl, const cv_tensor *dmq, const cv_tensor *dlsq,
+                            const cv_tensor *dmp, const cv_tensor *dlsp, int set) {
     const cv_tensor *gr[4] = { dmq, dlsq, dmp, dlsp };
     static const char *const gn[4] = { "dmq", "dlsq", "dmp", "dlsp" };
     int mask = 0;
     for (int k = 0; k < 4; k++) if (has(gr[k])) mask |= 1 << k;
     if (!mask) return CV_OK;
+    if (set & ~15) return cv_error(CV_ERR_ARG, "gausskl backward: set mask %d (bits 1, 2, 4, 8)", set);
+    mask |= (set & mask) << 4;
     cv_status st = same_shape("gausskl backward", "mq", mq, "lsq", lsq);
     if (st == CV_OK) st = same_shape("gausskl backward", "mq", mq, "mp", mp);
     if (st == CV_OK) st = same_shape("gausskl backward", "mq", mq, "lsp", lsp);
@@ -487,7 +495,7 @@ static void dev_reparam(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t 
 }
 
 /* mask: which of dmq, dlsq, dmp, dlsp are given */
-static void dev_gausskl(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, int64_t W, int mask) {
+static void dev_gausskl(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, int64_t W, int mask, int set) {
     cvt t; cvt_begin(&t, c, ctx);
     cvt_buf in[4], kl, dkl, g[4];
     char s[80];
@@ -506,7 +514,7 @@ static void dev_gausskl(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t 
         if (mask & (1 << k)) {
             gr[k] = cvt_zeros(n);
             if (!gr[k]) mem = 0;
-            else if (g[k].d) memcpy(gr[k], g[k].d, n * sizeof(double));
+            else if (g[k].d && !(set & (1 << k))) memcpy(gr[k], g[k].d, n * sizeof(double));   /* set: from 0 */
         }
     if (t.st == CV_OK && !mem) t.st = cv_error(CV_ERR_NOMEM, "gausskl check");
     if (t.st == CV_OK) {
@@ -515,8 +523,8 @@ static void dev_gausskl(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t 
         t.st = cv_gausskl_fwd(ctx, &in[0].dev.t, &in[1].dev.t, &in[2].dev.t, &in[3].dev.t, &kl.dev.t);
     }
     if (t.st == CV_OK)
-        t.st = cv_gausskl_bwd(ctx, &in[0].dev.t, &in[1].dev.t, &in[2].dev.t, &in[3].dev.t, &dkl.dev.t, cvt_t(&g[0]),
-                              cvt_t(&g[1]), cvt_t(&g[2]), cvt_t(&g[3]));
+        t.st = cv_gausskl_bwd_ex(ctx, &in[0].dev.t, &in[1].dev.t, &in[2].dev.t, &in[3].dev.t, &dkl.dev.t, cvt_t(&g[0]),
+                                 cvt_t(&g[1]), cvt_t(&g[2]), cvt_t(&g[3]), set);
     double e1 = cvt_cmp(&t, &kl, klr, "kl"), eg = 0;
     for (int k = 0; k < 4; k++)
         if (mask & (1 << k)) { double e = cvt_cmp(&t, &g[k], gr[k], gn[k]); if (!(e <= eg)) eg = e; }
@@ -525,9 +533,9 @@ static void dev_gausskl(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t 
     int ok = cvt_ok(&t);
     cvt_shape(&kl, s, sizeof s);
     CV_CHECK_OK(ok && e1 < TOL_ELEM, "gausskl fwd %s: nmse %.2e%s", s, e1, okstr(ok));
-    CV_CHECK_OK(ok && eg < TOL_ELEM, "gausskl bwd %s gradients %s%s%s%s: worst nmse %.2e%s", s,
+    CV_CHECK_OK(ok && eg < TOL_ELEM, "gausskl bwd %s gradients %s%s%s%s%s: worst nmse %.2e%s", s,
                 (mask & 1) ? "dmq " : "", (mask & 2) ? "dlsq " : "", (mask & 4) ? "dmp " : "", (mask & 8) ? "dlsp" : "",
-                eg, okstr(ok));
+                set ? " (written, not added)" : "", eg, okstr(ok));
     free(klr);
     for (int k = 0; k < 4; k++) { free(gr[k]); cvt_free(&in[k]); cvt_free(&g[k]); }
     cvt_free(&kl); cvt_free(&dkl);
@@ -592,9 +600,11 @@ void cv_vae_devcheck(cv_check *c, cv_ctx *ctx) {
     dev_reparam(c, ctx, 4, 16, 4, 4, 1.0f, 0);
     dev_reparam(c, ctx, 2, 16, 4, 4, 1.0f, 2 * 16 * 4 * 4);      /* rows 2-3 of a batch of 4 */
     dev_reparam(c, ctx, 1, 3, 5, 7, 0.7f, UINT64_C(0x100000003)); /* index0 across the 32-bit word */
-    dev_gausskl(c, ctx, 1, 3, 5, 7, 15);
-    dev_gausskl(c, ctx, 2, 33, 8, 9, 15);
-    dev_gausskl(c, ctx, 1, 5, 3, 3, 1 | 8);
+    dev_gausskl(c, ctx, 1, 3, 5, 7, 15, 0);
+    dev_gausskl(c, ctx, 2, 33, 8, 9, 15, 0);
+    dev_gausskl(c, ctx, 1, 5, 3, 3, 1 | 8, 0);
+    dev_gausskl(c, ctx, 2, 16, 8, 8, 15, 15);
+    dev_gausskl(c, ctx, 1, 5, 3, 3, 15, 2 | 4);
     dev_gaussnll(c, ctx, 1, 3, 5, 7, -3.0f);
     dev_gaussnll(c, ctx, 2, 17, 9, 11, -1.0f);
     dev_vae_contracts(c, ctx);
