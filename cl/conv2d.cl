@@ -570,66 +570,58 @@ float conv_hsum16(float16 v) {
  * channels ob*COB ..; the host guarantees V | H*W.  With has_xa the
  * forward also stores GELU(x) into xa (block 0 does), for the backward-
  * weight pass to read instead of evaluating GELU again. */
-void conv_vec1(const int COB, __global const float *in, ulong inoff,
-               __global const float *w, ulong woff, long sw_o, long sw_i,
-               __global const float *b, ulong boff, int has_b, __global const float *r, ulong roff, int has_r,
-               __global float *out, ulong outoff, __global const float *xg, ulong xgoff,
-               __global float *xa, ulong xaoff, int has_xa,
-               int N, int Cin, int Cout, long HW, int gelu, int accumulate, int mode) {
-    const long p = get_global_id(0);
-    const int co0 = (int)get_global_id(1) * COB, n = (int)get_global_id(2);
-    if (p * CV_CONV_V >= HW || co0 >= Cout || n >= N) return;
-    __global const float *src = in + inoff + (long)n * Cin * HW;
-    __global const float *wp = w + woff;
-    cvv acc[32];                     /* [0, COB) used; COB is constant after inlining */
-    #pragma unroll
-    for (int o = 0; o < COB; o++) acc[o] = (cvv)(0.0f);
-    const int act = gelu && mode == 0, keep = act && has_xa && co0 == 0;
-    for (int c = 0; c < Cin; c++) {
-        cvv v = CVV_LOAD(p, src + (long)c * HW);
-        if (act) v = CVV_GELU(v);
-        if (keep) CVV_STORE(v, p, xa + xaoff + ((long)n * Cin + c) * HW);
-        #pragma unroll
-        for (int o = 0; o < COB; o++) {
-            const int co = min(co0 + o, Cout - 1);          /* loads stay in bounds */
-            acc[o] = fma((cvv)(wp[co * sw_o + c * sw_i]), v, acc[o]);
-        }
-    }
-    const long base = (long)n * Cout * HW;
-    #pragma unroll
-    for (int o = 0; o < COB; o++) {
-        const int co = co0 + o;
-        if (co >= Cout) break;
-        __global float *d = out + outoff + base + (long)co * HW;
-        cvv v = acc[o];
-        if (mode == 0) {
-            if (has_b) v += b[boff + co];
-            if (has_r) v += CVV_LOAD(p, r + roff + base + (long)co * HW);
-            if (accumulate) v += CVV_LOAD(p, d);
-        } else {
-            if (gelu) v *= CVV_GELUG(CVV_LOAD(p, xg + xgoff + base + (long)co * HW));
-            if (accumulate) v += CVV_LOAD(p, d);
-        }
-        CVV_STORE(v, p, d);
-    }
-}
-
 #define CONV_VEC_ARGS __global const float *in, ulong inoff, __global const float *w, ulong woff,    \
     long sw_o, long sw_i, __global const float *b, ulong boff, int has_b,                              \
     __global const float *r, ulong roff, int has_r, __global float *out, ulong outoff,                 \
     __global const float *xg, ulong xgoff, __global float *xa, ulong xaoff, int has_xa
-#define CONV_VEC_PASS in, inoff, w, woff, sw_o, sw_i, b, boff, has_b, r, roff, has_r, out, outoff, xg, xgoff, \
-    xa, xaoff, has_xa
 
-__kernel void cvk_conv2d_vec1_cob8(CONV_VEC_ARGS, int N, int Cin, int Cout, long HW, int gelu, int accumulate, int mode) {
-    conv_vec1(8, CONV_VEC_PASS, N, Cin, Cout, HW, gelu, accumulate, mode);
+/* One kernel per channel block COB (8, 16, 32), a literal in each: the
+ * loops over the block must unroll for the sums to stay in registers, and
+ * a block size passed as a parameter leaves a rolled copy (and the
+ * compiler's "loop not unrolled" warnings) behind. */
+#define CONV_VEC1_KERNEL(COB)                                                                     \
+__kernel void cvk_conv2d_vec1_cob##COB(CONV_VEC_ARGS, int N, int Cin, int Cout, long HW, int gelu, \
+                                       int accumulate, int mode) {                                \
+    const long p = get_global_id(0);                                                              \
+    const int co0 = (int)get_global_id(1) * COB, n = (int)get_global_id(2);                       \
+    if (p * CV_CONV_V >= HW || co0 >= Cout || n >= N) return;                                     \
+    __global const float *src = in + inoff + (long)n * Cin * HW;                                  \
+    __global const float *wp = w + woff;                                                          \
+    cvv acc[COB];                                                                                 \
+    _Pragma("unroll")                                                                             \
+    for (int o = 0; o < COB; o++) acc[o] = (cvv)(0.0f);                                           \
+    const int act = gelu && mode == 0, keep = act && has_xa && co0 == 0;                          \
+    for (int c = 0; c < Cin; c++) {                                                               \
+        cvv v = CVV_LOAD(p, src + (long)c * HW);                                                  \
+        if (act) v = CVV_GELU(v);                                                                 \
+        if (keep) CVV_STORE(v, p, xa + xaoff + ((long)n * Cin + c) * HW);                         \
+        _Pragma("unroll")                                                                         \
+        for (int o = 0; o < COB; o++) {                                                           \
+            const int co = min(co0 + o, Cout - 1);          /* loads stay in bounds */            \
+            acc[o] = fma((cvv)(wp[co * sw_o + c * sw_i]), v, acc[o]);                             \
+        }                                                                                         \
+    }                                                                                             \
+    const long base = (long)n * Cout * HW;                                                        \
+    _Pragma("unroll")                                                                             \
+    for (int o = 0; o < COB; o++) {                                                               \
+        const int co = co0 + o;                                                                   \
+        if (co >= Cout) break;                                                                    \
+        __global float *d = out + outoff + base + (long)co * HW;                                  \
+        cvv v = acc[o];                                                                           \
+        if (mode == 0) {                                                                          \
+            if (has_b) v += b[boff + co];                                                         \
+            if (has_r) v += CVV_LOAD(p, r + roff + base + (long)co * HW);                         \
+            if (accumulate) v += CVV_LOAD(p, d);                                                  \
+        } else {                                                                                  \
+            if (gelu) v *= CVV_GELUG(CVV_LOAD(p, xg + xgoff + base + (long)co * HW));             \
+            if (accumulate) v += CVV_LOAD(p, d);                                                  \
+        }                                                                                         \
+        CVV_STORE(v, p, d);                                                                       \
+    }                                                                                             \
 }
-__kernel void cvk_conv2d_vec1_cob16(CONV_VEC_ARGS, int N, int Cin, int Cout, long HW, int gelu, int accumulate, int mode) {
-    conv_vec1(16, CONV_VEC_PASS, N, Cin, Cout, HW, gelu, accumulate, mode);
-}
-__kernel void cvk_conv2d_vec1_cob32(CONV_VEC_ARGS, int N, int Cin, int Cout, long HW, int gelu, int accumulate, int mode) {
-    conv_vec1(32, CONV_VEC_PASS, N, Cin, Cout, HW, gelu, accumulate, mode);
-}
+CONV_VEC1_KERNEL(8)
+CONV_VEC1_KERNEL(16)
+CONV_VEC1_KERNEL(32)
 
 /* Forward (mode 0) / backward-data (mode 1) of a 3x3 conv: work-item
  * (s, ry, z) owns pixels s*V .. s*V+V-1 of rows ry*R .. ry*R+R-1 of image

@@ -1,7 +1,12 @@
-/* cosmovae-info -- list OpenCL platforms and devices, run the self-test of
- * every kernel against its reference, show the kernel table. */
+/* cosmovae-info -- list OpenCL platforms and devices (with the kernel
+ * parameters each would use: table entry or tuning wisdom), run the
+ * self-test of every kernel against its reference, show the kernel table,
+ * and tune the kernel parameters for a device (--tune: measure, write the
+ * wisdom file that later runs load). */
 #include "cv_check.h"
 #include "cv_cli.h"
+#include "cv_device.h"
+#include "cv_tune.h"
 
 #include <string.h>
 
@@ -14,6 +19,13 @@ static const char *usage_text =
     "  -t, --self-test    run every op on the device and compare with its\n"
     "                     plain-C reference (exit 1 on any mismatch)\n"
     "  -k, --kernels      list the kernels built for the device\n"
+    "      --tune         measure kernel parameters on the device (VDVAE shapes:\n"
+    "                     convolution algorithms, vector and block sizes, work-\n"
+    "                     groups; about a minute) and write them as wisdom, which\n"
+    "                     later runs on that device load (the listing shows it)\n"
+    "      --quick        with --tune: fewer shapes and candidates (seconds)\n"
+    "  -o, --output FILE  with --tune: write the wisdom here instead of the cache\n"
+    "                     directory's wisdom-<device>.txt\n"
     "      --profile      with --self-test: print a per-kernel time table\n"
     "      --device SPEC  OpenCL device: index, or name substring[:index]\n"
     "                     (default: $CV_DEVICE, else the first GPU, else device 0)\n"
@@ -22,11 +34,41 @@ static const char *usage_text =
     "      --version      output version information and exit\n"
     "\n"
     "Environment: CV_DEVICE (device), CV_CL_DIR (load kernels from this directory),\n"
-    "CV_CACHE_DIR (compiled-program cache), CV_NO_CACHE=1, CV_PROFILE=1.\n";
+    "CV_CACHE_DIR (compiled programs and tuning wisdom; default ~/.cache/cosmovae),\n"
+    "CV_NO_CACHE=1, CV_NO_WISDOM=1 (use the built-in table), CV_PROFILE=1.\n";
+
+/* --tune: measure, write the wisdom atomically, check that a new context
+ * on the device reads it back. */
+static int run_tune(const char *device, int quick, const char *output) {
+    cv_tune_measure_opts mo = { device, NULL, quick, stdout };
+    cv_tune best;
+    char dev[256], drv[128], summary[256], path[1200];
+    cv_status st = cv_tune_measure(&mo, &best, dev, sizeof dev, drv, sizeof drv, summary, sizeof summary);
+    if (st == CV_ERR_NODEVICE) cv_cli_usage_error("%s", cv_last_error());
+    if (st != CV_OK) cv_cli_fail(st, NULL);
+    if (output) snprintf(path, sizeof path, "%s", output);
+    else cv_tune_wisdom_path(NULL, dev, path, sizeof path);
+    if (!path[0]) cv_cli_fail(cv_error(CV_ERR_IO, "no cache directory for the wisdom: set CV_CACHE_DIR or HOME, or use -o FILE"), NULL);
+    if ((st = cv_tune_write(path, dev, drv, &best, summary)) != CV_OK) cv_cli_fail(st, NULL);
+    printf("chosen:\n");
+    cv_tune_print(stdout, &best);
+    printf("wrote %s (%s)\n", path, summary);
+    if (!output) {                      /* the proof: a new context on the device uses it */
+        cv_ctx *ctx = cv_cli_ctx(device);
+        const cv_tune *t = cv_ctx_tune(ctx);
+        int used = strstr(t->source, path) != NULL;
+        printf("a new context on %s %s\n", cv_ctx_device_name(ctx),
+               used ? "loads it: later runs use these parameters" : "does NOT load it");
+        if (t->warning[0]) printf("warning: %s\n", t->warning);
+        cv_ctx_free(ctx);
+        if (!used) return 1;
+    }
+    return 0;
+}
 
 int main(int argc, char **argv) {
-    int list = 0, verbose = 0, self_test = 0, kernels = 0, profile = 0, quiet = 0;
-    const char *device = NULL;
+    int list = 0, verbose = 0, self_test = 0, kernels = 0, profile = 0, quiet = 0, tune = 0, quick = 0;
+    const char *device = NULL, *output = NULL;
     cv_cli_init("cosmovae-info", usage_text);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -36,10 +78,15 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "-k") || !strcmp(a, "--kernels")) kernels = 1;
         else if (!strcmp(a, "--profile")) profile = 1;
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
+        else if (!strcmp(a, "--tune")) tune = 1;
+        else if (!strcmp(a, "--quick")) quick = 1;
+        else if (cv_cli_opt_str(argc, argv, &i, "-o", &output) || cv_cli_opt_str(argc, argv, &i, "--output", &output)) ;
         else if (cv_cli_opt_str(argc, argv, &i, "--device", &device)) ;
         else if (cv_cli_common(a)) ;
         else cv_cli_usage_error("unrecognized option '%s'", a);
     }
+    if ((quick || output) && !tune) cv_cli_usage_error("--quick and --output go with --tune");
+    if (tune) return run_tune(device, quick, output);
     if (!self_test && !kernels) list = 1;
     if (list) {
         cv_status st = cv_device_list(stdout, verbose);

@@ -147,6 +147,26 @@ static const char *type_str(cl_device_type t) {
     return "other";
 }
 
+/* The kernel parameters a context on this device would use: its table
+ * entry, and its wisdom file when there is one (or why it is ignored). */
+static void list_tune(FILE *f, const cv_devref *r) {
+    cv_tune t;
+    char path[1200];
+    cv_tune_table(r->dname, r->vendor, (uint64_t)r->type, &t);
+    cv_tune_wisdom_path(NULL, r->dname, path, sizeof path);
+    cv_status st = path[0] ? cv_tune_read(path, r->dname, &t) : CV_ERR_IO;
+    const char *nw = getenv("CV_NO_WISDOM");
+    if (nw && !strcmp(nw, "1")) fprintf(f, "  tuning:            table entry \"%s\" (CV_NO_WISDOM=1)\n", t.entry);
+    else if (st == CV_OK) fprintf(f, "  tuning:            wisdom %s (table entry \"%s\")\n", path, t.entry);
+    else if (st == CV_ERR_FORMAT) {
+        fprintf(f, "  tuning:            table entry \"%s\"; wisdom ignored: %s\n", t.entry, cv_last_error());
+        cv_error_clear();
+    } else fprintf(f, "  tuning:            table entry \"%s\" (no wisdom %s: run cosmovae-info --tune)\n", t.entry,
+                   path[0] ? path : "file, no cache directory");
+    fprintf(f, "  kernel parameters: V %d, 1x1 %d / 3x3 %dx%d channels per work-item, %d algorithm rules\n", t.conv_v,
+            t.conv_cob1, t.conv_cob3, t.conv_r3, t.n_rules);
+}
+
 cv_status cv_device_list(FILE *f, int verbose) {
     cv_devref *v; int n;
     cv_status st = enum_devices(&v, &n);
@@ -176,6 +196,7 @@ cv_status cv_device_list(FILE *f, int verbose) {
         fprintf(f, "  local memory:      %s\n", l);
         fprintf(f, "  max work-group:    %zu\n", wg);
         fprintf(f, "  select with:       --device %d   or   CV_DEVICE='%s'\n", i, v[i].dname);
+        list_tune(f, &v[i]);
         if (verbose) {
             size_t ne = 0;
             clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, 0, NULL, &ne);
@@ -537,6 +558,17 @@ int              cv_ctx_compute_units(const cv_ctx *c) { return (int)c->compute_
 const char      *cv_ctx_driver(const cv_ctx *c)      { return c->driver; }
 uint64_t         cv_ctx_device_type(const cv_ctx *c) { return (uint64_t)c->dev_type; }
 const cv_tune   *cv_ctx_tune(const cv_ctx *c)        { return &c->tune; }
+
+cv_status cv_ctx_set_tune(cv_ctx *ctx, const cv_tune *t) {
+    char a[256], b[256];
+    cv_status st = cv_tune_validate(t);
+    if (st != CV_OK) return st;
+    cv_tune_build_opts(&ctx->tune, a, sizeof a);
+    cv_tune_build_opts(t, b, sizeof b);
+    if (strcmp(a, b)) return cv_error(CV_ERR_ARG, "kernel parameters '%s' need other programs than '%s'", b, a);
+    ctx->tune = *t;
+    return CV_OK;
+}
 int              cv_ctx_n_kernels(const cv_ctx *c)   { return c->n_kern; }
 const char      *cv_ctx_kernel_name(const cv_ctx *c, int i) { return c->kname[i]; }
 

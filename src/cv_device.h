@@ -58,6 +58,11 @@ uint64_t         cv_ctx_device_type(const cv_ctx *ctx);   /* CL_DEVICE_TYPE_* bi
  * borrowed, valid until cv_ctx_free.  Their build options are part of
  * every program's build (and so of the program cache key). */
 const cv_tune   *cv_ctx_tune(const cv_ctx *ctx);
+/* Replace the run-time parameters (rules, channel block of the 1x1
+ * kernels, work-group sizes, caches: everything but the build options) of
+ * a live context, e.g. to measure candidates without rebuilding.  t must
+ * give the same build options as the context's; CV_ERR_ARG otherwise. */
+cv_status        cv_ctx_set_tune(cv_ctx *ctx, const cv_tune *t);
 
 /* The kernel named `name` (e.g. "cvk_gelu_fwd"); borrowed, valid until
  * cv_ctx_free.  CV_ERR_ARG if no program defines it. */

@@ -23,7 +23,7 @@
 
 #include "cv.h"
 
-#define CV_TUNE_MAX_RULES 8
+#define CV_TUNE_MAX_RULES 48
 
 /* Convolution algorithms as cv_conv_algo (src/ops/cv_op_conv.h) numbers them. */
 enum { CV_TUNE_DIRECT = 1, CV_TUNE_GEMM = 2, CV_TUNE_VEC = 3 };
@@ -95,5 +95,30 @@ void cv_tune_print(FILE *f, const cv_tune *t);
 
 /* The algorithm the rules pick for one convolution (CV_TUNE_*). */
 int cv_tune_conv_algo(const cv_tune *t, int op, int k, int64_t hw, int64_t cikk, int64_t co);
+
+
+/* ---- measuring (cosmovae-info --tune) ----------------------------------- */
+
+typedef struct cv_tune_measure_opts {
+    const char *device;     /* as cv_ctx_opts.device */
+    const char *cache_dir;  /* as cv_ctx_opts.cache_dir (program cache) */
+    int         quick;      /* 1: the small preset's shapes at 64 and 16 only, two repetitions, and
+                               only run-time parameters (no candidate programs to build) */
+    FILE       *report;     /* the table of measurements and choices (NULL: none) */
+} cv_tune_measure_opts;
+
+/* Time the candidates on the device at VDVAE shapes, starting from its
+ * table entry: the convolution algorithm per op, kernel size and map size
+ * (DIRECT, GEMM, VEC), then the VEC kernels' vector, channel and row
+ * blocks and work-group size (one parameter at a time, each candidate
+ * built as its own program: they are build options), then the backward-
+ * weight parallelism and the flat kernels' work-group size.  Every time is
+ * the minimum over repetitions (steady on a shared host).  On success
+ * *best holds the choice (entry kept, source "measured"), device / driver
+ * the device's name and driver version, and summary a one-line account for
+ * the wisdom file's comment.  Seconds to a minute; allocates and builds
+ * on the device, leaves nothing behind. */
+cv_status cv_tune_measure(const cv_tune_measure_opts *o, cv_tune *best, char *device, size_t device_n,
+                          char *driver, size_t driver_n, char *summary, size_t summary_n);
 
 #endif
