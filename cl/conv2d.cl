@@ -501,9 +501,11 @@ void cvk_conv2d_bias_bwd(__global const float *dy, ulong dyoff, __global float *
 #define CONV_GELU_VEC(T, sfx)                                                                      \
 T conv_erfcp##sfx(T t) {                 /* erfcc's exponent polynomial in t */                   \
     const T t2 = t * t, t4 = t2 * t2, t8 = t4 * t4;                                                \
-    const T q0 = fma(t, 1.00002368f, -1.26551223f), q1 = fma(t, 0.09678418f, 0.37409196f);         \
-    const T q2 = fma(t, 0.27886807f, -0.18628806f), q3 = fma(t, 1.48851587f, -1.13520398f);        \
-    const T q4 = fma(t, 0.17087277f, -0.82215223f);                                                \
+    const T q0 = fma(t, (T)(1.00002368f), (T)(-1.26551223f));                                      \
+    const T q1 = fma(t, (T)(0.09678418f), (T)(0.37409196f));                                       \
+    const T q2 = fma(t, (T)(0.27886807f), (T)(-0.18628806f));                                      \
+    const T q3 = fma(t, (T)(1.48851587f), (T)(-1.13520398f));                                      \
+    const T q4 = fma(t, (T)(0.17087277f), (T)(-0.82215223f));  /* fma has no scalar operands */    \
     return fma(t8, q4, fma(t4, fma(t2, q3, q2), fma(t2, q1, q0)));                                 \
 }                                                                                                  \
 T conv_gelu##sfx(T x) {                                                                            \
