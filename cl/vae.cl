@@ -92,6 +92,28 @@ __kernel void cvk_gausskl_bwd(__global const float *mq, ulong mqo, __global cons
                                                   : dlsp[dlspo + i] + g * (1.0f - r - d * d * ip);
 }
 
+/* The backward of kl summed per sample (y[n] = sc sum_i kl[n, i]): as
+ * cvk_gausskl_bwd with g = sc dy[n] for every element of sample n, so that
+ * neither the KL nor its gradient is stored; work-item (i, n), i < M. */
+__kernel void cvk_gausskl_sum_bwd(__global const float *mq, ulong mqo, __global const float *lsq, ulong lsqo,
+                                  __global const float *mp, ulong mpo, __global const float *lsp, ulong lspo,
+                                  __global const float *dy, ulong dyo, float sc,
+                                  __global float *dmq, ulong dmqo, __global float *dlsq, ulong dlsqo,
+                                  __global float *dmp, ulong dmpo, __global float *dlsp, ulong dlspo,
+                                  int mask, long M) {
+    const long i0 = CV_GID0, n = get_global_id(1);
+    if (i0 >= M) return;
+    const long i = n * M + i0;
+    float a = lsq[lsqo + i], b = lsp[lspo + i], d = mq[mqo + i] - mp[mpo + i];
+    float g = sc * dy[dyo + n], ip = exp(-2.0f * b), r = exp(2.0f * (a - b));
+    float gm = g * d * ip;
+    if (mask & 1) dmq[dmqo + i] = (mask & 16) ? gm : dmq[dmqo + i] + gm;
+    if (mask & 2) dlsq[dlsqo + i] = (mask & 32) ? g * (r - 1.0f) : dlsq[dlsqo + i] + g * (r - 1.0f);
+    if (mask & 4) dmp[dmpo + i] = (mask & 64) ? -gm : dmp[dmpo + i] - gm;
+    if (mask & 8) dlsp[dlspo + i] = (mask & 128) ? g * (1.0f - r - d * d * ip)
+                                                  : dlsp[dlspo + i] + g * (1.0f - r - d * d * ip);
+}
+
 #define CV_HALF_LOG_2PI 0.91893853320467274178f
 
 /* s = max(logs, floor) (a NaN logs stays NaN); nll = s + log(2 pi)/2 + (x - mu)^2 exp(-2 s) / 2 */

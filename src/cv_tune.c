@@ -611,8 +611,8 @@ cv_status cv_tune_measure(const cv_tune_measure_opts *o, cv_tune *best, char *de
     CV_TRY(bufs_new(ctx, act, wts, &b));
 
     /* 1. the algorithm per shape and op; an algorithm more than 3x slower
-     * than the winner at a larger map of the same kind is not timed again
-     * at the smaller ones (CLBlast on a CPU, say) */
+     * than the winner on an earlier shape of the same op and kernel size is
+     * not timed again (CLBlast on a CPU, say), unless nothing else runs */
     unsigned char pruned[3][2][3];
     memset(pruned, 0, sizeof pruned);
     for (int i = 0; i < ns; i++) {
@@ -620,11 +620,15 @@ cv_status cv_tune_measure(const cv_tune_measure_opts *o, cv_tune *best, char *de
             double t[3] = { -1, -1, -1 };
             cv_conv_algo algos[3] = { CV_CONV_DIRECT, CV_CONV_GEMM, CV_CONV_VEC };
             int64_t xs[4] = { sh[i].N, sh[i].Ci, sh[i].S, sh[i].S };
-            int bi = -1;
+            int bi = -1, fits[3], n_try = 0;
             for (int a = 0; a < 3; a++) {
                 cv_conv2d_params p = { sh[i].k, 1, 0, algos[a] };
-                if (cv_conv2d_algo(ctx, xs, sh[i].Co, &p, op) != algos[a]) continue;   /* VEC does not fit */
-                if (pruned[op][sh[i].k == 3][a]) continue;
+                fits[a] = cv_conv2d_algo(ctx, xs, sh[i].Co, &p, op) == algos[a];   /* VEC may not fit */
+                n_try += fits[a] && !pruned[op][sh[i].k == 3][a];
+            }
+            for (int a = 0; a < 3; a++) {
+                if (!fits[a]) continue;
+                if (n_try > 0 && pruned[op][sh[i].k == 3][a]) continue;      /* pruned, unless nothing else runs */
                 st = time_conv(ctx, &b, &sh[i], op, algos[a], reps, &t[a]);
                 if (st == CV_ERR_DEVMEM || st == CV_ERR_CL) {             /* e.g. CLBlast cannot run it here */
                     if (rep) fprintf(rep, "  (%s %s: %.100s)\n", algos[a] == CV_CONV_GEMM ? "gemm" : "kernel",

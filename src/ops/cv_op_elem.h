@@ -108,6 +108,15 @@ cv_status cv_gausskl_bwd_ex(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *l
                             const cv_tensor *lsp, const cv_tensor *dkl, const cv_tensor *dmq, const cv_tensor *dlsq,
                             const cv_tensor *dmp, const cv_tensor *dlsp, int set);
 
+/* The backward of the KL summed per sample, y[n] = s sum_i kl[n, i]
+ * (cv_sum_fwd of cv_gausskl_fwd), from dy (N): the gradients of the KL's
+ * inputs with dkl = s dy[n] broadcast, written where set has a bit as in
+ * cv_gausskl_bwd_ex, and neither dkl nor a sum backward needed.  A plan
+ * fuses a KL whose only consumer is a sum so. */
+cv_status cv_gausskl_sum_bwd(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *lsq, const cv_tensor *mp,
+                             const cv_tensor *lsp, const cv_tensor *dy, float s, const cv_tensor *dmq,
+                             const cv_tensor *dlsq, const cv_tensor *dmp, const cv_tensor *dlsp, int set);
+
 /* Gaussian negative log-likelihood with a floored log-std, elementwise:
  * s = max(logs, floor); nll = s + log(2 pi)/2 + (x - mu)^2 / (2 exp(2 s)).
  * Backward: dmu, dlogs += (dlogs zero where logs < floor); x is data. */

@@ -203,6 +203,45 @@ cv_status cv_gausskl_bwd_ex(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *l
     return cv_launch1(&ka, (size_t)n, WG);
 }
 
+cv_status cv_gausskl_sum_bwd(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *lsq, const cv_tensor *mp,
+                             const cv_tensor *lsp, const cv_tensor *dy, float sc, const cv_tensor *dmq,
+                             const cv_tensor *dlsq, const cv_tensor *dmp, const cv_tensor *dlsp, int set) {
+    const cv_tensor *gr[4] = { dmq, dlsq, dmp, dlsp };
+    static const char *const gn[4] = { "dmq", "dlsq", "dmp", "dlsp" };
+    char sa[80], sb[80];
+    int mask = 0;
+    for (int k = 0; k < 4; k++) if (has(gr[k])) mask |= 1 << k;
+    if (!mask) return CV_OK;
+    if (set & ~15) return cv_error(CV_ERR_ARG, "gausskl sum backward: set mask %d (bits 1, 2, 4, 8)", set);
+    mask |= (set & mask) << 4;
+    cv_status st = same_shape("gausskl sum backward", "mq", mq, "lsq", lsq);
+    if (st == CV_OK) st = same_shape("gausskl sum backward", "mq", mq, "mp", mp);
+    if (st == CV_OK) st = same_shape("gausskl sum backward", "mq", mq, "lsp", lsp);
+    for (int k = 0; k < 4 && st == CV_OK; k++)
+        if (mask & (1 << k)) st = same_shape("gausskl sum backward", "mq", mq, gn[k], gr[k]);
+    if (st == CV_OK && cv_tensor_numel(dy) != mq->shape[0])
+        st = cv_error(CV_ERR_SHAPE, "gausskl sum backward: dy is %s for inputs %s (one value per sample expected)",
+                      cv_shape_str(dy->shape, sa, sizeof sa), cv_shape_str(mq->shape, sb, sizeof sb));
+    if (st != CV_OK) return st;
+    int64_t N = mq->shape[0], M = N ? cv_tensor_numel(mq) / N : 0;
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_gausskl_sum_bwd");
+    cv_karg_mem(&ka, mq->buf); cv_karg_u64(&ka, mq->off);
+    cv_karg_mem(&ka, lsq->buf); cv_karg_u64(&ka, lsq->off);
+    cv_karg_mem(&ka, mp->buf); cv_karg_u64(&ka, mp->off);
+    cv_karg_mem(&ka, lsp->buf); cv_karg_u64(&ka, lsp->off);
+    cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
+    cv_karg_f32(&ka, sc);
+    for (int k = 0; k < 4; k++) {
+        cv_karg_mem(&ka, (mask & (1 << k)) ? gr[k]->buf : NULL);
+        cv_karg_u64(&ka, (mask & (1 << k)) ? gr[k]->off : 0);
+    }
+    cv_karg_i32(&ka, mask);
+    cv_karg_i64(&ka, M);
+    size_t wg = WG, gs[2] = { (size_t)M, (size_t)N }, ls[2] = { wg, 1 };
+    if (wg > (size_t)M) { while (wg > 1 && wg / 2 >= (size_t)M) wg /= 2; ls[0] = wg; }
+    return cv_launch(&ka, 2, gs, wg ? ls : NULL);
+}
+
 /* ---- Gaussian NLL with a floored log-std ----------------------------------------------- */
 
 void cv_gaussnll_ref_fwd(const double *x, const double *mu, const double *logs, double *nll /* all (n) */, int64_t n,
@@ -541,6 +580,42 @@ static void dev_gausskl(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t 
     cvt_free(&kl); cvt_free(&dkl);
 }
 
+/* The backward of KL + per-sample sum in one kernel against the reference
+ * (dkl = s dy broadcast; added or written by set). */
+static void dev_gausskl_sum(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, int64_t W, int set) {
+    cvt t; cvt_begin(&t, c, ctx);
+    cvt_buf in[4], dy, g[4];
+    char s[80];
+    const double sc = 1.0 / (double)(C * H * W);
+    for (int k = 0; k < 4; k++) cvt_new(&t, &in[k], N, C, H, W, 130 + (uint64_t)k, -2, (k & 1) ? 1 : 2);
+    cvt_new(&t, &dy, N, 1, 1, 1, 136, -1, 1);
+    for (int k = 0; k < 4; k++) cvt_new(&t, &g[k], N, C, H, W, 137 + (uint64_t)k, -1, 1);
+    size_t n = in[0].n;
+    int64_t M = C * H * W;
+    double *dkl = cvt_zeros(n), *gr[4] = { 0 };
+    int mem = dkl != NULL;
+    for (int k = 0; k < 4; k++) if (!(gr[k] = cvt_zeros(n))) mem = 0;
+    if (t.st == CV_OK && !mem) t.st = cv_error(CV_ERR_NOMEM, "gausskl sum check");
+    if (t.st == CV_OK) {
+        cv_sum_ref_bwd(dy.d, dkl, N, M, sc);
+        for (int k = 0; k < 4; k++) if (!(set & (1 << k))) memcpy(gr[k], g[k].d, n * sizeof(double));
+        cv_gausskl_ref_bwd(in[0].d, in[1].d, in[2].d, in[3].d, dkl, gr[0], gr[1], gr[2], gr[3], (int64_t)n);
+        t.st = cv_gausskl_sum_bwd(ctx, &in[0].dev.t, &in[1].dev.t, &in[2].dev.t, &in[3].dev.t, &dy.dev.t, (float)sc,
+                                  &g[0].dev.t, &g[1].dev.t, &g[2].dev.t, &g[3].dev.t, set);
+    }
+    double eg = 0;
+    for (int k = 0; k < 4; k++) { double e = cvt_cmp(&t, &g[k], gr[k], "kl sum grad"); if (!(e <= eg)) eg = e; }
+    for (int k = 0; k < 4; k++) cvt_guards(&t, &in[k]);
+    cvt_guards(&t, &dy);
+    int ok = cvt_ok(&t);
+    cvt_shape(&in[0], s, sizeof s);
+    CV_CHECK_OK(ok && eg < TOL_ELEM, "gausskl + per-sample sum, backward in one kernel, %s%s: worst nmse %.2e%s", s,
+                set ? " (written, not added)" : "", eg, okstr(ok));
+    free(dkl);
+    for (int k = 0; k < 4; k++) { free(gr[k]); cvt_free(&in[k]); cvt_free(&g[k]); }
+    cvt_free(&dy);
+}
+
 static void dev_gaussnll(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, int64_t W, float floor) {
     cvt t; cvt_begin(&t, c, ctx);
     cvt_buf x, mu, ls, nll, dnll, dmu, dls;
@@ -605,6 +680,9 @@ void cv_vae_devcheck(cv_check *c, cv_ctx *ctx) {
     dev_gausskl(c, ctx, 1, 5, 3, 3, 1 | 8, 0);
     dev_gausskl(c, ctx, 2, 16, 8, 8, 15, 15);
     dev_gausskl(c, ctx, 1, 5, 3, 3, 15, 2 | 4);
+    dev_gausskl_sum(c, ctx, 1, 3, 5, 7, 0);
+    dev_gausskl_sum(c, ctx, 4, 16, 16, 16, 15);
+    dev_gausskl_sum(c, ctx, 3, 2, 33, 65, 1 | 8);
     dev_gaussnll(c, ctx, 1, 3, 5, 7, -3.0f);
     dev_gaussnll(c, ctx, 2, 17, 9, 11, -1.0f);
     dev_vae_contracts(c, ctx);
