@@ -156,7 +156,9 @@ void cv_tune_print(FILE *f, const cv_tune *t) {
             t->direct_pre_gelu ? "" : " (never)", t->keep_gelu ? "yes" : "no");
     for (int i = 0; i < t->n_rules; i++) {
         const cv_tune_rule *r = &t->rules[i];
-        fprintf(f, "  conv rule %d:       %-6s k=%s H*W>=%-6lld Ci*k*k>=%-4lld Co>=%-4lld -> %s\n", i + 1, op_str(r->op),
+        char lab[32];
+        snprintf(lab, sizeof lab, "conv rule %d:", i + 1);
+        fprintf(f, "  %-19s%-6s k=%s H*W>=%-6lld Ci*k*k>=%-4lld Co>=%-4lld -> %s\n", lab, op_str(r->op),
                 r->k ? (r->k == 1 ? "1" : "3") : "*", (long long)r->min_hw, (long long)r->min_cikk,
                 (long long)r->min_co, algo_str(r->algo));
     }
@@ -359,6 +361,8 @@ cv_status cv_tune_write(const char *path, const char *device_name, const char *d
 /* ---- measuring ------------------------------------------------------------ */
 
 #include "ops/cv_ops.h"
+#include "cv_train.h"
+#include <math.h>
 #include <time.h>
 
 static double tune_now(void) {
@@ -465,9 +469,18 @@ typedef struct tune_session {
     cv_ctx    *ctx;
     tune_bufs  b;
     size_t     act, wts;
+    /* training steps of the small preset (step_scorer), made on demand */
+    cv_cfg    *cfg;
+    cv_model  *m;
+    cv_trainer *tr;
+    float     *batch;
 } tune_session;
 
 static void session_end(tune_session *ss) {
+    cv_trainer_free(ss->tr); ss->tr = NULL;
+    cv_model_free(ss->m); ss->m = NULL;
+    cv_cfg_free(ss->cfg); ss->cfg = NULL;
+    free(ss->batch); ss->batch = NULL;
     bufs_free(&ss->b);
     cv_ctx_free(ss->ctx);
     ss->ctx = NULL;
@@ -487,57 +500,56 @@ static cv_status session_use(tune_session *ss, const cv_tune *cand) {
 
 typedef struct scorer_args {
     tune_session *ss;
-    const tune_shape *sh;
-    int ns, reps;
-    const unsigned char *won;    /* (shape, op) pairs where VEC won */
+    int reps;
 } scorer_args;
 
 typedef cv_status (*tune_scorer)(scorer_args *a, const cv_tune *cand, double *score);
 
-/* Sum of the VEC times over the (shape, op) pairs where VEC won. */
-static cv_status vec_scorer(scorer_args *a, const cv_tune *cand, double *score) {
-    cv_status st = session_use(a->ss, cand);
-    *score = 0;
-    for (int i = 0; st == CV_OK && i < a->ns; i++)
-        for (int op = 0; st == CV_OK && op < 3; op++) {
-            if (!a->won[i * 3 + op]) continue;
-            double t;
-            st = time_conv(a->ss->ctx, &a->ss->b, &a->sh[i], op, CV_CONV_VEC, a->reps, &t);
-            *score += t;
-        }
+/* A trainer of the small preset (batch 4) on the session's context. */
+static cv_status session_trainer(tune_session *ss) {
+    cv_status st = CV_OK;
+    if (ss->tr) return CV_OK;
+    cv_model_cfg mc;
+    CV_TRY(cv_cfg_new(&ss->cfg));
+    CV_TRY(cv_cfg_parse(ss->cfg, cv_model_preset("small"), "small"));
+    CV_TRY(cv_model_cfg_read(ss->cfg, &mc));
+    CV_TRY(cv_model_new(&mc, &ss->m));
+    CV_TRY(cv_model_to_device(ss->m, ss->ctx, 0));
+    cv_train_opts to = cv_train_opts_default();
+    CV_TRY(cv_trainer_new(ss->ctx, ss->m, &to, &ss->tr));
+    CV_TRY(cv_trainer_init_params(ss->tr));
+    size_t n = (size_t)4 * mc.channels * mc.size * mc.size;
+    if (!(ss->batch = malloc(n * sizeof *ss->batch))) { st = cv_error(CV_ERR_NOMEM, "out of memory"); goto fail; }
+    for (size_t i = 0; i < n; i++) ss->batch[i] = (float)sin(0.013 * (double)i) * 0.9f;
+    return CV_OK;
+fail:
+    session_end(ss);
     return st;
 }
 
-/* Sum of the backward-weight times (algorithms as the rules choose). */
-static cv_status wgrad_scorer(scorer_args *a, const cv_tune *cand, double *score) {
+/* Training steps of the small preset: what the parameters are for, with
+ * the caches, liveness and mix of shapes of a real step (per-op timings
+ * of the same candidates did not predict it: a VEC choice 10% faster per
+ * op made steps 10% slower).  Minimum over repetitions of two steps. */
+static cv_status step_scorer(scorer_args *a, const cv_tune *cand, double *score) {
     cv_status st = session_use(a->ss, cand);
-    *score = 0;
-    for (int i = 0; st == CV_OK && i < a->ns; i++) {
-        double t;
-        st = time_conv(a->ss->ctx, &a->ss->b, &a->sh[i], 2, CV_CONV_AUTO, a->reps, &t);
-        *score += t;
+    if (st == CV_OK && a->ss->tr) {              /* run-time change on a live context: rebuild the plan */
+        cv_trainer_free(a->ss->tr); a->ss->tr = NULL;
+        cv_model_free(a->ss->m); a->ss->m = NULL;
+        cv_cfg_free(a->ss->cfg); a->ss->cfg = NULL;
+        free(a->ss->batch); a->ss->batch = NULL;
     }
-    return st;
-}
-
-/* Four adds over the whole activation buffer (the flat kernels). */
-static cv_status flat_scorer(scorer_args *a, const cv_tune *cand, double *score) {
-    cv_status st = session_use(a->ss, cand);
-    if (st != CV_OK) return st;
-    cv_ctx *ctx = a->ss->ctx;
-    int64_t n = (int64_t)a->ss->act;
-    cv_tensor x = view4(a->ss->b.x, 1, 1, 1, n), y = view4(a->ss->b.y, 1, 1, 1, n), z = view4(a->ss->b.dx, 1, 1, 1, n);
-    if ((st = cv_add_fwd(ctx, &x, &y, &z)) != CV_OK || (st = cv_ctx_finish(ctx)) != CV_OK) return st;
+    if (st == CV_OK) st = session_trainer(a->ss);
+    cv_step_stats s;
+    if (st == CV_OK) st = cv_trainer_step(a->ss->tr, a->ss->batch, &s);      /* warm-up (and kernel builds) */
     *score = 1e30;
-    for (int r = 0; r < a->reps; r++) {
+    for (int r = 0; st == CV_OK && r < a->reps; r++) {
         double t0 = tune_now();
-        for (int k = 0; k < 4 && st == CV_OK; k++) st = cv_add_fwd(ctx, &x, &y, &z);
-        if (st == CV_OK) st = cv_ctx_finish(ctx);
-        if (st != CV_OK) return st;
+        for (int k = 0; k < 2 && st == CV_OK; k++) st = cv_trainer_step(a->ss->tr, a->ss->batch, &s);
         double t = tune_now() - t0;
         if (t < *score) *score = t;
     }
-    return CV_OK;
+    return st;
 }
 
 /* Coordinate descent over one field: try each candidate value, keep one
@@ -590,7 +602,7 @@ cv_status cv_tune_measure(const cv_tune_measure_opts *o, cv_tune *best, char *de
         if (a > act) act = a;
         if (w > wts) wts = w;
     }
-    int reps = o->quick ? 2 : 3;
+    int reps = o->quick ? 3 : 5;           /* minimum over repetitions: a shared host's noise is one-sided */
     unsigned char won_vec[sizeof sh / sizeof *sh * 3];
     memset(won_vec, 0, sizeof won_vec);
     cv_conv_algo win[sizeof sh / sizeof *sh][3];
@@ -706,42 +718,40 @@ cv_status cv_tune_measure(const cv_tune_measure_opts *o, cv_tune *best, char *de
     int any_vec = 0;
     for (int i = 0; i < ns * 3; i++) any_vec |= won_vec[i];
     ss.o = o; ss.act = act; ss.wts = wts;
-    scorer_args sa = { &ss, sh, ns, reps, won_vec };
+    scorer_args sa = { &ss, reps };
     if (any_vec) {
         double s0;
-        CV_TRY(vec_scorer(&sa, &cur, &s0));
-        if (rep) fprintf(rep, "vec kernel parameters, one at a time (sum over the shapes where vec won, ms):\n"
+        CV_TRY(step_scorer(&sa, &cur, &s0));
+        if (rep) fprintf(rep, "vec kernel parameters, one at a time (two training steps of the small preset, ms):\n"
                               "  %-14s %-6s %10.3f ms\n", "(start)", "", s0 * 1e3);
         static const int32_t v_vals[] = { 8, 16, 4 }, cob1_vals[] = { 8, 16, 32 }, r3_vals[] = { 2, 4, 1, 6 };
         static const int32_t cob3_vals[] = { 8, 16, 4 }, wcob1_vals[] = { 16, 32, 8 }, wcob3_vals[] = { 8, 4 };
-        static const int32_t vwg_vals[] = { 1, 4, 16, 64 };
+        static const int32_t vwg_vals[] = { 1, 4, 16, 64 }, keep_vals[] = { 0, 1 };
         if (!o->quick) {                   /* quick: no rebuilds, run-time parameters only */
-            CV_TRY(descend(rep, "conv_v", &cur.conv_v, v_vals, 3, &cur, &s0, vec_scorer, &sa));
-            CV_TRY(descend(rep, "conv_r3", &cur.conv_r3, r3_vals, 4, &cur, &s0, vec_scorer, &sa));
-            CV_TRY(descend(rep, "conv_cob3", &cur.conv_cob3, cob3_vals, 3, &cur, &s0, vec_scorer, &sa));
-            CV_TRY(descend(rep, "conv_wcob1", &cur.conv_wcob1, wcob1_vals, 3, &cur, &s0, vec_scorer, &sa));
-            CV_TRY(descend(rep, "conv_wcob3", &cur.conv_wcob3, wcob3_vals, 2, &cur, &s0, vec_scorer, &sa));
-            CV_TRY(session_use(&ss, &cur));        /* back on the best build; run-time parameters now */
-            CV_TRY(vec_scorer(&sa, &cur, &s0));
+            CV_TRY(descend(rep, "conv_v", &cur.conv_v, v_vals, 3, &cur, &s0, step_scorer, &sa));
+            CV_TRY(descend(rep, "conv_r3", &cur.conv_r3, r3_vals, 4, &cur, &s0, step_scorer, &sa));
+            CV_TRY(descend(rep, "conv_cob3", &cur.conv_cob3, cob3_vals, 3, &cur, &s0, step_scorer, &sa));
+            CV_TRY(descend(rep, "conv_wcob1", &cur.conv_wcob1, wcob1_vals, 3, &cur, &s0, step_scorer, &sa));
+            CV_TRY(descend(rep, "conv_wcob3", &cur.conv_wcob3, wcob3_vals, 2, &cur, &s0, step_scorer, &sa));
+            CV_TRY(step_scorer(&sa, &cur, &s0));   /* back on the best build; run-time parameters now */
         }
-        CV_TRY(descend(rep, "conv_cob1", &cur.conv_cob1, cob1_vals, 3, &cur, &s0, vec_scorer, &sa));
-        CV_TRY(descend(rep, "vec_wg", &cur.vec_wg, vwg_vals, 4, &cur, &s0, vec_scorer, &sa));
+        CV_TRY(descend(rep, "conv_cob1", &cur.conv_cob1, cob1_vals, 3, &cur, &s0, step_scorer, &sa));
+        CV_TRY(descend(rep, "vec_wg", &cur.vec_wg, vwg_vals, 4, &cur, &s0, step_scorer, &sa));
+        CV_TRY(descend(rep, "keep_gelu", &cur.keep_gelu, keep_vals, 2, &cur, &s0, step_scorer, &sa));
         if (rep) fprintf(rep, "  (%.0f s)\n", tune_now() - t_start);
     }
 
-    /* 4. backward-weight parallelism and flat work-groups (run-time) */
+    /* 4. backward-weight parallelism and flat work-groups (run-time),
+     * on training steps too */
     {
         double s0;
-        CV_TRY(wgrad_scorer(&sa, &cur, &s0));
-        if (rep) fprintf(rep, "backward-weight work-groups per compute unit (sum over the shapes):\n"
-                              "  %-14s %-6d %10.3f ms\n", "(start)", cur.wgrad_groups, s0 * 1e3);
+        CV_TRY(step_scorer(&sa, &cur, &s0));
+        if (rep) fprintf(rep, "backward-weight groups per compute unit and flat work-groups (two training steps, ms):\n"
+                              "  %-14s %-6s %10.3f ms\n", "(start)", "", s0 * 1e3);
         static const int32_t wg_vals[] = { 1, 2, 4, 8, 16, 32, 64 };
-        CV_TRY(descend(rep, "wgrad_groups", &cur.wgrad_groups, wg_vals, 7, &cur, &s0, wgrad_scorer, &sa));
-        CV_TRY(flat_scorer(&sa, &cur, &s0));
-        if (rep) fprintf(rep, "flat kernels' work-group size (4 adds of %zu floats):\n  %-14s %-6d %10.3f ms\n", act,
-                         "(start)", cur.elem_wg, s0 * 1e3);
+        CV_TRY(descend(rep, "wgrad_groups", &cur.wgrad_groups, wg_vals, o->quick ? 4 : 7, &cur, &s0, step_scorer, &sa));
         static const int32_t ew_vals[] = { 0, 64, 128, 256, 512, 1024 };
-        CV_TRY(descend(rep, "elem_wg", &cur.elem_wg, ew_vals, 6, &cur, &s0, flat_scorer, &sa));
+        CV_TRY(descend(rep, "elem_wg", &cur.elem_wg, ew_vals, 6, &cur, &s0, step_scorer, &sa));
     }
     session_end(&ss);
 
@@ -749,7 +759,7 @@ cv_status cv_tune_measure(const cv_tune_measure_opts *o, cv_tune *best, char *de
     cur.warning[0] = '\0';
     CV_TRY(cv_tune_validate(&cur));
     *best = cur;
-    snprintf(summary, summary_n, "measured %s in %.0f s: %d shapes x 3 ops, %d conv rules%s", o->quick ? "(quick)" : "",
+    snprintf(summary, summary_n, "measured%s in %.0f s: %d shapes x 3 ops, %d conv rules%s", o->quick ? " (quick)" : "",
              tune_now() - t_start, ns, cur.n_rules, any_vec ? ", vec parameters" : "");
 fail:
     session_end(&ss);

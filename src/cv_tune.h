@@ -102,7 +102,7 @@ int cv_tune_conv_algo(const cv_tune *t, int op, int k, int64_t hw, int64_t cikk,
 typedef struct cv_tune_measure_opts {
     const char *device;     /* as cv_ctx_opts.device */
     const char *cache_dir;  /* as cv_ctx_opts.cache_dir (program cache) */
-    int         quick;      /* 1: the small preset's shapes at 64 and 16 only, two repetitions, and
+    int         quick;      /* 1: the small preset's shapes at 64 and 16 only, three repetitions, and
                                only run-time parameters (no candidate programs to build) */
     FILE       *report;     /* the table of measurements and choices (NULL: none) */
 } cv_tune_measure_opts;
