@@ -18,7 +18,10 @@ py=/usr/bin/python3
 for preset in small paper; do
     [ "$preset" = paper ] && [ "${BENCH_PAPER:-1}" = 0 ] && continue
     steps=20; [ "$preset" = paper ] && steps=1
-    if "$py" "$top_srcdir/bench/bench-train-torch.py" "$preset" "$steps" "$threads" >> "$out" 2>/dev/null; then
+    # Some hosts set OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE to work around old
+    # OpenBLAS builds; they slow PyTorch's CPU kernels several times over
+    # (16 vs 4 maps/s measured here), so the baseline runs without them.
+    if env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$py" "$top_srcdir/bench/bench-train-torch.py" "$preset" "$steps" "$threads" >> "$out" 2>/dev/null; then
         grep "^torch $preset" "$out"
     else
         echo "torch $preset: PyTorch baseline not available (apt-get install python3-torch)"
