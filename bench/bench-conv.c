@@ -4,7 +4,7 @@
  *
  * Conv rows: 1x1 and 3x3, forward, backward-data (dx only) and
  * backward-weight (dw only), gelu_in on (as in every VDVAE block), for the
- * DIRECT and GEMM algorithms, at W = 32 on 64x64 maps (the `small` preset,
+ * DIRECT, GEMM and VEC algorithms, at W = 32 on 64x64 maps (the `small` preset,
  * bottleneck W/4 = 8) and W = 128 on 256x256 maps (the `paper` preset,
  * bottleneck 32), batch 4.  GFLOP/s counts 2 N Co Ci k^2 H W per op.
  * Each measurement: one warm-up call per algorithm, then `reps` calls of
@@ -77,20 +77,22 @@ static double cpu_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Times both algorithms on one op, interleaved (direct, gemm, direct, ...)
- * so that both see the same machine load; medians of wall and process CPU
- * time (the CPU time is robust against other processes on a shared host). */
-static void time_pair(cv_ctx *ctx, int op, const conv_bufs *t, int k, int gelu, int reps, double wall[2], double cpu[2]) {
-    double ws[2][64], cs[2][64];
+/* Times the three algorithms on one op, interleaved (direct, gemm, vec,
+ * direct, ...) so that all see the same machine load; medians of wall and
+ * process CPU time (the CPU time is robust against other processes on a
+ * shared host).  VEC runs DIRECT where its vector does not fit the rows. */
+static void time_algos(cv_ctx *ctx, int op, const conv_bufs *t, int k, int gelu, int reps, double wall[3], double cpu[3]) {
+    static const cv_conv_algo algos[3] = { CV_CONV_DIRECT, CV_CONV_GEMM, CV_CONV_VEC };
+    double ws[3][64], cs[3][64];
     cv_status st;
     for (int r = -1; r < reps; r++)                       /* r = -1: warm-up */
-        for (int a = 0; a < 2; a++) {
-            cv_conv2d_params p = { k, gelu, 0, a ? CV_CONV_GEMM : CV_CONV_DIRECT };
+        for (int a = 0; a < 3; a++) {
+            cv_conv2d_params p = { k, gelu, 0, algos[a] };
             double t0 = cv_now(), c0 = cpu_now();
             if ((st = run_op(ctx, op, t, &p)) != CV_OK || (st = cv_ctx_finish(ctx)) != CV_OK) cv_cli_fail(st, NULL);
             if (r >= 0) { ws[a][r] = cv_now() - t0; cs[a][r] = cpu_now() - c0; }
         }
-    for (int a = 0; a < 2; a++) { wall[a] = median(ws[a], reps); cpu[a] = median(cs[a], reps); }
+    for (int a = 0; a < 3; a++) { wall[a] = median(ws[a], reps); cpu[a] = median(cs[a], reps); }
 }
 
 static cl_mem alloc_rand(cv_ctx *ctx, const char *what, size_t n, uint64_t seed, float amp) {
@@ -122,8 +124,9 @@ static void bench_conv(cv_ctx *ctx, int reps, int quick, long only_shape, int ge
     int done[N_SHAPES] = { 0 };
     static const char *opname[3] = { "fwd", "bwd-data", "bwd-weight" };
     printf("conv2d, gelu_in=%d, GFLOP/s (median ms), 2*N*Co*Ci*k*k*H*W flops per op\n", gelu);
-    printf("speed-up of gemm over direct: wall = by wall-clock time, cpu = by process CPU time\n");
-    printf("%-17s %-16s %-10s %18s %18s %8s %8s %6s\n", "shape", "NxCi->Co HxW", "op", "direct", "gemm", "wall", "cpu", "auto");
+    printf("speed-up over direct of gemm and of vec: wall = by wall-clock time, cpu = by process CPU time\n");
+    printf("%-17s %-16s %-10s %18s %18s %18s %6s %6s %6s %6s %6s\n", "shape", "NxCi->Co HxW", "op", "direct", "gemm", "vec",
+           "g wall", "g cpu", "v wall", "v cpu", "auto");
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         const bench_shape *b = &shapes[s];
         if ((quick && b->big) || (only_shape >= 0 && (size_t)only_shape != s)) continue;
@@ -139,8 +142,8 @@ static void bench_conv(cv_ctx *ctx, int reps, int quick, long only_shape, int ge
         t.dx = view(alloc_rand(ctx, "dx", nx, 6, 1.0f), b->N, b->Ci, b->H, b->W);
         t.dw = view(alloc_rand(ctx, "dw", nw, 7, 1.0f), b->Co, b->Ci, b->k, b->k);
         /* reserve the scratch once, as a plan does */
-        size_t ws = 0, wsa[2];
-        for (int a = CV_CONV_DIRECT; a <= CV_CONV_GEMM; a++) {
+        size_t ws = 0, wsa[3];
+        for (int a = CV_CONV_DIRECT; a <= CV_CONV_VEC; a++) {
             cv_conv2d_params p = { b->k, gelu, 0, (cv_conv_algo)a };
             wsa[a - CV_CONV_DIRECT] = cv_conv2d_workspace(ctx, t.x.shape, b->Co, &p);
             if (wsa[a - CV_CONV_DIRECT] > ws) ws = wsa[a - CV_CONV_DIRECT];
@@ -154,15 +157,15 @@ static void bench_conv(cv_ctx *ctx, int reps, int quick, long only_shape, int ge
         char dims[40];
         snprintf(dims, sizeof dims, "%lldx%lld->%lld %lld", (long long)b->N, (long long)b->Ci, (long long)b->Co, (long long)b->H);
         for (int op = 0; op < 3; op++) {
-            double tm[2], cpu[2];
-            time_pair(ctx, op, &t, b->k, gelu, r, tm, cpu);
+            double tm[3], cpu[3];
+            time_algos(ctx, op, &t, b->k, gelu, r, tm, cpu);
             cv_conv2d_params pa = { b->k, gelu, 0, CV_CONV_AUTO };
             cv_conv_algo au = cv_conv2d_algo(ctx, t.x.shape, b->Co, &pa, op);
-            char c0[32], c1[32];
-            snprintf(c0, sizeof c0, "%7.2f (%7.2f)", flop / tm[0] * 1e-9, tm[0] * 1e3);
-            snprintf(c1, sizeof c1, "%7.2f (%7.2f)", flop / tm[1] * 1e-9, tm[1] * 1e3);
-            printf("%-17s %-16s %-10s %18s %18s %8.2f %8.2f %6s\n", b->what, dims, opname[op], c0, c1, tm[0] / tm[1],
-                   cpu[0] / cpu[1], au == CV_CONV_GEMM ? "gemm" : "direct");
+            char c[3][32];
+            for (int a = 0; a < 3; a++) snprintf(c[a], sizeof c[a], "%7.2f (%7.2f)", flop / tm[a] * 1e-9, tm[a] * 1e3);
+            printf("%-17s %-16s %-10s %18s %18s %18s %6.2f %6.2f %6.2f %6.2f %6s\n", b->what, dims, opname[op], c[0], c[1],
+                   c[2], tm[0] / tm[1], cpu[0] / cpu[1], tm[0] / tm[2], cpu[0] / cpu[2],
+                   au == CV_CONV_GEMM ? "gemm" : au == CV_CONV_VEC ? "vec" : "direct");
             fflush(stdout);
         }
         done[s] = 1;
