@@ -326,6 +326,19 @@ cv_status cv_plan_new(cv_ctx *ctx, const cv_graph *g, const cv_tensor *params, c
     free(ld); ld = NULL;
     /* forward-to-backward caches, kept over the whole step like the activations */
     int keep_gelu = backward && cv_ctx_tune(ctx)->keep_gelu;
+    if (keep_gelu) {
+        /* the GELU caches trade memory for speed: never at the price of
+         * not fitting (the paper preset needs 11.2 GiB with them, 7.5 without) */
+        double extra = 0;
+        for (int i = 0; i < nn; i++) {
+            const cv_node *n = cv_graph_node(g, i);
+            if (n->op != CV_OP_CONV2D || !n->p.conv.gelu_in) continue;
+            const int64_t *sh = cv_graph_value(g, n->in[0])->shape;
+            extra += 4.0 * (double)(sh[0] * sh[1] * sh[2] * sh[3]);
+        }
+        double total = (double)cv_arena_nbytes(&p->act) + (double)cv_arena_nbytes(&p->dact) + extra;
+        if (total > 0.8 * (double)cv_ctx_global_mem(ctx)) keep_gelu = 0;
+    }
     for (int i = 0; backward && i < nn; i++) {
         const cv_node *n = cv_graph_node(g, i);
         const int64_t *sh = NULL;
