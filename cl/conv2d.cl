@@ -473,7 +473,8 @@ void cvk_conv2d_bias_bwd(__global const float *dy, ulong dyoff, __global float *
  * wisdom, src/cv_tune.c): CV_CONV_V (4, 8, 16), CV_CONV_R3 (rows per
  * work-item of the 3x3 kernel, 1..6), CV_CONV_COB3 (its output channels),
  * CV_CONV_WCOB1 / CV_CONV_WCOB3 (output channels per work-item of the
- * backward-weight kernels). */
+ * backward-weight kernels), CV_CONV_WCIB1 (input channels per work-item
+ * of the 1x1 backward-weight kernel). */
 #ifndef CV_CONV_V
 #define CV_CONV_V 16
 #endif
@@ -488,6 +489,9 @@ void cvk_conv2d_bias_bwd(__global const float *dy, ulong dyoff, __global float *
 #endif
 #ifndef CV_CONV_WCOB3
 #define CV_CONV_WCOB3 8
+#endif
+#ifndef CV_CONV_WCIB1
+#define CV_CONV_WCIB1 1
 #endif
 #if CV_CONV_R3 < 1 || CV_CONV_R3 > 6
 #error "CV_CONV_R3 must be 1..6 (the neighbours of R3 + 2 rows are packed in a float16)"
@@ -719,41 +723,51 @@ __kernel void cvk_conv2d_vec3(CONV_VEC_ARGS, int flip, int N, int Cin, int Cout,
 }
 
 /* Backward-weight (and bias, and the residual's gradient) of a 1x1 conv.
- * Work-item (c, ob, s): dw[o, c] for the COB output channels of block ob,
+ * Work-item (cb, ob, s): dw[o, c] for the CIB input channels of block cb
+ * (CV_CONV_WCIB1: every dy vector loaded feeds CIB sums, so dy is streamed
+ * Ci/CIB times rather than Ci) and the COB output channels of block ob,
  * summed over the s-th of S equal parts of the N*H*W/V pixel vectors.
- * The extra work-item c == Ci sums dy itself (a = 1): db[o] (has_db), and
- * adds dy into dr (has_dr = 1, the gradient of a residual input; 2:
- * stores dy, as dr's first writer).  With S == 1
- * the sums go straight into dw / db (+=), else into partial block s of
- * part (S blocks of Co*Ci + Co floats: dw then db) for
- * cvk_conv2d_vec_reduce.  Each output has one writer: deterministic. */
+ * The extra block cb == ceil(Ci/CIB) sums dy itself (a = 1): db[o]
+ * (has_db), and adds dy into dr (has_dr = 1, the gradient of a residual
+ * input; 2: stores dy, as dr's first writer).  With S == 1 the sums go
+ * straight into dw / db (+=), else into partial block s of part (S blocks
+ * of Co*Ci + Co floats: dw then db) for cvk_conv2d_vec_reduce.  Each
+ * output has one writer: deterministic. */
 __kernel void cvk_conv2d_vec1_wgrad(__global const float *x, ulong xoff, __global const float *dy, ulong dyoff,
                                     __global float *dw, ulong dwoff, __global float *db, ulong dboff, int has_db,
                                     __global float *dr, ulong droff, int has_dr, __global float *part, ulong poff,
                                     int N, int Ci, int Co, long HW, int gelu, int S) {
-    const int COB = CV_CONV_WCOB1;
-    const int c = (int)get_global_id(0), co0 = (int)get_global_id(1) * COB, s = (int)get_global_id(2);
-    const int bias = c == Ci;
-    if (c > Ci || (bias && !has_db && !has_dr) || co0 >= Co || s >= S) return;
+    const int COB = CV_CONV_WCOB1, CIB = CV_CONV_WCIB1;
+    const int cb = (int)get_global_id(0), co0 = (int)get_global_id(1) * COB, s = (int)get_global_id(2);
+    const int ncb = (Ci + CIB - 1) / CIB, bias = cb == ncb, c0 = cb * CIB;
+    if (cb > ncb || (bias && !has_db && !has_dr) || co0 >= Co || s >= S) return;
     const long nv = HW / CV_CONV_V, total = (long)N * nv;
     const long q0 = total * s / S, q1 = total * (s + 1) / S;
-    cvv acc[CV_CONV_WCOB1];
+    cvv acc[CV_CONV_WCIB1][CV_CONV_WCOB1];
     #pragma unroll
-    for (int o = 0; o < COB; o++) acc[o] = (cvv)(0.0f);
+    for (int j = 0; j < CIB; j++) {
+        #pragma unroll
+        for (int o = 0; o < COB; o++) acc[j][o] = (cvv)(0.0f);
+    }
     long n = q0 / nv, p = q0 - n * nv;          /* no division inside the loop */
     for (long q = q0; q < q1; q++, p++) {
         if (p == nv) { p = 0; n++; }
-        cvv a = (cvv)(1.0f);
-        if (!bias) {
-            a = CVV_LOAD(p, x + xoff + (n * Ci + c) * HW);
-            if (gelu) a = CVV_GELU(a);
+        cvv a[CV_CONV_WCIB1];
+        #pragma unroll
+        for (int j = 0; j < CIB; j++) {
+            a[j] = (cvv)(1.0f);
+            if (!bias) {
+                a[j] = CVV_LOAD(p, x + xoff + (n * Ci + min(c0 + j, Ci - 1)) * HW);   /* loads stay in bounds */
+                if (gelu) a[j] = CVV_GELU(a[j]);
+            }
         }
         #pragma unroll
         for (int o = 0; o < COB; o++) {
             const int co = min(co0 + o, Co - 1);
             const long at = (n * Co + co) * HW;
             const cvv d = CVV_LOAD(p, dy + dyoff + at);
-            acc[o] = fma(d, a, acc[o]);
+            #pragma unroll
+            for (int j = 0; j < CIB; j++) acc[j][o] = fma(d, a[j], acc[j][o]);
             if (bias && has_dr && co0 + o < Co)
                 CVV_STORE(has_dr == 2 ? d : CVV_LOAD(p, dr + droff + at) + d, p, dr + droff + at);
         }
@@ -761,14 +775,20 @@ __kernel void cvk_conv2d_vec1_wgrad(__global const float *x, ulong xoff, __globa
     if (bias && !has_db) return;
     const long nw = (long)Co * Ci;
     #pragma unroll
-    for (int o = 0; o < COB; o++) {
-        const int co = co0 + o;
-        if (co >= Co) break;
-        const float v = CVV_HSUM(acc[o]);
-        const long i = bias ? nw + co : (long)co * Ci + c;
-        if (S > 1) part[poff + s * (nw + Co) + i] = v;
-        else if (bias) db[dboff + co] += v;
-        else dw[dwoff + i] += v;
+    for (int j = 0; j < CIB; j++) {
+        const int c = c0 + j;
+        if (!bias && c >= Ci) break;
+        #pragma unroll
+        for (int o = 0; o < COB; o++) {
+            const int co = co0 + o;
+            if (co >= Co) break;
+            const float v = CVV_HSUM(acc[j][o]);
+            const long i = bias ? nw + co : (long)co * Ci + c;
+            if (S > 1) part[poff + s * (nw + Co) + i] = v;
+            else if (bias) db[dboff + co] += v;
+            else dw[dwoff + i] += v;
+        }
+        if (bias) break;                        /* one sum of dy per output channel */
     }
 }
 

@@ -48,6 +48,7 @@ typedef struct cv_tune {
     int32_t conv_cob3;             /* CV_CONV_COB3: output channels per work-item, 3x3, 1..16 */
     int32_t conv_wcob1;            /* CV_CONV_WCOB1: output channels, 1x1 backward-weight, 1..32 */
     int32_t conv_wcob3;            /* CV_CONV_WCOB3: output channels, 3x3 backward-weight, 1..16 */
+    int32_t conv_wcib1;            /* CV_CONV_WCIB1: input channels, 1x1 backward-weight, 1..4 */
     /* run-time parameters */
     int32_t vec_wg;                /* VEC forward / backward-data work-group size (pixel vectors), 1..256 */
     int32_t wgrad_groups;          /* backward-weight: work-groups wanted per compute unit (DIRECT, VEC) */

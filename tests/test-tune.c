@@ -33,6 +33,7 @@ static void remove_dir(const char *dir) {
 static int same_params(const cv_tune *a, const cv_tune *b) {
     return a->conv_v == b->conv_v && a->conv_cob1 == b->conv_cob1 && a->conv_r3 == b->conv_r3 &&
            a->conv_cob3 == b->conv_cob3 && a->conv_wcob1 == b->conv_wcob1 && a->conv_wcob3 == b->conv_wcob3 &&
+           a->conv_wcib1 == b->conv_wcib1 &&
            a->vec_wg == b->vec_wg && a->wgrad_groups == b->wgrad_groups && a->keep_gelu == b->keep_gelu &&
            a->direct_pre_gelu == b->direct_pre_gelu && a->elem_wg == b->elem_wg && a->n_rules == b->n_rules &&
            !memcmp(a->rules, b->rules, (size_t)a->n_rules * sizeof *a->rules);
@@ -100,7 +101,7 @@ static void test_wisdom_files(void) {
 
     /* write then read back: every field overrides the table's */
     w = table;
-    w.conv_v = 8; w.conv_cob1 = 32; w.conv_r3 = 2; w.conv_cob3 = 16; w.conv_wcob1 = 8; w.conv_wcob3 = 4;
+    w.conv_v = 8; w.conv_cob1 = 32; w.conv_r3 = 2; w.conv_cob3 = 16; w.conv_wcob1 = 8; w.conv_wcob3 = 4; w.conv_wcib1 = 3;
     w.vec_wg = 16; w.wgrad_groups = 2; w.keep_gelu = 0; w.direct_pre_gelu = 0; w.elem_wg = 64;
     cv_tune_rule rules[3] = { { 0, 3, 1024, 16, 16, CV_TUNE_GEMM }, { 2, 1, 0, 0, 0, CV_TUNE_VEC },
                               { -1, 0, 0, 0, 0, CV_TUNE_DIRECT } };

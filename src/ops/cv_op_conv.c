@@ -354,7 +354,8 @@ static int64_t vec_wcob(cv_ctx *ctx, int K) {
 static vec_ws vec_workspace(cv_ctx *ctx, const conv_geo *g) {
     vec_ws v;
     int64_t nob = (g->Co + vec_wcob(ctx, g->K) - 1) / vec_wcob(ctx, g->K);
-    v.items = (g->K == 1 ? g->Ci + 1 : 3 * g->Ci + 1) * nob;
+    int64_t cib = cv_ctx_tune(ctx)->conv_wcib1;
+    v.items = (g->K == 1 ? (g->Ci + cib - 1) / cib + 1 : 3 * g->Ci + 1) * nob;
     int64_t want = (int64_t)cv_ctx_tune(ctx)->wgrad_groups * cv_ctx_compute_units(ctx);
     int64_t most = g->K == 1 ? g->N * g->HW / cv_ctx_tune(ctx)->conv_v : g->N * g->H;   /* parts of >= 1 row / vector */
     v.S = (want + v.items - 1) / v.items;
@@ -665,7 +666,9 @@ static cv_status vec_wgrad(cv_ctx *ctx, const conv_geo *g, const cv_tensor *x, c
     if (g->K == 1) cv_karg_i64(&ka, g->HW);
     else { cv_karg_i32(&ka, (int32_t)g->H); cv_karg_i32(&ka, (int32_t)g->W); }
     cv_karg_i32(&ka, gelu); cv_karg_i32(&ka, (int32_t)v.S);
-    size_t gs[3] = { (size_t)(g->K == 1 ? g->Ci + 1 : 3 * g->Ci + 1), (size_t)nob, (size_t)v.S }, ls[3] = { 1, 1, 1 };
+    int64_t cib = cv_ctx_tune(ctx)->conv_wcib1;
+    size_t gs[3] = { (size_t)(g->K == 1 ? (g->Ci + cib - 1) / cib + 1 : 3 * g->Ci + 1), (size_t)nob, (size_t)v.S };
+    size_t ls[3] = { 1, 1, 1 };
     CV_TRY(cv_launch(&ka, 3, gs, ls));
     if (v.S > 1) {
         cv_kargs kr = cv_kargs_begin(ctx, "cvk_conv2d_vec_reduce");
