@@ -7,6 +7,7 @@
  * step never waits for the host; a skipped step changes nothing but the
  * optional flag stat[1]. */
 #include "ops/cv_ops.h"
+#include "ops/cv_op_priv.h"
 #include "ops/cv_op_elem_check.h"
 
 #include <math.h>
@@ -14,7 +15,6 @@
 
 #define WG 256
 
-static int has(const cv_tensor *t) { return t && t->buf; }
 
 cv_rmsprop_opts cv_rmsprop_opts_default(void) {
     cv_rmsprop_opts o = { 2e-5f, 0.99f, 1e-8f, 1e-4f, 0.9f };
@@ -66,7 +66,7 @@ static cv_status flat_check(const char *op, const cv_tensor *p, const char *name
 
 static cv_status stat_check(const char *op, const cv_tensor *stat) {
     char sa[80];
-    if (has(stat) && cv_tensor_numel(stat) >= 1) return CV_OK;
+    if (cv_op_has(stat) && cv_tensor_numel(stat) >= 1) return CV_OK;
     return cv_error(CV_ERR_SHAPE, "%s: stat is %s, needs at least one element (the squared gradient norm)", op,
                     stat ? cv_shape_str(stat->shape, sa, sizeof sa) : "NULL");
 }
@@ -77,7 +77,7 @@ cv_status cv_rmsprop_step(cv_ctx *ctx, const cv_tensor *p, const cv_tensor *g, c
     cv_status st = flat_check("rmsprop", p, "g", g);
     if (st == CV_OK) st = flat_check("rmsprop", p, "v", v);
     if (st == CV_OK && mom) {
-        if (!has(buf)) st = cv_error(CV_ERR_ARG, "rmsprop: momentum %g needs a momentum buffer", (double)o->momentum);
+        if (!cv_op_has(buf)) st = cv_error(CV_ERR_ARG, "rmsprop: momentum %g needs a momentum buffer", (double)o->momentum);
         else st = flat_check("rmsprop", p, "buf", buf);
     }
     if (st == CV_OK) st = stat_check("rmsprop", stat);

@@ -5,6 +5,7 @@
  * Invariant: every backward accumulates (+=) into its gradients, and a
  * NULL gradient (or a view with buf == NULL) is skipped. */
 #include "cv_ops.h"
+#include "ops/cv_op_priv.h"
 #include "cv_op_elem_check.h"
 
 #include <math.h>
@@ -12,16 +13,8 @@
 
 #define CV_PI 3.14159265358979323846
 
-static int has(const cv_tensor *t) { return t && t->buf; }
 
-/* Work-group size of the flat kernels: the device's tuning (0 lets the
- * driver choose), never above what the device allows. */
-static size_t flat_wg(cv_ctx *ctx) {
-    size_t w = (size_t)cv_ctx_tune(ctx)->elem_wg;
-    while (w > 1 && w > cv_ctx_max_wg(ctx)) w >>= 1;
-    return w;
-}
-#define WG flat_wg(ctx)
+#define WG cv_op_flat_wg(ctx)
 
 /* A 2-D launch over (element of a plane, plane). */
 static cv_status plane_launch(cv_ctx *ctx, cv_kargs *ka, int64_t HW, int64_t planes) {
@@ -38,12 +31,6 @@ cv_status cv_fill_fwd(cv_ctx *ctx, const cv_tensor *y, float v) {
     return cv_launch1(&ka, (size_t)n, WG);
 }
 
-static cv_status same_shape(const char *op, const char *na, const cv_tensor *a, const char *nb, const cv_tensor *b) {
-    char sa[80], sb[80];
-    if (cv_shape_eq(a->shape, b->shape)) return CV_OK;
-    return cv_error(CV_ERR_SHAPE, "%s: %s is %s but %s is %s", op, na, cv_shape_str(a->shape, sa, sizeof sa),
-                    nb, cv_shape_str(b->shape, sb, sizeof sb));
-}
 
 static cv_status want_shape(const char *op, const char *name, const cv_tensor *t, int64_t n, int64_t c, int64_t h,
                             int64_t w) {
@@ -71,7 +58,7 @@ void cv_gelu_ref_bwd(const double *x /* (n) */, const double *dy /* (n) */, doub
 }
 
 cv_status cv_gelu_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y) {
-    cv_status st = same_shape("gelu", "x", x, "y", y);
+    cv_status st = cv_op_same_shape("gelu", "x", x, "y", y);
     if (st != CV_OK) return st;
     int64_t n = cv_tensor_numel(x);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_gelu_fwd");
@@ -82,9 +69,9 @@ cv_status cv_gelu_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y) {
 }
 
 cv_status cv_gelu_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *dy, const cv_tensor *dx) {
-    if (!has(dx)) return CV_OK;
-    cv_status st = same_shape("gelu backward", "x", x, "dy", dy);
-    if (st == CV_OK) st = same_shape("gelu backward", "x", x, "dx", dx);
+    if (!cv_op_has(dx)) return CV_OK;
+    cv_status st = cv_op_same_shape("gelu backward", "x", x, "dy", dy);
+    if (st == CV_OK) st = cv_op_same_shape("gelu backward", "x", x, "dx", dx);
     if (st != CV_OK) return st;
     int64_t n = cv_tensor_numel(x);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_gelu_bwd");
@@ -110,8 +97,8 @@ void cv_add_ref_bwd(const double *dy /* (n) */, double *da /* (n), +=, or NULL *
 }
 
 cv_status cv_add_fwd(cv_ctx *ctx, const cv_tensor *a, const cv_tensor *b, const cv_tensor *y) {
-    cv_status st = same_shape("add", "a", a, "b", b);
-    if (st == CV_OK) st = same_shape("add", "a", a, "y", y);
+    cv_status st = cv_op_same_shape("add", "a", a, "b", b);
+    if (st == CV_OK) st = cv_op_same_shape("add", "a", a, "y", y);
     if (st != CV_OK) return st;
     int64_t n = cv_tensor_numel(a);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_add_fwd");
@@ -127,13 +114,13 @@ cv_status cv_add_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *da, cons
 }
 
 cv_status cv_add_bwd_ex(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *da, const cv_tensor *db, int set) {
-    int mask = (has(da) ? 1 : 0) | (has(db) ? 2 : 0);
+    int mask = (cv_op_has(da) ? 1 : 0) | (cv_op_has(db) ? 2 : 0);
     mask |= (set & mask) << 2;
     if (!mask) return CV_OK;
     cv_status st = CV_OK;
-    if (mask & 1) st = same_shape("add backward", "dy", dy, "da", da);
+    if (mask & 1) st = cv_op_same_shape("add backward", "dy", dy, "da", da);
     if (set & ~3) st = cv_error(CV_ERR_ARG, "add backward: set mask %d (bits 1: da, 2: db)", set);
-    if (st == CV_OK && (mask & 2)) st = same_shape("add backward", "dy", dy, "db", db);
+    if (st == CV_OK && (mask & 2)) st = cv_op_same_shape("add backward", "dy", dy, "db", db);
     if (st != CV_OK) return st;
     int64_t n = cv_tensor_numel(dy);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_add_bwd");
@@ -154,7 +141,7 @@ void cv_scale_ref_bwd(const double *dy /* (n) */, double *dx /* (n), += */, int6
 }
 
 cv_status cv_scale_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, float s) {
-    cv_status st = same_shape("scale", "x", x, "y", y);
+    cv_status st = cv_op_same_shape("scale", "x", x, "y", y);
     if (st != CV_OK) return st;
     int64_t n = cv_tensor_numel(x);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_scale_fwd");
@@ -166,8 +153,8 @@ cv_status cv_scale_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, floa
 }
 
 cv_status cv_scale_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, float s) {
-    if (!has(dx)) return CV_OK;
-    cv_status st = same_shape("scale backward", "dy", dy, "dx", dx);
+    if (!cv_op_has(dx)) return CV_OK;
+    cv_status st = cv_op_same_shape("scale backward", "dy", dy, "dx", dx);
     if (st != CV_OK) return st;
     int64_t n = cv_tensor_numel(dy);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_scale_bwd");
@@ -247,7 +234,7 @@ cv_status cv_avgpool_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, in
 }
 
 cv_status cv_avgpool_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, int k) {
-    if (!has(dx)) return CV_OK;
+    if (!cv_op_has(dx)) return CV_OK;
     cv_status st = pool_check("avgpool backward", dx, "dx", dy, "dy", k);
     if (st == CV_OK) st = int32_sizes("avgpool backward", dx);
     if (st != CV_OK) return st;
@@ -294,7 +281,7 @@ cv_status cv_upsample_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, i
 }
 
 cv_status cv_upsample_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, int k) {
-    if (!has(dx)) return CV_OK;
+    if (!cv_op_has(dx)) return CV_OK;
     cv_status st = pool_check_up("upsample backward", dx, "dx", dy, "dy", k);
     if (st == CV_OK) st = int32_sizes("upsample backward", dy);
     if (st != CV_OK) return st;
@@ -354,7 +341,7 @@ cv_status cv_concat_fwd(cv_ctx *ctx, const cv_tensor *a, const cv_tensor *b, con
 }
 
 cv_status cv_concat_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *da, const cv_tensor *db) {
-    int mask = (has(da) ? 1 : 0) | (has(db) ? 2 : 0);
+    int mask = (cv_op_has(da) ? 1 : 0) | (cv_op_has(db) ? 2 : 0);
     if (!mask) return CV_OK;
     if (mask != 3) {
         /* one side only: its channel count is the dy channels minus... unknown,
@@ -407,7 +394,7 @@ cv_status cv_slice_fwd(cv_ctx *ctx, const cv_tensor *x, int64_t c0, const cv_ten
 }
 
 cv_status cv_slice_bwd(cv_ctx *ctx, const cv_tensor *dy, int64_t c0, const cv_tensor *dx) {
-    if (!has(dx)) return CV_OK;
+    if (!cv_op_has(dx)) return CV_OK;
     cv_status st = slice_check("slice backward", dx, "dx", c0, dy, "dy");
     if (st != CV_OK) return st;
     return chan_copy(ctx, dy, 0, dx, c0, dy->shape[1], 1);
@@ -446,7 +433,7 @@ static cv_status affine_check(const char *op, const cv_tensor *x, const char *ng
 cv_status cv_affine_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *g, const cv_tensor *b, const cv_tensor *y) {
     cv_status st = affine_check("affine", x, "g", g);
     if (st == CV_OK) st = affine_check("affine", x, "b", b);
-    if (st == CV_OK) st = same_shape("affine", "x", x, "y", y);
+    if (st == CV_OK) st = cv_op_same_shape("affine", "x", x, "y", y);
     if (st != CV_OK) return st;
     int64_t HW = x->shape[2] * x->shape[3], NC = x->shape[0] * x->shape[1];
     if (NC > INT32_MAX) return cv_error(CV_ERR_SHAPE, "affine: %lld planes (at most 2^31-1)", (long long)NC);
@@ -464,12 +451,12 @@ cv_status cv_affine_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *g, con
 cv_status cv_affine_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *g, const cv_tensor *dy,
                         const cv_tensor *dx, const cv_tensor *dg, const cv_tensor *db) {
     cv_status st = affine_check("affine backward", x, "g", g);
-    if (st == CV_OK) st = same_shape("affine backward", "x", x, "dy", dy);
-    if (st == CV_OK && has(dx)) st = same_shape("affine backward", "x", x, "dx", dx);
-    if (st == CV_OK && has(dg)) st = affine_check("affine backward", x, "dg", dg);
-    if (st == CV_OK && has(db)) st = affine_check("affine backward", x, "db", db);
+    if (st == CV_OK) st = cv_op_same_shape("affine backward", "x", x, "dy", dy);
+    if (st == CV_OK && cv_op_has(dx)) st = cv_op_same_shape("affine backward", "x", x, "dx", dx);
+    if (st == CV_OK && cv_op_has(dg)) st = affine_check("affine backward", x, "dg", dg);
+    if (st == CV_OK && cv_op_has(db)) st = affine_check("affine backward", x, "db", db);
     if (st != CV_OK) return st;
-    if (has(dx)) {
+    if (cv_op_has(dx)) {
         int64_t HW = x->shape[2] * x->shape[3], NC = x->shape[0] * x->shape[1];
         if (NC > INT32_MAX) return cv_error(CV_ERR_SHAPE, "affine backward: %lld planes (at most 2^31-1)", (long long)NC);
         cv_kargs ka = cv_kargs_begin(ctx, "cvk_affine_bwd");
@@ -479,8 +466,8 @@ cv_status cv_affine_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *g, con
         cv_karg_i32(&ka, (int32_t)x->shape[1]); cv_karg_i64(&ka, HW); cv_karg_i32(&ka, (int32_t)NC);
         if ((st = plane_launch(ctx, &ka, HW, NC)) != CV_OK) return st;
     }
-    if (has(dg) && (st = cv_chansum_fwd(ctx, dy, x, dg, 1.0f, 1)) != CV_OK) return st;
-    if (has(db) && (st = cv_chansum_fwd(ctx, dy, NULL, db, 1.0f, 1)) != CV_OK) return st;
+    if (cv_op_has(dg) && (st = cv_chansum_fwd(ctx, dy, x, dg, 1.0f, 1)) != CV_OK) return st;
+    if (cv_op_has(db) && (st = cv_chansum_fwd(ctx, dy, NULL, db, 1.0f, 1)) != CV_OK) return st;
     return CV_OK;
 }
 

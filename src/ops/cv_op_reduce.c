@@ -6,6 +6,7 @@
  * atomics): the same input on the same device gives the same bits.  Their
  * partial sums live in cv_ctx_scratch (cv_reduce_scratch_bytes). */
 #include "cv_ops.h"
+#include "ops/cv_op_priv.h"
 #include "cv_op_elem_check.h"
 
 #include <math.h>
@@ -15,7 +16,6 @@
 #define RED_CHUNK 4096    /* elements per stage-1 work-group before G grows */
 #define RED_GMAX  1024    /* stage-1 work-groups per segment at most */
 
-static int has(const cv_tensor *t) { return t && t->buf; }
 
 static int64_t red_groups(int64_t L) {
     int64_t G = (L + RED_CHUNK - 1) / RED_CHUNK;
@@ -108,7 +108,7 @@ cv_status cv_sum_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, floa
 }
 
 cv_status cv_sum_bwd_ex(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, float s, int set) {
-    if (!has(dx)) return CV_OK;
+    if (!cv_op_has(dx)) return CV_OK;
     cv_status st = sum_check("sum backward", dx, "dy", dy);
     if (st != CV_OK) return st;
     int64_t n = cv_tensor_numel(dx), M = dx->shape[0] ? n / dx->shape[0] : 0;
@@ -155,14 +155,14 @@ void cv_chansum_ref(const double *x /* (N,C,HW) */, const double *w /* (N,C,HW) 
 cv_status cv_chansum_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *out, float s,
                          int accumulate) {
     char sa[80], sb[80];
-    if (has(w) && !cv_shape_eq(x->shape, w->shape))
+    if (cv_op_has(w) && !cv_shape_eq(x->shape, w->shape))
         return cv_error(CV_ERR_SHAPE, "chansum: x is %s but w is %s", cv_shape_str(x->shape, sa, sizeof sa),
                         cv_shape_str(w->shape, sb, sizeof sb));
     if (cv_tensor_numel(out) != x->shape[1])
         return cv_error(CV_ERR_SHAPE, "chansum: x is %s but out is %s (one value per channel expected)",
                         cv_shape_str(x->shape, sa, sizeof sa), cv_shape_str(out->shape, sb, sizeof sb));
     int64_t N = x->shape[0], C = x->shape[1], HW = x->shape[2] * x->shape[3];
-    return reduce(ctx, "chansum", x, has(w) ? w : NULL, has(w) ? 2 : 0, C, N * HW, HW, C * HW, HW, out, 1, s,
+    return reduce(ctx, "chansum", x, cv_op_has(w) ? w : NULL, cv_op_has(w) ? 2 : 0, C, N * HW, HW, C * HW, HW, out, 1, s,
                   accumulate);
 }
 

@@ -7,6 +7,7 @@
  * the forward and the reference sees the device's eps; every backward
  * accumulates (+=), NULL gradients are skipped. */
 #include "cv_ops.h"
+#include "ops/cv_op_priv.h"
 #include "cv_rng.h"
 #include "cv_op_elem_check.h"
 
@@ -15,23 +16,9 @@
 
 #define HALF_LOG_2PI 0.91893853320467274178
 
-static int has(const cv_tensor *t) { return t && t->buf; }
 
-/* Work-group size of the flat kernels: the device's tuning (0 lets the
- * driver choose), never above what the device allows. */
-static size_t flat_wg(cv_ctx *ctx) {
-    size_t w = (size_t)cv_ctx_tune(ctx)->elem_wg;
-    while (w > 1 && w > cv_ctx_max_wg(ctx)) w >>= 1;
-    return w;
-}
-#define WG flat_wg(ctx)
+#define WG cv_op_flat_wg(ctx)
 
-static cv_status same_shape(const char *op, const char *na, const cv_tensor *a, const char *nb, const cv_tensor *b) {
-    char sa[80], sb[80];
-    if (cv_shape_eq(a->shape, b->shape)) return CV_OK;
-    return cv_error(CV_ERR_SHAPE, "%s: %s is %s but %s is %s", op, na, cv_shape_str(a->shape, sa, sizeof sa),
-                    nb, cv_shape_str(b->shape, sb, sizeof sb));
-}
 
 /* ---- random fills ------------------------------------------------------------- */
 
@@ -73,9 +60,9 @@ void cv_reparam_ref_bwd(const double *logs /* (n) */, const double *dz /* (n) */
 
 cv_status cv_reparam_fwd_ex(cv_ctx *ctx, const cv_tensor *mu, const cv_tensor *logs, const cv_tensor *z,
                             uint64_t seed, uint64_t stream, uint64_t index0, float t, const cv_tensor *se) {
-    cv_status st = same_shape("reparam", "mu", mu, "logs", logs);
-    if (st == CV_OK) st = same_shape("reparam", "mu", mu, "z", z);
-    if (st == CV_OK && has(se)) st = same_shape("reparam", "z", z, "noise cache", se);
+    cv_status st = cv_op_same_shape("reparam", "mu", mu, "logs", logs);
+    if (st == CV_OK) st = cv_op_same_shape("reparam", "mu", mu, "z", z);
+    if (st == CV_OK && cv_op_has(se)) st = cv_op_same_shape("reparam", "z", z, "noise cache", se);
     if (st != CV_OK) return st;
     int64_t n = cv_tensor_numel(mu);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_reparam_fwd");
@@ -84,8 +71,8 @@ cv_status cv_reparam_fwd_ex(cv_ctx *ctx, const cv_tensor *mu, const cv_tensor *l
     cv_karg_mem(&ka, z->buf); cv_karg_u64(&ka, z->off);
     cv_karg_u64(&ka, seed); cv_karg_u64(&ka, stream); cv_karg_u64(&ka, index0);
     cv_karg_f32(&ka, t);
-    cv_karg_mem(&ka, has(se) ? se->buf : z->buf); cv_karg_u64(&ka, has(se) ? se->off : 0);
-    cv_karg_i32(&ka, has(se));
+    cv_karg_mem(&ka, cv_op_has(se) ? se->buf : z->buf); cv_karg_u64(&ka, cv_op_has(se) ? se->off : 0);
+    cv_karg_i32(&ka, cv_op_has(se));
     cv_karg_i64(&ka, n);
     return cv_launch1(&ka, (size_t)n, WG);
 }
@@ -98,14 +85,14 @@ cv_status cv_reparam_fwd(cv_ctx *ctx, const cv_tensor *mu, const cv_tensor *logs
 cv_status cv_reparam_bwd_ex(cv_ctx *ctx, const cv_tensor *logs, const cv_tensor *dz, const cv_tensor *dmu,
                             const cv_tensor *dlogs, uint64_t seed, uint64_t stream, uint64_t index0, float t,
                             const cv_tensor *se) {
-    int mask = (has(dmu) ? 1 : 0) | (has(dlogs) ? 2 : 0);
+    int mask = (cv_op_has(dmu) ? 1 : 0) | (cv_op_has(dlogs) ? 2 : 0);
     if (!mask) return CV_OK;
-    cv_status st = same_shape("reparam backward", "logs", logs, "dz", dz);
-    if (st == CV_OK && (mask & 1)) st = same_shape("reparam backward", "dz", dz, "dmu", dmu);
-    if (st == CV_OK && (mask & 2)) st = same_shape("reparam backward", "dz", dz, "dlogs", dlogs);
-    if (st == CV_OK && has(se)) st = same_shape("reparam backward", "dz", dz, "noise cache", se);
+    cv_status st = cv_op_same_shape("reparam backward", "logs", logs, "dz", dz);
+    if (st == CV_OK && (mask & 1)) st = cv_op_same_shape("reparam backward", "dz", dz, "dmu", dmu);
+    if (st == CV_OK && (mask & 2)) st = cv_op_same_shape("reparam backward", "dz", dz, "dlogs", dlogs);
+    if (st == CV_OK && cv_op_has(se)) st = cv_op_same_shape("reparam backward", "dz", dz, "noise cache", se);
     if (st != CV_OK) return st;
-    if (has(se)) mask |= 4;
+    if (cv_op_has(se)) mask |= 4;
     int64_t n = cv_tensor_numel(dz);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_reparam_bwd");
     cv_karg_mem(&ka, logs->buf); cv_karg_u64(&ka, logs->off);
@@ -115,7 +102,7 @@ cv_status cv_reparam_bwd_ex(cv_ctx *ctx, const cv_tensor *logs, const cv_tensor 
     cv_karg_i32(&ka, mask);
     cv_karg_u64(&ka, seed); cv_karg_u64(&ka, stream); cv_karg_u64(&ka, index0);
     cv_karg_f32(&ka, t);
-    cv_karg_mem(&ka, has(se) ? se->buf : dz->buf); cv_karg_u64(&ka, has(se) ? se->off : 0);
+    cv_karg_mem(&ka, cv_op_has(se) ? se->buf : dz->buf); cv_karg_u64(&ka, cv_op_has(se) ? se->off : 0);
     cv_karg_i64(&ka, n);
     return cv_launch1(&ka, (size_t)n, WG);
 }
@@ -148,10 +135,10 @@ void cv_gausskl_ref_bwd(const double *mq, const double *lsq, const double *mp, c
 
 cv_status cv_gausskl_fwd(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *lsq, const cv_tensor *mp,
                          const cv_tensor *lsp, const cv_tensor *kl) {
-    cv_status st = same_shape("gausskl", "mq", mq, "lsq", lsq);
-    if (st == CV_OK) st = same_shape("gausskl", "mq", mq, "mp", mp);
-    if (st == CV_OK) st = same_shape("gausskl", "mq", mq, "lsp", lsp);
-    if (st == CV_OK) st = same_shape("gausskl", "mq", mq, "kl", kl);
+    cv_status st = cv_op_same_shape("gausskl", "mq", mq, "lsq", lsq);
+    if (st == CV_OK) st = cv_op_same_shape("gausskl", "mq", mq, "mp", mp);
+    if (st == CV_OK) st = cv_op_same_shape("gausskl", "mq", mq, "lsp", lsp);
+    if (st == CV_OK) st = cv_op_same_shape("gausskl", "mq", mq, "kl", kl);
     if (st != CV_OK) return st;
     int64_t n = cv_tensor_numel(mq);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_gausskl_fwd");
@@ -176,16 +163,16 @@ cv_status cv_gausskl_bwd_ex(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *l
     const cv_tensor *gr[4] = { dmq, dlsq, dmp, dlsp };
     static const char *const gn[4] = { "dmq", "dlsq", "dmp", "dlsp" };
     int mask = 0;
-    for (int k = 0; k < 4; k++) if (has(gr[k])) mask |= 1 << k;
+    for (int k = 0; k < 4; k++) if (cv_op_has(gr[k])) mask |= 1 << k;
     if (!mask) return CV_OK;
     if (set & ~15) return cv_error(CV_ERR_ARG, "gausskl backward: set mask %d (bits 1, 2, 4, 8)", set);
     mask |= (set & mask) << 4;
-    cv_status st = same_shape("gausskl backward", "mq", mq, "lsq", lsq);
-    if (st == CV_OK) st = same_shape("gausskl backward", "mq", mq, "mp", mp);
-    if (st == CV_OK) st = same_shape("gausskl backward", "mq", mq, "lsp", lsp);
-    if (st == CV_OK) st = same_shape("gausskl backward", "mq", mq, "dkl", dkl);
+    cv_status st = cv_op_same_shape("gausskl backward", "mq", mq, "lsq", lsq);
+    if (st == CV_OK) st = cv_op_same_shape("gausskl backward", "mq", mq, "mp", mp);
+    if (st == CV_OK) st = cv_op_same_shape("gausskl backward", "mq", mq, "lsp", lsp);
+    if (st == CV_OK) st = cv_op_same_shape("gausskl backward", "mq", mq, "dkl", dkl);
     for (int k = 0; k < 4 && st == CV_OK; k++)
-        if (mask & (1 << k)) st = same_shape("gausskl backward", "mq", mq, gn[k], gr[k]);
+        if (mask & (1 << k)) st = cv_op_same_shape("gausskl backward", "mq", mq, gn[k], gr[k]);
     if (st != CV_OK) return st;
     int64_t n = cv_tensor_numel(mq);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_gausskl_bwd");
@@ -210,15 +197,15 @@ cv_status cv_gausskl_sum_bwd(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *
     static const char *const gn[4] = { "dmq", "dlsq", "dmp", "dlsp" };
     char sa[80], sb[80];
     int mask = 0;
-    for (int k = 0; k < 4; k++) if (has(gr[k])) mask |= 1 << k;
+    for (int k = 0; k < 4; k++) if (cv_op_has(gr[k])) mask |= 1 << k;
     if (!mask) return CV_OK;
     if (set & ~15) return cv_error(CV_ERR_ARG, "gausskl sum backward: set mask %d (bits 1, 2, 4, 8)", set);
     mask |= (set & mask) << 4;
-    cv_status st = same_shape("gausskl sum backward", "mq", mq, "lsq", lsq);
-    if (st == CV_OK) st = same_shape("gausskl sum backward", "mq", mq, "mp", mp);
-    if (st == CV_OK) st = same_shape("gausskl sum backward", "mq", mq, "lsp", lsp);
+    cv_status st = cv_op_same_shape("gausskl sum backward", "mq", mq, "lsq", lsq);
+    if (st == CV_OK) st = cv_op_same_shape("gausskl sum backward", "mq", mq, "mp", mp);
+    if (st == CV_OK) st = cv_op_same_shape("gausskl sum backward", "mq", mq, "lsp", lsp);
     for (int k = 0; k < 4 && st == CV_OK; k++)
-        if (mask & (1 << k)) st = same_shape("gausskl sum backward", "mq", mq, gn[k], gr[k]);
+        if (mask & (1 << k)) st = cv_op_same_shape("gausskl sum backward", "mq", mq, gn[k], gr[k]);
     if (st == CV_OK && cv_tensor_numel(dy) != mq->shape[0])
         st = cv_error(CV_ERR_SHAPE, "gausskl sum backward: dy is %s for inputs %s (one value per sample expected)",
                       cv_shape_str(dy->shape, sa, sizeof sa), cv_shape_str(mq->shape, sb, sizeof sb));
@@ -263,9 +250,9 @@ void cv_gaussnll_ref_bwd(const double *x, const double *mu, const double *logs, 
 
 cv_status cv_gaussnll_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *mu, const cv_tensor *logs,
                           const cv_tensor *nll, float floor) {
-    cv_status st = same_shape("gaussnll", "x", x, "mu", mu);
-    if (st == CV_OK) st = same_shape("gaussnll", "x", x, "logs", logs);
-    if (st == CV_OK) st = same_shape("gaussnll", "x", x, "nll", nll);
+    cv_status st = cv_op_same_shape("gaussnll", "x", x, "mu", mu);
+    if (st == CV_OK) st = cv_op_same_shape("gaussnll", "x", x, "logs", logs);
+    if (st == CV_OK) st = cv_op_same_shape("gaussnll", "x", x, "nll", nll);
     if (st != CV_OK) return st;
     int64_t n = cv_tensor_numel(x);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_gaussnll_fwd");
@@ -280,13 +267,13 @@ cv_status cv_gaussnll_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *mu, 
 
 cv_status cv_gaussnll_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *mu, const cv_tensor *logs,
                           const cv_tensor *dnll, const cv_tensor *dmu, const cv_tensor *dlogs, float floor) {
-    int mask = (has(dmu) ? 1 : 0) | (has(dlogs) ? 2 : 0);
+    int mask = (cv_op_has(dmu) ? 1 : 0) | (cv_op_has(dlogs) ? 2 : 0);
     if (!mask) return CV_OK;
-    cv_status st = same_shape("gaussnll backward", "x", x, "mu", mu);
-    if (st == CV_OK) st = same_shape("gaussnll backward", "x", x, "logs", logs);
-    if (st == CV_OK) st = same_shape("gaussnll backward", "x", x, "dnll", dnll);
-    if (st == CV_OK && (mask & 1)) st = same_shape("gaussnll backward", "x", x, "dmu", dmu);
-    if (st == CV_OK && (mask & 2)) st = same_shape("gaussnll backward", "x", x, "dlogs", dlogs);
+    cv_status st = cv_op_same_shape("gaussnll backward", "x", x, "mu", mu);
+    if (st == CV_OK) st = cv_op_same_shape("gaussnll backward", "x", x, "logs", logs);
+    if (st == CV_OK) st = cv_op_same_shape("gaussnll backward", "x", x, "dnll", dnll);
+    if (st == CV_OK && (mask & 1)) st = cv_op_same_shape("gaussnll backward", "x", x, "dmu", dmu);
+    if (st == CV_OK && (mask & 2)) st = cv_op_same_shape("gaussnll backward", "x", x, "dlogs", dlogs);
     if (st != CV_OK) return st;
     int64_t n = cv_tensor_numel(x);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_gaussnll_bwd");
