@@ -131,6 +131,19 @@ void cv_norm_to_model(const cv_norm *n, float *x, int64_t count, int64_t hw) {
         }
 }
 
+/* An inference graph and its plan on the model's weights (sampler, encoder). */
+static cv_status infer_open(cv_ctx *ctx, cv_model *m, cv_model_mode mode, int batch, float t, int all_groups,
+                            cv_graph **g, cv_plan **p, cv_model_io *io) {
+    cv_status st = cv_model_build(m, mode, batch, t, all_groups, g, io);
+    if (st == CV_OK) st = cv_plan_new(ctx, *g, cv_model_tensors(m, CV_ARENA_PARAMS), NULL, CV_PLAN_NO_BACKWARD, p);
+    return st;
+}
+
+static void infer_close(cv_graph *g, cv_plan *p) {
+    cv_plan_free(p);
+    cv_graph_free(g);
+}
+
 struct cv_sampler {
     cv_ctx     *ctx;
     cv_model   *m;
@@ -151,8 +164,7 @@ cv_status cv_sampler_new(cv_ctx *ctx, cv_model *m, const cv_norm *norm, int batc
     *out = NULL;
     if (!s) return cv_error(CV_ERR_NOMEM, "out of memory");
     s->ctx = ctx; s->m = m; s->norm = *norm; s->batch = batch < 1 ? 1 : batch; s->t = t; s->pixel_noise = pixel_noise;
-    CV_TRY(cv_model_build(m, CV_MODEL_SAMPLE, s->batch, t, 0, &s->g, &s->io));
-    CV_TRY(cv_plan_new(ctx, s->g, cv_model_tensors(m, CV_ARENA_PARAMS), NULL, CV_PLAN_NO_BACKWARD, &s->p));
+    CV_TRY(infer_open(ctx, m, CV_MODEL_SAMPLE, s->batch, t, 0, &s->g, &s->p, &s->io));
     if (pixel_noise) {
         s->ls = malloc((size_t)s->batch * mc->channels * mc->size * mc->size * sizeof *s->ls);
         if (!s->ls) { st = cv_error(CV_ERR_NOMEM, "out of memory"); goto fail; }
@@ -166,8 +178,7 @@ fail:
 
 void cv_sampler_free(cv_sampler *s) {
     if (!s) return;
-    cv_plan_free(s->p);
-    cv_graph_free(s->g);
+    infer_close(s->g, s->p);
     free(s->ls);
     free(s);
 }
@@ -263,8 +274,7 @@ cv_status cv_encoder_new(cv_ctx *ctx, cv_model *m, const cv_norm *norm, int batc
     *out = NULL;
     if (!e) return cv_error(CV_ERR_NOMEM, "out of memory");
     e->ctx = ctx; e->m = m; e->norm = *norm; e->batch = batch;
-    CV_TRY(cv_model_build(m, CV_MODEL_ENCODE, batch, 0.0f, all_groups, &e->g, &e->io));
-    CV_TRY(cv_plan_new(ctx, e->g, cv_model_tensors(m, CV_ARENA_PARAMS), NULL, CV_PLAN_NO_BACKWARD, &e->p));
+    CV_TRY(infer_open(ctx, m, CV_MODEL_ENCODE, batch, 0.0f, all_groups, &e->g, &e->p, &e->io));
     for (int g = 0; g < e->io.n_groups; g++) {
         const int64_t *s = cv_graph_value(e->g, e->io.mq[g])->shape;
         e->dim += s[1] * s[2] * s[3];
@@ -281,8 +291,7 @@ fail:
 
 void cv_encoder_free(cv_encoder *e) {
     if (!e) return;
-    cv_plan_free(e->p);
-    cv_graph_free(e->g);
+    infer_close(e->g, e->p);
     free(e->buf);
     free(e);
 }
