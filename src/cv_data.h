@@ -161,9 +161,14 @@ cv_status cv_data_check_positive(const float *x, size_t n, size_t *bad);
 
 /* Sums of log10(x) and log10(x)^2 over x (n), as the writer accumulates
  * them for norm_mean/norm_std: CV_ERR_NUMERIC (no message) when some value
- * is not positive and finite.  Vectorised; each log10 within about 1e-15
- * of libm's. */
+ * is not positive and finite.  Vectorised, the mantissa's log10 in float:
+ * each log10 within 3e-8 of libm's, and the mean and standard deviation
+ * made from the sums within about 1e-10 relative of libm's. */
 cv_status cv_data_log10_sums(const float *x, size_t n, double *sum, double *sumsq);
+
+/* HDF5's Fletcher-32 checksum of the n floats at x, as its filter stores
+ * it after each chunk (little-endian); vectorised. */
+uint32_t cv_data_fletcher32(const float *x, size_t n);
 
 /* Block means: out (h/f, w/f) holds the mean of each f x f block of in
  * (h, w), summed in double (exact unless the values of a block span more

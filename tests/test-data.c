@@ -404,6 +404,34 @@ static int block_mean_flags(int h, int w, int f, int is_log, int i, float v) {
     return r;
 }
 
+/* HDF5's Fletcher-32 (H5_checksum_fletcher32 in H5checksum.c), as written
+ * there: big-endian 16-bit words, end-around carry every 360 words. */
+static uint32_t fletcher32_ref(const void *data_, size_t len_) {
+    const uint8_t *data = data_;
+    size_t len = len_ / 2;
+    uint32_t sum1 = 0, sum2 = 0;
+    while (len) {
+        size_t tlen = len > 360 ? 360 : len;
+        len -= tlen;
+        do {
+            sum1 += (uint32_t)(((uint16_t)data[0]) << 8) | ((uint16_t)data[1]);
+            data += 2;
+            sum2 += sum1;
+        } while (--tlen);
+        sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+        sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+    }
+    if (len_ % 2) {
+        sum1 += (uint32_t)(((uint16_t)*data) << 8);
+        sum2 += sum1;
+        sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+        sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+    }
+    sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+    sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+    return (sum2 << 16) | sum1;
+}
+
 static void test_kernels(void) {
     static const int shapes[][3] = { { 16, 16, 4 }, { 12, 24, 4 }, { 8, 20, 4 }, { 8, 40, 8 }, { 6, 12, 2 }, { 6, 10, 2 },
                                      { 9, 12, 3 }, { 10, 15, 5 }, { 12, 12, 12 }, { 4, 4, 1 } };
@@ -437,15 +465,22 @@ static void test_kernels(void) {
     CV_CHECK_OK(flags, "block mean: zero, -0, negative, NaN, +-inf flagged under log10 (NaN, +-inf without), anywhere");
 
     /* log10 sums against libm, every tail length, exponents over the whole
-     * float range, and values next to the reduction's boundaries */
+     * float range, and values next to the reduction's boundaries: each
+     * log10 (float polynomial for the mantissa) within 3e-8 of libm's, and
+     * the sums, where the rounding errors average out, far closer */
     float *x = malloc(4099 * sizeof *x);
     for (int i = 0; i < 4099; i++) {
         double u = cv_data_uniform(3, 2, (uint64_t)i);
         x[i] = i % 5 == 4 ? nextafterf(i % 2 ? 0.70710678f : 1.41421356f, i % 3 ? 0.0f : 2.0f)
                           : (float)exp((u - 0.5) * 170.0);   /* about 1e-37 .. 1e37 */
     }
-    double worst = 0;
+    double worst = 0, worst1 = 0;
     int sums_ok = 1;
+    for (int i = 0; i < 4099; i++) {
+        double s = 0, q = 0, l = log10((double)x[i]);
+        if (cv_data_log10_sums(x + i, 1, &s, &q) != CV_OK) { sums_ok = 0; break; }
+        worst1 = fmax(worst1, fmax(fabs(s - l), fabs(q - l * l) / (2 * fabs(l) + 1e-300)));
+    }
     for (int n = 0; n <= 4099; n += n < 40 ? 1 : 353) {
         double s = -1, q = -1, rs = 0, rq = 0, ra = 0;
         for (int i = 0; i < n; i++) {
@@ -457,7 +492,35 @@ static void test_kernels(void) {
         if (n == 0) e = (s != 0 || q != 0);
         worst = fmax(worst, e);
     }
-    CV_CHECK_OK(sums_ok && worst < 1e-14, "log10 sums: within %.1e of libm's (relative to the sum of |log10|), n = 0..4099", worst);
+    CV_CHECK_OK(sums_ok && worst1 < 3e-8 && worst < 1e-9,
+                "log10 sums: each log10 within %.1e of libm's; sums within %.1e (relative to the sum of |log10|), n = 0..4099",
+                worst1, worst);
+    /* what the statistics see: the mean and std of log10 of lognormal maps
+     * as CMD's (and one centred on 1) */
+    {
+        const size_t nn = 200000;
+        const double mus[4] = { 10.41, 4.78, -12.47, 0.0 }, sds[4] = { 0.49, 1.01, 2.04, 0.3 };
+        float *y = malloc(nn * sizeof *y);
+        double wm = 0, wsd = 0;
+        for (int k = 0; k < 4 && y; k++) {
+            for (size_t i = 0; i < nn; i++) {
+                double u1 = cv_data_uniform(5, (uint64_t)k, 2 * i), u2 = cv_data_uniform(5, (uint64_t)k, 2 * i + 1);
+                y[i] = (float)pow(10.0, mus[k] + sds[k] * sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
+            }
+            double s = 0, q = 0, rs = 0, rq = 0;
+            if (cv_data_log10_sums(y, nn, &s, &q) != CV_OK) { wm = 1; break; }
+            for (size_t i = 0; i < nn; i++) {
+                double l = log10((double)y[i]);
+                rs += l; rq += l * l;
+            }
+            const double m = s / nn, rm = rs / nn, sd = sqrt(q / nn - m * m), rsd = sqrt(rq / nn - rm * rm);
+            wm = fmax(wm, fabs(m - rm) / fmax(fabs(rm), rsd));
+            wsd = fmax(wsd, fabs(sd - rsd) / rsd);
+        }
+        free(y);
+        CV_CHECK_OK(wm < 1e-9 && wsd < 1e-9, "log10 sums: lognormal maps' mean within %.1e, std within %.1e of libm's (relative)",
+                    wm, wsd);
+    }
     int rej = 1;
     for (int at = 0; at < 19; at++)
         for (size_t j = 0; j < sizeof bad_log / sizeof *bad_log; j++) {
@@ -478,6 +541,27 @@ static void test_kernels(void) {
     }
     CV_CHECK_OK(cv_data_log10_sums(y, 11, &s, &q) == CV_OK && s == rs && q == rq, "log10 sums: a subnormal value is summed exactly as libm's");
     free(x);
+
+    /* Fletcher-32 against a plain copy of HDF5's loop (H5checksum.c), every
+     * tail length, long data (several 360-word and 1024-float blocks), all
+     * zeros, all ones (sums that are multiples of 65535) and random bits */
+    float *fx = malloc(70001 * sizeof *fx);
+    int fl_ok = fx != NULL;
+    for (int kind = 0; kind < 4 && fl_ok; kind++)
+        for (size_t n = 0; n <= 70001; n += n < 40 ? 1 : n < 3000 ? 257 : 16661) {
+            for (size_t i = 0; i < n; i++) {
+                uint32_t u = kind == 0 ? 0u : kind == 1 ? 0xffffffffu : (uint32_t)cv_data_hash(9, (uint64_t)kind, i);
+                if (kind == 3 && (u & 3) == 0) u = 0;
+                memcpy(&fx[i], &u, 4);
+            }
+            if (cv_data_fletcher32(fx, n) != fletcher32_ref(fx, n * 4)) {
+                fl_ok = 0;
+                CV_CHECK_DIAG("fletcher32: %zu floats of kind %d differ from HDF5's loop", n, kind);
+                break;
+            }
+        }
+    free(fx);
+    CV_CHECK_OK(fl_ok, "fletcher32: equals HDF5's checksum loop (0..70001 floats; zeros, ones, random bits)");
 }
 
 static void test_dihedral(void) {
