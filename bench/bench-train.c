@@ -5,6 +5,9 @@
  * PyTorch baseline.
  *
  *   bench-train [--preset small|paper] [--seconds S] [--min-steps N] [--batch B]
+ *               [--no-profile] [--no-sgemm]
+ * --no-profile runs the queue without profiling (as cosmovae-train does)
+ * and prints no per-kernel table; --no-sgemm skips the SGEMM peak.
  * Prints "cosmovae PRESET maps_per_s=X ..." lines for the wrapper. */
 #include "cv_cli.h"
 #include "cv_rng.h"
@@ -49,12 +52,16 @@ int main(int argc, char **argv) {
     const char *preset = "small";
     double seconds = 20;
     long min_steps = 3, batch = 4;
-    cv_cli_init("bench-train", "Usage: bench-train [--preset small|paper] [--seconds S] [--min-steps N] [--batch B]\n");
+    int profile = 1, sgemm = 1;
+    cv_cli_init("bench-train", "Usage: bench-train [--preset small|paper] [--seconds S] [--min-steps N] [--batch B]\n"
+                               "                   [--no-profile] [--no-sgemm]\n");
     for (int i = 1; i < argc; i++) {
         if (cv_cli_opt_str(argc, argv, &i, "--preset", &preset)) ;
         else if (cv_cli_opt_double(argc, argv, &i, "--seconds", 0, 1e6, &seconds)) ;
         else if (cv_cli_opt_long(argc, argv, &i, "--min-steps", 1, 100000, &min_steps)) ;
         else if (cv_cli_opt_long(argc, argv, &i, "--batch", 1, 1024, &batch)) ;
+        else if (!strcmp(argv[i], "--no-profile")) profile = 0;
+        else if (!strcmp(argv[i], "--no-sgemm")) sgemm = 0;
         else if (cv_cli_common(argv[i])) ;
         else cv_cli_usage_error("unrecognized argument '%s'", argv[i]);
     }
@@ -62,7 +69,7 @@ int main(int argc, char **argv) {
     cv_status st;
     cv_ctx *ctx = NULL;
     cv_ctx_opts co = cv_ctx_opts_default();
-    co.profile = 1;
+    co.profile = profile;
     if ((st = cv_ctx_new(&co, &ctx)) != CV_OK) cv_cli_fail(st, NULL);
     cv_cfg *cfg = NULL;
     cv_model_cfg mc;
@@ -91,7 +98,7 @@ int main(int argc, char **argv) {
 
     cv_step_stats s;
     if ((st = cv_trainer_step(tr, x, &s)) != CV_OK) cv_cli_fail(st, NULL);   /* warm-up */
-    cv_ctx_profile_reset(ctx);
+    if (profile) cv_ctx_profile_reset(ctx);
     long steps = 0;
     double t0 = cv_now(), c0 = cpu_now();
     while (steps < min_steps || cv_now() - t0 < seconds) {
@@ -103,11 +110,13 @@ int main(int argc, char **argv) {
     double mps = steps * batch / dt, gfs = flops * steps / dt * 1e-9;
     printf("   %ld steps in %.2f s: %.2f maps/s, %.2f model GFLOP/s (loss %.4f)\n", steps, dt, mps, gfs, s.loss);
     printf("   process CPU time %.2f s (%.2f CPUs busy): %.2f maps per CPU-second\n", dc, dc / dt, steps * batch / dc);
-    printf("   per-kernel time over those steps:\n");
-    cv_ctx_profile_report(ctx, stdout);
+    if (profile) {
+        printf("   per-kernel time over those steps:\n");
+        cv_ctx_profile_report(ctx, stdout);
+    }
     int nb = 0;
-    double peak = sgemm_peak(ctx, &nb);
-    printf("   best SGEMM on the device (CLBlast, %dx%dx%d): %.2f GFLOP/s; model FLOP utilisation %.1f%%\n",
+    double peak = sgemm ? sgemm_peak(ctx, &nb) : 0;
+    if (sgemm) printf("   best SGEMM on the device (CLBlast, %dx%dx%d): %.2f GFLOP/s; model FLOP utilisation %.1f%%\n",
            nb, nb, nb, peak, peak > 0 ? 100.0 * gfs / peak : 0.0);
     printf("cosmovae %s maps_per_s=%.3f gflops=%.3f sgemm_peak=%.3f mem_mib=%.1f maps_per_cpu_s=%.3f\n", preset, mps, gfs,
            peak, (plan_b + model_b) / 1048576.0, steps * batch / dc);
