@@ -1,6 +1,8 @@
 /* bench-data.c -- field-data throughput: cosmovae-import against simply
- * reading its input (cat to /dev/null, same run, same files), and the
- * batch loader's maps/s, each with its peak resident memory.
+ * reading its input (cat to /dev/null, same run, same files) and against
+ * copying it (cat into one file: the cost of writing as many bytes as a
+ * full-size import writes), and the batch loader's maps/s, each with its
+ * peak resident memory.
  *
  * Makes a CMD-format set on the fly (default 4500 maps of 256^2 per field:
  * three .npy files of 1.18 GB, 3.5 GB in all; CV_BENCH_DATA_MAPS changes
@@ -32,13 +34,14 @@ static char dir[1024], files[3][1200];
 
 static double last_cpu;   /* CPU seconds (user + system) of the last run() */
 
-/* Run argv as a child; wall seconds and peak RSS (MB). */
-static int run(char *const argv[], double *wall, double *rss_mb) {
+/* Run argv as a child, its output to `out` (NULL: /dev/null); wall
+ * seconds and peak RSS (MB). */
+static int run(char *const argv[], const char *out, double *wall, double *rss_mb) {
     double t0 = cv_now();
     pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid == 0) {
-        int fd = open("/dev/null", O_WRONLY);
+        int fd = out ? open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644) : open("/dev/null", O_WRONLY);
         if (fd >= 0) dup2(fd, 1);
         execvp(argv[0], argv);
         _exit(127);
@@ -168,9 +171,10 @@ int main(int argc, char **argv) {
     const double gb = 3.0 * (double)n_maps * S * S * 4 / 1e9;
     printf("bench-data: %lld maps of %dx%d x 3 fields = %.2f GB of .npy, made in %.1f s\n", (long long)n_maps, S, S, gb, cv_now() - t0);
 
-    char out64[1200], out256[1200];
+    char out64[1200], out256[1200], outcp[1200];
     snprintf(out64, sizeof out64, "%s/out64.nc", dir);
     snprintf(out256, sizeof out256, "%s/out256.nc", dir);
+    snprintf(outcp, sizeof outcp, "%s/copy.bin", dir);
     char *cat[] = { "cat", files[0], files[1], files[2], NULL };
     char *imp64[] = { import, "-q", dir, "-o", out64, "--downsample", "4", NULL };
     char *imp256[] = { import, "-q", dir, "-o", out256, NULL };
@@ -178,30 +182,38 @@ int main(int argc, char **argv) {
     double la[3] = { 0, 0, 0 };
     if (getloadavg(la, 3) > 0) printf("(load average %.1f on %ld CPUs: other work shares the machine)\n", la[0], sysconf(_SC_NPROCESSORS_ONLN));
     for (int warm = 0; warm < 2; warm++) {
-        /* per program (cat, import 64^2, import 256^2): best wall and CPU
-         * over the rounds, highest RSS.  Cold: one round, cat before and
-         * after the imports, the faster cat the baseline. */
-        double w[3] = { 1e30, 1e30, 1e30 }, cpu[3] = { 1e30, 1e30, 1e30 }, rss[3] = { 0, 0, 0 };
+        /* per program (cat, copy, import 64^2, import 256^2): best wall and
+         * CPU time over the rounds, highest RSS.  Cold: one round, cat
+         * before and after the others, the faster cat the baseline.  Each
+         * program's output is removed before it runs (a fresh file, as a
+         * user's first import) and, cold, after. */
+        enum { NP = 4 };
+        double w[NP], cpu[NP], rss[NP];
+        for (int v = 0; v < NP; v++) { w[v] = cpu[v] = 1e30; rss[v] = 0; }
         const char *tag = warm ? "warm" : "cold";
         const int rounds = warm ? reps : 1;
-        char *const *prog[3] = { cat, imp64, imp256 };
+        char *const *prog[NP] = { cat, cat, imp64, imp256 };
+        const char *outs[NP] = { NULL, outcp, out64, out256 };
         for (int r = 0; r < rounds; r++)
-            for (int k = 0; k < (warm ? 3 : 4); k++) {
-                const int v = k == 3 ? 0 : k;
+            for (int k = 0; k < (warm ? NP : NP + 1); k++) {
+                const int v = k == NP ? 0 : k;
                 double wt, rm;
                 if (!warm) evict();
-                if (v) remove(v == 1 ? out64 : out256);   /* a fresh file each time, as a user's first import */
-                int rc = run(prog[v], &wt, &rm);
-                if (rc) { printf("%s failed (exit %d)\n", v ? "cosmovae-import" : "cat", rc); return 1; }
+                if (outs[v]) remove(outs[v]);
+                int rc = run(prog[v], v == 1 ? outcp : NULL, &wt, &rm);
+                if (rc) { printf("%s failed (exit %d)\n", v > 1 ? "cosmovae-import" : "cat", rc); return 1; }
                 if (wt < w[v]) w[v] = wt;
                 if (last_cpu < cpu[v]) cpu[v] = last_cpu;
                 if (rm > rss[v]) rss[v] = rm;
-                if (!warm && v) remove(v == 1 ? out64 : out256);
+                if (!warm && outs[v]) remove(outs[v]);
             }
-        static const char *what[3] = { "cat to /dev/null", "import --downsample 4 (64^2)", "import 256^2 (no downsampling)" };
-        for (int v = 0; v < 3; v++)
+        remove(outcp);
+        static const char *what[NP] = { "cat to /dev/null", "copy (cat into a file)", "import --downsample 4 (64^2)",
+                                        "import 256^2 (no downsampling)" };
+        for (int v = 0; v < NP; v++)
             printf("%s: %-34s %8.2f %6.2f %9.0f %9.0f %8.2f %8.2f %8.1f\n", tag, what[v], w[v], cpu[v], n_maps / w[v],
                    gb * 1e3 / w[v], w[0] / w[v], cpu[0] / cpu[v], rss[v]);
+        printf("%s: import 256^2 vs copy: %.2f (wall), %.2f (CPU)\n", tag, w[1] / w[3], cpu[1] / cpu[3]);
     }
     printf("(vs cat: cat's wall time over the program's; CPU/cat: the same for CPU time;\n"
            " warm: best of %d rounds; the imports run --threads at its default)\n", reps);

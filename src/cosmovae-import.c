@@ -103,7 +103,7 @@ static cv_status check_map(const cv_npy *f, int64_t map, const float *x, size_t 
  * instead, to save the copy, measured no faster: the page faults cost what
  * the copy did.) */
 typedef struct slot {
-    float    *out;        /* (K, C, ho, wo) */
+    float    *out;        /* (K, C ho wo + 1): maps with room for a checksum */
     double   *sums;       /* (K, C, 2) */
     int       ready;      /* 1: filled (or failed), 0: free */
     cv_status st;         /* status of the fill */
@@ -135,23 +135,22 @@ typedef struct pipeline {
 static cv_status fill_block(const pipeline *p, worker *wk, int64_t b, slot *sl) {
     cv_status st = CV_OK;
     const int C = p->C, F = p->down;
-    const size_t hw = (size_t)p->H * p->W, hwo = hw / ((size_t)F * F);
+    const size_t hw = (size_t)p->H * p->W, hwo = hw / ((size_t)F * F), stride = (size_t)C * hwo + 1;
     const int64_t first = b * p->K, k = p->n_maps - first < p->K ? p->n_maps - first : p->K;
     for (int64_t m = 0; m < k; m++) {
+        float *x = sl->out + (size_t)m * stride;   /* (C, ho, wo), then the checksum */
         for (int c = 0; c < C; c++) {
-            const size_t mc = (size_t)m * C + c;
             if (F == 1) {
-                CV_TRY(cv_npy_read(p->npy[c], first + m, 1, sl->out + mc * hw));
+                CV_TRY(cv_npy_read(p->npy[c], first + m, 1, x + (size_t)c * hw));
             } else {
                 CV_TRY(cv_npy_read(p->npy[c], first + m, 1, wk->scratch));
-                if (cv_data_block_mean(wk->scratch, sl->out + mc * hwo, p->H, p->W, F, p->is_log[c]))
+                if (cv_data_block_mean(wk->scratch, x + (size_t)c * hwo, p->H, p->W, F, p->is_log[c]))
                     CV_TRY(check_map(p->npy[c], first + m, wk->scratch, hw, p->W, p->is_log[c]));
             }
         }
-        /* the writer's checks and sums of this map; on a bad value, find it
-         * again to name the input file */
-        const float *x = sl->out + (size_t)m * C * hwo;
-        st = cv_writer_sums(p->w, first + m, 1, x, sl->sums + (size_t)m * C * 2);
+        /* the writer's checks, sums and checksum of this map; on a bad
+         * value, find it again to name the input file */
+        st = cv_writer_sums_padded(p->w, first + m, 1, x, sl->sums + (size_t)m * C * 2);
         if (st == CV_ERR_NUMERIC && F == 1)
             for (int c = 0; c < C; c++) CV_TRY(check_map(p->npy[c], first + m, x + (size_t)c * hw, hw, p->W, p->is_log[c]));
         CV_TRY(st);
@@ -356,7 +355,7 @@ int main(int argc, char **argv) {
     if (K < 1) K = 1;
     if (K > 64) K = 64;
     if (K > n_maps) K = n_maps;
-    const size_t slot_floats = (size_t)K * C * hwo, scratch_floats = down > 1 ? hw : 0;
+    const size_t slot_floats = (size_t)K * (C * hwo + 1), scratch_floats = down > 1 ? hw : 0;
     const int64_t nb = (n_maps + K - 1) / K;
     long nw = threads;
     if (nw < 1) {
@@ -413,7 +412,7 @@ int main(int argc, char **argv) {
         cv_status rst = sl->st;
         pthread_mutex_unlock(&pl.mu);
         if (rst != CV_OK) { st = cv_error(rst, "%s", sl->err); goto fail; }
-        CV_TRY(cv_writer_write_sums(w, first, k, sl->out, sl->sums));
+        CV_TRY(cv_writer_write_padded(w, first, k, sl->out, sl->sums));
         pthread_mutex_lock(&pl.mu);
         sl->ready = 0;
         pthread_cond_broadcast(&pl.cv);

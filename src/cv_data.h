@@ -107,6 +107,9 @@ typedef struct cv_writer_opts {
     const char *source;                 /* global attribute; default "" */
     const char *history;                /* the command that made the file; default "" */
     int     deflate;                    /* 0..9, default 1 (with shuffle) */
+    int     direct;                     /* default 1: with deflate 0, hand each map's
+                                           chunk and checksum to HDF5 directly (the
+                                           same bytes, much faster); 0: through NetCDF */
 } cv_writer_opts;
 cv_writer_opts cv_writer_opts_default(void);
 
@@ -130,6 +133,16 @@ cv_status cv_writer_write(cv_writer *w, int64_t first, int64_t count, const floa
  * come from cv_writer_sums of the same maps and map indices). */
 cv_status cv_writer_sums(const cv_writer *w, int64_t first, int64_t count, const float *maps, double *sums);
 cv_status cv_writer_write_sums(cv_writer *w, int64_t first, int64_t count, const float *maps, const double *sums);
+/* The same two steps without a copy, for a pipeline: maps (count, C H W + 1),
+ * each map followed by one float of room.  cv_writer_sums_padded (any
+ * thread) also puts there the map's chunk checksum when the writer hands
+ * chunks to HDF5 directly; cv_writer_write_padded (the writer's thread)
+ * then writes each map and checksum as one chunk. */
+cv_status cv_writer_sums_padded(const cv_writer *w, int64_t first, int64_t count, float *maps, double *sums);
+cv_status cv_writer_write_padded(cv_writer *w, int64_t first, int64_t count, const float *maps, const double *sums);
+/* 1 when the writer hands chunks to HDF5 directly (opts.direct, deflate 0
+ * and a build with HDF5), 0 when they go through NetCDF. */
+int cv_writer_direct(const cv_writer *w);
 cv_status cv_writer_set_params(cv_writer *w, int64_t first, int64_t count,
                                const double *params /* (count, n_param) */);
 cv_status cv_writer_set_sim(cv_writer *w, int64_t first, int64_t count, const int32_t *sim /* (count) */);

@@ -193,10 +193,15 @@ static float map_val(int m, int ch, int i) {
     return (float)v;
 }
 
-static cv_status write_dataset(const char *path, float *maps, int8_t *split, double *params) {
+/* deflate 0 and padded: maps 20..29 through cv_writer_sums_padded and
+ * cv_writer_write_padded; *direct: what the writer did */
+static cv_status write_dataset_opts(const char *path, float *maps, int8_t *split, double *params, int deflate, int direct,
+                                    int padded, int *was_direct) {
     cv_status st = CV_OK;
     static const char *names[NC] = { "Mgas", "HI", "B" };
     cv_writer_opts o = cv_writer_opts_default();
+    o.deflate = deflate;
+    o.direct = direct;
     o.n_maps = NM;
     o.n_chan = NC;
     o.height = o.width = S;
@@ -208,10 +213,18 @@ static cv_status write_dataset(const char *path, float *maps, int8_t *split, dou
     for (int m = 0; m < NM; m++) split[m] = m % 15 >= 10 ? (m % 15 >= 13 ? CV_SPLIT_TEST : CV_SPLIT_VALID) : CV_SPLIT_TRAIN;
     for (int m = 0; m < NM; m++)
         for (int p = 0; p < 6; p++) params[m * 6 + p] = 0.1 * (m / 15) + p;
+    if (was_direct) *was_direct = cv_writer_direct(w);
     /* out of order blocks; the first in two steps (sums, then write) */
     double sums[10 * NC * 2];
-    CV_TRY(cv_writer_sums(w, 20, 10, maps + 20 * NC * S * S, sums));
-    CV_TRY(cv_writer_write_sums(w, 20, 10, maps + 20 * NC * S * S, sums));
+    if (padded) {
+        static float pad[10 * (NC * S * S + 1)];
+        for (int m = 0; m < 10; m++) memcpy(pad + m * (NC * S * S + 1), maps + (20 + m) * NC * S * S, NC * S * S * sizeof(float));
+        CV_TRY(cv_writer_sums_padded(w, 20, 10, pad, sums));
+        CV_TRY(cv_writer_write_padded(w, 20, 10, pad, sums));
+    } else {
+        CV_TRY(cv_writer_sums(w, 20, 10, maps + 20 * NC * S * S, sums));
+        CV_TRY(cv_writer_write_sums(w, 20, 10, maps + 20 * NC * S * S, sums));
+    }
     CV_TRY(cv_writer_write(w, 0, 20, maps));
     if (cv_writer_write_sums(w, 25, 1, maps + 25 * NC * S * S, sums) != CV_ERR_ARG || !strstr(cv_last_error(), "twice")) {
         st = cv_error(CV_ERR_ARG, "a map written twice through cv_writer_write_sums was accepted");
@@ -227,14 +240,98 @@ fail:
     return st;
 }
 
+static void fill_maps(float *maps /* (NM, NC, S, S) */) {
+    for (int m = 0; m < NM; m++)
+        for (int ch = 0; ch < NC; ch++)
+            for (int i = 0; i < S * S; i++) maps[(m * NC + ch) * S * S + i] = map_val(m, ch, i);
+}
+
+static cv_status write_dataset(const char *path, float *maps, int8_t *split, double *params) {
+    return write_dataset_opts(path, maps, split, params, 1, 1, 0, NULL);
+}
+
+static int read_file(const char *path, unsigned char **b, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    *b = NULL;
+    *n = 0;
+    if (!f) return 0;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *b = malloc(len > 0 ? (size_t)len : 1);
+    *n = *b ? fread(*b, 1, (size_t)len, f) : 0;
+    fclose(f);
+    return *b && *n == (size_t)len;
+}
+
+/* Uncompressed datasets: chunks handed to HDF5 directly with their
+ * Fletcher-32 (and through cv_writer_write_padded) hold what NetCDF's
+ * filter path writes; the bytes are the same from run to run; a corrupted
+ * chunk is still caught by its checksum and named. */
+static void test_direct(void) {
+    char p0[2048], p1[2048], p2[2048], pc[2048];
+    static float maps[NM * NC * S * S], b0[NM * NC * S * S], b1[NM * NC * S * S];
+    int8_t split[NM];
+    double params[NM * 6];
+    fill_maps(maps);
+    tpath(p0, sizeof p0, "nc0.nc");
+    tpath(p1, sizeof p1, "dir1.nc");
+    tpath(p2, sizeof p2, "dir2.nc");
+    tpath(pc, sizeof pc, "dirbad.nc");
+    int d0 = -1, d1 = -1, d2 = -1;
+    cv_status st = write_dataset_opts(p0, maps, split, params, 0, 0, 1, &d0);
+    if (st == CV_OK) st = write_dataset_opts(p1, maps, split, params, 0, 1, 1, &d1);
+    if (st == CV_OK) st = write_dataset_opts(p2, maps, split, params, 0, 1, 1, &d2);
+    CV_CHECK_OK(st == CV_OK, "direct: written with and without direct chunk writes (%s)", st ? cv_last_error() : "ok");
+    if (st != CV_OK) return;
+#if defined(CV_HAVE_HDF5)
+    CV_CHECK_OK(d0 == 0 && d1 == 1 && d2 == 1, "direct: used with deflate 0 when asked for (HDF5 build)");
+#else
+    CV_CHECK_OK(d0 == 0 && d1 == 0, "direct: never used without HDF5 at build time");
+#endif
+    cv_dataset *a = NULL, *b = NULL;
+    int same = cv_dataset_open(p0, &a) == CV_OK && cv_dataset_open(p1, &b) == CV_OK &&
+               cv_dataset_read(a, 0, NM, b0) == CV_OK && cv_dataset_read(b, 0, NM, b1) == CV_OK &&
+               !memcmp(b0, maps, sizeof maps) && !memcmp(b1, maps, sizeof maps);
+    for (int ch = 0; same && ch < NC; ch++)
+        same = cv_dataset_norm_mean(a, ch) == cv_dataset_norm_mean(b, ch) && cv_dataset_norm_std(a, ch) == cv_dataset_norm_std(b, ch);
+    for (int m = 0; same && m < NM; m++)
+        same = cv_dataset_split(a, m) == cv_dataset_split(b, m) && cv_dataset_param(a, m, 3) == cv_dataset_param(b, m, 3);
+    cv_dataset_free(a);
+    cv_dataset_free(b);
+    CV_CHECK_OK(same, "direct: maps (bit-exact), statistics, splits and params as through NetCDF");
+    unsigned char *f1 = NULL, *f2 = NULL;
+    size_t n1 = 0, n2 = 0;
+    int ok = read_file(p1, &f1, &n1) && read_file(p2, &f2, &n2) && n1 == n2 && !memcmp(f1, f2, n1);
+    CV_CHECK_OK(ok, "direct: the same maps and options give the same file bytes");
+    /* corrupt one value of map 7's chunk: find the map's bytes in the file */
+    int64_t bad = -1;
+    if (ok) {
+        const unsigned char *want = (const unsigned char *)(maps + 7 * NC * S * S + 5);
+        for (size_t i = 0; i + 16 <= n1; i++)
+            if (!memcmp(f1 + i, want, 16)) { f1[i + 1] ^= 0x40; bad = (int64_t)i; break; }
+        write_bytes(pc, f1, n1);
+    }
+    cv_dataset *dc = NULL;
+    int caught = 0;
+    if (bad >= 0 && cv_dataset_open(pc, &dc) == CV_OK) {
+        caught = cv_dataset_read(dc, 0, 7, b0) == CV_OK && cv_dataset_read(dc, 8, NM - 8, b0) == CV_OK &&
+                 cv_dataset_read(dc, 0, NM, b0) != CV_OK && strstr(cv_last_error(), "map 7") && strstr(cv_last_error(), "dirbad.nc");
+        cv_dataset_free(dc);
+    }
+    CV_CHECK_OK(caught, "direct: a corrupted chunk fails its checksum, the error names the file and map 7: %s",
+                caught ? cv_last_error() : "not caught");
+    free(f1);
+    free(f2);
+    remove(p0); remove(p1); remove(p2); remove(pc);
+}
+
 static void test_dataset(void) {
     char p[2048], q[2048];
     static float maps[NM * NC * S * S], back[NM * NC * S * S];
     int8_t split[NM];
     double params[NM * 6];
-    for (int m = 0; m < NM; m++)
-        for (int ch = 0; ch < NC; ch++)
-            for (int i = 0; i < S * S; i++) maps[(m * NC + ch) * S * S + i] = map_val(m, ch, i);
+    fill_maps(maps);
     tpath(p, sizeof p, "d.nc");
     cv_status st = write_dataset(p, maps, split, params);
     CV_CHECK_OK(st == CV_OK, "dataset: written (%s)", st ? cv_last_error() : "ok");
@@ -861,6 +958,7 @@ int main(void) {
     test_npy_parser();
     test_npy_files();
     test_dataset();
+    test_direct();
     test_kernels();
     test_dihedral();
     test_params_split();
