@@ -579,12 +579,10 @@ static inline void log10_acc(cv_v8u u, cv_v4d *s, cv_v4d *q) {
     const cv_v8i t = (cv_v8i)(u - CV_SQRTH), e = t >> 23;
     const cv_v8f m = (cv_v8f)(((cv_v8u)t & 0x7fffffu) + CV_SQRTH);
     const cv_v8f sf = (m - 1.0f) / (m + 1.0f), z = sf * sf, f = sf * CV_LOG_P(z);
+    const cv_v8d l8 = __builtin_convertvector(e, cv_v8d) * CV_LOG10_2 + __builtin_convertvector(f, cv_v8d);
     for (int h = 0; h < 2; h++) {
-        cv_v4f fh;
-        cv_v4i eh;
-        memcpy(&fh, (const char *)&f + 16 * h, sizeof fh);
-        memcpy(&eh, (const char *)&e + 16 * h, sizeof eh);
-        const cv_v4d l = __builtin_convertvector(eh, cv_v4d) * CV_LOG10_2 + __builtin_convertvector(fh, cv_v4d);
+        cv_v4d l;
+        memcpy(&l, (const char *)&l8 + 32 * h, sizeof l);
         s[h] += l;
         q[h] += l * l;
     }
