@@ -330,10 +330,10 @@ void cvk_conv2d_bwd_weight_k3(CONV_WGRAD_ARGS) {
 /* out[i] = GELU(x[i]) (or GELU'(x[i]) when deriv), i < n: taken once into
  * the scratch on CPU devices. */
 __kernel void cvk_conv2d_gelu(__global const float *x, ulong xoff, __global float *out, ulong ooff, long n, int deriv) {
-    long i = CV_GID0;
-    if (i >= n) return;
-    const float v = x[xoff + i];
-    out[ooff + i] = deriv ? conv_gelu_grad(v) : conv_gelu(v);
+    CV_ELEMS(i, n) {
+        const float v = x[xoff + i];
+        out[ooff + i] = deriv ? conv_gelu_grad(v) : conv_gelu(v);
+    }
 }
 
 /* dw[i] += sum_{s < S} part[s * n + i], i < n (fixed order: deterministic). */
@@ -499,27 +499,12 @@ void cvk_conv2d_bias_bwd(__global const float *dy, ulong dyoff, __global float *
 
 /* GELU and GELU' on vectors, for the CPU kernels: GELU(x) = x (1 + erf(x/sqrt 2)) / 2
  * with erf from the rational fit of Eigen and XLA (clamped to |x| <= 4, where
- * erf is +-1 in float; absolute error below 2e-7), no exp, no branch;
- * GELU'(x) = (1 + erf(x/sqrt 2)) / 2 + x phi(x), phi through a Cephes
- * expf written out on the vector (the device's exp came out several times
- * slower in PoCL's AVX2 builds).  About twice as fast as the erfc form of
- * conv_gelu (one exp and a division more) on PoCL; the price is absolute
- * rather than relative accuracy for x < -3 (|GELU| < 4e-3 there), the same
- * as PyTorch's own float GELU (doc/conv.md). */
-#define CONV_GELU_VEC(T, IT, sfx)                                                                  \
-T conv_exp##sfx(T x) {                   /* exp(x) for x < 88 */                                  \
-    x = fmax(x, (T)(-87.0f));                                                                      \
-    const T n = floor(fma(x, (T)(1.44269504088896341f), (T)(0.5f)));                               \
-    T r = fma(n, (T)(-0.693359375f), x);                                                           \
-    r = fma(n, (T)(2.12194440e-4f), r);                                                            \
-    T p = fma(r, (T)(1.9875691500e-4f), (T)(1.3981999507e-3f));                                    \
-    p = fma(p, r, (T)(8.3334519073e-3f));                                                          \
-    p = fma(p, r, (T)(4.1665795894e-2f));                                                          \
-    p = fma(p, r, (T)(1.6666665459e-1f));                                                          \
-    p = fma(p, r, (T)(5.0000001201e-1f));                                                          \
-    const T y = fma(p, r * r, r + 1.0f);                                                           \
-    return y * as_##T((convert_##IT(n) + 127) << 23);                                              \
-}                                                                                                  \
+ * erf is +-1 in float; absolute error below 2e-7): no exp, no branch;
+ * GELU'(x) = (1 + erf(x/sqrt 2)) / 2 + x phi(x).  About twice as fast as
+ * the erfc form of conv_gelu (an exp and a division more) on PoCL; the
+ * price is absolute rather than relative accuracy for x < -3 (|GELU| <
+ * 4e-3 there), the same as PyTorch's own float GELU (doc/conv.md). */
+#define CONV_GELU_VEC(T, sfx)                                                                      \
 T conv_erf##sfx(T x) {                                                                             \
     x = clamp(x, (T)(-4.0f), (T)(4.0f));                                                           \
     const T x2 = x * x;                                                                            \
@@ -539,12 +524,12 @@ T conv_gelu##sfx(T x) {                                                         
     return (0.5f * x) * (1.0f + conv_erf##sfx(x * CV_SQRT1_2));                                    \
 }                                                                                                  \
 T conv_gelu_grad##sfx(T x) {                                                                       \
-    const T phi = CV_INV_SQRT2PI * conv_exp##sfx(-0.5f * x * x);                                   \
+    const T phi = CV_INV_SQRT2PI * exp(-0.5f * x * x);                                             \
     return fma(x, phi, 0.5f * (1.0f + conv_erf##sfx(x * CV_SQRT1_2)));                             \
 }
-CONV_GELU_VEC(float4, int4, _v4)
-CONV_GELU_VEC(float8, int8, _v8)
-CONV_GELU_VEC(float16, int16, _v16)
+CONV_GELU_VEC(float4, _v4)
+CONV_GELU_VEC(float8, _v8)
+CONV_GELU_VEC(float16, _v16)
 
 #if CV_CONV_V == 4
 typedef float4 cvv;

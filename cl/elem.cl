@@ -4,58 +4,59 @@
  * work-items write the same address and no atomics are needed.  Every
  * *_bwd kernel accumulates (+=).  Flat index arithmetic is in long:
  * tensors may exceed 2^31 elements; the resampling and channel kernels
- * take 2-D / 3-D ranges instead of dividing per element (PoCL vectorises
- * their straight-line bodies across work-items). */
+ * take 2-D / 3-D ranges instead of dividing per element.  Flat kernels
+ * and the first dimension of the channel kernels run CV_ELEMS
+ * (cl/cv_common.clh): CV_ELEM_CHUNK elements per work-item. */
 
 #define CV_SQRT1_2  0.70710678118654752440f
 #define CV_INV_SQRT_2PI 0.39894228040143267794f
 
 /* y = x/2 (1 + erf(x / sqrt 2)) */
 __kernel void cvk_gelu_fwd(__global const float *x, ulong xo, __global float *y, ulong yo, long n) {
-    long i = CV_GID0;
-    if (i >= n) return;
-    float v = x[xo + i];
-    y[yo + i] = 0.5f * v * (1.0f + erf(v * CV_SQRT1_2));
+    CV_ELEMS(i, n) {
+        float v = x[xo + i];
+        y[yo + i] = 0.5f * v * (1.0f + erf(v * CV_SQRT1_2));
+    }
 }
 
 /* dx += dy (Phi(x) + x phi(x)) */
 __kernel void cvk_gelu_bwd(__global const float *x, ulong xo, __global const float *dy, ulong dyo,
                            __global float *dx, ulong dxo, long n) {
-    long i = CV_GID0;
-    if (i >= n) return;
-    float v = x[xo + i];
-    float d = 0.5f * (1.0f + erf(v * CV_SQRT1_2)) + v * CV_INV_SQRT_2PI * exp(-0.5f * v * v);
-    dx[dxo + i] += dy[dyo + i] * d;
+    CV_ELEMS(i, n) {
+        float v = x[xo + i];
+        float d = 0.5f * (1.0f + erf(v * CV_SQRT1_2)) + v * CV_INV_SQRT_2PI * exp(-0.5f * v * v);
+        dx[dxo + i] += dy[dyo + i] * d;
+    }
 }
 
 __kernel void cvk_add_fwd(__global const float *a, ulong ao, __global const float *b, ulong bo,
                           __global float *y, ulong yo, long n) {
-    long i = CV_GID0;
-    if (i >= n) return;
-    y[yo + i] = a[ao + i] + b[bo + i];
+    CV_ELEMS(i, n) {
+        y[yo + i] = a[ao + i] + b[bo + i];
+    }
 }
 
 /* da += dy (mask & 1), db += dy (mask & 2); mask & 4 (8): da (db) = dy,
  * for the gradient's first writer */
 __kernel void cvk_add_bwd(__global const float *dy, ulong dyo, __global float *da, ulong dao,
                           __global float *db, ulong dbo, int mask, long n) {
-    long i = CV_GID0;
-    if (i >= n) return;
-    float g = dy[dyo + i];
-    if (mask & 1) da[dao + i] = (mask & 4) ? g : da[dao + i] + g;
-    if (mask & 2) db[dbo + i] = (mask & 8) ? g : db[dbo + i] + g;
+    CV_ELEMS(i, n) {
+        float g = dy[dyo + i];
+        if (mask & 1) da[dao + i] = (mask & 4) ? g : da[dao + i] + g;
+        if (mask & 2) db[dbo + i] = (mask & 8) ? g : db[dbo + i] + g;
+    }
 }
 
 __kernel void cvk_scale_fwd(__global const float *x, ulong xo, __global float *y, ulong yo, float s, long n) {
-    long i = CV_GID0;
-    if (i >= n) return;
-    y[yo + i] = s * x[xo + i];
+    CV_ELEMS(i, n) {
+        y[yo + i] = s * x[xo + i];
+    }
 }
 
 __kernel void cvk_scale_bwd(__global const float *dy, ulong dyo, __global float *dx, ulong dxo, float s, long n) {
-    long i = CV_GID0;
-    if (i >= n) return;
-    dx[dxo + i] += s * dy[dyo + i];
+    CV_ELEMS(i, n) {
+        dx[dxo + i] += s * dy[dyo + i];
+    }
 }
 
 /* Resampling: 3-D ranges (x, y, plane) so that no work-item divides; the
@@ -142,32 +143,30 @@ __kernel void cvk_upsample_bwd(__global const float *dy, ulong dyo, __global flo
  * side.  No division per element. */
 __kernel void cvk_chan_copy(__global const float *x, ulong xo, long xs, __global float *y, ulong yo, long ys,
                             long L, int acc) {
-    const long i = CV_GID0, n = get_global_id(1);
-    if (i >= L) return;
-    const float v = x[xo + n * xs + i];
-    __global float *d = y + yo + n * ys + i;
-    if (acc) *d += v;
-    else *d = v;
+    const long n = get_global_id(1);
+    __global const float *s = x + xo + n * xs;
+    __global float *d = y + yo + n * ys;
+    if (acc) CV_ELEMS(i, L) d[i] += s[i];
+    else CV_ELEMS(i, L) d[i] = s[i];
 }
 
 /* y = g[c] x + b[c], x (N, C, HW); work-item (i, n*C + c) */
 __kernel void cvk_affine_fwd(__global const float *x, ulong xo, __global const float *g, ulong go,
                              __global const float *b, ulong bo, __global float *y, ulong yo,
                              int C, long HW, int NC) {
-    const long i = CV_GID0;
     const int nc = get_global_id(1);
-    if (i >= HW || nc >= NC) return;
-    const int c = nc % C;
-    const long at = (long)nc * HW + i;
-    y[yo + at] = g[go + c] * x[xo + at] + b[bo + c];
+    if (nc >= NC) return;
+    const float gc = g[go + nc % C], bc = b[bo + nc % C];
+    const long at = (long)nc * HW;
+    CV_ELEMS(i, HW) y[yo + at + i] = gc * x[xo + at + i] + bc;
 }
 
 /* dx += g[c] dy (dg, db come from the per-channel reduction in reduce.cl) */
 __kernel void cvk_affine_bwd(__global const float *g, ulong go, __global const float *dy, ulong dyo,
                              __global float *dx, ulong dxo, int C, long HW, int NC) {
-    const long i = CV_GID0;
     const int nc = get_global_id(1);
-    if (i >= HW || nc >= NC) return;
-    const long at = (long)nc * HW + i;
-    dx[dxo + at] += g[go + nc % C] * dy[dyo + at];
+    if (nc >= NC) return;
+    const float gc = g[go + nc % C];
+    const long at = (long)nc * HW;
+    CV_ELEMS(i, HW) dx[dxo + at + i] += gc * dy[dyo + at + i];
 }

@@ -2,26 +2,26 @@
 
 /* y[n*M + m] = t[m] */
 __kernel void cvk_bcast_fwd(__global const float *t, ulong toff, __global float *y, ulong yoff, long N, long M) {
-    long i = CV_GID0;
-    if (i >= N * M) return;
-    y[yoff + i] = t[toff + i % M];
+    CV_ELEMS(i, N * M) {
+        y[yoff + i] = t[toff + i % M];
+    }
 }
 
 /* dt[m] += sum_n dy[n*M + m]  (one work-item per m: no atomics, deterministic) */
 __kernel void cvk_bcast_bwd(__global const float *dy, ulong dyoff, __global float *dt, ulong dtoff, long N, long M) {
-    long m = CV_GID0;
-    if (m >= M) return;
-    float s = 0.0f;
-    for (long n = 0; n < N; n++) s += dy[dyoff + n * M + m];
-    dt[dtoff + m] += s;
+    CV_ELEMS(m, M) {
+        float s = 0.0f;
+        for (long n = 0; n < N; n++) s += dy[dyoff + n * M + m];
+        dt[dtoff + m] += s;
+    }
 }
 
 /* ema = d ema + (1 - d) p, unless the optimizer skipped this step */
 __kernel void cvk_ema(__global float *ema, ulong eoff, __global const float *p, ulong poff, long n, float d,
                       __global const float *stat, ulong soff, float skip) {
-    long i = CV_GID0;
-    if (i >= n) return;
-    float gn = sqrt(stat[soff]);
+    const float gn = sqrt(stat[soff]);
     if (!isfinite(gn) || (skip > 0.0f && gn > skip)) return;
-    ema[eoff + i] = d * ema[eoff + i] + (1.0f - d) * p[poff + i];
+    CV_ELEMS(i, n) {
+        ema[eoff + i] = d * ema[eoff + i] + (1.0f - d) * p[poff + i];
+    }
 }

@@ -21,21 +21,21 @@ __kernel void cvk_rmsprop(__global float *p, ulong po, __global const float *gr,
                           __global float *v, ulong vo, __global float *buf, ulong bo,
                           float lr, float alpha, float eps, float wd, float mom,
                           __global float *stat, ulong so, float clip, float skip, int nstat, long n) {
-    long i = CV_GID0;
-    if (i >= n) return;
-    float scale;
-    if (!cv_optim_scale(stat, so, clip, skip, nstat, i, &scale)) return;
-    float pi = p[po + i];
-    float g = scale * gr[go + i] + wd * pi;
-    float vi = alpha * v[vo + i] + (1.0f - alpha) * g * g;
-    v[vo + i] = vi;
-    float u = g / (sqrt(vi) + eps);
-    if (mom > 0.0f) {
-        float b = mom * buf[bo + i] + u;
-        buf[bo + i] = b;
-        p[po + i] = pi - lr * b;
-    } else {
-        p[po + i] = pi - lr * u;
+    float scale;                              /* one decision per work-item, not per element */
+    if (!cv_optim_scale(stat, so, clip, skip, nstat, CV_GID0 * CV_ELEM_CHUNK, &scale)) return;
+    CV_ELEMS(i, n) {
+        float pi = p[po + i];
+        float g = scale * gr[go + i] + wd * pi;
+        float vi = alpha * v[vo + i] + (1.0f - alpha) * g * g;
+        v[vo + i] = vi;
+        float u = g / (sqrt(vi) + eps);
+        if (mom > 0.0f) {
+            float b = mom * buf[bo + i] + u;
+            buf[bo + i] = b;
+            p[po + i] = pi - lr * b;
+        } else {
+            p[po + i] = pi - lr * u;
+        }
     }
 }
 
@@ -46,15 +46,15 @@ __kernel void cvk_adam(__global float *p, ulong po, __global const float *gr, ul
                        __global float *m, ulong mo, __global float *v, ulong vo,
                        float step, float ibc2, float b1, float b2, float eps, float wd,
                        __global float *stat, ulong so, float clip, float skip, int nstat, long n) {
-    long i = CV_GID0;
-    if (i >= n) return;
-    float scale;
-    if (!cv_optim_scale(stat, so, clip, skip, nstat, i, &scale)) return;
-    float pi = p[po + i];
-    float g = scale * gr[go + i] + wd * pi;
-    float mi = b1 * m[mo + i] + (1.0f - b1) * g;
-    float vi = b2 * v[vo + i] + (1.0f - b2) * g * g;
-    m[mo + i] = mi;
-    v[vo + i] = vi;
-    p[po + i] = pi - step * mi / (sqrt(vi) * ibc2 + eps);
+    float scale;                              /* one decision per work-item, not per element */
+    if (!cv_optim_scale(stat, so, clip, skip, nstat, CV_GID0 * CV_ELEM_CHUNK, &scale)) return;
+    CV_ELEMS(i, n) {
+        float pi = p[po + i];
+        float g = scale * gr[go + i] + wd * pi;
+        float mi = b1 * m[mo + i] + (1.0f - b1) * g;
+        float vi = b2 * v[vo + i] + (1.0f - b2) * g * g;
+        m[mo + i] = mi;
+        v[vo + i] = vi;
+        p[po + i] = pi - step * mi / (sqrt(vi) * ibc2 + eps);
+    }
 }

@@ -94,7 +94,7 @@ cv_status cv_rmsprop_step(cv_ctx *ctx, const cv_tensor *p, const cv_tensor *g, c
     cv_karg_f32(&ka, clip); cv_karg_f32(&ka, skip);
     cv_karg_i32(&ka, cv_tensor_numel(stat) >= 2 ? 2 : 1);
     cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    return cv_op_flat_launch(ctx, &ka, n);
 }
 
 cv_status cv_adam_step(cv_ctx *ctx, const cv_tensor *p, const cv_tensor *g, const cv_tensor *m, const cv_tensor *v,
@@ -119,7 +119,7 @@ cv_status cv_adam_step(cv_ctx *ctx, const cv_tensor *p, const cv_tensor *g, cons
     cv_karg_f32(&ka, clip); cv_karg_f32(&ka, skip);
     cv_karg_i32(&ka, cv_tensor_numel(stat) >= 2 ? 2 : 1);
     cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    return cv_op_flat_launch(ctx, &ka, n);
 }
 
 /* ---- checks: references against closed forms ------------------------------------ */

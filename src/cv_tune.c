@@ -23,7 +23,7 @@ typedef struct tune_row {
     const char *name;         /* substring of the device name, or NULL */
     const char *vendor;       /* substring of the vendor, or NULL */
     uint64_t    type;         /* CL_DEVICE_TYPE_* bits that must be set, or 0 */
-    int32_t     v, cob1, r3, cob3, wcob1, wcob3, wcib1, vec_wg, wgrad_groups, keep_gelu, pre_gelu, elem_wg;
+    int32_t     v, cob1, r3, cob3, wcob1, wcob3, wcib1, vec_wg, wgrad_groups, keep_gelu, pre_gelu, elem_wg, ech;
     int         n_rules;
     cv_tune_rule rules[4];
 } tune_row;
@@ -41,17 +41,17 @@ typedef struct tune_row {
 #define CPU_RULES 1, { { -1, 0, 0, 0, 0, CV_TUNE_VEC } }
 
 static const tune_row tune_rows[] = {
-    /* entry                  name                   vendor    type                  V  C1 R3 COB3 W1 W3 I1 vwg wgr kg  pre  ewg */
-    { "GeForce GTX 1080 Ti", "GeForce GTX 1080 Ti", NULL,     CL_DEVICE_TYPE_GPU,   4, 8, 2, 8,  8, 8, 1, 64, 32, 0,    0, 256, GPU_RULES(HW32) },
-    { "NVIDIA GPU",          NULL,                  "NVIDIA", CL_DEVICE_TYPE_GPU,   4, 8, 2, 8,  8, 8, 1, 64, 32, 0,    0, 256, GPU_RULES(64 * 64) },
+    /* entry                  name                   vendor    type                  V  C1 R3 COB3 W1 W3 I1 vwg wgr kg  pre  ewg ech */
+    { "GeForce GTX 1080 Ti", "GeForce GTX 1080 Ti", NULL,     CL_DEVICE_TYPE_GPU,   4, 8, 2, 8,  8, 8, 1, 64, 32, 0,    0, 256, 1, GPU_RULES(HW32) },
+    { "NVIDIA GPU",          NULL,                  "NVIDIA", CL_DEVICE_TYPE_GPU,   4, 8, 2, 8,  8, 8, 1, 64, 32, 0,    0, 256, 1, GPU_RULES(64 * 64) },
     { "AMD GPU",             NULL,                  "Advanced Micro Devices", CL_DEVICE_TYPE_GPU,
-                                                                                    4, 8, 2, 8,  8, 8, 1, 64, 32, 0,    0, 256, GPU_RULES(64 * 64) },
-    { "AMD GPU",             NULL,                  "AMD",    CL_DEVICE_TYPE_GPU,   4, 8, 2, 8,  8, 8, 1, 64, 32, 0,    0, 256, GPU_RULES(64 * 64) },
-    { "Intel GPU",           NULL,                  "Intel",  CL_DEVICE_TYPE_GPU,   4, 8, 2, 8,  8, 8, 1, 32, 16, 0,    0, 128, GPU_RULES(128 * 128) },
-    { "CPU (AVX-512)",       "avx512",              NULL,     CL_DEVICE_TYPE_CPU,  16, 16, 4, 8,  8, 8, 3,  4,  4, 1, 4096, 256, CPU_RULES },
-    { "CPU",                 NULL,                  NULL,     CL_DEVICE_TYPE_CPU,   8, 16, 4, 8,  8, 8, 3,  4,  4, 1, 4096, 256, CPU_RULES },
-    { "other GPU",           NULL,                  NULL,     CL_DEVICE_TYPE_GPU,   4, 8, 2, 8,  8, 8, 1, 32, 16, 0,    0,  64, GPU_RULES(64 * 64) },
-    { "other device",        NULL,                  NULL,     0,                    4, 8, 2, 8,  8, 8, 1,  4,  4, 0,    0,  64,
+                                                                                    4, 8, 2, 8,  8, 8, 1, 64, 32, 0,    0, 256, 1, GPU_RULES(64 * 64) },
+    { "AMD GPU",             NULL,                  "AMD",    CL_DEVICE_TYPE_GPU,   4, 8, 2, 8,  8, 8, 1, 64, 32, 0,    0, 256, 1, GPU_RULES(64 * 64) },
+    { "Intel GPU",           NULL,                  "Intel",  CL_DEVICE_TYPE_GPU,   4, 8, 2, 8,  8, 8, 1, 32, 16, 0,    0, 128, 1, GPU_RULES(128 * 128) },
+    { "CPU (AVX-512)",       "avx512",              NULL,     CL_DEVICE_TYPE_CPU,  16, 16, 4, 8,  8, 8, 3,  4,  4, 1, 4096, 256, 256, CPU_RULES },
+    { "CPU",                 NULL,                  NULL,     CL_DEVICE_TYPE_CPU,   8, 16, 4, 8,  8, 8, 3,  4,  4, 1, 4096, 256, 256, CPU_RULES },
+    { "other GPU",           NULL,                  NULL,     CL_DEVICE_TYPE_GPU,   4, 8, 2, 8,  8, 8, 1, 32, 16, 0,    0,  64, 1, GPU_RULES(64 * 64) },
+    { "other device",        NULL,                  NULL,     0,                    4, 8, 2, 8,  8, 8, 1,  4,  4, 0,    0,  64, 1,
       1, { { -1, 0, 0, 0, 0, CV_TUNE_DIRECT } } },
 };
 
@@ -82,7 +82,7 @@ void cv_tune_table(const char *name, const char *vendor, uint64_t type, cv_tune 
     out->conv_v = r->v; out->conv_cob1 = r->cob1; out->conv_r3 = r->r3; out->conv_cob3 = r->cob3;
     out->conv_wcob1 = r->wcob1; out->conv_wcob3 = r->wcob3; out->conv_wcib1 = r->wcib1;
     out->vec_wg = r->vec_wg; out->wgrad_groups = r->wgrad_groups; out->keep_gelu = r->keep_gelu;
-    out->direct_pre_gelu = r->pre_gelu; out->elem_wg = r->elem_wg;
+    out->direct_pre_gelu = r->pre_gelu; out->elem_wg = r->elem_wg; out->elem_chunk = r->ech;
     out->n_rules = r->n_rules;
     memcpy(out->rules, r->rules, (size_t)r->n_rules * sizeof *r->rules);
 }
@@ -108,6 +108,8 @@ static cv_status validate_scalars(const cv_tune *t) {
     if (t->conv_wcob1 < 1 || t->conv_wcob1 > 32) return cv_error(CV_ERR_FORMAT, "conv_wcob1 = %d: expected 1..32", t->conv_wcob1);
     if (t->conv_wcob3 < 1 || t->conv_wcob3 > 16) return cv_error(CV_ERR_FORMAT, "conv_wcob3 = %d: expected 1..16", t->conv_wcob3);
     if (t->conv_wcib1 < 1 || t->conv_wcib1 > 4) return cv_error(CV_ERR_FORMAT, "conv_wcib1 = %d: expected 1..4", t->conv_wcib1);
+    if (t->elem_chunk < 1 || t->elem_chunk > 65536)
+        return cv_error(CV_ERR_FORMAT, "elem_chunk = %d: expected 1..65536", t->elem_chunk);
     if (t->vec_wg < 1 || t->vec_wg > 256) return cv_error(CV_ERR_FORMAT, "vec_wg = %d: expected 1..256", t->vec_wg);
     if (t->wgrad_groups < 1 || t->wgrad_groups > 4096)
         return cv_error(CV_ERR_FORMAT, "wgrad_groups = %d: expected 1..4096", t->wgrad_groups);
@@ -137,7 +139,8 @@ cv_status cv_tune_validate(const cv_tune *t) {
 
 void cv_tune_build_opts(const cv_tune *t, char *buf, size_t n) {
     snprintf(buf, n, "-DCV_CONV_V=%d -DCV_CONV_R3=%d -DCV_CONV_COB3=%d -DCV_CONV_WCOB1=%d -DCV_CONV_WCOB3=%d "
-             "-DCV_CONV_WCIB1=%d", t->conv_v, t->conv_r3, t->conv_cob3, t->conv_wcob1, t->conv_wcob3, t->conv_wcib1);
+             "-DCV_CONV_WCIB1=%d -DCV_ELEM_CHUNK=%d", t->conv_v, t->conv_r3, t->conv_cob3, t->conv_wcob1, t->conv_wcob3,
+             t->conv_wcib1, t->elem_chunk);
 }
 
 int cv_tune_conv_algo(const cv_tune *t, int op, int k, int64_t hw, int64_t cikk, int64_t co) {
@@ -154,6 +157,7 @@ void cv_tune_print(FILE *f, const cv_tune *t) {
     if (t->warning[0]) fprintf(f, "  tuning warning:    %s\n", t->warning);
     fprintf(f, "  vec kernels:       V %d; channels per work-item 1x1 %d, 3x3 %d (x %d rows); backward-weight %dx%d (1x1) / %d (3x3)\n",
             t->conv_v, t->conv_cob1, t->conv_cob3, t->conv_r3, t->conv_wcib1, t->conv_wcob1, t->conv_wcob3);
+    fprintf(f, "  flat kernels:      %d element%s per work-item\n", t->elem_chunk, t->elem_chunk == 1 ? "" : "s");
     fprintf(f, "  launches:          vec work-groups %d, backward-weight %d groups per compute unit, flat work-groups %d%s,\n"
             "                     DIRECT GELU pass from %d pixels%s; GELU(x) kept for the backward: %s\n", t->vec_wg,
             t->wgrad_groups, t->elem_wg, t->elem_wg ? "" : " (driver's choice)", t->direct_pre_gelu,
@@ -277,6 +281,7 @@ cv_status cv_tune_read(const char *path, const char *device_name, cv_tune *t) {
         else if (!strcmp(key, "conv_wcob1")) { field = &w.conv_wcob1; lo = 1; hi = 32; }
         else if (!strcmp(key, "conv_wcob3")) { field = &w.conv_wcob3; lo = 1; hi = 16; }
         else if (!strcmp(key, "conv_wcib1")) { field = &w.conv_wcib1; lo = 1; hi = 4; }
+        else if (!strcmp(key, "elem_chunk")) { field = &w.elem_chunk; lo = 1; hi = 65536; }
         else if (!strcmp(key, "vec_wg")) { field = &w.vec_wg; lo = 1; hi = 256; }
         else if (!strcmp(key, "wgrad_groups")) { field = &w.wgrad_groups; lo = 1; hi = 4096; }
         else if (!strcmp(key, "keep_gelu")) { field = &w.keep_gelu; lo = 0; hi = 1; }
@@ -345,8 +350,8 @@ cv_status cv_tune_write(const char *path, const char *device_name, const char *d
     if (driver && *driver) fprintf(f, "driver = %s\n", driver);
     fprintf(f, "entry = %s\n", t->entry);
     fprintf(f, "conv_v = %d\nconv_cob1 = %d\nconv_r3 = %d\nconv_cob3 = %d\nconv_wcob1 = %d\nconv_wcob3 = %d\n"
-            "conv_wcib1 = %d\n", t->conv_v, t->conv_cob1, t->conv_r3, t->conv_cob3, t->conv_wcob1, t->conv_wcob3,
-            t->conv_wcib1);
+            "conv_wcib1 = %d\nelem_chunk = %d\n", t->conv_v, t->conv_cob1, t->conv_r3, t->conv_cob3, t->conv_wcob1,
+            t->conv_wcob3, t->conv_wcib1, t->elem_chunk);
     fprintf(f, "vec_wg = %d\nwgrad_groups = %d\nkeep_gelu = %d\ndirect_pre_gelu = %d\nelem_wg = %d\n", t->vec_wg,
             t->wgrad_groups, t->keep_gelu, t->direct_pre_gelu, t->elem_wg);
     for (int i = 0; i < t->n_rules; i++) {
@@ -741,6 +746,8 @@ cv_status cv_tune_measure(const cv_tune_measure_opts *o, cv_tune *best, char *de
             CV_TRY(descend(rep, "conv_wcob3", &cur.conv_wcob3, wcob3_vals, 2, &cur, &s0, step_scorer, &sa));
             static const int32_t wcib1_vals[] = { 1, 2, 3 };
             CV_TRY(descend(rep, "conv_wcib1", &cur.conv_wcib1, wcib1_vals, 3, &cur, &s0, step_scorer, &sa));
+            static const int32_t ech_vals[] = { 256, 64, 1024, 4096 };
+            CV_TRY(descend(rep, "elem_chunk", &cur.elem_chunk, ech_vals, 4, &cur, &s0, step_scorer, &sa));
             CV_TRY(step_scorer(&sa, &cur, &s0));   /* back on the best build; run-time parameters now */
         }
         CV_TRY(descend(rep, "conv_cob1", &cur.conv_cob1, cob1_vals, 3, &cur, &s0, step_scorer, &sa));

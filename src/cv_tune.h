@@ -49,6 +49,7 @@ typedef struct cv_tune {
     int32_t conv_wcob1;            /* CV_CONV_WCOB1: output channels, 1x1 backward-weight, 1..32 */
     int32_t conv_wcob3;            /* CV_CONV_WCOB3: output channels, 3x3 backward-weight, 1..16 */
     int32_t conv_wcib1;            /* CV_CONV_WCIB1: input channels, 1x1 backward-weight, 1..4 */
+    int32_t elem_chunk;            /* CV_ELEM_CHUNK: elements per work-item of the flat kernels, 1..65536 */
     /* run-time parameters */
     int32_t vec_wg;                /* VEC forward / backward-data work-group size (pixel vectors), 1..256 */
     int32_t wgrad_groups;          /* backward-weight: work-groups wanted per compute unit (DIRECT, VEC) */

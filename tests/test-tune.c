@@ -33,7 +33,7 @@ static void remove_dir(const char *dir) {
 static int same_params(const cv_tune *a, const cv_tune *b) {
     return a->conv_v == b->conv_v && a->conv_cob1 == b->conv_cob1 && a->conv_r3 == b->conv_r3 &&
            a->conv_cob3 == b->conv_cob3 && a->conv_wcob1 == b->conv_wcob1 && a->conv_wcob3 == b->conv_wcob3 &&
-           a->conv_wcib1 == b->conv_wcib1 &&
+           a->conv_wcib1 == b->conv_wcib1 && a->elem_chunk == b->elem_chunk &&
            a->vec_wg == b->vec_wg && a->wgrad_groups == b->wgrad_groups && a->keep_gelu == b->keep_gelu &&
            a->direct_pre_gelu == b->direct_pre_gelu && a->elem_wg == b->elem_wg && a->n_rules == b->n_rules &&
            !memcmp(a->rules, b->rules, (size_t)a->n_rules * sizeof *a->rules);
@@ -102,7 +102,7 @@ static void test_wisdom_files(void) {
     /* write then read back: every field overrides the table's */
     w = table;
     w.conv_v = 8; w.conv_cob1 = 32; w.conv_r3 = 2; w.conv_cob3 = 16; w.conv_wcob1 = 8; w.conv_wcob3 = 4; w.conv_wcib1 = 3;
-    w.vec_wg = 16; w.wgrad_groups = 2; w.keep_gelu = 0; w.direct_pre_gelu = 0; w.elem_wg = 64;
+    w.elem_chunk = 1024; w.vec_wg = 16; w.wgrad_groups = 2; w.keep_gelu = 0; w.direct_pre_gelu = 0; w.elem_wg = 64;
     cv_tune_rule rules[3] = { { 0, 3, 1024, 16, 16, CV_TUNE_GEMM }, { 2, 1, 0, 0, 0, CV_TUNE_VEC },
                               { -1, 0, 0, 0, 0, CV_TUNE_DIRECT } };
     w.n_rules = 3;
@@ -193,6 +193,17 @@ static double vec_conv_err(cv_ctx *ctx) {
     return e;
 }
 
+/* The flat kernels' device checks (cl/cv_common.clh CV_ELEMS) on a
+ * context built with the given elements per work-item. */
+static void flat_checks(cv_ctx *ctx) {
+    cv_check_diag(c, "flat kernels with %d element(s) per work-item:", cv_ctx_tune(ctx)->elem_chunk);
+    cv_util_devcheck(c, ctx);
+    cv_bcast_devcheck(c, ctx);
+    cv_elem_devcheck(c, ctx);
+    cv_vae_devcheck(c, ctx);
+    cv_optim_devcheck(c, ctx);
+}
+
 static void test_context(void) {
     char cache[512], path[1200];
     snprintf(cache, sizeof cache, "%s/cache", tmpdir);
@@ -216,6 +227,7 @@ static void test_context(void) {
     cv_tune w = table;
     w.conv_v = table.conv_v == 8 ? 16 : 8;
     w.elem_wg = 64;
+    w.elem_chunk = 7;                     /* runs that divide no tensor size */
     st = cv_tune_write(path, dev, "", &w, NULL);
     if (st == CV_OK) st = cv_ctx_new(&o, &ctx);
     CV_CHECK_OK(st == CV_OK && cv_ctx_tune(ctx)->conv_v == w.conv_v && cv_ctx_tune(ctx)->elem_wg == 64 &&
@@ -227,7 +239,19 @@ static void test_context(void) {
     if (ctx) {
         double e = vec_conv_err(ctx);
         CV_CHECK_OK(e < 1e-9, "a VEC conv with V = %d from the wisdom matches the reference: nmse %.2e", w.conv_v, e);
+        CV_CHECK_OK(cv_ctx_tune(ctx)->elem_chunk == 7, "elem_chunk %d from the wisdom", cv_ctx_tune(ctx)->elem_chunk);
+        flat_checks(ctx);
     }
+    cv_ctx_free(ctx);
+    ctx = NULL;
+
+    /* one element per work-item, as on GPUs */
+    w.elem_chunk = 1;
+    st = cv_tune_write(path, dev, "", &w, NULL);
+    if (st == CV_OK) st = cv_ctx_new(&o, &ctx);
+    CV_CHECK_OK(st == CV_OK && cv_ctx_tune(ctx)->elem_chunk == 1, "wisdom with elem_chunk = 1: %s",
+                st == CV_OK ? "loaded" : cv_last_error());
+    if (st == CV_OK) flat_checks(ctx);
     cv_ctx_free(ctx);
     ctx = NULL;
 

@@ -30,6 +30,7 @@
  * Invariants: backward accumulates (+=) into dx, dw, db; forward overwrites
  * y unless p->accumulate; nothing here synchronises with the host. */
 #include "cv_ops.h"
+#include "ops/cv_op_priv.h"
 #include "cv_check.h"
 
 #include <clblast_c.h>
@@ -514,7 +515,7 @@ static cv_status gelu_launch(cv_ctx *ctx, const cv_tensor *x, cl_mem out, int de
     cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
     cv_karg_mem(&ka, out); cv_karg_u64(&ka, 0);
     cv_karg_i64(&ka, cv_tensor_numel(x)); cv_karg_i32(&ka, deriv);
-    return cv_launch1(&ka, (size_t)cv_tensor_numel(x), 256);
+    return cv_op_flat_launch(ctx, &ka, cv_tensor_numel(x));
 }
 
 static cv_status direct_fwd(cv_ctx *ctx, const conv_geo *g, const cv_tensor *x, const cv_tensor *w, const cv_tensor *b,
@@ -771,7 +772,7 @@ static cv_status gelu_into(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *out
     cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
     cv_karg_mem(&ka, out->buf); cv_karg_u64(&ka, out->off);
     cv_karg_i64(&ka, cv_tensor_numel(x)); cv_karg_i32(&ka, 0);
-    return cv_launch1(&ka, (size_t)cv_tensor_numel(x), 256);
+    return cv_op_flat_launch(ctx, &ka, cv_tensor_numel(x));
 }
 
 cv_status cv_conv2d_fwd_ex(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *b,

@@ -16,19 +16,13 @@
 
 #define WG cv_op_flat_wg(ctx)
 
-/* A 2-D launch over (element of a plane, plane). */
-static cv_status plane_launch(cv_ctx *ctx, cv_kargs *ka, int64_t HW, int64_t planes) {
-    size_t wg = WG, gs[2] = { (size_t)HW, (size_t)planes }, ls[2] = { wg, 1 };
-    if (wg > (size_t)HW) { while (wg > 1 && wg / 2 >= (size_t)HW) wg /= 2; ls[0] = wg; }
-    return cv_launch(ka, 2, gs, wg ? ls : NULL);
-}
 
 cv_status cv_fill_fwd(cv_ctx *ctx, const cv_tensor *y, float v) {
     int64_t n = cv_tensor_numel(y);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_fill");          /* cl/util.cl */
     cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
     cv_karg_i64(&ka, n); cv_karg_f32(&ka, v);
-    return cv_launch1(&ka, (size_t)n, WG);
+    return cv_op_flat_launch(ctx, &ka, n);
 }
 
 
@@ -65,7 +59,7 @@ cv_status cv_gelu_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y) {
     cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
     cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
     cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    return cv_op_flat_launch(ctx, &ka, n);
 }
 
 cv_status cv_gelu_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *dy, const cv_tensor *dx) {
@@ -79,7 +73,7 @@ cv_status cv_gelu_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *dy, cons
     cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
     cv_karg_mem(&ka, dx->buf); cv_karg_u64(&ka, dx->off);
     cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    return cv_op_flat_launch(ctx, &ka, n);
 }
 
 /* ---- add, scale ----------------------------------------------------------- */
@@ -106,7 +100,7 @@ cv_status cv_add_fwd(cv_ctx *ctx, const cv_tensor *a, const cv_tensor *b, const 
     cv_karg_mem(&ka, b->buf); cv_karg_u64(&ka, b->off);
     cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
     cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    return cv_op_flat_launch(ctx, &ka, n);
 }
 
 cv_status cv_add_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *da, const cv_tensor *db) {
@@ -129,7 +123,7 @@ cv_status cv_add_bwd_ex(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *da, c
     cv_karg_mem(&ka, (mask & 2) ? db->buf : NULL); cv_karg_u64(&ka, (mask & 2) ? db->off : 0);
     cv_karg_i32(&ka, mask);
     cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    return cv_op_flat_launch(ctx, &ka, n);
 }
 
 void cv_scale_ref_fwd(const double *x /* (n) */, double *y /* (n) */, int64_t n, double s) {
@@ -149,7 +143,7 @@ cv_status cv_scale_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, floa
     cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
     cv_karg_f32(&ka, s);
     cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    return cv_op_flat_launch(ctx, &ka, n);
 }
 
 cv_status cv_scale_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, float s) {
@@ -162,7 +156,7 @@ cv_status cv_scale_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, fl
     cv_karg_mem(&ka, dx->buf); cv_karg_u64(&ka, dx->off);
     cv_karg_f32(&ka, s);
     cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    return cv_op_flat_launch(ctx, &ka, n);
 }
 
 /* ---- average pooling, nearest upsampling ---------------------------------- */
@@ -329,8 +323,7 @@ static cv_status chan_copy(cv_ctx *ctx, const cv_tensor *x, int64_t xc0, const c
     cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off + (uint64_t)(xc0 * HW)); cv_karg_i64(&ka, x->shape[1] * HW);
     cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off + (uint64_t)(yc0 * HW)); cv_karg_i64(&ka, y->shape[1] * HW);
     cv_karg_i64(&ka, Cb * HW); cv_karg_i32(&ka, acc);
-    size_t wg = WG, gs[2] = { (size_t)(Cb * HW), (size_t)N }, ls[2] = { wg, 1 };
-    return cv_launch(&ka, 2, gs, wg ? ls : NULL);
+    return cv_op_plane_launch(ctx, &ka, Cb * HW, N);
 }
 
 cv_status cv_concat_fwd(cv_ctx *ctx, const cv_tensor *a, const cv_tensor *b, const cv_tensor *y) {
@@ -443,7 +436,7 @@ cv_status cv_affine_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *g, con
     cv_karg_mem(&ka, b->buf); cv_karg_u64(&ka, b->off);
     cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
     cv_karg_i32(&ka, (int32_t)x->shape[1]); cv_karg_i64(&ka, HW); cv_karg_i32(&ka, (int32_t)NC);
-    return plane_launch(ctx, &ka, HW, NC);
+    return cv_op_plane_launch(ctx, &ka, HW, NC);
 }
 
 /* dg and db are per-channel reductions (cv_chansum_fwd, cl/reduce.cl): they
@@ -464,7 +457,7 @@ cv_status cv_affine_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *g, con
         cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
         cv_karg_mem(&ka, dx->buf); cv_karg_u64(&ka, dx->off);
         cv_karg_i32(&ka, (int32_t)x->shape[1]); cv_karg_i64(&ka, HW); cv_karg_i32(&ka, (int32_t)NC);
-        if ((st = plane_launch(ctx, &ka, HW, NC)) != CV_OK) return st;
+        if ((st = cv_op_plane_launch(ctx, &ka, HW, NC)) != CV_OK) return st;
     }
     if (cv_op_has(dg) && (st = cv_chansum_fwd(ctx, dy, x, dg, 1.0f, 1)) != CV_OK) return st;
     if (cv_op_has(db) && (st = cv_chansum_fwd(ctx, dy, NULL, db, 1.0f, 1)) != CV_OK) return st;

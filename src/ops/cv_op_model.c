@@ -2,6 +2,7 @@
  * references, launchers and checks (family "model").
  * Invariant: backward accumulates into dt. */
 #include "ops/cv_op_model.h"
+#include "ops/cv_op_priv.h"
 #include "cv_check.h"
 
 #include <math.h>
@@ -31,7 +32,7 @@ cv_status cv_bcast_fwd(cv_ctx *ctx, const cv_tensor *t, const cv_tensor *y) {
     cv_karg_mem(&ka, t->buf); cv_karg_u64(&ka, t->off);
     cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
     cv_karg_i64(&ka, N); cv_karg_i64(&ka, M);
-    return cv_launch1(&ka, (size_t)(N * M), 256);
+    return cv_op_flat_launch(ctx, &ka, N * M);
 }
 
 cv_status cv_bcast_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dt) {
@@ -42,7 +43,7 @@ cv_status cv_bcast_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dt) {
     cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
     cv_karg_mem(&ka, dt->buf); cv_karg_u64(&ka, dt->off);
     cv_karg_i64(&ka, N); cv_karg_i64(&ka, M);
-    return cv_launch1(&ka, (size_t)M, 64);
+    return cv_op_flat_launch(ctx, &ka, M);
 }
 
 cv_status cv_ema_step(cv_ctx *ctx, const cv_tensor *ema, const cv_tensor *p, float d, const cv_tensor *stat, float skip) {
@@ -53,7 +54,7 @@ cv_status cv_ema_step(cv_ctx *ctx, const cv_tensor *ema, const cv_tensor *p, flo
     cv_karg_mem(&ka, p->buf); cv_karg_u64(&ka, p->off);
     cv_karg_i64(&ka, n); cv_karg_f32(&ka, d);
     cv_karg_mem(&ka, stat->buf); cv_karg_u64(&ka, stat->off); cv_karg_f32(&ka, skip);
-    return cv_launch1(&ka, (size_t)n, 256);
+    return cv_op_flat_launch(ctx, &ka, n);
 }
 
 /* ---- checks ------------------------------------------------------------- */

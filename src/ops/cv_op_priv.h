@@ -17,6 +17,37 @@ static inline size_t cv_op_flat_wg(cv_ctx *ctx) {
     return w;
 }
 
+/* Work-items along dimension 0 of a flat kernel over n elements: each
+ * runs CV_ELEMS over the tuning's elem_chunk consecutive elements
+ * (cl/cv_common.clh). */
+static inline size_t cv_op_flat_items(cv_ctx *ctx, int64_t n) {
+    const int64_t c = cv_ctx_tune(ctx)->elem_chunk;
+    return (size_t)((n + c - 1) / c);
+}
+
+/* Work-group size for cv_op_flat_items work-items: the flat one for one
+ * element per work-item; 1 for runs of elements, so that even a few runs
+ * spread over every compute unit (PoCL serialises a work-group). */
+static inline size_t cv_op_flat_local(cv_ctx *ctx, size_t items) {
+    size_t w = cv_ctx_tune(ctx)->elem_chunk > 1 ? 1 : cv_op_flat_wg(ctx);
+    if (w > items) { while (w > 1 && w / 2 >= items) w /= 2; }
+    return w;
+}
+
+/* A flat launch over n elements. */
+static inline cv_status cv_op_flat_launch(cv_ctx *ctx, cv_kargs *ka, int64_t n) {
+    size_t items = cv_op_flat_items(ctx, n);
+    return cv_launch1(ka, items, cv_op_flat_local(ctx, items));
+}
+
+/* A 2-D launch over (elements of a plane, plane): runs of the plane's HW
+ * elements along dimension 0. */
+static inline cv_status cv_op_plane_launch(cv_ctx *ctx, cv_kargs *ka, int64_t HW, int64_t planes) {
+    size_t items = cv_op_flat_items(ctx, HW), wg = cv_op_flat_local(ctx, items);
+    size_t gs[2] = { items, (size_t)planes }, ls[2] = { wg, 1 };
+    return cv_launch(ka, 2, gs, wg ? ls : NULL);
+}
+
 /* CV_ERR_SHAPE naming the op and both operands unless a and b have one shape. */
 static inline cv_status cv_op_same_shape(const char *op, const char *na, const cv_tensor *a, const char *nb,
                                          const cv_tensor *b) {

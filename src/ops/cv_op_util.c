@@ -2,6 +2,7 @@
  * (shape check, reference fwd/bwd, launchers, gradcheck, devcheck).
  * Invariant: backward accumulates into dx. */
 #include "cv_ops.h"
+#include "ops/cv_op_priv.h"
 #include "cv_check.h"
 
 #include <math.h>
@@ -26,7 +27,7 @@ cv_status cv_copy_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y) {
     cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
     cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
     cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, 256);
+    return cv_op_flat_launch(ctx, &ka, n);
 }
 
 cv_status cv_copy_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx) {
@@ -37,7 +38,7 @@ cv_status cv_copy_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx) {
     cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
     cv_karg_mem(&ka, dx->buf); cv_karg_u64(&ka, dx->off);
     cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, 256);
+    return cv_op_flat_launch(ctx, &ka, n);
 }
 
 /* ---- checks ------------------------------------------------------------- */

@@ -29,7 +29,7 @@ cv_status cv_randn_fwd(cv_ctx *ctx, const cv_tensor *y, uint64_t seed, uint64_t 
     cv_karg_u64(&ka, seed); cv_karg_u64(&ka, stream); cv_karg_u64(&ka, index0);
     cv_karg_f32(&ka, t);
     cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    return cv_op_flat_launch(ctx, &ka, n);
 }
 
 cv_status cv_rand_fwd(cv_ctx *ctx, const cv_tensor *y, uint64_t seed, uint64_t stream, uint64_t index0) {
@@ -38,7 +38,7 @@ cv_status cv_rand_fwd(cv_ctx *ctx, const cv_tensor *y, uint64_t seed, uint64_t s
     cv_karg_mem(&ka, y->buf); cv_karg_u64(&ka, y->off);
     cv_karg_u64(&ka, seed); cv_karg_u64(&ka, stream); cv_karg_u64(&ka, index0);
     cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    return cv_op_flat_launch(ctx, &ka, n);
 }
 
 /* ---- reparameterised sample ------------------------------------------------------ */
@@ -74,7 +74,7 @@ cv_status cv_reparam_fwd_ex(cv_ctx *ctx, const cv_tensor *mu, const cv_tensor *l
     cv_karg_mem(&ka, cv_op_has(se) ? se->buf : z->buf); cv_karg_u64(&ka, cv_op_has(se) ? se->off : 0);
     cv_karg_i32(&ka, cv_op_has(se));
     cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    return cv_op_flat_launch(ctx, &ka, n);
 }
 
 cv_status cv_reparam_fwd(cv_ctx *ctx, const cv_tensor *mu, const cv_tensor *logs, const cv_tensor *z, uint64_t seed,
@@ -104,7 +104,7 @@ cv_status cv_reparam_bwd_ex(cv_ctx *ctx, const cv_tensor *logs, const cv_tensor 
     cv_karg_f32(&ka, t);
     cv_karg_mem(&ka, cv_op_has(se) ? se->buf : dz->buf); cv_karg_u64(&ka, cv_op_has(se) ? se->off : 0);
     cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    return cv_op_flat_launch(ctx, &ka, n);
 }
 
 cv_status cv_reparam_bwd(cv_ctx *ctx, const cv_tensor *logs, const cv_tensor *dz, const cv_tensor *dmu,
@@ -148,7 +148,7 @@ cv_status cv_gausskl_fwd(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *lsq,
     cv_karg_mem(&ka, lsp->buf); cv_karg_u64(&ka, lsp->off);
     cv_karg_mem(&ka, kl->buf); cv_karg_u64(&ka, kl->off);
     cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    return cv_op_flat_launch(ctx, &ka, n);
 }
 
 cv_status cv_gausskl_bwd(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *lsq, const cv_tensor *mp,
@@ -187,7 +187,7 @@ cv_status cv_gausskl_bwd_ex(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *l
     }
     cv_karg_i32(&ka, mask);
     cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    return cv_op_flat_launch(ctx, &ka, n);
 }
 
 cv_status cv_gausskl_sum_bwd(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *lsq, const cv_tensor *mp,
@@ -224,9 +224,7 @@ cv_status cv_gausskl_sum_bwd(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *
     }
     cv_karg_i32(&ka, mask);
     cv_karg_i64(&ka, M);
-    size_t wg = WG, gs[2] = { (size_t)M, (size_t)N }, ls[2] = { wg, 1 };
-    if (wg > (size_t)M) { while (wg > 1 && wg / 2 >= (size_t)M) wg /= 2; ls[0] = wg; }
-    return cv_launch(&ka, 2, gs, wg ? ls : NULL);
+    return cv_op_plane_launch(ctx, &ka, M, N);
 }
 
 /* ---- Gaussian NLL with a floored log-std ----------------------------------------------- */
@@ -262,7 +260,7 @@ cv_status cv_gaussnll_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *mu, 
     cv_karg_mem(&ka, nll->buf); cv_karg_u64(&ka, nll->off);
     cv_karg_f32(&ka, floor);
     cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    return cv_op_flat_launch(ctx, &ka, n);
 }
 
 cv_status cv_gaussnll_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *mu, const cv_tensor *logs,
@@ -286,7 +284,7 @@ cv_status cv_gaussnll_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *mu, 
     cv_karg_f32(&ka, floor);
     cv_karg_i32(&ka, mask);
     cv_karg_i64(&ka, n);
-    return cv_launch1(&ka, (size_t)n, WG);
+    return cv_op_flat_launch(ctx, &ka, n);
 }
 
 /* ---- checks: reference backward vs finite differences ------------------------------------ */
