@@ -5,12 +5,13 @@
  * and optimizer state untouched; with nstat >= 2, work-item 0 records
  * stat[so + 1] = 1 (skipped) or 0, for the host to read with the loss. */
 
-/* scale = min(1, clip / gnorm) (clip <= 0: 1); returns 0 to skip. */
-static int cv_optim_scale(__global float *stat, ulong so, float clip, float skip, int nstat, long i, float *scale) {
+/* scale = min(1, clip / gnorm) (clip <= 0: 1); returns 0 to skip.  Called
+ * once per work-item, before its run of elements. */
+static int cv_optim_scale(__global float *stat, ulong so, float clip, float skip, int nstat, float *scale) {
     float gnorm = sqrt(stat[so]);
     int skipped = !isfinite(gnorm) || (skip > 0.0f && gnorm > skip);
     *scale = clip > 0.0f && gnorm > clip ? clip / gnorm : 1.0f;
-    if (i == 0 && nstat >= 2) stat[so + 1] = skipped ? 1.0f : 0.0f;
+    if (get_global_id(0) == 0 && nstat >= 2) stat[so + 1] = skipped ? 1.0f : 0.0f;
     return !skipped;
 }
 
@@ -21,8 +22,8 @@ __kernel void cvk_rmsprop(__global float *p, ulong po, __global const float *gr,
                           __global float *v, ulong vo, __global float *buf, ulong bo,
                           float lr, float alpha, float eps, float wd, float mom,
                           __global float *stat, ulong so, float clip, float skip, int nstat, long n) {
-    float scale;                              /* one decision per work-item, not per element */
-    if (!cv_optim_scale(stat, so, clip, skip, nstat, CV_GID0 * CV_ELEM_CHUNK, &scale)) return;
+    float scale;
+    if (!cv_optim_scale(stat, so, clip, skip, nstat, &scale)) return;
     CV_ELEMS(i, n) {
         float pi = p[po + i];
         float g = scale * gr[go + i] + wd * pi;
@@ -46,8 +47,8 @@ __kernel void cvk_adam(__global float *p, ulong po, __global const float *gr, ul
                        __global float *m, ulong mo, __global float *v, ulong vo,
                        float step, float ibc2, float b1, float b2, float eps, float wd,
                        __global float *stat, ulong so, float clip, float skip, int nstat, long n) {
-    float scale;                              /* one decision per work-item, not per element */
-    if (!cv_optim_scale(stat, so, clip, skip, nstat, CV_GID0 * CV_ELEM_CHUNK, &scale)) return;
+    float scale;
+    if (!cv_optim_scale(stat, so, clip, skip, nstat, &scale)) return;
     CV_ELEMS(i, n) {
         float pi = p[po + i];
         float g = scale * gr[go + i] + wd * pi;

@@ -276,24 +276,6 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
     return h;
 }
 
-static int mkdir_p(const char *path) {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p == '/') { *p = '\0'; if (mkdir(buf, 0755) && errno != EEXIST) return -1; *p = '/'; }
-    }
-    return (mkdir(buf, 0755) && errno != EEXIST) ? -1 : 0;
-}
-
-static void cache_dir_path(const cv_ctx_opts *o, char *buf, size_t n) {
-    const char *e;
-    if (o->cache_dir) snprintf(buf, n, "%s", o->cache_dir);
-    else if ((e = getenv("CV_CACHE_DIR")) && *e) snprintf(buf, n, "%s", e);
-    else if ((e = getenv("XDG_CACHE_HOME")) && *e) snprintf(buf, n, "%s/cosmovae", e);
-    else if ((e = getenv("HOME")) && *e) snprintf(buf, n, "%s/.cache/cosmovae", e);
-    else buf[0] = '\0';
-}
-
 static char *read_text(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -363,7 +345,7 @@ static cv_status build_program(cv_ctx *ctx, const cv_ctx_opts *o, int si, const 
 
     char dir[1024], path[1200];
     int use_cache = !o->no_cache && !(getenv("CV_NO_CACHE") && !strcmp(getenv("CV_NO_CACHE"), "1"));
-    cache_dir_path(o, dir, sizeof dir);
+    cv_cache_dir(o->cache_dir, dir, sizeof dir);
     if (!dir[0]) use_cache = 0;
     snprintf(path, sizeof path, "%s/%s-%016llx.bin", dir, src->file, (unsigned long long)h);
 
@@ -397,7 +379,7 @@ static cv_status build_program(cv_ctx *ctx, const cv_ctx_opts *o, int si, const 
     e = clBuildProgram(p, 1, &ctx->device, opts, NULL, NULL);
     if (e != CL_SUCCESS) { st = build_log_error(ctx, p, src->file, e); clReleaseProgram(p); goto fail; }
     *out = p;
-    if (use_cache && mkdir_p(dir) == 0) {
+    if (use_cache && cv_mkdir_p(dir) == 0) {
         size_t len = 0;
         if (clGetProgramInfo(p, CL_PROGRAM_BINARY_SIZES, sizeof len, &len, NULL) == CL_SUCCESS && len > 0) {
             unsigned char *bin = malloc(len);

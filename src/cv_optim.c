@@ -13,9 +13,6 @@
 #include <math.h>
 #include <string.h>
 
-#define WG 256
-
-
 cv_rmsprop_opts cv_rmsprop_opts_default(void) {
     cv_rmsprop_opts o = { 2e-5f, 0.99f, 1e-8f, 1e-4f, 0.9f };
     return o;

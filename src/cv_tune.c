@@ -180,14 +180,28 @@ void cv_tune_print(FILE *f, const cv_tune *t) {
 
 /* ---- wisdom files -------------------------------------------------------- */
 
+void cv_cache_dir(const char *dir, char *buf, size_t n) {
+    const char *e;
+    if (dir && *dir) snprintf(buf, n, "%s", dir);
+    else if ((e = getenv("CV_CACHE_DIR")) && *e) snprintf(buf, n, "%s", e);
+    else if ((e = getenv("XDG_CACHE_HOME")) && *e) snprintf(buf, n, "%s/cosmovae", e);
+    else if ((e = getenv("HOME")) && *e) snprintf(buf, n, "%s/.cache/cosmovae", e);
+    else buf[0] = '\0';
+}
+
+int cv_mkdir_p(const char *path) {
+    char buf[1100];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') { *p = '\0'; if (mkdir(buf, 0755) && errno != EEXIST) return -1; *p = '/'; }
+    }
+    return (mkdir(buf, 0755) && errno != EEXIST) ? -1 : 0;
+}
+
 void cv_tune_wisdom_path(const char *dir, const char *device_name, char *buf, size_t n) {
     char d[1024];
-    const char *e;
-    if (dir && *dir) snprintf(d, sizeof d, "%s", dir);
-    else if ((e = getenv("CV_CACHE_DIR")) && *e) snprintf(d, sizeof d, "%s", e);
-    else if ((e = getenv("XDG_CACHE_HOME")) && *e) snprintf(d, sizeof d, "%s/cosmovae", e);
-    else if ((e = getenv("HOME")) && *e) snprintf(d, sizeof d, "%s/.cache/cosmovae", e);
-    else { buf[0] = '\0'; return; }
+    cv_cache_dir(dir, d, sizeof d);
+    if (!d[0]) { buf[0] = '\0'; return; }
     char s[256];
     size_t k = 0;
     for (const char *p = device_name; *p && k + 1 < sizeof s; p++)
@@ -323,15 +337,6 @@ cv_status cv_tune_read(const char *path, const char *device_name, cv_tune *t) {
     return CV_OK;
 }
 
-static int mkdir_p(const char *path) {
-    char buf[1100];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p == '/') { *p = '\0'; if (mkdir(buf, 0755) && errno != EEXIST) return -1; *p = '/'; }
-    }
-    return (mkdir(buf, 0755) && errno != EEXIST) ? -1 : 0;
-}
-
 cv_status cv_tune_write(const char *path, const char *device_name, const char *driver, const cv_tune *t,
                         const char *note) {
     cv_status st = cv_tune_validate(t);
@@ -339,7 +344,7 @@ cv_status cv_tune_write(const char *path, const char *device_name, const char *d
     char dir[1100], tmp[1200];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) { *slash = '\0'; if (mkdir_p(dir)) return cv_error(CV_ERR_IO, "%s: cannot create the directory: %s", dir, strerror(errno)); }
+    if (slash && slash != dir) { *slash = '\0'; if (cv_mkdir_p(dir)) return cv_error(CV_ERR_IO, "%s: cannot create the directory: %s", dir, strerror(errno)); }
     snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
     if (!f) return cv_error(CV_ERR_IO, "%s: cannot write: %s", tmp, strerror(errno));

@@ -74,6 +74,14 @@ cv_status cv_tune_validate(const cv_tune *t);
 /* "-DCV_CONV_V=16 -DCV_CONV_R3=4 ..." for the OpenCL build. */
 void cv_tune_build_opts(const cv_tune *t, char *buf, size_t n);
 
+/* The cache directory (program binaries, wisdom): dir if not NULL or "",
+ * else $CV_CACHE_DIR, $XDG_CACHE_HOME/cosmovae, ~/.cache/cosmovae; buf is
+ * "" when there is none ($HOME unset). */
+void cv_cache_dir(const char *dir, char *buf, size_t n);
+
+/* mkdir -p: 0, or -1 with errno. */
+int cv_mkdir_p(const char *path);
+
 /* The wisdom file of a device: <dir>/wisdom-<name>.txt with every
  * character of the name outside [A-Za-z0-9._-] replaced by '_'.  dir NULL
  * means the default cache directory (see above); buf is "" when there is

@@ -510,10 +510,10 @@ static cv_status direct_tile(cv_ctx *ctx, int bwd, const conv_geo *g, const cv_t
 }
 
 /* out = GELU(x), or GELU'(x) when deriv */
-static cv_status gelu_launch(cv_ctx *ctx, const cv_tensor *x, cl_mem out, int deriv) {
+static cv_status gelu_launch(cv_ctx *ctx, const cv_tensor *x, cl_mem out, size_t ooff, int deriv) {
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_conv2d_gelu");
     cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
-    cv_karg_mem(&ka, out); cv_karg_u64(&ka, 0);
+    cv_karg_mem(&ka, out); cv_karg_u64(&ka, ooff);
     cv_karg_i64(&ka, cv_tensor_numel(x)); cv_karg_i32(&ka, deriv);
     return cv_op_flat_launch(ctx, &ka, cv_tensor_numel(x));
 }
@@ -525,7 +525,7 @@ static cv_status direct_fwd(cv_ctx *ctx, const conv_geo *g, const cv_tensor *x, 
     if (d.pre_gelu) {
         cl_mem scr;
         CV_TRY(cv_ctx_scratch(ctx, d.bytes, &scr));
-        CV_TRY(gelu_launch(ctx, x, scr, 0));
+        CV_TRY(gelu_launch(ctx, x, scr, 0, 0));
         cv_tensor a = *x;
         a.buf = scr; a.off = 0;
         CV_TRY(direct_tile(ctx, 0, g, &a, w, b, r, y, NULL, 0, accumulate));
@@ -544,7 +544,7 @@ static cv_status direct_bwd_data(cv_ctx *ctx, const conv_geo *g, const cv_tensor
     if (d.pre_gelu) {
         cl_mem scr;
         CV_TRY(cv_ctx_scratch(ctx, d.bytes, &scr));
-        CV_TRY(gelu_launch(ctx, x, scr, 1));
+        CV_TRY(gelu_launch(ctx, x, scr, 0, 1));
         cv_tensor gp = *x;
         gp.buf = scr; gp.off = 0;
         CV_TRY(direct_tile(ctx, 1, g, dy, w, NULL, NULL, dx, &gp, 2, !set));   /* 2: xg holds GELU'(x) */
@@ -564,7 +564,7 @@ static cv_status direct_wgrad(cv_ctx *ctx, const conv_geo *g, const cv_tensor *x
     cv_tensor a = *x;
     if (d.bytes) CV_TRY(cv_ctx_scratch(ctx, d.bytes, &scr));
     if (d.pre_gelu) {
-        CV_TRY(gelu_launch(ctx, x, scr, 0));
+        CV_TRY(gelu_launch(ctx, x, scr, 0, 0));
         a.buf = scr; a.off = 0;
         gelu = 0;
     }
@@ -766,19 +766,9 @@ fail:
 
 /* ---- launchers ----------------------------------------------------------- */
 
-/* out = GELU(x), or GELU'(x) when deriv */
-static cv_status gelu_into(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *out) {
-    cv_kargs ka = cv_kargs_begin(ctx, "cvk_conv2d_gelu");
-    cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
-    cv_karg_mem(&ka, out->buf); cv_karg_u64(&ka, out->off);
-    cv_karg_i64(&ka, cv_tensor_numel(x)); cv_karg_i32(&ka, 0);
-    return cv_op_flat_launch(ctx, &ka, cv_tensor_numel(x));
-}
-
 cv_status cv_conv2d_fwd_ex(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *b,
                            const cv_tensor *y, const cv_conv2d_params *p, const cv_conv2d_aux *aux) {
     cv_status st = CV_OK;
-    char s1[64], s2[64];
     const cv_tensor *r = aux ? aux->r : NULL, *xa = aux && p && p->gelu_in ? aux->xa : NULL;
     CV_TRY(check_params(p, "conv2d forward"));
     CV_TRY(check_shapes("conv2d forward", x, w, y, p));
@@ -786,17 +776,13 @@ cv_status cv_conv2d_fwd_ex(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, 
     if (present(b) && cv_tensor_numel(b) != g.Co)
         return cv_error(CV_ERR_SHAPE, "conv2d forward: bias has %lld values for %lld output channels",
                         (long long)cv_tensor_numel(b), (long long)g.Co);
-    if (present(r) && !cv_shape_eq(r->shape, y->shape))
-        return cv_error(CV_ERR_SHAPE, "conv2d forward: residual %s does not match y %s",
-                        cv_shape_str(r->shape, s1, sizeof s1), cv_shape_str(y->shape, s2, sizeof s2));
-    if (present(xa) && !cv_shape_eq(xa->shape, x->shape))
-        return cv_error(CV_ERR_SHAPE, "conv2d forward: GELU cache %s does not match x %s",
-                        cv_shape_str(xa->shape, s1, sizeof s1), cv_shape_str(x->shape, s2, sizeof s2));
+    if (present(r)) CV_TRY(cv_op_same_shape("conv2d forward", "residual", r, "y", y));
+    if (present(xa)) CV_TRY(cv_op_same_shape("conv2d forward", "GELU cache", xa, "x", x));
     int acc = p->accumulate, gelu = p->gelu_in;
     if (present(r) && r->buf == y->buf && r->off == y->off) { acc = 1; r = NULL; }   /* y += conv */
     cv_conv_algo a = cv_conv2d_algo(ctx, x->shape, g.Co, p, 0);
     if (present(xa) && a != CV_CONV_VEC) {      /* GELU(x) into the cache, then convolve that */
-        CV_TRY(gelu_into(ctx, x, xa));
+        CV_TRY(gelu_launch(ctx, x, xa->buf, xa->off, 0));
         x = xa;
         gelu = 0;
         xa = NULL;
@@ -830,21 +816,15 @@ cv_status cv_conv2d_bwd_ex(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, 
     CV_TRY(check_params(p, "conv2d backward"));
     CV_TRY(check_shapes("conv2d backward", x, w, dy, p));
     conv_geo g = geo_of(x->shape, dy->shape[1], p->k);
-    if (present(dx) && !cv_shape_eq(dx->shape, x->shape))
-        return cv_error(CV_ERR_SHAPE, "conv2d backward: dx %s does not match x %s",
-                        cv_shape_str(dx->shape, s1, sizeof s1), cv_shape_str(x->shape, s2, sizeof s2));
+    if (present(dx)) CV_TRY(cv_op_same_shape("conv2d backward", "dx", dx, "x", x));
     if (present(dw) && cv_tensor_numel(dw) != cv_tensor_numel(w))
         return cv_error(CV_ERR_SHAPE, "conv2d backward: dw %s does not match w %s",
                         cv_shape_str(dw->shape, s1, sizeof s1), cv_shape_str(w->shape, s2, sizeof s2));
     if (present(db) && cv_tensor_numel(db) != g.Co)
         return cv_error(CV_ERR_SHAPE, "conv2d backward: db has %lld values for %lld output channels",
                         (long long)cv_tensor_numel(db), (long long)g.Co);
-    if (present(dr) && !cv_shape_eq(dr->shape, dy->shape))
-        return cv_error(CV_ERR_SHAPE, "conv2d backward: dr %s does not match dy %s",
-                        cv_shape_str(dr->shape, s1, sizeof s1), cv_shape_str(dy->shape, s2, sizeof s2));
-    if (present(xa) && !cv_shape_eq(xa->shape, x->shape))
-        return cv_error(CV_ERR_SHAPE, "conv2d backward: GELU cache %s does not match x %s",
-                        cv_shape_str(xa->shape, s1, sizeof s1), cv_shape_str(x->shape, s2, sizeof s2));
+    if (present(dr)) CV_TRY(cv_op_same_shape("conv2d backward", "dr", dr, "dy", dy));
+    if (present(xa)) CV_TRY(cv_op_same_shape("conv2d backward", "GELU cache", xa, "x", x));
     /* backward-weight sees a(x): the forward's GELU(x) when cached */
     const cv_tensor *xw = present(xa) ? xa : x;
     int gw = present(xa) ? 0 : p->gelu_in;

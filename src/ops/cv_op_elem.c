@@ -13,10 +13,6 @@
 
 #define CV_PI 3.14159265358979323846
 
-
-#define WG cv_op_flat_wg(ctx)
-
-
 cv_status cv_fill_fwd(cv_ctx *ctx, const cv_tensor *y, float v) {
     int64_t n = cv_tensor_numel(y);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_fill");          /* cl/util.cl */

@@ -16,10 +16,6 @@
 
 #define HALF_LOG_2PI 0.91893853320467274178
 
-
-#define WG cv_op_flat_wg(ctx)
-
-
 /* ---- random fills ------------------------------------------------------------- */
 
 cv_status cv_randn_fwd(cv_ctx *ctx, const cv_tensor *y, uint64_t seed, uint64_t stream, uint64_t index0, float t) {
@@ -133,6 +129,41 @@ void cv_gausskl_ref_bwd(const double *mq, const double *lsq, const double *mp, c
     }
 }
 
+/* What the two KL backwards share: the gradients wanted (*mask bits 1, 2,
+ * 4, 8 for dmq, dlsq, dmp, dlsp; 0: nothing to do) with their first-writer
+ * bits (set << 4), and the shape checks of the inputs and gradients. */
+static cv_status kl_grads_check(const char *op, const cv_tensor *mq, const cv_tensor *lsq, const cv_tensor *mp,
+                                const cv_tensor *lsp, const cv_tensor *const gr[4], int set, int *mask) {
+    static const char *const gn[4] = { "dmq", "dlsq", "dmp", "dlsp" };
+    *mask = 0;
+    for (int k = 0; k < 4; k++) if (cv_op_has(gr[k])) *mask |= 1 << k;
+    if (!*mask) return CV_OK;
+    if (set & ~15) return cv_error(CV_ERR_ARG, "%s: set mask %d (bits 1, 2, 4, 8)", op, set);
+    *mask |= (set & *mask) << 4;
+    cv_status st = cv_op_same_shape(op, "mq", mq, "lsq", lsq);
+    if (st == CV_OK) st = cv_op_same_shape(op, "mq", mq, "mp", mp);
+    if (st == CV_OK) st = cv_op_same_shape(op, "mq", mq, "lsp", lsp);
+    for (int k = 0; k < 4 && st == CV_OK; k++)
+        if (*mask & (1 << k)) st = cv_op_same_shape(op, "mq", mq, gn[k], gr[k]);
+    return st;
+}
+
+/* The kernels' first four arguments (mq, lsq, mp, lsp). */
+static void kl_input_args(cv_kargs *ka, const cv_tensor *mq, const cv_tensor *lsq, const cv_tensor *mp,
+                          const cv_tensor *lsp) {
+    const cv_tensor *in[4] = { mq, lsq, mp, lsp };
+    for (int k = 0; k < 4; k++) { cv_karg_mem(ka, in[k]->buf); cv_karg_u64(ka, in[k]->off); }
+}
+
+/* The gradient arguments (absent ones as NULL buffers) and the mask. */
+static void kl_grad_args(cv_kargs *ka, const cv_tensor *const gr[4], int mask) {
+    for (int k = 0; k < 4; k++) {
+        cv_karg_mem(ka, (mask & (1 << k)) ? gr[k]->buf : NULL);
+        cv_karg_u64(ka, (mask & (1 << k)) ? gr[k]->off : 0);
+    }
+    cv_karg_i32(ka, mask);
+}
+
 cv_status cv_gausskl_fwd(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *lsq, const cv_tensor *mp,
                          const cv_tensor *lsp, const cv_tensor *kl) {
     cv_status st = cv_op_same_shape("gausskl", "mq", mq, "lsq", lsq);
@@ -142,10 +173,7 @@ cv_status cv_gausskl_fwd(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *lsq,
     if (st != CV_OK) return st;
     int64_t n = cv_tensor_numel(mq);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_gausskl_fwd");
-    cv_karg_mem(&ka, mq->buf); cv_karg_u64(&ka, mq->off);
-    cv_karg_mem(&ka, lsq->buf); cv_karg_u64(&ka, lsq->off);
-    cv_karg_mem(&ka, mp->buf); cv_karg_u64(&ka, mp->off);
-    cv_karg_mem(&ka, lsp->buf); cv_karg_u64(&ka, lsp->off);
+    kl_input_args(&ka, mq, lsq, mp, lsp);
     cv_karg_mem(&ka, kl->buf); cv_karg_u64(&ka, kl->off);
     cv_karg_i64(&ka, n);
     return cv_op_flat_launch(ctx, &ka, n);
@@ -160,32 +188,16 @@ cv_status cv_gausskl_bwd(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *lsq,
 cv_status cv_gausskl_bwd_ex(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *lsq, const cv_tensor *mp,
                             const cv_tensor *lsp, const cv_tensor *dkl, const cv_tensor *dmq, const cv_tensor *dlsq,
                             const cv_tensor *dmp, const cv_tensor *dlsp, int set) {
-    const cv_tensor *gr[4] = { dmq, dlsq, dmp, dlsp };
-    static const char *const gn[4] = { "dmq", "dlsq", "dmp", "dlsp" };
-    int mask = 0;
-    for (int k = 0; k < 4; k++) if (cv_op_has(gr[k])) mask |= 1 << k;
-    if (!mask) return CV_OK;
-    if (set & ~15) return cv_error(CV_ERR_ARG, "gausskl backward: set mask %d (bits 1, 2, 4, 8)", set);
-    mask |= (set & mask) << 4;
-    cv_status st = cv_op_same_shape("gausskl backward", "mq", mq, "lsq", lsq);
-    if (st == CV_OK) st = cv_op_same_shape("gausskl backward", "mq", mq, "mp", mp);
-    if (st == CV_OK) st = cv_op_same_shape("gausskl backward", "mq", mq, "lsp", lsp);
-    if (st == CV_OK) st = cv_op_same_shape("gausskl backward", "mq", mq, "dkl", dkl);
-    for (int k = 0; k < 4 && st == CV_OK; k++)
-        if (mask & (1 << k)) st = cv_op_same_shape("gausskl backward", "mq", mq, gn[k], gr[k]);
-    if (st != CV_OK) return st;
+    const cv_tensor *const gr[4] = { dmq, dlsq, dmp, dlsp };
+    int mask;
+    cv_status st = kl_grads_check("gausskl backward", mq, lsq, mp, lsp, gr, set, &mask);
+    if (st == CV_OK && mask) st = cv_op_same_shape("gausskl backward", "mq", mq, "dkl", dkl);
+    if (st != CV_OK || !mask) return st;
     int64_t n = cv_tensor_numel(mq);
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_gausskl_bwd");
-    cv_karg_mem(&ka, mq->buf); cv_karg_u64(&ka, mq->off);
-    cv_karg_mem(&ka, lsq->buf); cv_karg_u64(&ka, lsq->off);
-    cv_karg_mem(&ka, mp->buf); cv_karg_u64(&ka, mp->off);
-    cv_karg_mem(&ka, lsp->buf); cv_karg_u64(&ka, lsp->off);
+    kl_input_args(&ka, mq, lsq, mp, lsp);
     cv_karg_mem(&ka, dkl->buf); cv_karg_u64(&ka, dkl->off);
-    for (int k = 0; k < 4; k++) {
-        cv_karg_mem(&ka, (mask & (1 << k)) ? gr[k]->buf : NULL);
-        cv_karg_u64(&ka, (mask & (1 << k)) ? gr[k]->off : 0);
-    }
-    cv_karg_i32(&ka, mask);
+    kl_grad_args(&ka, gr, mask);
     cv_karg_i64(&ka, n);
     return cv_op_flat_launch(ctx, &ka, n);
 }
@@ -193,36 +205,20 @@ cv_status cv_gausskl_bwd_ex(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *l
 cv_status cv_gausskl_sum_bwd(cv_ctx *ctx, const cv_tensor *mq, const cv_tensor *lsq, const cv_tensor *mp,
                              const cv_tensor *lsp, const cv_tensor *dy, float sc, const cv_tensor *dmq,
                              const cv_tensor *dlsq, const cv_tensor *dmp, const cv_tensor *dlsp, int set) {
-    const cv_tensor *gr[4] = { dmq, dlsq, dmp, dlsp };
-    static const char *const gn[4] = { "dmq", "dlsq", "dmp", "dlsp" };
+    const cv_tensor *const gr[4] = { dmq, dlsq, dmp, dlsp };
     char sa[80], sb[80];
-    int mask = 0;
-    for (int k = 0; k < 4; k++) if (cv_op_has(gr[k])) mask |= 1 << k;
-    if (!mask) return CV_OK;
-    if (set & ~15) return cv_error(CV_ERR_ARG, "gausskl sum backward: set mask %d (bits 1, 2, 4, 8)", set);
-    mask |= (set & mask) << 4;
-    cv_status st = cv_op_same_shape("gausskl sum backward", "mq", mq, "lsq", lsq);
-    if (st == CV_OK) st = cv_op_same_shape("gausskl sum backward", "mq", mq, "mp", mp);
-    if (st == CV_OK) st = cv_op_same_shape("gausskl sum backward", "mq", mq, "lsp", lsp);
-    for (int k = 0; k < 4 && st == CV_OK; k++)
-        if (mask & (1 << k)) st = cv_op_same_shape("gausskl sum backward", "mq", mq, gn[k], gr[k]);
-    if (st == CV_OK && cv_tensor_numel(dy) != mq->shape[0])
+    int mask;
+    cv_status st = kl_grads_check("gausskl sum backward", mq, lsq, mp, lsp, gr, set, &mask);
+    if (st == CV_OK && mask && cv_tensor_numel(dy) != mq->shape[0])
         st = cv_error(CV_ERR_SHAPE, "gausskl sum backward: dy is %s for inputs %s (one value per sample expected)",
                       cv_shape_str(dy->shape, sa, sizeof sa), cv_shape_str(mq->shape, sb, sizeof sb));
-    if (st != CV_OK) return st;
+    if (st != CV_OK || !mask) return st;
     int64_t N = mq->shape[0], M = N ? cv_tensor_numel(mq) / N : 0;
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_gausskl_sum_bwd");
-    cv_karg_mem(&ka, mq->buf); cv_karg_u64(&ka, mq->off);
-    cv_karg_mem(&ka, lsq->buf); cv_karg_u64(&ka, lsq->off);
-    cv_karg_mem(&ka, mp->buf); cv_karg_u64(&ka, mp->off);
-    cv_karg_mem(&ka, lsp->buf); cv_karg_u64(&ka, lsp->off);
+    kl_input_args(&ka, mq, lsq, mp, lsp);
     cv_karg_mem(&ka, dy->buf); cv_karg_u64(&ka, dy->off);
     cv_karg_f32(&ka, sc);
-    for (int k = 0; k < 4; k++) {
-        cv_karg_mem(&ka, (mask & (1 << k)) ? gr[k]->buf : NULL);
-        cv_karg_u64(&ka, (mask & (1 << k)) ? gr[k]->off : 0);
-    }
-    cv_karg_i32(&ka, mask);
+    kl_grad_args(&ka, gr, mask);
     cv_karg_i64(&ka, M);
     return cv_op_plane_launch(ctx, &ka, M, N);
 }
