@@ -411,7 +411,8 @@ __kernel void cvk_conv2d_col2im(__global const float *dcol, ulong coff, __global
         }
     }
     const long idx = ((long)(n0 + bb) * Ci + c) * H * W + (long)y * W + ix;
-    if (gelu) s *= conv_gelu_grad(x[xoff + idx]);
+    if (gelu == 1) s *= conv_gelu_grad(x[xoff + idx]);
+    else if (gelu == 2) s *= x[xoff + idx];                 /* x holds GELU'(x) */
     dx[dxoff + idx] += s;
 }
 
@@ -531,6 +532,39 @@ CONV_GELU_VEC(float4, _v4)
 CONV_GELU_VEC(float8, _v8)
 CONV_GELU_VEC(float16, _v16)
 
+/* xa[i] = GELU(x[i]), xd[i] = GELU'(x[i]), i < n, one erf for both: the
+ * forward of a conv whose GELU and GELU' a training plan keeps (tuning
+ * keep_gelu = 2), so that no convolution evaluates either.  vform 1: the
+ * vector form of the VEC kernels, on float8 blocks (a tail element as a
+ * splat vector); 0: the scalar form of DIRECT and GEMM.  Either way the
+ * bits are those the convolution would have computed itself. */
+__kernel void cvk_conv2d_gelu_both(__global const float *x, ulong xoff, __global float *xa, ulong xaoff,
+                                   __global float *xd, ulong xdoff, long n, int vform) {
+    const long i0 = CV_GID0 * CV_ELEM_CHUNK, i1 = min(i0 + (long)CV_ELEM_CHUNK, n);
+    if (!vform) {
+        for (long i = i0; i < i1; i++) {
+            const float v = x[xoff + i];
+            xa[xaoff + i] = conv_gelu(v);
+            xd[xdoff + i] = conv_gelu_grad(v);
+        }
+        return;
+    }
+    for (long i = i0; i < i1; i += 8) {
+        const int m = (int)min(8L, i1 - i);
+        const float8 v = m == 8 ? vload8(0, x + xoff + i) : (float8)(x[xoff + i]);
+        const float8 e1 = 1.0f + conv_erf_v8(v * CV_SQRT1_2);
+        const float8 a = (0.5f * v) * e1, d = fma(v, CV_INV_SQRT2PI * exp(-0.5f * v * v), 0.5f * e1);
+        if (m == 8) {
+            vstore8(a, 0, xa + xaoff + i);
+            vstore8(d, 0, xd + xdoff + i);
+        } else {
+            xa[xaoff + i] = a.s0;
+            xd[xdoff + i] = d.s0;
+            i -= 7;                                /* one element at a time in the tail */
+        }
+    }
+}
+
 #if CV_CONV_V == 4
 typedef float4 cvv;
 #define CVV_LOAD  vload4
@@ -621,7 +655,8 @@ __kernel void cvk_conv2d_vec1_cob##COB(CONV_VEC_ARGS, int N, int Cin, int Cout, 
             if (has_r) v += CVV_LOAD(p, r + roff + base + (long)co * HW);                         \
             if (accumulate) v += CVV_LOAD(p, d);                                                  \
         } else {                                                                                  \
-            if (gelu) v *= CVV_GELUG(CVV_LOAD(p, xg + xgoff + base + (long)co * HW));             \
+            if (gelu == 1) v *= CVV_GELUG(CVV_LOAD(p, xg + xgoff + base + (long)co * HW));        \
+            else if (gelu == 2) v *= CVV_LOAD(p, xg + xgoff + base + (long)co * HW);              \
             if (accumulate) v += CVV_LOAD(p, d);                                                  \
         }                                                                                         \
         CVV_STORE(v, p, d);                                                                       \
@@ -716,7 +751,8 @@ __kernel void cvk_conv2d_vec3(CONV_VEC_ARGS, int flip, int N, int Cin, int Cout,
                 if (has_r) a += CVV_LOAD(0, r + roff + at);
                 if (accumulate) a += CVV_LOAD(0, d);
             } else {
-                if (gelu) a *= CVV_GELUG(CVV_LOAD(0, xg + xgoff + at));
+                if (gelu == 1) a *= CVV_GELUG(CVV_LOAD(0, xg + xgoff + at));
+                else if (gelu == 2) a *= CVV_LOAD(0, xg + xgoff + at);      /* GELU'(x) precomputed */
                 if (accumulate) a += CVV_LOAD(0, d);
             }
             CVV_STORE(a, 0, d);

@@ -47,6 +47,10 @@ typedef struct cv_check_family {
 #include "cv_check_families.h"
 #undef CV_FAMILY
 
+/* The conv cases whose forward takes GELU and GELU' in a flat pass, for
+ * contexts built with other flat chunks (tests/test-tune). */
+void cv_conv_cache_devcheck(cv_check *c, cv_ctx *ctx);
+
 extern const cv_check_family cv_check_families[];
 extern const int             cv_check_n_families;
 

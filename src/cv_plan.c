@@ -27,8 +27,9 @@ struct cv_plan {
     int            *stat_off;     /* per value: offset in the stats arena, or -1 */
     int             n_stats;
     size_t          workspace;
-    cv_tensor      *aux;          /* (n_nodes) per-node caches from forward to backward (training
-                                     plans): GELU(x) of a gelu_in conv (tuning keep_gelu), the
+    cv_tensor      *aux;          /* (2 n_nodes) per-node caches from forward to backward (training
+                                     plans), aux[2i] and aux[2i + 1]: GELU(x) and GELU'(x) of a
+                                     gelu_in conv (tuning keep_gelu 1: the first, 2: both), the
                                      noise product of a reparameterisation; buf NULL if none */
     int            *kl_sum;       /* (n_nodes) a KL node whose only consumer is a per-sample sum, and
                                      that sum, point at each other: their backward is one kernel
@@ -206,11 +207,11 @@ cv_status cv_plan_new(cv_ctx *ctx, const cv_graph *g, const cv_tensor *params, c
     cv_arena_init(&p->stats, ctx, "step statistics");
     p->val = calloc((size_t)nv, sizeof *p->val);
     p->dval = calloc((size_t)nv, sizeof *p->dval);
-    p->aux = calloc((size_t)cv_graph_n_nodes(g) + 1, sizeof *p->aux);
+    p->aux = calloc(2 * (size_t)cv_graph_n_nodes(g) + 1, sizeof *p->aux);
     p->stat_off = malloc((size_t)nv * sizeof *p->stat_off);
     cv_arena_slot *sv = calloc((size_t)nv, sizeof *sv), *sd = calloc((size_t)nv, sizeof *sd);
     live *la = NULL, *ld = NULL;
-    cv_arena_slot *sx = calloc((size_t)cv_graph_n_nodes(g) + 1, sizeof *sx);
+    cv_arena_slot *sx = calloc(2 * (size_t)cv_graph_n_nodes(g) + 1, sizeof *sx);
     if (!p->val || !p->dval || !p->aux || !p->stat_off || !sv || !sd || !sx) {
         free(sx);
         st = cv_error(CV_ERR_NOMEM, "out of memory creating a plan");
@@ -325,10 +326,11 @@ cv_status cv_plan_new(cv_ctx *ctx, const cv_graph *g, const cv_tensor *params, c
     free(la); la = NULL;
     free(ld); ld = NULL;
     /* forward-to-backward caches, kept over the whole step like the activations */
-    int keep_gelu = backward && cv_ctx_tune(ctx)->keep_gelu;
+    int keep_gelu = backward ? cv_ctx_tune(ctx)->keep_gelu : 0;
     if (keep_gelu) {
         /* the GELU caches trade memory for speed: never at the price of
-         * not fitting (the paper preset needs 11.2 GiB with them, 7.5 without) */
+         * not fitting (the paper preset needs 11.2 GiB with the GELU caches,
+         * 7.5 without); with less room, GELU(x) only, or none */
         double extra = 0;
         for (int i = 0; i < nn; i++) {
             const cv_node *n = cv_graph_node(g, i);
@@ -336,21 +338,27 @@ cv_status cv_plan_new(cv_ctx *ctx, const cv_graph *g, const cv_tensor *params, c
             const int64_t *sh = cv_graph_value(g, n->in[0])->shape;
             extra += 4.0 * (double)(sh[0] * sh[1] * sh[2] * sh[3]);
         }
-        double total = (double)cv_arena_nbytes(&p->act) + (double)cv_arena_nbytes(&p->dact) + extra;
-        if (total > 0.8 * (double)cv_ctx_global_mem(ctx)) keep_gelu = 0;
+        double base_bytes = (double)cv_arena_nbytes(&p->act) + (double)cv_arena_nbytes(&p->dact);
+        while (keep_gelu > 0 && base_bytes + keep_gelu * extra > 0.8 * (double)cv_ctx_global_mem(ctx)) keep_gelu--;
     }
     for (int i = 0; backward && i < nn; i++) {
         const cv_node *n = cv_graph_node(g, i);
         const int64_t *sh = NULL;
-        if (n->op == CV_OP_CONV2D && n->p.conv.gelu_in && keep_gelu) sh = cv_graph_value(g, n->in[0])->shape;
+        int ncache = 1;
+        if (n->op == CV_OP_CONV2D && n->p.conv.gelu_in && keep_gelu) {
+            sh = cv_graph_value(g, n->in[0])->shape;
+            ncache = keep_gelu;
+        }
         if (n->op == CV_OP_REPARAM) sh = cv_graph_value(g, n->out)->shape;
-        if (!sh) continue;
-        CV_TRY(cv_arena_reserve(&p->act, (size_t)(sh[0] * sh[1] * sh[2] * sh[3]), &sx[i]));
-        p->aux[i].shape[0] = sh[0]; p->aux[i].shape[1] = sh[1]; p->aux[i].shape[2] = sh[2]; p->aux[i].shape[3] = sh[3];
-        p->aux[i].buf = (cl_mem)1;          /* marks "reserved"; the view comes after the commit */
+        for (int k = 0; sh && k < ncache; k++) {
+            cv_tensor *a = &p->aux[2 * i + k];
+            CV_TRY(cv_arena_reserve(&p->act, (size_t)(sh[0] * sh[1] * sh[2] * sh[3]), &sx[2 * i + k]));
+            a->shape[0] = sh[0]; a->shape[1] = sh[1]; a->shape[2] = sh[2]; a->shape[3] = sh[3];
+            a->buf = (cl_mem)1;             /* marks "reserved"; the view comes after the commit */
+        }
     }
     CV_TRY(cv_arena_commit(&p->act, ctx));
-    for (int i = 0; i < nn; i++)
+    for (int i = 0; i < 2 * nn; i++)
         if (p->aux[i].buf) p->aux[i] = cv_arena_view(&p->act, sx[i], p->aux[i].shape);
     if (backward) CV_TRY(cv_arena_commit(&p->dact, ctx));
     CV_TRY(cv_arena_commit(&p->stats, ctx));
@@ -440,8 +448,9 @@ static uint64_t noise_index0(const cv_plan *p, const cv_node *n) {
 #define P(i)  (&p->params[n->par[i]])
 #define DP(i) (&p->grads[n->par[i]])
 
-/* The node's forward-to-backward cache, or NULL. */
-static const cv_tensor *aux_of(const cv_plan *p, int i) { return p->aux[i].buf ? &p->aux[i] : NULL; }
+/* The node's forward-to-backward cache k (0, 1), or NULL. */
+static const cv_tensor *aux_k(const cv_plan *p, int i, int k) { return p->aux[2 * i + k].buf ? &p->aux[2 * i + k] : NULL; }
+static const cv_tensor *aux_of(const cv_plan *p, int i) { return aux_k(p, i, 0); }
 
 static cv_status node_fwd(cv_plan *p, int i, const cv_node *n, uint64_t seed, uint64_t step) {
     cv_ctx *ctx = p->ctx;
@@ -449,7 +458,7 @@ static cv_status node_fwd(cv_plan *p, int i, const cv_node *n, uint64_t seed, ui
     switch (n->op) {
     case CV_OP_INPUT: case CV_OP_COUNT: return CV_OK;
     case CV_OP_CONV2D: {         /* a second input is a residual: y = conv + b + in[1], one pass */
-        cv_conv2d_aux a = { n->n_in == 2 ? V(1) : NULL, NULL, aux_of(p, i), 0, 0 };
+        cv_conv2d_aux a = { n->n_in == 2 ? V(1) : NULL, NULL, aux_of(p, i), 0, 0, aux_k(p, i, 1) };
         return cv_conv2d_fwd_ex(ctx, V(0), P(0), P(1), Y, &n->p.conv, &a);
     }
     case CV_OP_GELU:     return cv_gelu_fwd(ctx, V(0), Y);
@@ -486,7 +495,8 @@ static cv_status node_bwd(cv_plan *p, int i, const cv_node *n, uint64_t seed, ui
     switch (n->op) {
     case CV_OP_INPUT: case CV_OP_COUNT: return CV_OK;
     case CV_OP_CONV2D: {         /* the residual's gradient (d1 += dy) rides with the bias gradient */
-        cv_conv2d_aux a = { NULL, n->n_in == 2 ? d1 : NULL, aux_of(p, i), p->set_mask[i] & 1, (p->set_mask[i] >> 1) & 1 };
+        cv_conv2d_aux a = { NULL, n->n_in == 2 ? d1 : NULL, aux_of(p, i), p->set_mask[i] & 1, (p->set_mask[i] >> 1) & 1,
+                            aux_k(p, i, 1) };
         return cv_conv2d_bwd_ex(ctx, V(0), P(0), DY, d0, DP(0), DP(1), &n->p.conv, &a);
     }
     case CV_OP_GELU:     return d0 ? cv_gelu_bwd(ctx, V(0), DY, d0) : CV_OK;

@@ -54,8 +54,8 @@ static const tune_row tune_rows[] = {
                                                                                     4, 8, 2, 8,  8, 8, 1, 64, 32, 0,    0, 256, 1, GPU_RULES(64 * 64) },
     { "AMD GPU",             NULL,                  "AMD",    CL_DEVICE_TYPE_GPU,   4, 8, 2, 8,  8, 8, 1, 64, 32, 0,    0, 256, 1, GPU_RULES(64 * 64) },
     { "Intel GPU",           NULL,                  "Intel",  CL_DEVICE_TYPE_GPU,   4, 8, 2, 8,  8, 8, 1, 32, 16, 0,    0, 128, 1, GPU_RULES(128 * 128) },
-    { "CPU (AVX-512)",       "avx512",              NULL,     CL_DEVICE_TYPE_CPU,  16, 16, 4, 8,  8, 8, 3,  4,  4, 1, 4096, 256, 256, CPU_RULES },
-    { "CPU",                 NULL,                  NULL,     CL_DEVICE_TYPE_CPU,   8, 16, 2, 4,  8, 4, 3,  4,  4, 1, 4096, 256, 256, CPU_RULES },
+    { "CPU (AVX-512)",       "avx512",              NULL,     CL_DEVICE_TYPE_CPU,  16, 16, 4, 8,  8, 8, 3,  4,  4, 2, 4096, 256, 256, CPU_RULES },
+    { "CPU",                 NULL,                  NULL,     CL_DEVICE_TYPE_CPU,   8, 16, 2, 4,  8, 4, 3,  4,  4, 2, 4096, 256, 256, CPU_RULES },
     { "other GPU",           NULL,                  NULL,     CL_DEVICE_TYPE_GPU,   4, 8, 2, 8,  8, 8, 1, 32, 16, 0,    0,  64, 1, GPU_RULES(64 * 64) },
     { "other device",        NULL,                  NULL,     0,                    4, 8, 2, 8,  8, 8, 1,  4,  4, 0,    0,  64, 1,
       1, { { -1, 0, 0, 0, 0, CV_TUNE_DIRECT } } },
@@ -119,7 +119,7 @@ static cv_status validate_scalars(const cv_tune *t) {
     if (t->vec_wg < 1 || t->vec_wg > 256) return cv_error(CV_ERR_FORMAT, "vec_wg = %d: expected 1..256", t->vec_wg);
     if (t->wgrad_groups < 1 || t->wgrad_groups > 4096)
         return cv_error(CV_ERR_FORMAT, "wgrad_groups = %d: expected 1..4096", t->wgrad_groups);
-    if (t->keep_gelu != 0 && t->keep_gelu != 1) return cv_error(CV_ERR_FORMAT, "keep_gelu = %d: expected 0 or 1", t->keep_gelu);
+    if (t->keep_gelu < 0 || t->keep_gelu > 2) return cv_error(CV_ERR_FORMAT, "keep_gelu = %d: expected 0, 1 or 2", t->keep_gelu);
     if (t->direct_pre_gelu < 0) return cv_error(CV_ERR_FORMAT, "direct_pre_gelu = %d: expected >= 0", t->direct_pre_gelu);
     if (t->elem_wg < 0 || t->elem_wg > 4096 || (t->elem_wg & (t->elem_wg - 1)))
         return cv_error(CV_ERR_FORMAT, "elem_wg = %d: expected 0 or a power of two up to 4096", t->elem_wg);
@@ -165,9 +165,10 @@ void cv_tune_print(FILE *f, const cv_tune *t) {
             t->conv_v, t->conv_cob1, t->conv_cob3, t->conv_r3, t->conv_wcib1, t->conv_wcob1, t->conv_wcob3);
     fprintf(f, "  flat kernels:      %d element%s per work-item\n", t->elem_chunk, t->elem_chunk == 1 ? "" : "s");
     fprintf(f, "  launches:          vec work-groups %d, backward-weight %d groups per compute unit, flat work-groups %d%s,\n"
-            "                     DIRECT GELU pass from %d pixels%s; GELU(x) kept for the backward: %s\n", t->vec_wg,
+            "                     DIRECT GELU pass from %d pixels%s; kept for the backward: %s\n", t->vec_wg,
             t->wgrad_groups, t->elem_wg, t->elem_wg ? "" : " (driver's choice)", t->direct_pre_gelu,
-            t->direct_pre_gelu ? "" : " (never)", t->keep_gelu ? "yes" : "no");
+            t->direct_pre_gelu ? "" : " (never)",
+            t->keep_gelu == 2 ? "GELU(x) and GELU'(x)" : t->keep_gelu ? "GELU(x)" : "nothing");
     for (int i = 0; i < t->n_rules; i++) {
         const cv_tune_rule *r = &t->rules[i];
         char lab[32];
@@ -304,7 +305,7 @@ cv_status cv_tune_read(const char *path, const char *device_name, cv_tune *t) {
         else if (!strcmp(key, "elem_chunk")) { field = &w.elem_chunk; lo = 1; hi = 65536; }
         else if (!strcmp(key, "vec_wg")) { field = &w.vec_wg; lo = 1; hi = 256; }
         else if (!strcmp(key, "wgrad_groups")) { field = &w.wgrad_groups; lo = 1; hi = 4096; }
-        else if (!strcmp(key, "keep_gelu")) { field = &w.keep_gelu; lo = 0; hi = 1; }
+        else if (!strcmp(key, "keep_gelu")) { field = &w.keep_gelu; lo = 0; hi = 2; }
         else if (!strcmp(key, "direct_pre_gelu")) { field = &w.direct_pre_gelu; lo = 0; hi = INT32_MAX; }
         else if (!strcmp(key, "elem_wg")) { field = &w.elem_wg; lo = 0; hi = 4096; }
         else { st = cv_error(CV_ERR_FORMAT, "%s:%d: unknown key '%s'", path, ln, key); break; }
@@ -748,7 +749,7 @@ cv_status cv_tune_measure(const cv_tune_measure_opts *o, cv_tune *best, char *de
                               "  %-14s %-6s %10.3f ms\n", "(start)", "", s0 * 1e3);
         static const int32_t v_vals[] = { 8, 16, 4 }, cob1_vals[] = { 8, 16, 32 }, r3_vals[] = { 2, 4, 1, 6 };
         static const int32_t cob3_vals[] = { 8, 16, 4 }, wcob1_vals[] = { 16, 32, 8 }, wcob3_vals[] = { 8, 4 };
-        static const int32_t vwg_vals[] = { 1, 4, 16, 64 }, keep_vals[] = { 0, 1 };
+        static const int32_t vwg_vals[] = { 1, 4, 16, 64 }, keep_vals[] = { 0, 1, 2 };
         if (!o->quick) {                   /* quick: no rebuilds, run-time parameters only */
             CV_TRY(descend(rep, "conv_v", &cur.conv_v, v_vals, 3, &cur, &s0, step_scorer, &sa));
             CV_TRY(descend(rep, "conv_r3", &cur.conv_r3, r3_vals, 4, &cur, &s0, step_scorer, &sa));
@@ -763,7 +764,7 @@ cv_status cv_tune_measure(const cv_tune_measure_opts *o, cv_tune *best, char *de
         }
         CV_TRY(descend(rep, "conv_cob1", &cur.conv_cob1, cob1_vals, 3, &cur, &s0, step_scorer, &sa));
         CV_TRY(descend(rep, "vec_wg", &cur.vec_wg, vwg_vals, 4, &cur, &s0, step_scorer, &sa));
-        CV_TRY(descend(rep, "keep_gelu", &cur.keep_gelu, keep_vals, 2, &cur, &s0, step_scorer, &sa));
+        CV_TRY(descend(rep, "keep_gelu", &cur.keep_gelu, keep_vals, 3, &cur, &s0, step_scorer, &sa));
         if (rep) fprintf(rep, "  (%.0f s)\n", tune_now() - t_start);
     }
 

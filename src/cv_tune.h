@@ -53,7 +53,8 @@ typedef struct cv_tune {
     /* run-time parameters */
     int32_t vec_wg;                /* VEC forward / backward-data work-group size (pixel vectors), 1..256 */
     int32_t wgrad_groups;          /* backward-weight: work-groups wanted per compute unit (DIRECT, VEC) */
-    int32_t keep_gelu;             /* training plans keep GELU(x) of each gelu_in conv for its backward (1) */
+    int32_t keep_gelu;             /* training plans keep, per gelu_in conv, GELU(x) for its backward-weight
+                                      pass (1), and GELU'(x) for its backward-data pass (2), or nothing (0) */
     int32_t direct_pre_gelu;       /* DIRECT: GELU / GELU' in a separate flat pass (1) or in the tiles (0) */
     int32_t elem_wg;               /* work-group size of the flat kernels; 0 lets the driver choose */
     int32_t n_rules;

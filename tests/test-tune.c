@@ -202,6 +202,7 @@ static void flat_checks(cv_ctx *ctx) {
     cv_elem_devcheck(c, ctx);
     cv_vae_devcheck(c, ctx);
     cv_optim_devcheck(c, ctx);
+    cv_conv_cache_devcheck(c, ctx);
 }
 
 static void test_context(void) {
@@ -337,13 +338,17 @@ fail:
 }
 
 static void test_gelu_cache(void) {
-    double a[3] = { 0 }, b[3] = { 1 };
+    double a[3] = { 0 }, b[3] = { 1 }, k2[3] = { 2 };
     cv_status st = train3(0, a);
     if (st == CV_OK) st = train3(1, b);
+    if (st == CV_OK) st = train3(2, k2);
     if (st != CV_OK) CV_CHECK_DIAG("%s", cv_last_error());
     CV_CHECK_OK(st == CV_OK && !memcmp(a, b, sizeof a) && a[2] != a[0],
                 "training with the GELU cache (keep_gelu = 1) gives the bits of none: losses %.9g %.9g %.9g", b[0], b[1],
                 b[2]);
+    CV_CHECK_OK(st == CV_OK && !memcmp(a, k2, sizeof a),
+                "training with the GELU and GELU' caches (keep_gelu = 2) gives the bits of none: losses %.9g %.9g %.9g",
+                k2[0], k2[1], k2[2]);
 }
 
 int main(void) {

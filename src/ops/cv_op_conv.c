@@ -684,6 +684,18 @@ fail:
     return st;
 }
 
+/* xa = GELU(x), xd = GELU'(x) in one flat pass (the cached form of gelu_in),
+ * in the form (vector or scalar) of the algorithm that reads them */
+static cv_status gelu_both_launch(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *xa, const cv_tensor *xd,
+                                  int vform) {
+    cv_kargs ka = cv_kargs_begin(ctx, "cvk_conv2d_gelu_both");
+    cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
+    cv_karg_mem(&ka, xa->buf); cv_karg_u64(&ka, xa->off);
+    cv_karg_mem(&ka, xd->buf); cv_karg_u64(&ka, xd->off);
+    cv_karg_i64(&ka, cv_tensor_numel(x)); cv_karg_i32(&ka, vform);
+    return cv_op_flat_launch(ctx, &ka, cv_tensor_numel(x));
+}
+
 /* ---- GEMM ---------------------------------------------------------------- */
 
 static cv_status im2col_launch(cv_ctx *ctx, const conv_geo *g, const cv_tensor *x, cl_mem col, size_t col_off,
@@ -770,6 +782,7 @@ cv_status cv_conv2d_fwd_ex(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, 
                            const cv_tensor *y, const cv_conv2d_params *p, const cv_conv2d_aux *aux) {
     cv_status st = CV_OK;
     const cv_tensor *r = aux ? aux->r : NULL, *xa = aux && p && p->gelu_in ? aux->xa : NULL;
+    const cv_tensor *xd = present(xa) ? aux->xd : NULL;
     CV_TRY(check_params(p, "conv2d forward"));
     CV_TRY(check_shapes("conv2d forward", x, w, y, p));
     conv_geo g = geo_of(x->shape, y->shape[1], p->k);
@@ -778,10 +791,16 @@ cv_status cv_conv2d_fwd_ex(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, 
                         (long long)cv_tensor_numel(b), (long long)g.Co);
     if (present(r)) CV_TRY(cv_op_same_shape("conv2d forward", "residual", r, "y", y));
     if (present(xa)) CV_TRY(cv_op_same_shape("conv2d forward", "GELU cache", xa, "x", x));
+    if (present(xd)) CV_TRY(cv_op_same_shape("conv2d forward", "GELU' cache", xd, "x", x));
     int acc = p->accumulate, gelu = p->gelu_in;
     if (present(r) && r->buf == y->buf && r->off == y->off) { acc = 1; r = NULL; }   /* y += conv */
     cv_conv_algo a = cv_conv2d_algo(ctx, x->shape, g.Co, p, 0);
-    if (present(xa) && a != CV_CONV_VEC) {      /* GELU(x) into the cache, then convolve that */
+    if (present(xd)) {                          /* GELU(x) and GELU'(x) into the caches, convolve GELU(x) */
+        CV_TRY(gelu_both_launch(ctx, x, xa, xd, a == CV_CONV_VEC));
+        x = xa;
+        gelu = 0;
+        xa = NULL;
+    } else if (present(xa) && a != CV_CONV_VEC) {      /* GELU(x) into the cache, then convolve that */
         CV_TRY(gelu_launch(ctx, x, xa->buf, xa->off, 0));
         x = xa;
         gelu = 0;
@@ -812,6 +831,7 @@ cv_status cv_conv2d_bwd_ex(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, 
     cv_status st = CV_OK;
     char s1[64], s2[64];
     const cv_tensor *dr = aux ? aux->dr : NULL, *xa = aux && p && p->gelu_in ? aux->xa : NULL;
+    const cv_tensor *xd = present(xa) && present(aux->xd) ? aux->xd : NULL;
     int set_dx = aux && aux->set_dx, set_dr = aux && aux->set_dr;
     CV_TRY(check_params(p, "conv2d backward"));
     CV_TRY(check_shapes("conv2d backward", x, w, dy, p));
@@ -825,6 +845,7 @@ cv_status cv_conv2d_bwd_ex(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, 
                         (long long)cv_tensor_numel(db), (long long)g.Co);
     if (present(dr)) CV_TRY(cv_op_same_shape("conv2d backward", "dr", dr, "dy", dy));
     if (present(xa)) CV_TRY(cv_op_same_shape("conv2d backward", "GELU cache", xa, "x", x));
+    if (xd) CV_TRY(cv_op_same_shape("conv2d backward", "GELU' cache", xd, "x", x));
     /* backward-weight sees a(x): the forward's GELU(x) when cached */
     const cv_tensor *xw = present(xa) ? xa : x;
     int gw = present(xa) ? 0 : p->gelu_in;
@@ -839,12 +860,16 @@ cv_status cv_conv2d_bwd_ex(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, 
         }
     }
     if (present(dx)) {
+        /* a'(x): GELU'(x) evaluated (gelu 1), read from xd (2), or none (0) */
+        const cv_tensor *xg = xd ? xd : x;
+        int gd = xd ? 2 : p->gelu_in;
         cv_conv_algo a = cv_conv2d_algo(ctx, x->shape, g.Co, p, 1);
-        if (a == CV_CONV_VEC) CV_TRY(vec_tile(ctx, 1, &g, dy, w, NULL, NULL, dx, x, NULL, p->gelu_in, !set_dx));
+        if (a == CV_CONV_VEC) CV_TRY(vec_tile(ctx, 1, &g, dy, w, NULL, NULL, dx, xg, NULL, gd, !set_dx));
+        else if (a == CV_CONV_DIRECT && xd) CV_TRY(direct_tile(ctx, 1, &g, dy, w, NULL, NULL, dx, xd, 2, !set_dx));
         else if (a == CV_CONV_DIRECT) CV_TRY(direct_bwd_data(ctx, &g, x, w, dy, dx, p->gelu_in, set_dx));
         else {
             if (set_dx) CV_TRY(cv_fill_fwd(ctx, dx, 0.0f));     /* row chunks overlap in col2im: accumulate */
-            CV_TRY(gemm_pass(ctx, PASS_DATA, &g, x, w, dy, dx, p->gelu_in));
+            CV_TRY(gemm_pass(ctx, PASS_DATA, &g, xg, w, dy, dx, gd));
         }
     }
 fail:
@@ -941,20 +966,21 @@ typedef struct conv_case {
     int     k, gelu, acc, bias, grads;
     size_t  budget;
     int     res;      /* a residual input */
-    int     keep;     /* the forward stores GELU(x) for the backward (xa) */
+    int     keep;     /* the forward stores GELU(x) for the backward (xa); 2: and GELU'(x) (xd) */
     int     set;      /* the backward writes dx and dr (=) instead of += */
 } conv_case;
 
-enum { CONV_NT = 11 };   /* x, w, b, y, dy, dx, dw, db, r, dr, xa */
+enum { CONV_NT = 12 };   /* x, w, b, y, dy, dx, dw, db, r, dr, xa, xd */
 
 static void conv_dev_case(cv_check *c, cv_ctx *ctx, const conv_case *cs, cv_conv_algo algo, uint64_t seed) {
     const int64_t N = cs->N, Ci = cs->Ci, Co = cs->Co, H = cs->H, W = cs->W, K = cs->k;
     const int64_t n[CONV_NT] = { N * Ci * H * W, Co * Ci * K * K, Co, N * Co * H * W, N * Co * H * W,
-                                 N * Ci * H * W, Co * Ci * K * K, Co, N * Co * H * W, N * Co * H * W, N * Ci * H * W };
+                                 N * Ci * H * W, Co * Ci * K * K, Co, N * Co * H * W, N * Co * H * W, N * Ci * H * W,
+                                 N * Ci * H * W };
     const int64_t shp[CONV_NT][4] = { { N, Ci, H, W }, { Co, Ci, K, K }, { 1, Co, 1, 1 }, { N, Co, H, W },
                                       { N, Co, H, W }, { N, Ci, H, W }, { Co, Ci, K, K }, { 1, Co, 1, 1 },
-                                      { N, Co, H, W }, { N, Co, H, W }, { N, Ci, H, W } };
-    const double lo[CONV_NT] = { -3, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 };   /* ranges are [lo, -lo] */
+                                      { N, Co, H, W }, { N, Co, H, W }, { N, Ci, H, W }, { N, Ci, H, W } };
+    const double lo[CONV_NT] = { -3, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 };   /* ranges are [lo, -lo] */
     double *ref[CONV_NT] = { 0 };
     float *hf[CONV_NT] = { 0 };
     cv_chk_dev d[CONV_NT];
@@ -967,7 +993,8 @@ static void conv_dev_case(cv_check *c, cv_ctx *ctx, const conv_case *cs, cv_conv
     snprintf(desc, sizeof desc, "%s%s N=%lld Ci=%lld Co=%lld %lldx%lld k=%d gelu=%d acc=%d bias=%d%s%s%s%s",
              algo_name(algo), ran != algo ? " (as direct)" : "", (long long)N, (long long)Ci, (long long)Co,
              (long long)H, (long long)W, cs->k, cs->gelu, cs->acc, cs->bias, cs->budget ? " chunked" : "",
-             cs->res ? " residual" : "", cs->keep ? " gelu-cache" : "", cs->set ? " set" : "");
+             cs->res ? " residual" : "", cs->keep == 2 ? " gelu-caches" : cs->keep ? " gelu-cache" : "",
+             cs->set ? " set" : "");
     for (int i = 0; i < CONV_NT; i++) {
         ref[i] = malloc((size_t)n[i] * sizeof **ref);
         hf[i] = malloc((size_t)n[i] * sizeof **hf);
@@ -1003,19 +1030,23 @@ static void conv_dev_case(cv_check *c, cv_ctx *ctx, const conv_case *cs, cv_conv
         if (cs->res) for (int64_t i = 0; i < n[9]; i++) ref[9][i] += ref[4][i];
         if (cs->keep && cs->gelu)                     /* xa = GELU(x) after the forward */
             for (int64_t i = 0; i < n[10]; i++) ref[10][i] = 0.5 * ref[0][i] * erfc(-ref[0][i] * 0.70710678118654752440);
+        if (cs->keep == 2 && cs->gelu)                /* xd = GELU'(x) */
+            for (int64_t i = 0; i < n[11]; i++)
+                ref[11][i] = 0.5 * erfc(-ref[0][i] * 0.70710678118654752440) +
+                             ref[0][i] * exp(-0.5 * ref[0][i] * ref[0][i]) * 0.39894228040143268;
     }
     cv_conv2d_ref_bwd(ref[0], ref[1], ref[4], cs->grads & 1 ? ref[5] : NULL, cs->grads & 2 ? ref[6] : NULL,
                       cs->grads & 4 ? ref[7] : NULL, N, Ci, H, W, Co, &p);
     /* set = 1: the backward writes dx and dr (=) as their first writer; the
      * reference then starts them from zero */
     cv_conv2d_aux aux = { cs->res ? &d[8].t : NULL, cs->res ? &d[9].t : NULL, cs->keep ? &d[10].t : NULL,
-                          cs->set, cs->set };
+                          cs->set, cs->set, cs->keep == 2 ? &d[11].t : NULL };
     CV_TRY(cv_conv2d_fwd_ex(ctx, &d[0].t, &d[1].t, cs->bias ? &d[2].t : NULL, &d[3].t, &p, &aux));
     CV_TRY(cv_conv2d_bwd_ex(ctx, &d[0].t, &d[1].t, &d[4].t, cs->grads & 1 ? &d[5].t : NULL,
                             cs->grads & 2 ? &d[6].t : NULL, cs->grads & 4 ? &d[7].t : NULL, &p, &aux));
     for (int i = 0; i < CONV_NT; i++) {           /* inputs too: they must be untouched */
         CV_TRY(cv_chk_dev_get(ctx, &d[i], hf[i]));
-        static const char *nm[CONV_NT] = { "x", "w", "b", "y", "dy", "dx", "dw", "db", "r", "dr", "xa" };
+        static const char *nm[CONV_NT] = { "x", "w", "b", "y", "dy", "dx", "dw", "db", "r", "dr", "xa", "xd" };
         e[i] = cv_chk_nmse(c, nm[i], hf[i], ref[i], (size_t)n[i], 4);
     }
 fail:
@@ -1031,10 +1062,11 @@ fail:
     int inputs = e[0] == 0 && e[1] == 0 && e[2] == 0 && e[4] == 0 && e[8] == 0;
     CV_CHECK_OK(st == CV_OK && e[3] < tol && guards && inputs, "conv2d fwd %s: nmse %.2e, guards %s%s", desc, e[3],
                 guards ? "intact" : "BROKEN", inputs ? "" : ", INPUTS CHANGED");
-    CV_CHECK_OK(st == CV_OK && e[5] < tol && e[6] < tol && e[7] < tol && e[9] < tol && e[10] < tol && inputs && guards,
-                "conv2d bwd %s grads=%s%s%s: nmse dx %.2e dw %.2e db %.2e dr %.2e xa %.2e", desc,
+    CV_CHECK_OK(st == CV_OK && e[5] < tol && e[6] < tol && e[7] < tol && e[9] < tol && e[10] < tol && e[11] < tol &&
+                inputs && guards,
+                "conv2d bwd %s grads=%s%s%s: nmse dx %.2e dw %.2e db %.2e dr %.2e xa %.2e xd %.2e", desc,
                 cs->grads & 1 ? "x" : "", cs->grads & 2 ? "w" : "", cs->grads & 4 ? "b" : "", e[5], e[6], e[7], e[9],
-                e[10]);
+                e[10], e[11]);
 }
 
 static void bias_dev_case(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, int64_t W, uint64_t seed) {
@@ -1113,7 +1145,9 @@ static void conv_arg_checks(cv_check *c, cv_ctx *ctx) {
                 env_gemm && env_direct ? "yes" : "NO", explicit_wins ? "yes" : "NO", resolved ? "yes" : "NO");
 }
 
-void cv_conv_devcheck(cv_check *c, cv_ctx *ctx) {
+/* The device cases; caches_only: those with the GELU and GELU' caches (the
+ * flat pass cvk_conv2d_gelu_both), for contexts of other flat chunks. */
+static void conv_dev_cases(cv_check *c, cv_ctx *ctx, int caches_only) {
     const size_t img = 5 * 9 * 9 * 7, rows4 = 17 * 9 * 7 * 4;
     static const conv_case cases[] = {
         /*  N  Ci  Co   H   W  k gelu acc bias grads budget res keep set */
@@ -1141,6 +1175,13 @@ void cv_conv_devcheck(cv_check *c, cv_ctx *ctx) {
         { 3,  5, 17,  9, 16, 3, 1, 0, 1, 7, 0, 1, 1, 0 },
         { 2,  6,  7,  5,  7, 3, 1, 1, 1, 7, 0, 0, 1, 0 },          /* not vector-aligned: a separate GELU pass */
         { 2,  3,  4,  4,  6, 1, 0, 0, 1, 7, 0, 0, 1, 0 },          /* gelu_in = 0: no cache, xa untouched */
+        /* GELU and GELU' caches (xa, xd): one flat pass in the forward, read by both backward passes */
+        { 2, 32,  8, 16, 16, 1, 1, 0, 1, 7, 0, 0, 2, 0 },
+        { 3,  5, 17,  9, 16, 3, 1, 0, 1, 7, 0, 1, 2, 0 },          /* 3x3, residual, 3 channel blocks */
+        { 2,  6,  7,  5,  7, 3, 1, 1, 1, 7, 0, 0, 2, 0 },          /* not vector-aligned; 210 elements (tail) */
+        { 2,  8, 32, 16, 16, 1, 1, 0, 1, 5, 0, 1, 2, 1 },          /* set; no dw */
+        { 2, 17,  5,  9,  7, 3, 1, 0, 1, 7, rows4, 1, 2, 1 },      /* chunked GEMM col2im reads xd */
+        { 2,  3,  4,  4,  6, 1, 0, 0, 1, 7, 0, 0, 2, 0 },          /* gelu_in = 0: caches untouched */
         /* the backward as first writer of dx and dr (=): every algorithm, chunked GEMM included */
         { 3,  5, 17,  9, 16, 3, 1, 0, 1, 7, 0, 1, 1, 1 },
         { 2,  7, 33,  6,  8, 1, 1, 0, 1, 7, 0, 1, 0, 1 },
@@ -1149,7 +1190,14 @@ void cv_conv_devcheck(cv_check *c, cv_ctx *ctx) {
     };
     for (int a = CV_CONV_DIRECT; a <= CV_CONV_VEC; a++)
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-            conv_dev_case(c, ctx, &cases[i], (cv_conv_algo)a, 1000 + 37 * i + 7 * (size_t)a);
+            if (!caches_only || cases[i].keep == 2)
+                conv_dev_case(c, ctx, &cases[i], (cv_conv_algo)a, 1000 + 37 * i + 7 * (size_t)a);
+}
+
+void cv_conv_cache_devcheck(cv_check *c, cv_ctx *ctx) { conv_dev_cases(c, ctx, 1); }
+
+void cv_conv_devcheck(cv_check *c, cv_ctx *ctx) {
+    conv_dev_cases(c, ctx, 0);
     bias_dev_case(c, ctx, 3, 5, 9, 7, 77);
     bias_dev_case(c, ctx, 1, 33, 16, 16, 78);
     conv_arg_checks(c, ctx);

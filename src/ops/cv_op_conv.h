@@ -70,12 +70,18 @@ cv_status cv_conv2d_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, con
  *       (a training plan keeps it from the forward to the backward where
  *       the tuning says so: CPU devices, where GELU costs more than the
  *       convolution; the backward must see the forward's xa untouched);
+ *   xd  (N, Ci, H, W), gelu_in with xa only: the forward takes GELU(x) into
+ *       xa and GELU'(x) into xd in one flat pass (one erf for both) and
+ *       convolves xa, so no convolution evaluates GELU; the backward-data
+ *       pass multiplies by xd instead of evaluating GELU'(x) (tuning
+ *       keep_gelu = 2: the convolutions' GELU' was their largest cost);
  *   set_dx, set_dr  1: the backward writes dx (dr) = ... instead of +=,
  *       for a plan that knows this call is the gradient's first writer and
  *       so need not zero it first. */
 typedef struct cv_conv2d_aux {
     const cv_tensor *r, *dr, *xa;
     int              set_dx, set_dr;
+    const cv_tensor *xd;
 } cv_conv2d_aux;
 
 cv_status cv_conv2d_fwd_ex(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *b,
