@@ -633,15 +633,15 @@ __kernel void cvk_conv2d_vec1_cob##COB(CONV_VEC_ARGS, int N, int Cin, int Cout, 
     _Pragma("unroll")                                                                             \
     for (int o = 0; o < COB; o++) acc[o] = (cvv)(0.0f);                                           \
     const int act = gelu && mode == 0, keep = act && has_xa && co0 == 0;                          \
-    for (int c = 0; c < Cin; c++) {                                                               \
+    const int so = (int)sw_o, si = (int)sw_i, last = (Cout - 1 - co0) * so;                       \
+    __global const float *wc = wp + co0 * so;                                                     \
+    for (int c = 0; c < Cin; c++, wc += si) {                                                     \
         cvv v = CVV_LOAD(p, src + (long)c * HW);                                                  \
         if (act) v = CVV_GELU(v);                                                                 \
         if (keep) CVV_STORE(v, p, xa + xaoff + ((long)n * Cin + c) * HW);                         \
         _Pragma("unroll")                                                                         \
-        for (int o = 0; o < COB; o++) {                                                           \
-            const int co = min(co0 + o, Cout - 1);          /* loads stay in bounds */            \
-            acc[o] = fma((cvv)(wp[co * sw_o + c * sw_i]), v, acc[o]);                             \
-        }                                                                                         \
+        for (int o = 0; o < COB; o++)                       /* loads stay in bounds */            \
+            acc[o] = fma((cvv)(wc[min(o * so, last)]), v, acc[o]);                                \
     }                                                                                             \
     const long base = (long)n * Cout * HW;                                                        \
     _Pragma("unroll")                                                                             \

@@ -9,12 +9,15 @@
  * (cvk_reduce_final): one work-group per segment sums its G partials the
  * same way.  No atomics: for a given G and work-group size the order of
  * every addition is fixed, so results are bit-reproducible run to run.
+ * CPU devices run stage 1 as cvk_reduce_part_run (contiguous parts,
+ * vector lanes), the same G partials in another order of addition.
  * Work-groups must be a power of two <= CV_RED_WG. */
 
 #define CV_RED_WG 256
 
-#define CV_KAHAN_ADD(sum, comp, v) do { float t_ = (v) - (comp), u_ = (sum) + t_; \
+#define CV_KAHAN_ADD_T(T, sum, comp, v) do { T t_ = (v) - (comp), u_ = (sum) + t_; \
         (comp) = (u_ - (sum)) - t_; (sum) = u_; } while (0)
+#define CV_KAHAN_ADD(sum, comp, v) CV_KAHAN_ADD_T(float, sum, comp, v)
 
 /* Local tree over buf[0..wg); the result ends in buf[0]. */
 #define CV_LOCAL_TREE(buf, lid, wg) do { barrier(CLK_LOCAL_MEM_FENCE); \
@@ -53,6 +56,43 @@ __kernel void cvk_reduce_part(__global const float *x, ulong xo, __global const 
     buf[lid] = sum;
     CV_LOCAL_TREE(buf, lid, wg);
     if (lid == 0) part[po + s * G + g] = buf[0];
+}
+
+/* Stage 1 for CPU devices (elem_chunk > 1), the same contract with
+ * work-groups of one: work-item (g, s) sums the g-th of G contiguous
+ * parts of segment s (rows split where they end) on eight float lanes,
+ * each Kahan-compensated, and writes part[po + s*G + g].  The strided
+ * form of cvk_reduce_part (one element per work-item and step, a serial
+ * Kahan chain, a barrier tree) ran at 16 cycles an element on PoCL. */
+__kernel void cvk_reduce_part_run(__global const float *x, ulong xo, __global const float *y, ulong yo, int mode,
+                                  long L, long inner, long row_stride, long seg_stride,
+                                  __global float *part, ulong po) {
+    const long g = get_global_id(0), G = get_global_size(0), s = get_global_id(1);
+    const long a = L * g / G, b = L * (g + 1) / G;
+    float8 s8 = (float8)(0.0f), c8 = (float8)(0.0f);
+    float sum = 0.0f, comp = 0.0f;
+    for (long i = a; i < b;) {
+        const long r = i / inner, k = i - r * inner, run = min(inner - k, b - i);
+        const long at = s * seg_stride + r * row_stride + k;
+        __global const float *px = x + xo + at, *py = y + yo + at;
+        long j = 0;
+        for (; j + 8 <= run; j += 8) {
+            float8 v = vload8(0, px + j);
+            if (mode == 1) v = v * v;
+            else if (mode == 2) v = v * vload8(0, py + j);
+            CV_KAHAN_ADD_T(float8, s8, c8, v);
+        }
+        for (; j < run; j++) {
+            float v = px[j];
+            if (mode == 1) v = v * v;
+            else if (mode == 2) v = v * py[j];
+            CV_KAHAN_ADD(sum, comp, v);
+        }
+        i += run;
+    }
+    const float8 t8 = s8 - c8;
+    const float4 t4 = t8.lo + t8.hi;
+    part[po + s * G + g] = ((t4.s0 + t4.s1) + (t4.s2 + t4.s3)) + (sum - comp);
 }
 
 /* One work-group per segment s: out[oo + s*ostride] (=, or += with acc)

@@ -40,9 +40,12 @@ typedef struct tune_row {
  * AVX2 has half the vector registers: its 3x3 blocks are 2 rows x 4
  * channels (backward-weight 4 channels), where 4 x 8 spilled; the 3x3
  * kernel ran 15-25% faster in small-preset steps on a 2-core EPYC.  1x1
- * blocks of 8 output channels took 5% less time than 16 in the small
- * preset but made a paper-preset step 10% slower (56.9 against 51.3 s
- * for two steps): 16 stays. */
+ * blocks of 8 output channels: with the GELU caches (keep_gelu 2) and
+ * the 1x1 kernel's weight pointers walked per input channel, the 1x1
+ * convolutions of a small-preset step take 28 against 38 ms with blocks
+ * of 16 (whose 16 accumulators spill AVX2's registers), and a paper step
+ * the same time (20.7-22.1 s either way).  Before those changes 8 made the
+ * paper step 10% slower. */
 #define GPU_RULES(min_hw) 2, { { -1, 0, (min_hw), 16, 16, CV_TUNE_GEMM }, { -1, 0, 0, 0, 0, CV_TUNE_DIRECT } }
 #define CPU_RULES 1, { { -1, 0, 0, 0, 0, CV_TUNE_VEC } }
 
@@ -55,7 +58,7 @@ static const tune_row tune_rows[] = {
     { "AMD GPU",             NULL,                  "AMD",    CL_DEVICE_TYPE_GPU,   4, 8, 2, 8,  8, 8, 1, 64, 32, 0,    0, 256, 1, GPU_RULES(64 * 64) },
     { "Intel GPU",           NULL,                  "Intel",  CL_DEVICE_TYPE_GPU,   4, 8, 2, 8,  8, 8, 1, 32, 16, 0,    0, 128, 1, GPU_RULES(128 * 128) },
     { "CPU (AVX-512)",       "avx512",              NULL,     CL_DEVICE_TYPE_CPU,  16, 16, 4, 8,  8, 8, 3,  4,  4, 2, 4096, 256, 256, CPU_RULES },
-    { "CPU",                 NULL,                  NULL,     CL_DEVICE_TYPE_CPU,   8, 16, 2, 4,  8, 4, 3,  4,  4, 2, 4096, 256, 256, CPU_RULES },
+    { "CPU",                 NULL,                  NULL,     CL_DEVICE_TYPE_CPU,   8,  8, 2, 4,  8, 4, 3,  4,  4, 2, 4096, 256, 256, CPU_RULES },
     { "other GPU",           NULL,                  NULL,     CL_DEVICE_TYPE_GPU,   4, 8, 2, 8,  8, 8, 1, 32, 16, 0,    0,  64, 1, GPU_RULES(64 * 64) },
     { "other device",        NULL,                  NULL,     0,                    4, 8, 2, 8,  8, 8, 1,  4,  4, 0,    0,  64, 1,
       1, { { -1, 0, 0, 0, 0, CV_TUNE_DIRECT } } },

@@ -202,6 +202,7 @@ static void flat_checks(cv_ctx *ctx) {
     cv_elem_devcheck(c, ctx);
     cv_vae_devcheck(c, ctx);
     cv_optim_devcheck(c, ctx);
+    cv_reduce_devcheck(c, ctx);           /* chunk > 1: the CPU form of stage 1 */
     cv_conv_cache_devcheck(c, ctx);
 }
 

@@ -53,13 +53,14 @@ static cv_status reduce(cv_ctx *ctx, const char *op, const cv_tensor *x, const c
         return cv_error(CV_ERR_ARG, "%s: an input or output lives in the context scratch buffer, which the "
                         "reduction uses for its partial sums", op);
     size_t wg = red_wg(ctx);
-    cv_kargs ka = cv_kargs_begin(ctx, "cvk_reduce_part");
+    int run = cv_ctx_tune(ctx)->elem_chunk > 1;            /* CPU devices: contiguous runs */
+    cv_kargs ka = cv_kargs_begin(ctx, run ? "cvk_reduce_part_run" : "cvk_reduce_part");
     cv_karg_mem(&ka, x->buf); cv_karg_u64(&ka, x->off);
     cv_karg_mem(&ka, y ? y->buf : x->buf); cv_karg_u64(&ka, y ? y->off : x->off);
     cv_karg_i32(&ka, mode);
     cv_karg_i64(&ka, L); cv_karg_i64(&ka, inner); cv_karg_i64(&ka, row_stride); cv_karg_i64(&ka, seg_stride);
     cv_karg_mem(&ka, part); cv_karg_u64(&ka, 0);
-    size_t g1[2] = { (size_t)G * wg, (size_t)S }, l1[2] = { wg, 1 };
+    size_t g1[2] = { (size_t)G * (run ? 1 : wg), (size_t)S }, l1[2] = { run ? 1 : wg, 1 };
     if ((st = cv_launch(&ka, 2, g1, l1)) != CV_OK) return st;
     ka = cv_kargs_begin(ctx, "cvk_reduce_final");
     cv_karg_mem(&ka, part); cv_karg_u64(&ka, 0);
