@@ -5,9 +5,11 @@
  * PyTorch baseline.
  *
  *   bench-train [--preset small|paper] [--seconds S] [--min-steps N] [--batch B]
- *               [--no-profile] [--no-sgemm]
+ *               [--no-profile] [--no-sgemm] [--keep-gelu K] [--memory-only]
  * --no-profile runs the queue without profiling (as cosmovae-train does)
- * and prints no per-kernel table; --no-sgemm skips the SGEMM peak.
+ * and prints no per-kernel table; --no-sgemm skips the SGEMM peak;
+ * --keep-gelu overrides the tuning's GELU caches (0: the GPU rows' plan,
+ * the least memory); --memory-only prints the device memory and stops.
  * Prints "cosmovae PRESET maps_per_s=X ..." lines for the wrapper. */
 #include "cv_cli.h"
 #include "cv_rng.h"
@@ -52,9 +54,10 @@ int main(int argc, char **argv) {
     const char *preset = "small";
     double seconds = 20;
     long min_steps = 3, batch = 4;
-    int profile = 1, sgemm = 1;
+    long keep_gelu = -1;
+    int profile = 1, sgemm = 1, memory_only = 0;
     cv_cli_init("bench-train", "Usage: bench-train [--preset small|paper] [--seconds S] [--min-steps N] [--batch B]\n"
-                               "                   [--no-profile] [--no-sgemm]\n");
+                               "                   [--no-profile] [--no-sgemm] [--keep-gelu 0|1|2] [--memory-only]\n");
     for (int i = 1; i < argc; i++) {
         if (cv_cli_opt_str(argc, argv, &i, "--preset", &preset)) ;
         else if (cv_cli_opt_double(argc, argv, &i, "--seconds", 0, 1e6, &seconds)) ;
@@ -62,6 +65,8 @@ int main(int argc, char **argv) {
         else if (cv_cli_opt_long(argc, argv, &i, "--batch", 1, 1024, &batch)) ;
         else if (!strcmp(argv[i], "--no-profile")) profile = 0;
         else if (!strcmp(argv[i], "--no-sgemm")) sgemm = 0;
+        else if (cv_cli_opt_long(argc, argv, &i, "--keep-gelu", 0, 2, &keep_gelu)) ;
+        else if (!strcmp(argv[i], "--memory-only")) memory_only = 1;
         else if (cv_cli_common(argv[i])) ;
         else cv_cli_usage_error("unrecognized argument '%s'", argv[i]);
     }
@@ -71,6 +76,11 @@ int main(int argc, char **argv) {
     cv_ctx_opts co = cv_ctx_opts_default();
     co.profile = profile;
     if ((st = cv_ctx_new(&co, &ctx)) != CV_OK) cv_cli_fail(st, NULL);
+    if (keep_gelu >= 0) {
+        cv_tune t = *cv_ctx_tune(ctx);
+        t.keep_gelu = (int32_t)keep_gelu;
+        if ((st = cv_ctx_set_tune(ctx, &t)) != CV_OK) cv_cli_fail(st, NULL);
+    }
     cv_cfg *cfg = NULL;
     cv_model_cfg mc;
     cv_model *m = NULL;
@@ -95,6 +105,11 @@ int main(int argc, char **argv) {
     printf("   device memory: %.1f MiB = activations, gradients, stats and workspace %.1f MiB + parameters, gradients, optimizer state %.1f MiB\n",
            (plan_b + model_b) / 1048576.0, plan_b / 1048576.0, model_b / 1048576.0);
     fflush(stdout);
+    if (memory_only) {
+        printf("cosmovae %s keep_gelu=%d mem_mib=%.1f\n", preset, cv_ctx_tune(ctx)->keep_gelu,
+               (plan_b + model_b) / 1048576.0);
+        goto done;
+    }
 
     cv_step_stats s;
     if ((st = cv_trainer_step(tr, x, &s)) != CV_OK) cv_cli_fail(st, NULL);   /* warm-up */
@@ -120,6 +135,7 @@ int main(int argc, char **argv) {
            nb, nb, nb, peak, peak > 0 ? 100.0 * gfs / peak : 0.0);
     printf("cosmovae %s maps_per_s=%.3f gflops=%.3f sgemm_peak=%.3f mem_mib=%.1f maps_per_cpu_s=%.3f\n", preset, mps, gfs,
            peak, (plan_b + model_b) / 1048576.0, steps * batch / dc);
+done:
     free(x);
     cv_trainer_free(tr);
     cv_model_free(m);

@@ -12,6 +12,10 @@ threads=${BENCH_TORCH_THREADS:-$(nproc 2>/dev/null || echo 2)}
 "$top_builddir/bench/bench-train" --preset small --seconds "${BENCH_SMALL_SECONDS:-30}" | tee -a "$out"
 if [ "${BENCH_PAPER:-1}" != 0 ]; then
     "$top_builddir/bench/bench-train" --preset paper --seconds "${BENCH_PAPER_SECONDS:-0}" --min-steps 1 | tee -a "$out"
+    # The memory the GPU rows' plan takes (no GELU caches): the CPU rows
+    # trade memory for speed where the device has it (doc/model.md).
+    echo "== paper preset without the GELU caches (keep_gelu 0, as on GPUs):"
+    "$top_builddir/bench/bench-train" --preset paper --keep-gelu 0 --memory-only --no-profile | grep 'device memory'
 fi
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
