@@ -8,6 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* 2: the split top-down convolutions (post.c1e, post.c4.mq, ...; doc/model.md) */
+#define CKPT_VERSION 2
+
 #define NC(call) do { int e_ = (call); if (e_ != NC_NOERR) { \
         st = cv_error(CV_ERR_IO, "%s: %s (%s)", path, nc_strerror(e_), #call); goto fail; } } while (0)
 
@@ -50,7 +53,7 @@ cv_status cv_ckpt_write(const char *path, const cv_model *m, const char *config_
     path = tmp;
     NC(nc_create(tmp, NC_NETCDF4 | NC_CLOBBER, &ncid));
     NC(nc_put_att_text(ncid, NC_GLOBAL, "cv_format", 19, "cosmovae-checkpoint"));
-    int ver = 1;
+    int ver = CKPT_VERSION;
     NC(nc_put_att_int(ncid, NC_GLOBAL, "cv_format_version", NC_INT, 1, &ver));
     NC(nc_put_att_text(ncid, NC_GLOBAL, "config", strlen(config_text), config_text));
     long long vals[5] = { meta->step, meta->epoch, meta->epoch_index, meta->skipped, (long long)cv_model_n_floats(m) };
@@ -104,9 +107,14 @@ static cv_status open_ckpt(const char *path, int *ncid) {
         return cv_error(CV_ERR_FORMAT, "%s: not a cosmovae checkpoint (no cv_format = \"cosmovae-checkpoint\")", path);
     }
     int ver = 0;
-    if (nc_get_att_int(*ncid, NC_GLOBAL, "cv_format_version", &ver) != NC_NOERR || ver != 1) {
+    if (nc_get_att_int(*ncid, NC_GLOBAL, "cv_format_version", &ver) != NC_NOERR || ver != CKPT_VERSION) {
         nc_close(*ncid);
-        return cv_error(CV_ERR_FORMAT, "%s: checkpoint format version %d, this program reads version 1", path, ver);
+        if (ver == 1)
+            return cv_error(CV_ERR_FORMAT, "%s: checkpoint format version 1, from a cosmovae whose top-down blocks "
+                            "had other parameters (before the split posterior and prior convolutions); this "
+                            "program reads version %d: train again", path, CKPT_VERSION);
+        return cv_error(CV_ERR_FORMAT, "%s: checkpoint format version %d, this program reads version %d", path, ver,
+                        CKPT_VERSION);
     }
     return CV_OK;
 }

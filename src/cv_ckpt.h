@@ -4,7 +4,7 @@
  * crash or a full disk never leaves a torn checkpoint and the previous one
  * survives.  (STYLE.md suggests llm.c's separate model and state files; one
  * file with a group makes the pair atomic.)  Layout:
- *   global attributes: cv_format = "cosmovae-checkpoint", cv_format_version = 1,
+ *   global attributes: cv_format = "cosmovae-checkpoint", cv_format_version = 2,
  *     config (full INI text), step, epoch, epoch_index, seed, skipped, n_floats
  *   one float variable per parameter, named by path (enc.r64.b0.c1.w), with
  *     its real dimensions;

@@ -98,7 +98,8 @@ static cv_status infer(const cv_graph *g, const cv_node *n, int64_t y[4]) {
     static const int n_in[CV_OP_COUNT]  = { 0, 1, 1, 2, 1, 1, 1, 2, 1, 1, 2, 4, 3, 1, 0 };
     static const int n_par[CV_OP_COUNT] = { 0, 2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 1 };
     int extra = (n->op == CV_OP_CONV2D || n->op == CV_OP_UPSAMPLE) ? 1 : 0;  /* optional residual */
-    if (n->n_in < n_in[n->op] || n->n_in > n_in[n->op] + extra || n->n_par != n_par[n->op])
+    int no_bias = n->op == CV_OP_CONV2D && n->n_par == 1;                     /* optional conv bias */
+    if (n->n_in < n_in[n->op] || n->n_in > n_in[n->op] + extra || (n->n_par != n_par[n->op] && !no_bias))
         return cv_error(CV_ERR_ARG, "node '%s' (%s): %d inputs and %d parameters", n->name, cv_op_name(n->op), n->n_in, n->n_par);
     for (int i = 0; i < n->n_in; i++)
         if (n->in[i] < 0 || n->in[i] >= g->n_vals)
@@ -111,10 +112,10 @@ static cv_status infer(const cv_graph *g, const cv_node *n, int64_t y[4]) {
     switch (n->op) {
     case CV_OP_INPUT: case CV_OP_COUNT: break;
     case CV_OP_CONV2D: {
-        const int64_t *w = g->pars.shape[n->par[0]], *b = g->pars.shape[n->par[1]];
+        const int64_t *w = g->pars.shape[n->par[0]], *b = no_bias ? w : g->pars.shape[n->par[1]];
         if (n->p.conv.k != 1 && n->p.conv.k != 3) return cv_error(CV_ERR_ARG, "node '%s': kernel size %d", n->name, n->p.conv.k);
         if (w[1] != x[1] || w[2] != n->p.conv.k || w[3] != n->p.conv.k) return shape_err(n, "weight vs input", w, x);
-        if (b[0] * b[1] * b[2] * b[3] != w[0]) return shape_err(n, "bias vs weight", b, w);
+        if (!no_bias && b[0] * b[1] * b[2] * b[3] != w[0]) return shape_err(n, "bias vs weight", b, w);
         y[1] = w[0];
         if (n->n_in == 2 && !cv_shape_eq(SH(n->in[1]), y)) return shape_err(n, "residual vs output", SH(n->in[1]), y);
         break;

@@ -140,20 +140,28 @@ static cv_node node(cv_op op, const char *name) {
     return n;
 }
 
-static int conv(bld *b, const char *name, int x, int cin, int cout, int k, int gelu_in, int resid, int init, float scale) {
+static int conv_ex(bld *b, const char *name, int x, int cin, int cout, int k, int gelu_in, int resid, int init,
+                   float scale, int bias) {
     char pn[110];
     cv_node n = node(CV_OP_CONV2D, name);
     snprintf(pn, sizeof pn, "%s.w", name);
     n.par[0] = param(b, pn, cout, cin, k, k, init, scale);
-    snprintf(pn, sizeof pn, "%s.b", name);
-    n.par[1] = param(b, pn, 1, cout, 1, 1, INIT_ZERO, 0);
-    n.n_par = 2;
-    if (n.par[0] < 0 || n.par[1] < 0) return -1;
+    n.n_par = 1;
+    if (bias) {
+        snprintf(pn, sizeof pn, "%s.b", name);
+        n.par[1] = param(b, pn, 1, cout, 1, 1, INIT_ZERO, 0);
+        n.n_par = 2;
+    }
+    if (n.par[0] < 0 || (bias && n.par[1] < 0)) return -1;
     n.in[0] = x; n.n_in = 1;
     if (resid >= 0) { n.in[1] = resid; n.n_in = 2; }
     n.p.conv.k = k;
     n.p.conv.gelu_in = gelu_in;
     return add(b, &n);
+}
+
+static int conv(bld *b, const char *name, int x, int cin, int cout, int k, int gelu_in, int resid, int init, float scale) {
+    return conv_ex(b, name, x, cin, cout, k, gelu_in, resid, init, scale, 1);
 }
 
 static int op2(bld *b, cv_op op, const char *name, int x, int y) {
@@ -189,6 +197,32 @@ static int block(bld *b, const char *name, int x, int cin, int mid, int cout, in
     h = conv(b, nm, h, mid, mid, k, 1, -1, INIT_CONV, 1);
     snprintf(nm, sizeof nm, "%s.c4", name);
     return conv(b, nm, h, mid, cout, 1, 1, residual ? x : -1, last_scale == 0 ? INIT_ZERO : INIT_CONV, last_scale);
+}
+
+/* block() on the channel concatenation of x[0..nx) with its last 1x1 split
+ * into outputs out[j] of couts[j] channels (out j adds resid[j] when >= 0):
+ * the same function and initialisation as block() followed by slices,
+ * without storing the concatenation or copying the slices.  The first 1x1
+ * is one conv per input, summed through the residual input, the bias on
+ * the first (".c1", ".c1e"); the outputs are ".c4.<outname[j]>". */
+static void block_split(bld *b, const char *name, const int *x, const int *cin, int nx, int mid, int res,
+                        const char *const *outname, const int *couts, const int *resid, int nout, float last_scale,
+                        int *out) {
+    char nm[112];
+    int k = res > 2 ? 3 : 1, ctot = 0, h = -1;
+    for (int i = 0; i < nx; i++) ctot += cin[i];
+    for (int i = 0; i < nx; i++) {          /* init bound 1/sqrt(ctot), as for the concatenation */
+        snprintf(nm, sizeof nm, i ? "%s.c1e" : "%s.c1", name);
+        h = conv_ex(b, nm, x[i], cin[i], mid, 1, 1, h, INIT_CONV, (float)sqrt((double)cin[i] / ctot), i == 0);
+    }
+    snprintf(nm, sizeof nm, "%s.c2", name);
+    h = conv(b, nm, h, mid, mid, k, 1, -1, INIT_CONV, 1);
+    snprintf(nm, sizeof nm, "%s.c3", name);
+    h = conv(b, nm, h, mid, mid, k, 1, -1, INIT_CONV, 1);
+    for (int j = 0; j < nout; j++) {
+        snprintf(nm, sizeof nm, "%s.c4.%s", name, outname[j]);
+        out[j] = conv(b, nm, h, mid, couts[j], 1, 1, resid[j], last_scale == 0 ? INIT_ZERO : INIT_CONV, last_scale);
+    }
 }
 
 cv_status cv_model_build(cv_model *m, cv_model_mode mode, int64_t N, float temperature, int all_groups,
@@ -258,13 +292,13 @@ cv_status cv_model_build(cv_model *m, cv_model_mode mode, int64_t N, float tempe
             snprintf(pre, sizeof pre, "dec.r%d.b%d", r, k);
             io->group_res[group] = r;
             int mq = -1, lsq = -1;
-            if (need_enc) {
-                snprintf(nm, sizeof nm, "%s.cat", pre);
-                int cat = op2(&b, CV_OP_CONCAT, nm, state, enc);
+            if (need_enc) {               /* posterior of concat(state, enc) -> (mu_q, log sigma_q) */
+                static const char *const qn[2] = { "mq", "lsq" };
+                const int qx[2] = { state, enc }, qc[2] = { W, W }, qo[2] = { Z, Z }, qr[2] = { -1, -1 };
+                int q[2];
                 snprintf(nm, sizeof nm, "%s.post", pre);
-                int q = block(&b, nm, cat, 2 * W, B, 2 * Z, r, 0, 1);
-                snprintf(nm, sizeof nm, "%s.mq", pre);  mq = slice(&b, nm, q, 0, Z);
-                snprintf(nm, sizeof nm, "%s.lsq", pre); lsq = slice(&b, nm, q, Z, Z);
+                block_split(&b, nm, qx, qc, 2, B, r, qn, qo, qr, 2, 1, q);
+                mq = q[0]; lsq = q[1];
                 io->mq[group] = mq;
                 if (mq >= 0) cv_graph_mark_output(b.g, mq);
                 if (mode == CV_MODEL_ENCODE && !all_groups) {
@@ -273,13 +307,14 @@ cv_status cv_model_build(cv_model *m, cv_model_mode mode, int64_t N, float tempe
                     break;
                 }
             }
+            /* prior of state -> (mu_p, log sigma_p, dx), state += dx */
+            static const char *const pn[3] = { "mp", "lsp", "xpp" };
+            const int po[3] = { Z, Z, W }, prs[3] = { -1, -1, state };
+            int pr[3];
             snprintf(nm, sizeof nm, "%s.prior", pre);
-            int pr = block(&b, nm, state, W, B, 2 * Z + W, r, 0, 0);
-            snprintf(nm, sizeof nm, "%s.mp", pre);  int mp = slice(&b, nm, pr, 0, Z);
-            snprintf(nm, sizeof nm, "%s.lsp", pre); int lsp = slice(&b, nm, pr, Z, Z);
-            snprintf(nm, sizeof nm, "%s.xpp", pre); int xpp = slice(&b, nm, pr, 2 * Z, W);
-            snprintf(nm, sizeof nm, "%s.addp", pre);
-            state = op2(&b, CV_OP_ADD, nm, state, xpp);
+            block_split(&b, nm, &state, &W, 1, B, r, pn, po, prs, 3, 0, pr);
+            int mp = pr[0], lsp = pr[1];
+            state = pr[2];
             snprintf(nm, sizeof nm, "%s.z", pre);
             cv_node n = node(CV_OP_REPARAM, nm);
             n.n_in = 2;

@@ -31,6 +31,9 @@ struct cv_plan {
                                      plans), aux[2i] and aux[2i + 1]: GELU(x) and GELU'(x) of a
                                      gelu_in conv (tuning keep_gelu 1: the first, 2: both), the
                                      noise product of a reparameterisation; buf NULL if none */
+    int            *gelu_reuse;   /* (n_nodes) a gelu_in conv whose GELU and GELU' caches an earlier conv
+                                     on the same input (and the same form, vector or scalar) fills:
+                                     they share them (keep_gelu 2) */
     int            *kl_sum;       /* (n_nodes) a KL node whose only consumer is a per-sample sum, and
                                      that sum, point at each other: their backward is one kernel
                                      (the KL's gradient is never stored); -1 otherwise.  Their
@@ -46,6 +49,13 @@ struct cv_plan {
                                      the loss, filled with the scale), -1 for merged ranges */
     size_t          act_naive, dact_naive;   /* bytes without liveness reuse, for reports */
 };
+
+/* Whether a conv node's forward runs the VEC kernels (the vector form of
+ * GELU) on this device. */
+static int conv_vec_form(cv_ctx *ctx, const cv_graph *g, const cv_node *n) {
+    return cv_conv2d_algo(ctx, cv_graph_value(g, n->in[0])->shape, cv_graph_value(g, n->out)->shape[1], &n->p.conv,
+                          0) == CV_CONV_VEC;
+}
 
 /* ---- memory reuse by liveness (gallocr-like) ---------------------------
  * Each tensor lives over an inclusive interval of steps [start, end]; two
@@ -208,11 +218,12 @@ cv_status cv_plan_new(cv_ctx *ctx, const cv_graph *g, const cv_tensor *params, c
     p->val = calloc((size_t)nv, sizeof *p->val);
     p->dval = calloc((size_t)nv, sizeof *p->dval);
     p->aux = calloc(2 * (size_t)cv_graph_n_nodes(g) + 1, sizeof *p->aux);
+    p->gelu_reuse = calloc((size_t)cv_graph_n_nodes(g) + 1, sizeof *p->gelu_reuse);
     p->stat_off = malloc((size_t)nv * sizeof *p->stat_off);
     cv_arena_slot *sv = calloc((size_t)nv, sizeof *sv), *sd = calloc((size_t)nv, sizeof *sd);
     live *la = NULL, *ld = NULL;
     cv_arena_slot *sx = calloc(2 * (size_t)cv_graph_n_nodes(g) + 1, sizeof *sx);
-    if (!p->val || !p->dval || !p->aux || !p->stat_off || !sv || !sd || !sx) {
+    if (!p->val || !p->dval || !p->aux || !p->gelu_reuse || !p->stat_off || !sv || !sd || !sx) {
         free(sx);
         st = cv_error(CV_ERR_NOMEM, "out of memory creating a plan");
         goto fail;
@@ -350,9 +361,21 @@ cv_status cv_plan_new(cv_ctx *ctx, const cv_graph *g, const cv_tensor *params, c
             ncache = keep_gelu;
         }
         if (n->op == CV_OP_REPARAM) sh = cv_graph_value(g, n->out)->shape;
+        int from = -1;                      /* keep_gelu 2: the earlier conv that fills the same caches */
+        if (sh && ncache == 2) {
+            int vec = conv_vec_form(ctx, g, n);
+            for (int j = 0; j < i && from < 0; j++) {
+                const cv_node *m = cv_graph_node(g, j);
+                if (m->op == CV_OP_CONV2D && m->p.conv.gelu_in && m->in[0] == n->in[0] && !p->gelu_reuse[j] &&
+                    conv_vec_form(ctx, g, m) == vec)
+                    from = j;
+            }
+            p->gelu_reuse[i] = from >= 0;
+        }
         for (int k = 0; sh && k < ncache; k++) {
             cv_tensor *a = &p->aux[2 * i + k];
-            CV_TRY(cv_arena_reserve(&p->act, (size_t)(sh[0] * sh[1] * sh[2] * sh[3]), &sx[2 * i + k]));
+            if (from >= 0) sx[2 * i + k] = sx[2 * from + k];
+            else CV_TRY(cv_arena_reserve(&p->act, (size_t)(sh[0] * sh[1] * sh[2] * sh[3]), &sx[2 * i + k]));
             a->shape[0] = sh[0]; a->shape[1] = sh[1]; a->shape[2] = sh[2]; a->shape[3] = sh[3];
             a->buf = (cl_mem)1;             /* marks "reserved"; the view comes after the commit */
         }
@@ -399,7 +422,7 @@ void cv_plan_free(cv_plan *p) {
     cv_arena_release(&p->act);
     cv_arena_release(&p->dact);
     cv_arena_release(&p->stats);
-    free(p->val); free(p->dval); free(p->aux); free(p->stat_off);
+    free(p->val); free(p->dval); free(p->aux); free(p->gelu_reuse); free(p->stat_off);
     free(p->zero_start); free(p->zero_vals); free(p->set_mask); free(p->kl_sum);
     free(p->fill_start); free(p->fill); free(p->fill_val);
     free(p);
@@ -458,8 +481,8 @@ static cv_status node_fwd(cv_plan *p, int i, const cv_node *n, uint64_t seed, ui
     switch (n->op) {
     case CV_OP_INPUT: case CV_OP_COUNT: return CV_OK;
     case CV_OP_CONV2D: {         /* a second input is a residual: y = conv + b + in[1], one pass */
-        cv_conv2d_aux a = { n->n_in == 2 ? V(1) : NULL, NULL, aux_of(p, i), 0, 0, aux_k(p, i, 1) };
-        return cv_conv2d_fwd_ex(ctx, V(0), P(0), P(1), Y, &n->p.conv, &a);
+        cv_conv2d_aux a = { n->n_in == 2 ? V(1) : NULL, NULL, aux_of(p, i), 0, 0, aux_k(p, i, 1), p->gelu_reuse[i] };
+        return cv_conv2d_fwd_ex(ctx, V(0), P(0), n->n_par > 1 ? P(1) : NULL, Y, &n->p.conv, &a);
     }
     case CV_OP_GELU:     return cv_gelu_fwd(ctx, V(0), Y);
     case CV_OP_ADD:      return cv_add_fwd(ctx, V(0), V(1), Y);
@@ -496,8 +519,8 @@ static cv_status node_bwd(cv_plan *p, int i, const cv_node *n, uint64_t seed, ui
     case CV_OP_INPUT: case CV_OP_COUNT: return CV_OK;
     case CV_OP_CONV2D: {         /* the residual's gradient (d1 += dy) rides with the bias gradient */
         cv_conv2d_aux a = { NULL, n->n_in == 2 ? d1 : NULL, aux_of(p, i), p->set_mask[i] & 1, (p->set_mask[i] >> 1) & 1,
-                            aux_k(p, i, 1) };
-        return cv_conv2d_bwd_ex(ctx, V(0), P(0), DY, d0, DP(0), DP(1), &n->p.conv, &a);
+                            aux_k(p, i, 1), 0 };
+        return cv_conv2d_bwd_ex(ctx, V(0), P(0), DY, d0, DP(0), n->n_par > 1 ? DP(1) : NULL, &n->p.conv, &a);
     }
     case CV_OP_GELU:     return d0 ? cv_gelu_bwd(ctx, V(0), DY, d0) : CV_OK;
     case CV_OP_ADD:      return cv_add_bwd_ex(ctx, DY, d0, d1, p->set_mask[i]);
@@ -635,7 +658,7 @@ void cv_refplan_forward(cv_refplan *r, double *const *params, uint64_t seed, uin
         case CV_OP_CONV2D: {
             cv_conv2d_params cp = n->p.conv;
             if (n->n_in == 2) { cv_copy_ref_fwd(x1, y, ny); cp.accumulate = 1; }
-            cv_conv2d_ref_fwd(x0, params[n->par[0]], params[n->par[1]], y, xs[0], xs[1], xs[2], xs[3], ys[1], &cp);
+            cv_conv2d_ref_fwd(x0, params[n->par[0]], n->n_par > 1 ? params[n->par[1]] : NULL, y, xs[0], xs[1], xs[2], xs[3], ys[1], &cp);
             break;
         }
         case CV_OP_GELU:     cv_gelu_ref_fwd(x0, y, ny); break;
@@ -692,7 +715,7 @@ void cv_refplan_backward(cv_refplan *r, double *const *params, double *const *dp
         case CV_OP_CONV2D: {
             cv_conv2d_params cp = n->p.conv;
             if (n->n_in == 2) { cv_copy_ref_bwd(dy, d1, ny); cp.accumulate = 1; }
-            cv_conv2d_ref_bwd(x0, params[n->par[0]], dy, d0, dparams[n->par[0]], dparams[n->par[1]],
+            cv_conv2d_ref_bwd(x0, params[n->par[0]], dy, d0, dparams[n->par[0]], n->n_par > 1 ? dparams[n->par[1]] : NULL,
                               xs[0], xs[1], xs[2], xs[3], ys[1], &cp);
             break;
         }

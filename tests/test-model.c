@@ -14,6 +14,7 @@
 #include "cv_ckpt.h"
 
 #include <math.h>
+#include <netcdf.h>
 #include <unistd.h>
 
 static const char tiny_cfg[] =
@@ -254,6 +255,17 @@ int main(void) {
             CV_CHECK_OK(s2 == CV_ERR_FORMAT && strstr(cv_last_error(), "does not match"), "mismatched checkpoint rejected: %s", cv_last_error());
             free(tmp);
             cv_model_free(m2);
+        }
+        /* a checkpoint of format version 1 (the unsplit top-down blocks) is refused with a message */
+        int nc = -1, one = 1, edited = nc_open(path, NC_WRITE, &nc) == NC_NOERR && nc_redef(nc) == NC_NOERR &&
+                                        nc_put_att_int(nc, NC_GLOBAL, "cv_format_version", NC_INT, 1, &one) == NC_NOERR;
+        if (nc >= 0) nc_close(nc);
+        {
+            float *tmp = malloc(w.nf * sizeof *tmp);
+            cv_status s3 = edited && tmp ? cv_ckpt_read(path, w.m, "params", tmp) : CV_ERR_ARG;
+            CV_CHECK_OK(edited && s3 == CV_ERR_FORMAT && strstr(cv_last_error(), "format version 1") &&
+                        strstr(cv_last_error(), "train again"), "version-1 checkpoint refused: %s", cv_last_error());
+            free(tmp);
         }
         cv_trainer_free(tr);
         unlink(path);

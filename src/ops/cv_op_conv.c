@@ -796,7 +796,7 @@ cv_status cv_conv2d_fwd_ex(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, 
     if (present(r) && r->buf == y->buf && r->off == y->off) { acc = 1; r = NULL; }   /* y += conv */
     cv_conv_algo a = cv_conv2d_algo(ctx, x->shape, g.Co, p, 0);
     if (present(xd)) {                          /* GELU(x) and GELU'(x) into the caches, convolve GELU(x) */
-        CV_TRY(gelu_both_launch(ctx, x, xa, xd, a == CV_CONV_VEC));
+        if (!aux->cached) CV_TRY(gelu_both_launch(ctx, x, xa, xd, a == CV_CONV_VEC));
         x = xa;
         gelu = 0;
         xa = NULL;
@@ -966,7 +966,8 @@ typedef struct conv_case {
     int     k, gelu, acc, bias, grads;
     size_t  budget;
     int     res;      /* a residual input */
-    int     keep;     /* the forward stores GELU(x) for the backward (xa); 2: and GELU'(x) (xd) */
+    int     keep;     /* the forward stores GELU(x) for the backward (xa); 2: and GELU'(x) (xd); 3: as 2,
+                         then a second forward reads them (cached) while x holds NaN */
     int     set;      /* the backward writes dx and dr (=) instead of += */
 } conv_case;
 
@@ -993,7 +994,8 @@ static void conv_dev_case(cv_check *c, cv_ctx *ctx, const conv_case *cs, cv_conv
     snprintf(desc, sizeof desc, "%s%s N=%lld Ci=%lld Co=%lld %lldx%lld k=%d gelu=%d acc=%d bias=%d%s%s%s%s",
              algo_name(algo), ran != algo ? " (as direct)" : "", (long long)N, (long long)Ci, (long long)Co,
              (long long)H, (long long)W, cs->k, cs->gelu, cs->acc, cs->bias, cs->budget ? " chunked" : "",
-             cs->res ? " residual" : "", cs->keep == 2 ? " gelu-caches" : cs->keep ? " gelu-cache" : "",
+             cs->res ? " residual" : "",
+             cs->keep == 3 ? " gelu-caches reused" : cs->keep == 2 ? " gelu-caches" : cs->keep ? " gelu-cache" : "",
              cs->set ? " set" : "");
     for (int i = 0; i < CONV_NT; i++) {
         ref[i] = malloc((size_t)n[i] * sizeof **ref);
@@ -1030,7 +1032,7 @@ static void conv_dev_case(cv_check *c, cv_ctx *ctx, const conv_case *cs, cv_conv
         if (cs->res) for (int64_t i = 0; i < n[9]; i++) ref[9][i] += ref[4][i];
         if (cs->keep && cs->gelu)                     /* xa = GELU(x) after the forward */
             for (int64_t i = 0; i < n[10]; i++) ref[10][i] = 0.5 * ref[0][i] * erfc(-ref[0][i] * 0.70710678118654752440);
-        if (cs->keep == 2 && cs->gelu)                /* xd = GELU'(x) */
+        if (cs->keep >= 2 && cs->gelu)                /* xd = GELU'(x) */
             for (int64_t i = 0; i < n[11]; i++)
                 ref[11][i] = 0.5 * erfc(-ref[0][i] * 0.70710678118654752440) +
                              ref[0][i] * exp(-0.5 * ref[0][i] * ref[0][i]) * 0.39894228040143268;
@@ -1040,10 +1042,27 @@ static void conv_dev_case(cv_check *c, cv_ctx *ctx, const conv_case *cs, cv_conv
     /* set = 1: the backward writes dx and dr (=) as their first writer; the
      * reference then starts them from zero */
     cv_conv2d_aux aux = { cs->res ? &d[8].t : NULL, cs->res ? &d[9].t : NULL, cs->keep ? &d[10].t : NULL,
-                          cs->set, cs->set, cs->keep == 2 ? &d[11].t : NULL };
+                          cs->set, cs->set, cs->keep >= 2 ? &d[11].t : NULL, 0 };
     CV_TRY(cv_conv2d_fwd_ex(ctx, &d[0].t, &d[1].t, cs->bias ? &d[2].t : NULL, &d[3].t, &p, &aux));
-    CV_TRY(cv_conv2d_bwd_ex(ctx, &d[0].t, &d[1].t, &d[4].t, cs->grads & 1 ? &d[5].t : NULL,
-                            cs->grads & 2 ? &d[6].t : NULL, cs->grads & 4 ? &d[7].t : NULL, &p, &aux));
+    if (cs->keep == 3) {          /* again from the caches alone: x NaN meanwhile, restored after */
+        size_t xb = (size_t)n[0] * sizeof(float);
+        float *nan = malloc(xb);
+        if (!nan) { st = cv_error(CV_ERR_NOMEM, "test buffers"); goto fail; }
+        for (int64_t i = 0; i < n[0]; i++) nan[i] = NAN;
+        cl_command_queue q = cv_ctx_queue(ctx);
+        st = CV_CL(clEnqueueWriteBuffer(q, d[0].t.buf, CL_TRUE, d[0].t.off * sizeof(float), xb, nan, 0, NULL, NULL));
+        free(nan);
+        if (st != CV_OK) goto fail;
+        aux.cached = 1;
+        CV_TRY(cv_conv2d_fwd_ex(ctx, &d[0].t, &d[1].t, cs->bias ? &d[2].t : NULL, &d[3].t, &p, &aux));
+        CV_TRY(cv_conv2d_bwd_ex(ctx, &d[0].t, &d[1].t, &d[4].t, cs->grads & 1 ? &d[5].t : NULL,
+                                cs->grads & 2 ? &d[6].t : NULL, cs->grads & 4 ? &d[7].t : NULL, &p, &aux));
+        CV_TRY(CV_CL(clEnqueueWriteBuffer(q, d[0].t.buf, CL_TRUE, d[0].t.off * sizeof(float), xb, hf[0], 0, NULL,
+                                          NULL)));
+    } else {
+        CV_TRY(cv_conv2d_bwd_ex(ctx, &d[0].t, &d[1].t, &d[4].t, cs->grads & 1 ? &d[5].t : NULL,
+                                cs->grads & 2 ? &d[6].t : NULL, cs->grads & 4 ? &d[7].t : NULL, &p, &aux));
+    }
     for (int i = 0; i < CONV_NT; i++) {           /* inputs too: they must be untouched */
         CV_TRY(cv_chk_dev_get(ctx, &d[i], hf[i]));
         static const char *nm[CONV_NT] = { "x", "w", "b", "y", "dy", "dx", "dw", "db", "r", "dr", "xa", "xd" };
@@ -1182,6 +1201,10 @@ static void conv_dev_cases(cv_check *c, cv_ctx *ctx, int caches_only) {
         { 2,  8, 32, 16, 16, 1, 1, 0, 1, 5, 0, 1, 2, 1 },          /* set; no dw */
         { 2, 17,  5,  9,  7, 3, 1, 0, 1, 7, rows4, 1, 2, 1 },      /* chunked GEMM col2im reads xd */
         { 2,  3,  4,  4,  6, 1, 0, 0, 1, 7, 0, 0, 2, 0 },          /* gelu_in = 0: caches untouched */
+        /* caches filled by one forward, read by a second (x NaN meanwhile): training plans share them */
+        { 2, 32,  8, 16, 16, 1, 1, 0, 1, 7, 0, 1, 3, 0 },
+        { 3,  5, 17,  9, 16, 3, 1, 0, 1, 7, 0, 1, 3, 1 },
+        { 2,  6,  7,  5,  7, 3, 1, 0, 1, 7, 0, 0, 3, 0 },          /* not vector-aligned */
         /* the backward as first writer of dx and dr (=): every algorithm, chunked GEMM included */
         { 3,  5, 17,  9, 16, 3, 1, 0, 1, 7, 0, 1, 1, 1 },
         { 2,  7, 33,  6,  8, 1, 1, 0, 1, 7, 0, 1, 0, 1 },
@@ -1190,7 +1213,7 @@ static void conv_dev_cases(cv_check *c, cv_ctx *ctx, int caches_only) {
     };
     for (int a = CV_CONV_DIRECT; a <= CV_CONV_VEC; a++)
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-            if (!caches_only || cases[i].keep == 2)
+            if (!caches_only || cases[i].keep >= 2)
                 conv_dev_case(c, ctx, &cases[i], (cv_conv_algo)a, 1000 + 37 * i + 7 * (size_t)a);
 }
 

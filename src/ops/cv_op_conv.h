@@ -75,6 +75,9 @@ cv_status cv_conv2d_bwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, con
  *       convolves xa, so no convolution evaluates GELU; the backward-data
  *       pass multiplies by xd instead of evaluating GELU'(x) (tuning
  *       keep_gelu = 2: the convolutions' GELU' was their largest cost);
+ *   cached  with xa and xd: they already hold GELU(x) and GELU'(x) (an
+ *       earlier conv on the same x filled them): the forward reads them
+ *       and never x;
  *   set_dx, set_dr  1: the backward writes dx (dr) = ... instead of +=,
  *       for a plan that knows this call is the gradient's first writer and
  *       so need not zero it first. */
@@ -82,6 +85,7 @@ typedef struct cv_conv2d_aux {
     const cv_tensor *r, *dr, *xa;
     int              set_dx, set_dr;
     const cv_tensor *xd;
+    int              cached;
 } cv_conv2d_aux;
 
 cv_status cv_conv2d_fwd_ex(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, const cv_tensor *b,
