@@ -532,44 +532,13 @@ CONV_GELU_VEC(float4, _v4)
 CONV_GELU_VEC(float8, _v8)
 CONV_GELU_VEC(float16, _v16)
 
-/* xa[i] = GELU(x[i]), xd[i] = GELU'(x[i]), i < n, one erf for both: the
- * forward of a conv whose GELU and GELU' a training plan keeps (tuning
- * keep_gelu = 2), so that no convolution evaluates either.  vform 1: the
- * vector form of the VEC kernels, on float8 blocks (a tail element as a
- * splat vector); 0: the scalar form of DIRECT and GEMM.  Either way the
- * bits are those the convolution would have computed itself. */
-__kernel void cvk_conv2d_gelu_both(__global const float *x, ulong xoff, __global float *xa, ulong xaoff,
-                                   __global float *xd, ulong xdoff, long n, int vform) {
-    const long i0 = CV_GID0 * CV_ELEM_CHUNK, i1 = min(i0 + (long)CV_ELEM_CHUNK, n);
-    if (!vform) {
-        for (long i = i0; i < i1; i++) {
-            const float v = x[xoff + i];
-            xa[xaoff + i] = conv_gelu(v);
-            xd[xdoff + i] = conv_gelu_grad(v);
-        }
-        return;
-    }
-    for (long i = i0; i < i1; i += 8) {
-        const int m = (int)min(8L, i1 - i);
-        const float8 v = m == 8 ? vload8(0, x + xoff + i) : (float8)(x[xoff + i]);
-        const float8 e1 = 1.0f + conv_erf_v8(v * CV_SQRT1_2);
-        const float8 a = (0.5f * v) * e1, d = fma(v, CV_INV_SQRT2PI * exp(-0.5f * v * v), 0.5f * e1);
-        if (m == 8) {
-            vstore8(a, 0, xa + xaoff + i);
-            vstore8(d, 0, xd + xdoff + i);
-        } else {
-            xa[xaoff + i] = a.s0;
-            xd[xdoff + i] = d.s0;
-            i -= 7;                                /* one element at a time in the tail */
-        }
-    }
-}
-
 #if CV_CONV_V == 4
 typedef float4 cvv;
 #define CVV_LOAD  vload4
 #define CVV_STORE vstore4
 #define CVV_GELU  conv_gelu_v4
+#define CVV_ERF   conv_erf_v4
+#define CVV_FIRST(v) ((v).s0)
 #define CVV_GELUG conv_gelu_grad_v4
 #define CVV_LAST(v) ((v).s3)
 #define CVV_SHL(l, v) ((cvv)((l), (v).s012))          /* (l, v0 .. v2) */
@@ -580,6 +549,8 @@ typedef float8 cvv;
 #define CVV_LOAD  vload8
 #define CVV_STORE vstore8
 #define CVV_GELU  conv_gelu_v8
+#define CVV_ERF   conv_erf_v8
+#define CVV_FIRST(v) ((v).s0)
 #define CVV_GELUG conv_gelu_grad_v8
 #define CVV_LAST(v) ((v).s7)
 #define CVV_SHL(l, v) ((cvv)((l), (v).s0123, (v).s456))
@@ -590,6 +561,8 @@ typedef float16 cvv;
 #define CVV_LOAD  vload16
 #define CVV_STORE vstore16
 #define CVV_GELU  conv_gelu_v16
+#define CVV_ERF   conv_erf_v16
+#define CVV_FIRST(v) ((v).s0)
 #define CVV_GELUG conv_gelu_grad_v16
 #define CVV_LAST(v) ((v).sf)
 #define CVV_SHL(l, v) ((cvv)((l), (v).s0123, (v).s4567, (v).s89ab, (v).scde))
@@ -603,6 +576,40 @@ float conv_hsum16(float16 v) {
 #else
 #error "CV_CONV_V must be 4, 8 or 16"
 #endif
+
+/* xa[i] = GELU(x[i]), xd[i] = GELU'(x[i]), i < n, one erf for both: the
+ * forward of a conv whose GELU and GELU' a training plan keeps (tuning
+ * keep_gelu = 2), so that no convolution evaluates either.  vform 1: the
+ * vector form of the VEC kernels, on their vectors (cvv, CV_CONV_V wide;
+ * a tail element as a splat vector); 0: the scalar form of DIRECT and
+ * GEMM.  Either way the bits are those the convolution would have
+ * computed itself. */
+__kernel void cvk_conv2d_gelu_both(__global const float *x, ulong xoff, __global float *xa, ulong xaoff,
+                                   __global float *xd, ulong xdoff, long n, int vform) {
+    const long i0 = CV_GID0 * CV_ELEM_CHUNK, i1 = min(i0 + (long)CV_ELEM_CHUNK, n);
+    if (!vform) {
+        for (long i = i0; i < i1; i++) {
+            const float v = x[xoff + i];
+            xa[xaoff + i] = conv_gelu(v);
+            xd[xdoff + i] = conv_gelu_grad(v);
+        }
+        return;
+    }
+    for (long i = i0; i < i1; i += CV_CONV_V) {
+        const int full = i + CV_CONV_V <= i1;
+        const cvv v = full ? CVV_LOAD(0, x + xoff + i) : (cvv)(x[xoff + i]);
+        const cvv e1 = 1.0f + CVV_ERF(v * CV_SQRT1_2);
+        const cvv a = (0.5f * v) * e1, d = fma(v, CV_INV_SQRT2PI * exp(-0.5f * v * v), 0.5f * e1);
+        if (full) {
+            CVV_STORE(a, 0, xa + xaoff + i);
+            CVV_STORE(d, 0, xd + xdoff + i);
+        } else {
+            xa[xaoff + i] = CVV_FIRST(a);
+            xd[xdoff + i] = CVV_FIRST(d);
+            i -= CV_CONV_V - 1;                    /* one element at a time in the tail */
+        }
+    }
+}
 
 /* Forward (mode 0) or backward-data (mode 1) of a 1x1 conv, COB output
  * channels per work-item.  Forward: y[n, o, p] = sum_c w[o, c] a(x[n, c, p])
