@@ -184,27 +184,14 @@ static int sum(bld *b, const char *name, int x, float s) {
     return add(b, &n);
 }
 
-/* GELU-1x1-GELU-kxk-GELU-kxk-GELU-1x1; residual adds x.  The last conv's
- * init is scaled by last_scale (0: zero-initialised). */
-static int block(bld *b, const char *name, int x, int cin, int mid, int cout, int res, int residual, float last_scale) {
-    char nm[96];
-    int k = res > 2 ? 3 : 1;
-    snprintf(nm, sizeof nm, "%s.c1", name);
-    int h = conv(b, nm, x, cin, mid, 1, 1, -1, INIT_CONV, 1);
-    snprintf(nm, sizeof nm, "%s.c2", name);
-    h = conv(b, nm, h, mid, mid, k, 1, -1, INIT_CONV, 1);
-    snprintf(nm, sizeof nm, "%s.c3", name);
-    h = conv(b, nm, h, mid, mid, k, 1, -1, INIT_CONV, 1);
-    snprintf(nm, sizeof nm, "%s.c4", name);
-    return conv(b, nm, h, mid, cout, 1, 1, residual ? x : -1, last_scale == 0 ? INIT_ZERO : INIT_CONV, last_scale);
-}
-
-/* block() on the channel concatenation of x[0..nx) with its last 1x1 split
- * into outputs out[j] of couts[j] channels (out j adds resid[j] when >= 0):
- * the same function and initialisation as block() followed by slices,
- * without storing the concatenation or copying the slices.  The first 1x1
- * is one conv per input, summed through the residual input, the bias on
- * the first (".c1", ".c1e"); the outputs are ".c4.<outname[j]>". */
+/* GELU-1x1-GELU-kxk-GELU-kxk-GELU-1x1 on the channel concatenation of
+ * x[0..nx), its last 1x1 split into outputs out[j] of couts[j] channels
+ * (out j adds resid[j] when >= 0): the function and initialisation of one
+ * block on the concatenation followed by slices, without storing the
+ * concatenation or copying the slices.  The first 1x1 is one conv per
+ * input, summed through the residual input, the bias on the first (".c1",
+ * ".c1e"); the outputs are ".c4.<outname[j]>", or ".c4" for a NULL name.
+ * The last convs' init is scaled by last_scale (0: zero-initialised). */
 static void block_split(bld *b, const char *name, const int *x, const int *cin, int nx, int mid, int res,
                         const char *const *outname, const int *couts, const int *resid, int nout, float last_scale,
                         int *out) {
@@ -220,9 +207,18 @@ static void block_split(bld *b, const char *name, const int *x, const int *cin, 
     snprintf(nm, sizeof nm, "%s.c3", name);
     h = conv(b, nm, h, mid, mid, k, 1, -1, INIT_CONV, 1);
     for (int j = 0; j < nout; j++) {
-        snprintf(nm, sizeof nm, "%s.c4.%s", name, outname[j]);
+        if (outname[j]) snprintf(nm, sizeof nm, "%s.c4.%s", name, outname[j]);
+        else snprintf(nm, sizeof nm, "%s.c4", name);
         out[j] = conv(b, nm, h, mid, couts[j], 1, 1, resid[j], last_scale == 0 ? INIT_ZERO : INIT_CONV, last_scale);
     }
+}
+
+/* One block on x; residual: adds x. */
+static int block(bld *b, const char *name, int x, int cin, int mid, int cout, int res, int residual, float last_scale) {
+    static const char *const whole[1] = { NULL };
+    int r = residual ? x : -1, out = -1;
+    block_split(b, name, &x, &cin, 1, mid, res, whole, &cout, &r, 1, last_scale, &out);
+    return out;
 }
 
 cv_status cv_model_build(cv_model *m, cv_model_mode mode, int64_t N, float temperature, int all_groups,
