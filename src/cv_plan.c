@@ -340,17 +340,26 @@ cv_status cv_plan_new(cv_ctx *ctx, const cv_graph *g, const cv_tensor *params, c
     int keep_gelu = backward ? cv_ctx_tune(ctx)->keep_gelu : 0;
     if (keep_gelu) {
         /* the GELU caches trade memory for speed: never at the price of
-         * not fitting (the paper preset needs 11.2 GiB with the GELU caches,
-         * 7.5 without); with less room, GELU(x) only, or none */
-        double extra = 0;
+         * not fitting (the paper preset needs 11.3 GiB with both caches, 5.1
+         * without); with less room, GELU(x) only, or none.  Level 2 shares
+         * its caches between the convolutions on one input, level 1 does not */
+        double extra = 0, extra_all = 0;
         for (int i = 0; i < nn; i++) {
             const cv_node *n = cv_graph_node(g, i);
             if (n->op != CV_OP_CONV2D || !n->p.conv.gelu_in) continue;
+            int seen = 0;
+            for (int j = 0; j < i && !seen; j++) {
+                const cv_node *m = cv_graph_node(g, j);
+                seen = m->op == CV_OP_CONV2D && m->p.conv.gelu_in && m->in[0] == n->in[0];
+            }
             const int64_t *sh = cv_graph_value(g, n->in[0])->shape;
-            extra += 4.0 * (double)(sh[0] * sh[1] * sh[2] * sh[3]);
+            double bytes = 4.0 * (double)(sh[0] * sh[1] * sh[2] * sh[3]);
+            extra_all += bytes;
+            if (!seen) extra += bytes;
         }
         double base_bytes = (double)cv_arena_nbytes(&p->act) + (double)cv_arena_nbytes(&p->dact);
-        while (keep_gelu > 0 && base_bytes + keep_gelu * extra > 0.8 * (double)cv_ctx_global_mem(ctx)) keep_gelu--;
+        if (keep_gelu == 2 && base_bytes + 2 * extra > 0.8 * (double)cv_ctx_global_mem(ctx)) keep_gelu = 1;
+        if (keep_gelu == 1 && base_bytes + extra_all > 0.8 * (double)cv_ctx_global_mem(ctx)) keep_gelu = 0;
     }
     for (int i = 0; backward && i < nn; i++) {
         const cv_node *n = cv_graph_node(g, i);
