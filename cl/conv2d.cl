@@ -521,13 +521,11 @@ T conv_erf##sfx(T x) {                                                          
     q = fma(x2, q, (T)(-1.42647390514189e-02f));                                                   \
     return x * p / q;                                                                              \
 }                                                                                                  \
-T conv_gelu##sfx(T x) {                                                                            \
-    return (0.5f * x) * (1.0f + conv_erf##sfx(x * CV_SQRT1_2));                                    \
-}                                                                                                  \
-T conv_gelu_grad##sfx(T x) {                                                                       \
-    const T phi = CV_INV_SQRT2PI * exp(-0.5f * x * x);                                             \
-    return fma(x, phi, 0.5f * (1.0f + conv_erf##sfx(x * CV_SQRT1_2)));                             \
-}
+T conv_erf1##sfx(T x) { return 1.0f + conv_erf##sfx(x * CV_SQRT1_2); }  /* 2 Phi(x) */             \
+T conv_gelu_e##sfx(T x, T e1) { return (0.5f * x) * e1; }       /* e1 = conv_erf1(x) */            \
+T conv_gelu_grad_e##sfx(T x, T e1) { return fma(x, CV_INV_SQRT2PI * exp(-0.5f * x * x), 0.5f * e1); } \
+T conv_gelu##sfx(T x) { return conv_gelu_e##sfx(x, conv_erf1##sfx(x)); }                           \
+T conv_gelu_grad##sfx(T x) { return conv_gelu_grad_e##sfx(x, conv_erf1##sfx(x)); }
 CONV_GELU_VEC(float4, _v4)
 CONV_GELU_VEC(float8, _v8)
 CONV_GELU_VEC(float16, _v16)
@@ -537,7 +535,9 @@ typedef float4 cvv;
 #define CVV_LOAD  vload4
 #define CVV_STORE vstore4
 #define CVV_GELU  conv_gelu_v4
-#define CVV_ERF   conv_erf_v4
+#define CVV_ERF1  conv_erf1_v4
+#define CVV_GELU_E  conv_gelu_e_v4
+#define CVV_GELUG_E conv_gelu_grad_e_v4
 #define CVV_FIRST(v) ((v).s0)
 #define CVV_GELUG conv_gelu_grad_v4
 #define CVV_LAST(v) ((v).s3)
@@ -549,7 +549,9 @@ typedef float8 cvv;
 #define CVV_LOAD  vload8
 #define CVV_STORE vstore8
 #define CVV_GELU  conv_gelu_v8
-#define CVV_ERF   conv_erf_v8
+#define CVV_ERF1  conv_erf1_v8
+#define CVV_GELU_E  conv_gelu_e_v8
+#define CVV_GELUG_E conv_gelu_grad_e_v8
 #define CVV_FIRST(v) ((v).s0)
 #define CVV_GELUG conv_gelu_grad_v8
 #define CVV_LAST(v) ((v).s7)
@@ -561,7 +563,9 @@ typedef float16 cvv;
 #define CVV_LOAD  vload16
 #define CVV_STORE vstore16
 #define CVV_GELU  conv_gelu_v16
-#define CVV_ERF   conv_erf_v16
+#define CVV_ERF1  conv_erf1_v16
+#define CVV_GELU_E  conv_gelu_e_v16
+#define CVV_GELUG_E conv_gelu_grad_e_v16
 #define CVV_FIRST(v) ((v).s0)
 #define CVV_GELUG conv_gelu_grad_v16
 #define CVV_LAST(v) ((v).sf)
@@ -586,7 +590,7 @@ float conv_hsum16(float16 v) {
  * computed itself. */
 __kernel void cvk_conv2d_gelu_both(__global const float *x, ulong xoff, __global float *xa, ulong xaoff,
                                    __global float *xd, ulong xdoff, long n, int vform) {
-    const long i0 = CV_GID0 * CV_ELEM_CHUNK, i1 = min(i0 + (long)CV_ELEM_CHUNK, n);
+    CV_ELEM_RUN(i0, i1, n);
     if (!vform) {
         for (long i = i0; i < i1; i++) {
             const float v = x[xoff + i];
@@ -598,8 +602,7 @@ __kernel void cvk_conv2d_gelu_both(__global const float *x, ulong xoff, __global
     for (long i = i0; i < i1; i += CV_CONV_V) {
         const int full = i + CV_CONV_V <= i1;
         const cvv v = full ? CVV_LOAD(0, x + xoff + i) : (cvv)(x[xoff + i]);
-        const cvv e1 = 1.0f + CVV_ERF(v * CV_SQRT1_2);
-        const cvv a = (0.5f * v) * e1, d = fma(v, CV_INV_SQRT2PI * exp(-0.5f * v * v), 0.5f * e1);
+        const cvv e1 = CVV_ERF1(v), a = CVV_GELU_E(v, e1), d = CVV_GELUG_E(v, e1);   /* one erf for both */
         if (full) {
             CVV_STORE(a, 0, xa + xaoff + i);
             CVV_STORE(d, 0, xd + xdoff + i);

@@ -113,7 +113,7 @@ __kernel void cvk_gausskl_bwd(__global const float *mq, ulong mqo, __global cons
                               __global float *dmq, ulong dmqo, __global float *dlsq, ulong dlsqo,
                               __global float *dmp, ulong dmpo, __global float *dlsp, ulong dlspo,
                               int mask, long n) {
-    const long lo = CV_GID0 * CV_ELEM_CHUNK, hi = min(lo + (long)CV_ELEM_CHUNK, n);
+    CV_ELEM_RUN(lo, hi, n);
     cv_kl_grad_range(lo, hi, 1, dkl + dklo, 0.0f, mq, mqo, lsq, lsqo, mp, mpo, lsp, lspo,
                      dmq, dmqo, dlsq, dlsqo, dmp, dmpo, dlsp, dlspo, mask);
 }

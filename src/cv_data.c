@@ -1233,16 +1233,21 @@ cv_status cv_writer_sums(const cv_writer *w, int64_t first, int64_t count, const
     return CV_OK;
 }
 
-cv_status cv_writer_write_sums(cv_writer *w, int64_t first, int64_t count, const float *maps, const double *sums) {
-    cv_status st = wr_check_range(w, first, count);
-    if (st != CV_OK) return st;
-    CV_TRY(wr_put(w, first, count, maps));
+/* The per-channel sums of maps [first, first+count), (count, C, 2), kept for finish. */
+static void wr_keep_sums(cv_writer *w, int64_t first, int64_t count, const double *sums) {
     for (int64_t m = 0; m < count; m++)
         for (int c = 0; c < w->n_chan; c++) {
             const size_t k = (size_t)m * w->n_chan + c;
             w->sum[(first + m) * w->n_chan + c] = sums[2 * k];
             w->sumsq[(first + m) * w->n_chan + c] = sums[2 * k + 1];
         }
+}
+
+cv_status cv_writer_write_sums(cv_writer *w, int64_t first, int64_t count, const float *maps, const double *sums) {
+    cv_status st = wr_check_range(w, first, count);
+    if (st != CV_OK) return st;
+    CV_TRY(wr_put(w, first, count, maps));
+    wr_keep_sums(w, first, count, sums);
 fail:
     return st;
 }
@@ -1267,10 +1272,7 @@ cv_status cv_writer_write_padded(cv_writer *w, int64_t first, int64_t count, con
     for (int64_t m = 0; m < count; m++) {
         const float *x = maps + (size_t)m * (plane + 1);
         CV_TRY(w->direct ? wr_put_chunk(w, first + m, x) : wr_put(w, first + m, 1, x));
-        for (int c = 0; c < w->n_chan; c++) {
-            w->sum[(first + m) * w->n_chan + c] = sums[(size_t)m * w->n_chan * 2 + 2 * c];
-            w->sumsq[(first + m) * w->n_chan + c] = sums[(size_t)m * w->n_chan * 2 + 2 * c + 1];
-        }
+        wr_keep_sums(w, first + m, 1, sums + (size_t)m * w->n_chan * 2);
     }
 fail:
     return st;

@@ -536,12 +536,15 @@ fail:
     return st;
 }
 
-/* dx += conv^T(dy, w) * GELU'(x) (dx = with set) */
-static cv_status direct_bwd_data(cv_ctx *ctx, const conv_geo *g, const cv_tensor *x, const cv_tensor *w,
-                                 const cv_tensor *dy, const cv_tensor *dx, int gelu, int set) {
+/* dx += conv^T(dy, w) * GELU'(x) (dx = with set); xd: GELU'(x) already
+ * there (the plan's cache), else evaluated here */
+static cv_status direct_bwd_data(cv_ctx *ctx, const conv_geo *g, const cv_tensor *x, const cv_tensor *xd,
+                                 const cv_tensor *w, const cv_tensor *dy, const cv_tensor *dx, int gelu, int set) {
     cv_status st = CV_OK;
     direct_ws d = direct_workspace(ctx, g, gelu, 1);
-    if (d.pre_gelu) {
+    if (xd) {
+        CV_TRY(direct_tile(ctx, 1, g, dy, w, NULL, NULL, dx, xd, 2, !set));         /* 2: xg holds GELU'(x) */
+    } else if (d.pre_gelu) {
         cl_mem scr;
         CV_TRY(cv_ctx_scratch(ctx, d.bytes, &scr));
         CV_TRY(gelu_launch(ctx, x, scr, 0, 1));
@@ -865,8 +868,7 @@ cv_status cv_conv2d_bwd_ex(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *w, 
         int gd = xd ? 2 : p->gelu_in;
         cv_conv_algo a = cv_conv2d_algo(ctx, x->shape, g.Co, p, 1);
         if (a == CV_CONV_VEC) CV_TRY(vec_tile(ctx, 1, &g, dy, w, NULL, NULL, dx, xg, NULL, gd, !set_dx));
-        else if (a == CV_CONV_DIRECT && xd) CV_TRY(direct_tile(ctx, 1, &g, dy, w, NULL, NULL, dx, xd, 2, !set_dx));
-        else if (a == CV_CONV_DIRECT) CV_TRY(direct_bwd_data(ctx, &g, x, w, dy, dx, p->gelu_in, set_dx));
+        else if (a == CV_CONV_DIRECT) CV_TRY(direct_bwd_data(ctx, &g, x, xd, w, dy, dx, p->gelu_in, set_dx));
         else {
             if (set_dx) CV_TRY(cv_fill_fwd(ctx, dx, 0.0f));     /* row chunks overlap in col2im: accumulate */
             CV_TRY(gemm_pass(ctx, PASS_DATA, &g, xg, w, dy, dx, gd));
@@ -1044,25 +1046,23 @@ static void conv_dev_case(cv_check *c, cv_ctx *ctx, const conv_case *cs, cv_conv
     cv_conv2d_aux aux = { cs->res ? &d[8].t : NULL, cs->res ? &d[9].t : NULL, cs->keep ? &d[10].t : NULL,
                           cs->set, cs->set, cs->keep >= 2 ? &d[11].t : NULL, 0 };
     CV_TRY(cv_conv2d_fwd_ex(ctx, &d[0].t, &d[1].t, cs->bias ? &d[2].t : NULL, &d[3].t, &p, &aux));
-    if (cs->keep == 3) {          /* again from the caches alone: x NaN meanwhile, restored after */
-        size_t xb = (size_t)n[0] * sizeof(float);
+    const size_t xb = (size_t)n[0] * sizeof(float);
+    cl_command_queue q = cv_ctx_queue(ctx);
+    if (cs->keep == 3) {          /* again from the caches alone: x NaN meanwhile, restored after the backward */
         float *nan = malloc(xb);
         if (!nan) { st = cv_error(CV_ERR_NOMEM, "test buffers"); goto fail; }
         for (int64_t i = 0; i < n[0]; i++) nan[i] = NAN;
-        cl_command_queue q = cv_ctx_queue(ctx);
         st = CV_CL(clEnqueueWriteBuffer(q, d[0].t.buf, CL_TRUE, d[0].t.off * sizeof(float), xb, nan, 0, NULL, NULL));
         free(nan);
         if (st != CV_OK) goto fail;
         aux.cached = 1;
         CV_TRY(cv_conv2d_fwd_ex(ctx, &d[0].t, &d[1].t, cs->bias ? &d[2].t : NULL, &d[3].t, &p, &aux));
-        CV_TRY(cv_conv2d_bwd_ex(ctx, &d[0].t, &d[1].t, &d[4].t, cs->grads & 1 ? &d[5].t : NULL,
-                                cs->grads & 2 ? &d[6].t : NULL, cs->grads & 4 ? &d[7].t : NULL, &p, &aux));
+    }
+    CV_TRY(cv_conv2d_bwd_ex(ctx, &d[0].t, &d[1].t, &d[4].t, cs->grads & 1 ? &d[5].t : NULL,
+                            cs->grads & 2 ? &d[6].t : NULL, cs->grads & 4 ? &d[7].t : NULL, &p, &aux));
+    if (cs->keep == 3)
         CV_TRY(CV_CL(clEnqueueWriteBuffer(q, d[0].t.buf, CL_TRUE, d[0].t.off * sizeof(float), xb, hf[0], 0, NULL,
                                           NULL)));
-    } else {
-        CV_TRY(cv_conv2d_bwd_ex(ctx, &d[0].t, &d[1].t, &d[4].t, cs->grads & 1 ? &d[5].t : NULL,
-                                cs->grads & 2 ? &d[6].t : NULL, cs->grads & 4 ? &d[7].t : NULL, &p, &aux));
-    }
     for (int i = 0; i < CONV_NT; i++) {           /* inputs too: they must be untouched */
         CV_TRY(cv_chk_dev_get(ctx, &d[i], hf[i]));
         static const char *nm[CONV_NT] = { "x", "w", "b", "y", "dy", "dx", "dw", "db", "r", "dr", "xa", "xd" };
