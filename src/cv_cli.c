@@ -1,6 +1,7 @@
 /* cv_cli.c -- command-line conventions shared by every program (see
  * cv_cli.h).  Invariant: only these functions and main() exit. */
 #include "cv_cli.h"
+#include "cv_data.h"
 #include "cv_device.h"
 
 #include <errno.h>
@@ -16,7 +17,11 @@ static void (*cli_exit_hook)(int status);
 
 void cv_cli_set_exit_hook(void (*hook)(int status)) { cli_exit_hook = hook; }
 
-void cv_cli_init(const char *prog, const char *usage) { cli_prog = prog; cli_usage = usage; }
+void cv_cli_init(const char *prog, const char *usage) {
+    cli_prog = prog;
+    cli_usage = usage;
+    cv_hdf5_no_atexit();
+}
 const char *cv_cli_prog(void) { return cli_prog; }
 
 int cv_cli_common(const char *a) {

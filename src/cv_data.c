@@ -1254,6 +1254,12 @@ fail:
 
 int cv_writer_direct(const cv_writer *w) { return w->direct; }
 
+void cv_hdf5_no_atexit(void) {
+#if defined(CV_HAVE_HDF5)
+    H5dont_atexit();
+#endif
+}
+
 cv_status cv_writer_sums_padded(const cv_writer *w, int64_t first, int64_t count, float *maps, double *sums) {
     const size_t plane = (size_t)w->n_chan * w->h * w->w;
     for (int64_t m = 0; m < count; m++) {

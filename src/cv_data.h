@@ -143,6 +143,13 @@ cv_status cv_writer_write_padded(cv_writer *w, int64_t first, int64_t count, con
 /* 1 when the writer hands chunks to HDF5 directly (opts.direct, deflate 0
  * and a build with HDF5), 0 when they go through NetCDF. */
 int cv_writer_direct(const cv_writer *w);
+
+/* Called before any NetCDF or HDF5 use (cv_cli_init does): HDF5 must not
+ * close files at process exit.  After a write that failed for lack of
+ * space (a checkpoint on a full disk), NetCDF cannot close its file and
+ * leaves it in HDF5's table, where HDF5's exit handler crashed (this
+ * library closes every file it opens itself). */
+void cv_hdf5_no_atexit(void);
 cv_status cv_writer_set_params(cv_writer *w, int64_t first, int64_t count,
                                const double *params /* (count, n_param) */);
 cv_status cv_writer_set_sim(cv_writer *w, int64_t first, int64_t count, const int32_t *sim /* (count) */);

@@ -12,9 +12,13 @@
 #include "cv_plan.h"
 #include "cv_train.h"
 #include "cv_ckpt.h"
+#include "cv_data.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <netcdf.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static const char tiny_cfg[] =
@@ -42,6 +46,18 @@ static double ref_loss(void *u) {
 }
 
 /* a smooth, periodic, channel-correlated batch */
+/* The bytes of a file (malloc'd; *n its size), or NULL. */
+static char *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    char *b = NULL;
+    long len;
+    if (f && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (b = malloc((size_t)len + 1)) && fread(b, 1, (size_t)len, f) == (size_t)len) *n = (size_t)len;
+    else { free(b); b = NULL; }
+    if (f) fclose(f);
+    return b;
+}
+
 static void make_batch(float *x, int64_t N, int C, int S, uint64_t seed) {
     const double pi = 3.14159265358979323846;
     for (int64_t n = 0; n < N; n++)
@@ -55,6 +71,7 @@ static void make_batch(float *x, int64_t N, int C, int S, uint64_t seed) {
 }
 
 int main(void) {
+    cv_hdf5_no_atexit();          /* as the programs do: the full-disk case below */
     tap_begin();
     cv_ctx *ctx = tap_ctx();
     cv_status st;
@@ -255,6 +272,32 @@ int main(void) {
             CV_CHECK_OK(s2 == CV_ERR_FORMAT && strstr(cv_last_error(), "does not match"), "mismatched checkpoint rejected: %s", cv_last_error());
             free(tmp);
             cv_model_free(m2);
+        }
+        /* a full disk while writing the next checkpoint (a file-size limit, so
+         * that writes fail with EFBIG): the save fails, the previous
+         * checkpoint keeps its bytes, no temporary file is left */
+        {
+            size_t n0 = 0, n1 = 0;
+            char *before = slurp(path, &n0);
+            struct rlimit old, lim;
+            int limited = getrlimit(RLIMIT_FSIZE, &old) == 0;
+            lim = old;
+            lim.rlim_cur = 4096;
+            void (*old_xfsz)(int) = signal(SIGXFSZ, SIG_IGN);
+            limited = limited && setrlimit(RLIMIT_FSIZE, &lim) == 0;
+            cv_status sf = limited ? cv_trainer_save(tr, path, tiny_cfg, 0, 8) : CV_OK;
+            if (limited) setrlimit(RLIMIT_FSIZE, &old);
+            signal(SIGXFSZ, old_xfsz);
+            char *after = slurp(path, &n1);
+            int entries = 0;
+            DIR *dd = opendir(dir);
+            for (struct dirent *de; dd && (de = readdir(dd));) entries += de->d_name[0] != '.';
+            if (dd) closedir(dd);
+            CV_CHECK_OK(limited && sf != CV_OK && before && after && n0 == n1 && !memcmp(before, after, n0) &&
+                        entries == 1,
+                        "a checkpoint save that runs out of space fails (%s), the previous checkpoint is intact "
+                        "(%zu bytes), %d file(s) in the run directory", cv_last_error(), n1, entries);
+            free(before); free(after);
         }
         /* a checkpoint of format version 1 (the unsplit top-down blocks) is refused with a message */
         int nc = -1, one = 1, edited = nc_open(path, NC_WRITE, &nc) == NC_NOERR && nc_redef(nc) == NC_NOERR &&
