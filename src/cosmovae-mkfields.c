@@ -17,9 +17,11 @@
 static const char *usage_text =
     "Usage: cosmovae-mkfields -o OUT.nc --sims N --size PIXELS --seed N [OPTION]...\n"
     "   or: cosmovae-mkfields --npy DIR --sims N --size PIXELS --seed N [OPTION]...\n"
-    "Make a synthetic CAMELS-like multifield dataset (Mgas, HI, B): Omega_m- and\n"
-    "sigma_8-dependent projected spectra, lognormal gas, HI and B derived from\n"
-    "the gas with feedback dependence, 15 maps per simulation, parameters from a\n"
+    "Make a synthetic CAMELS-like multifield dataset (Mgas, HI, B): one 3-D\n"
+    "Gaussian box per simulation with an Omega_m- and sigma_8-dependent spectrum,\n"
+    "15 maps per simulation projected through 5 slabs along each axis (map means\n"
+    "keep their cosmic variance), lognormal gas, HI and B derived from the gas\n"
+    "with feedback dependence, parameters from a\n"
     "Latin hypercube over the CAMELS LH priors (or --params FILE).\n"
     "\n"
     "  -o, --output FILE     write a dataset (NetCDF-4)\n"
@@ -27,12 +29,13 @@ static const char *usage_text =
     "                        files and params_LH_IllustrisTNG.txt into DIR\n"
     "      --sims N          number of simulations (default: the rows of --params,\n"
     "                        else 40)\n"
-    "      --size PIXELS     map size, a power of two from 8 to 4096 (default 64)\n"
+    "      --size PIXELS     map size, a power of two from 8 to 512 (default 64)\n"
     "      --seed N          random seed (default 0)\n"
     "      --params FILE     parameters (rows of Omega_m sigma_8 A_SN1 A_AGN1 A_SN2\n"
     "                        A_AGN2, as the CAMELS params_LH_*.txt) instead of a\n"
     "                        Latin hypercube; the first --sims rows are used\n"
-    "      --maps-per-sim N  maps per simulation (default 15, as CMD)\n"
+    "      --maps-per-sim N  maps per simulation, 1..15 (default 15, as CMD:\n"
+    "                        5 slabs along each of the 3 axes of one box)\n"
     "      --deflate N       NetCDF deflate level 0-9 (default 1)\n"
     "  -q, --quiet           no progress output\n"
     "      --help            display this help and exit\n"
@@ -57,9 +60,9 @@ int main(int argc, char **argv) {
         else if (cv_cli_opt_str(argc, argv, &i, "--npy", &npy_dir)) ;
         else if (cv_cli_opt_str(argc, argv, &i, "--params", &params_file)) ;
         else if (cv_cli_opt_long(argc, argv, &i, "--sims", 1, 100000000L, &n_sims)) ;
-        else if (cv_cli_opt_long(argc, argv, &i, "--size", 8, 4096, &size)) ;
+        else if (cv_cli_opt_long(argc, argv, &i, "--size", 8, 512, &size)) ;
         else if (cv_cli_opt_long(argc, argv, &i, "--seed", 0, LONG_MAX, &seed)) ;
-        else if (cv_cli_opt_long(argc, argv, &i, "--maps-per-sim", 1, 1000, &per)) ;
+        else if (cv_cli_opt_long(argc, argv, &i, "--maps-per-sim", 1, 15, &per)) ;
         else if (cv_cli_opt_long(argc, argv, &i, "--deflate", 0, 9, &deflate)) ;
         else if (cv_cli_common(a)) ;
         else if (a[0] == '-') cv_cli_usage_error("unrecognized option '%s'", a);

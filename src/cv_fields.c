@@ -1,15 +1,17 @@
 /* cv_fields.c -- the synthetic CMD-like generator (see cv_fields.h).
  *
- * Model of one map, all in Fourier space on the size^2 grid of a periodic
- * L = 25 Mpc/h box (Pylians convention: P = |d(k)|^2 (L/N^2)^2):
- *   g      Gaussian, spectrum  Pg(k) = a_N * (Om/0.3)^0.3 * P2(k) * F(k)
- *          where P2 is the slab-projected linear spectrum and
+ * Model of one simulation: a periodic L = 25 Mpc/h box of size^3 cells,
+ *   g3     Gaussian, spectrum  P3(k) = a_N * (Om/0.3)^0.3 * Plin(k) * F(k),
  *          F(k) = 1 - a_fb x^2/(1+x^2), x = k/k_fb the feedback suppression
  *          (k_fb falls and a_fb rises with the supernova parameters; A_AGN1
- *          enters a_fb weakly);  a_N fixes Var g = SIGMA_G^2 at the centre
- *          of the prior for this grid, so statistics do not depend on N.
+ *          enters a_fb weakly); no k = 0 mode (the box's mean is fixed).
+ * Map j of it: g = the mean of g3 through slab j (cv_fields_slab), a 2-D
+ *          Gaussian field whose spectrum is P3 seen through the slab's
+ *          window and whose map mean varies (the box's k_par modes);
+ *          a_N fixes Var g = SIGMA_G^2 at the centre of the prior for this
+ *          grid, so statistics do not depend on N.  Then, per pixel:
  *   Mgas   = Mbar exp(g - sg^2/2), sg^2 = Var g for these parameters (so
- *          <Mgas> = Mbar whatever the cosmology: Omega_b is fixed).
+ *          E Mgas = Mbar whatever the cosmology: Omega_b is fixed).
  *   HI     log10 HI = HI0 + 2 (log10 Mgas - M0) + 0.1 n + spikes, n an
  *          independent smooth unit field, spikes = A_ss (z - z_ss)+ in the
  *          densest pixels (z = g/sg), A_ss lowered by A_AGN2.
@@ -37,7 +39,6 @@ const char *const cv_fields_chan_names[CV_FIELDS_N_CHAN] = { "Mgas", "HI", "B" }
 #define BV        -13.65    /* log10 B in voids */
 #define BB        -8.85     /* log10 B in bubbles */
 #define F_B0      0.246     /* bubble filling factor at the prior centre */
-#define SLAB      5.0       /* Mpc/h */
 
 static const double fid[6] = { 0.3, 0.8, 1.0, 1.0, 1.0, 1.0 };
 
@@ -229,19 +230,28 @@ struct cv_fields {
     double *kmag;        /* (n, n) |k| in h/Mpc */
     int    *kneg;        /* (n, n) flat index of -k */
     double *wu;          /* (n, n) HI-noise filter, 0 at k = 0 */
-    double *z, *a, *b;   /* (n, n, 2) each: noise, then (g + i u), then s */
+    double *z;           /* (n, n, 2): g2 + i w, then its transform */
+    double *s2;          /* (n, n, 2): s + i u */
+    double *g2;          /* (n, n): the map's Gaussian gas field */
     double *scratch;     /* (n, n, 2) for the FFT transposes */
-    double  a_n;         /* amplitude so that Var g = SIGMA_G^2 at the prior centre */
+    double *box;         /* (n, n, n, 2): the simulation's 3-D field g3 (real parts) */
+    double *fej;         /* (n) slab window |W(k_par)|^2, mean over the 5 slab widths */
+    double  a_n;         /* amplitude so that Var g2 = SIGMA_G^2 at the prior centre */
     double  var_u;       /* Var u */
     /* per-parameter state, recomputed when the parameters change */
     double  last[6];
     int     have_last;
     int     nk;
     double  lk0, dlk;
-    double *lnp;         /* (nk) ln(P2(k) F(k)) without a_n, on a ln k grid */
-    double  var_g1;      /* sum_k P2 F / L^2 without a_n */
-    double *amp, *ws;    /* (n, n): sqrt(Pg)/(L n) and the bubble smoothing filter */
-    double  var_s, r_b;
+    double *lnp;         /* (nk) ln(P3(k) F(k)) without a_n, on a ln k grid */
+    double  var_g1, var_s1;  /* Var g2 and Var s without a_n */
+    double *ws;          /* (n, n) the bubble smoothing filter */
+    double  r_b;
+    /* the simulation whose box is held */
+    int      have_box;
+    uint64_t box_seed;
+    int64_t  box_sim;
+    double   box_par[6];
 };
 
 static double inv_norm_cdf(double p) {
@@ -285,72 +295,86 @@ static double pk_interp(const cv_fields *f, double k) {
     return exp(f->lnp[j] * (1 - t) + f->lnp[j + 1] * t);
 }
 
-/* The spectrum of parameters p (once per simulation): f->lnp, var_g1 and,
- * if a_n is known, the per-mode amplitude and bubble filter. */
+void cv_fields_slab(int n, int j, int *axis, int *lo, int *hi) {
+    *axis = j / CV_FIELDS_N_SLAB;
+    *lo = (j % CV_FIELDS_N_SLAB) * n / CV_FIELDS_N_SLAB;
+    *hi = (j % CV_FIELDS_N_SLAB + 1) * n / CV_FIELDS_N_SLAB;
+}
+
+static int wrap(int i, int n) { return i <= n / 2 ? i : i - n; }
+
+/* The spectrum of parameters p (once per simulation): the 3-D spectrum
+ * f->lnp, and Var g2 and Var s (per unit a_n) as sums over the box's
+ * modes of P3 |W_slab(k_par)|^2 (ws(k_perp)^2) / L^3. */
 static void spectrum(cv_fields *f, const double *p) {
     if (f->have_last && !memcmp(f->last, p, sizeof f->last)) return;
     const double amp = plin_amp(p[0], p[1]) * pow(p[0] / 0.3, 0.3);
     for (int i = 0; i < f->nk; i++) {
         double k = exp(f->lk0 + i * f->dlk);
-        f->lnp[i] = log(p2d_with_amp(k, p[0], amp, SLAB) * feedback(k, p));
+        f->lnp[i] = log(amp * plin_unnorm(k, p[0]) * feedback(k, p));
     }
     memcpy(f->last, p, sizeof f->last);
     f->have_last = 1;
     const int n = f->n;
     const size_t nn = (size_t)n * n;
-    const double L = CV_DATA_BOX_SIZE;
+    const double L = CV_DATA_BOX_SIZE, kf = 2.0 * CV_PI / L;
     f->r_b = 0.6 * pow(p[4], 0.3);                                   /* Mpc/h */
+    for (size_t i = 0; i < nn; i++) f->ws[i] = exp(-0.5 * f->kmag[i] * f->kmag[i] * f->r_b * f->r_b);
     double v = 0, vs = 0;
-    f->amp[0] = f->ws[0] = 0;
-    for (size_t i = 1; i < nn; i++) {
-        double k = f->kmag[i], pk = pk_interp(f, k), ws = exp(-0.5 * k * k * f->r_b * f->r_b);
-        v += pk;
-        vs += pk * ws * ws;
-        f->amp[i] = sqrt(f->a_n * pk) / (L * n);       /* Var g = sum_k a_n P / L^2 */
-        f->ws[i] = ws;
+    for (int c = 0; c < n; c++) {                   /* k_par index */
+        int kc = wrap(c, n);
+        for (size_t i = 0; i < nn; i++) {           /* k_perp */
+            if (!c && !i) continue;                 /* the box's mean is fixed: no 3-D DC mode */
+            double kp = f->kmag[i], kz = kf * kc, k = sqrt(kp * kp + kz * kz);
+            double pk = pk_interp(f, k) * f->fej[c];
+            v += pk;
+            vs += pk * f->ws[i] * f->ws[i];
+        }
     }
-    f->var_g1 = v / (L * L);
-    f->var_s = f->a_n * vs / (L * L);
+    f->var_g1 = v / (L * L * L);
+    f->var_s1 = vs / (L * L * L);
 }
 
 void cv_fields_free(cv_fields *f) {
     if (!f) return;
-    free(f->tw); free(f->kmag); free(f->kneg); free(f->wu); free(f->z); free(f->a); free(f->b);
-    free(f->scratch); free(f->lnp); free(f->amp); free(f->ws);
+    free(f->tw); free(f->kmag); free(f->kneg); free(f->wu); free(f->z); free(f->s2); free(f->g2);
+    free(f->scratch); free(f->lnp); free(f->ws); free(f->box); free(f->fej);
     free(f);
 }
 
 cv_status cv_fields_new(int size, cv_fields **out) {
     *out = NULL;
-    if (size < 8 || size > 4096 || (size & (size - 1)))
-        return cv_error(CV_ERR_ARG, "map size %d is not a power of two in [8, 4096]", size);
+    if (size < 8 || size > 512 || (size & (size - 1)))
+        return cv_error(CV_ERR_ARG, "map size %d is not a power of two in [8, 512]", size);
     cv_fields *f = calloc(1, sizeof *f);
     if (!f) return cv_error(CV_ERR_NOMEM, "out of memory");
-    const size_t nn = (size_t)size * size;
+    const size_t nn = (size_t)size * size, n3 = nn * (size_t)size;
     f->n = size;
     f->nk = 256;
     f->tw = malloc((size_t)size * sizeof(double));
     f->kmag = malloc(nn * sizeof(double));
     f->kneg = malloc(nn * sizeof(int));
     f->wu = malloc(nn * sizeof(double));
-    f->amp = malloc(nn * sizeof(double));
     f->ws = malloc(nn * sizeof(double));
     f->z = malloc(2 * nn * sizeof(double));
-    f->a = malloc(2 * nn * sizeof(double));
-    f->b = malloc(2 * nn * sizeof(double));
+    f->s2 = malloc(2 * nn * sizeof(double));
+    f->g2 = malloc(nn * sizeof(double));
     f->scratch = malloc(2 * nn * sizeof(double));
+    f->box = malloc(2 * n3 * sizeof(double));
+    f->fej = calloc((size_t)size, sizeof(double));
     f->lnp = calloc((size_t)f->nk, sizeof(double));
-    if (!f->tw || !f->kmag || !f->kneg || !f->wu || !f->amp || !f->ws || !f->z || !f->a || !f->b || !f->scratch || !f->lnp) {
+    if (!f->tw || !f->kmag || !f->kneg || !f->wu || !f->ws || !f->z || !f->s2 || !f->g2 || !f->scratch || !f->box || !f->fej || !f->lnp) {
         cv_fields_free(f);
-        return cv_error(CV_ERR_NOMEM, "out of memory for %d x %d maps", size, size);
+        return cv_error(CV_ERR_NOMEM, "out of memory for %d^3 boxes (%.0f MiB)", size,
+                        2.0 * (double)n3 * sizeof(double) / 1048576.0);
     }
     twiddles(f->tw, size);
     const double kf = 2.0 * CV_PI / CV_DATA_BOX_SIZE;
     f->var_u = 0;
     for (int y = 0; y < size; y++) {
-        int ky = y <= size / 2 ? y : y - size;
+        int ky = wrap(y, size);
         for (int x = 0; x < size; x++) {
-            int kx = x <= size / 2 ? x : x - size;
+            int kx = wrap(x, size);
             size_t i = (size_t)y * size + x;
             double k = kf * sqrt((double)(kx * kx + ky * ky));
             f->kmag[i] = k;
@@ -359,14 +383,71 @@ cv_status cv_fields_new(int size, cv_fields **out) {
             f->var_u += f->wu[i] * f->wu[i];        /* Var u = sum_k wu^2 (filter applied with 1/n) */
         }
     }
+    /* |W(k)|^2 of the mean over m cells, sin^2(m t/2) / (m sin(t/2))^2,
+     * averaged over the widths of the 5 slabs */
+    for (int s = 0; s < CV_FIELDS_N_SLAB; s++) {
+        int axis, lo, hi;
+        cv_fields_slab(size, s, &axis, &lo, &hi);
+        int m = hi - lo;
+        for (int c = 0; c < size; c++) {
+            double t = 2.0 * CV_PI * c / size, w;
+            if (!c) w = 1.0;
+            else {
+                double num = sin(0.5 * m * t), den = m * sin(0.5 * t);
+                w = num * num / (den * den);
+            }
+            f->fej[c] += w / CV_FIELDS_N_SLAB;
+        }
+    }
     f->lk0 = log(0.5 * kf);
-    f->dlk = (log(kf * size) - f->lk0) / (f->nk - 1);
+    f->dlk = (log(kf * size) - f->lk0) / (f->nk - 1);   /* the box's largest |k| is sqrt(3) kf n / 2 */
     f->a_n = 1.0;
     spectrum(f, fid);
     f->a_n = SIGMA_G * SIGMA_G / f->var_g1;
-    f->have_last = 0;                               /* recompute the amplitudes with a_n */
     *out = f;
     return CV_OK;
+}
+
+/* The 3-D Gaussian field of simulation `sim`: white noise, filtered with
+ * sqrt(a_n P3 / L^3) / n^(3/2) in Fourier space, into the real parts of
+ * f->box, (z, y, x) with x fastest.  Each 1-D pass of the 3-D FFT is the
+ * radix-2 fft1 on a strided line. */
+static void make_box(cv_fields *f, const double *p, uint64_t seed, int64_t sim) {
+    if (f->have_box && f->box_seed == seed && f->box_sim == sim && !memcmp(f->box_par, p, sizeof f->box_par)) return;
+    const int n = f->n;
+    const size_t nn = (size_t)n * n, n3 = nn * (size_t)n;
+    const uint64_t stream = ((uint64_t)sim << 8) | 0xffu;   /* maps use j = 0..14 */
+    double *b = f->box;
+    for (size_t i = 0; i < n3; i += 2) {            /* n^3 is even: two normals per pair of cells */
+        double u1 = cv_data_uniform(seed, stream, i), u2 = cv_data_uniform(seed, stream, i + 1);
+        double r = sqrt(-2.0 * log(u1));
+        b[2 * i] = r * cos(2.0 * CV_PI * u2);
+        b[2 * i + 2] = r * sin(2.0 * CV_PI * u2);
+        b[2 * i + 1] = b[2 * i + 3] = 0;
+    }
+    for (int sign = -1; sign <= 1; sign += 2) {
+        for (size_t l = 0; l < nn; l++) fft1(b + 2 * l * n, 1, n, sign, f->tw);                  /* x */
+        for (int zz = 0; zz < n; zz++)
+            for (int x = 0; x < n; x++) fft1(b + 2 * ((size_t)zz * nn + x), (size_t)n, n, sign, f->tw);  /* y */
+        for (size_t l = 0; l < nn; l++) fft1(b + 2 * l, nn, n, sign, f->tw);                       /* z */
+        if (sign > 0) break;
+        const double L = CV_DATA_BOX_SIZE, kf = 2.0 * CV_PI / L;
+        const double norm = f->a_n / (L * L * L) / (double)n3;
+        for (int c = 0; c < n; c++) {
+            double kz = kf * wrap(c, n);
+            for (size_t i = 0; i < nn; i++) {
+                size_t q = (size_t)c * nn + i;
+                double kp = f->kmag[i], k = sqrt(kp * kp + kz * kz);
+                double a = (c || i) ? sqrt(norm * pk_interp(f, k)) : 0.0;
+                b[2 * q] *= a;
+                b[2 * q + 1] *= a;
+            }
+        }
+    }
+    f->have_box = 1;
+    f->box_seed = seed;
+    f->box_sim = sim;
+    memcpy(f->box_par, p, sizeof f->box_par);
 }
 
 cv_status cv_fields_map(cv_fields *f, const double *p, uint64_t seed, int64_t sim, int j, float *out) {
@@ -374,9 +455,12 @@ cv_status cv_fields_map(cv_fields *f, const double *p, uint64_t seed, int64_t si
         if (!isfinite(p[i]) || p[i] <= 0 || p[i] > 10)
             return cv_error(CV_ERR_ARG, "simulation %lld: parameter %s = %g is outside (0, 10]", (long long)sim,
                             cv_data_param_names[i], p[i]);
+    if (j < 0 || j >= CV_FIELDS_N_MAPS)
+        return cv_error(CV_ERR_ARG, "simulation %lld: map %d is outside 0..%d", (long long)sim, j, CV_FIELDS_N_MAPS - 1);
     const int n = f->n;
     const size_t nn = (size_t)n * n;
     spectrum(f, p);
+    make_box(f, p, seed, sim);
     const double var_g = f->a_n * f->var_g1, sg = sqrt(var_g);
     const uint64_t stream = ((uint64_t)sim << 8) | (uint64_t)j;
 
@@ -387,44 +471,54 @@ cv_status cv_fields_map(cv_fields *f, const double *p, uint64_t seed, int64_t si
     const double thr = inv_norm_cdf(1.0 - f_b);
     const double a_ss = 1.0 - 0.25 * log(p[5]) / log(2.0);
 
-    /* two real white-noise fields in one complex FFT: z = w1 + i w2 */
+    /* g2: the slab's mean of g3 along the map's axis (map rows, columns:
+     * axis z -> (y, x), axis y -> (z, x), axis x -> (z, y)); into the real
+     * parts of z, white noise for the HI field into the imaginary parts */
+    int axis, lo, hi;
+    cv_fields_slab(n, j, &axis, &lo, &hi);
+    const size_t st[3] = { nn, (size_t)n, 1 };       /* strides of z, y, x in the box */
+    const size_t sp = st[axis], sr = st[axis == 0 ? 1 : 0], sc = st[axis == 2 ? 1 : 2];
+    const double inv_m = 1.0 / (hi - lo);
+    for (int r = 0; r < n; r++)
+        for (int c = 0; c < n; c++) {
+            double acc = 0;
+            for (int q = lo; q < hi; q++) acc += f->box[2 * ((size_t)q * sp + (size_t)r * sr + (size_t)c * sc)];
+            f->g2[(size_t)r * n + c] = acc * inv_m;
+            f->z[2 * ((size_t)r * n + c)] = acc * inv_m;
+        }
     for (size_t i = 0; i < nn; i++) {
         double u1 = cv_data_uniform(seed, stream, 2 * i), u2 = cv_data_uniform(seed, stream, 2 * i + 1);
-        double r = sqrt(-2.0 * log(u1));
-        f->z[2 * i] = r * cos(2.0 * CV_PI * u2);
-        f->z[2 * i + 1] = r * sin(2.0 * CV_PI * u2);
+        f->z[2 * i + 1] = sqrt(-2.0 * log(u1)) * cos(2.0 * CV_PI * u2);
     }
+    /* G2 = (Z(k) + conj Z(-k)) / 2, W = (Z(k) - conj Z(-k)) / 2i;
+     * scratch = ws G2 / n^2 + i (wu / n) W -> s + i u */
     fft2_tw(f->z, n, -1, f->tw, f->scratch);
-    /* W1 = (Z(k) + conj Z(-k)) / 2, W2 = (Z(k) - conj Z(-k)) / 2i;
-     * a = amp W1 + i (wu / n) W2 -> g + i u;  b = amp ws W1 -> s */
+    double *s2 = f->s2;
     for (size_t i = 0; i < nn; i++) {
         size_t m = (size_t)f->kneg[i];
         double zr = f->z[2 * i], zi = f->z[2 * i + 1], mr = f->z[2 * m], mi = -f->z[2 * m + 1];
-        double w1r = 0.5 * (zr + mr), w1i = 0.5 * (zi + mi);
-        double w2r = 0.5 * (zi - mi), w2i = -0.5 * (zr - mr);
-        double am = f->amp[i], wu = f->wu[i] / n;
-        f->a[2 * i] = am * w1r - wu * w2i;
-        f->a[2 * i + 1] = am * w1i + wu * w2r;
-        f->b[2 * i] = am * f->ws[i] * w1r;
-        f->b[2 * i + 1] = am * f->ws[i] * w1i;
+        double gr = 0.5 * (zr + mr), gi = 0.5 * (zi + mi);
+        double wr = 0.5 * (zi - mi), wi = -0.5 * (zr - mr);
+        double g = f->ws[i] / (double)nn, wu = f->wu[i] / n;
+        s2[2 * i] = g * gr - wu * wi;
+        s2[2 * i + 1] = g * gi + wu * wr;
     }
-    fft2_tw(f->a, n, +1, f->tw, f->scratch);
-    fft2_tw(f->b, n, +1, f->tw, f->scratch);
+    fft2_tw(s2, n, +1, f->tw, f->scratch);
 
     const double lnmbar = M0 * log(10.0) + 0.5 * SIGMA_G * SIGMA_G;   /* mean log10 Mgas = M0 at the centre */
-    const double ss = sqrt(f->var_s), su = sqrt(f->var_u);
+    const double ss = sqrt(f->a_n * f->var_s1), su = sqrt(f->var_u);
     const double l10 = 1.0 / log(10.0);
-    float *mg = out, *hi = out + nn, *bf = out + 2 * nn;   /* (n, n) each */
+    float *mg = out, *hf = out + nn, *bf = out + 2 * nn;   /* (n, n) each */
     for (size_t i = 0; i < nn; i++) {
-        double g = f->a[2 * i], u = f->a[2 * i + 1], sm = f->b[2 * i];
+        double g = f->g2[i], sm = s2[2 * i], u = s2[2 * i + 1];
         double lg = (lnmbar + g - 0.5 * var_g) * l10;                    /* log10 Mgas */
-        double z = g / sg;
-        double spike = z > Z_SS ? a_ss * (z - Z_SS) : 0;
+        double zz = g / sg;
+        double spike = zz > Z_SS ? a_ss * (zz - Z_SS) : 0;
         double lh = HI0 + 2.0 * (lg - M0) + HI_NOISE * u / su + spike;
         double w = 1.0 / (1.0 + exp(-(sm / ss - thr) / 0.15));
         double lb = (1 - w) * (BV + (2.0 / 3.0) * (lg - M0)) + w * (BB + 0.5 * (lg - M0));
         mg[i] = (float)pow(10.0, lg);
-        hi[i] = (float)pow(10.0, lh);
+        hf[i] = (float)pow(10.0, lh);
         bf[i] = (float)pow(10.0, lb);
     }
     return CV_OK;

@@ -8,6 +8,13 @@
  * match the real ones (Mgas 10.41 +- 0.49, HI 4.78 +- 1.01,
  * B -12.47 +- 2.04) at every map size; see doc/dataset.md.
  *
+ * As in CMD, the 15 maps of a simulation are slices of ONE 3-D realisation
+ * (a Gaussian box of size^3 cells, 25 Mpc/h, its mean fixed): map j is
+ * the projection through slab j % 5 (width size/5 cells, about 5 Mpc/h)
+ * along axis j / 5 (0: z, 1: y, 2: x).  The box's large-scale modes make
+ * map means and low-k power vary from map to map (cosmic variance); no
+ * map statistic is a deterministic function of the parameters.
+ *
  * Every map is a pure function of (size, params, seed, sim, j): same seed,
  * same bytes, in any order and on any thread. */
 #ifndef CV_FIELDS_H
@@ -16,6 +23,8 @@
 #include "cv.h"
 
 #define CV_FIELDS_N_CHAN 3
+#define CV_FIELDS_N_SLAB 5                      /* slabs per axis */
+#define CV_FIELDS_N_MAPS (3 * CV_FIELDS_N_SLAB) /* maps per simulation */
 extern const char *const cv_fields_chan_names[CV_FIELDS_N_CHAN];   /* Mgas, HI, B */
 
 /* The CAMELS LH priors of parameter p (cv_data_param_names order):
@@ -36,16 +45,23 @@ double cv_fields_sigma_r(double r, double omega_m, double sigma_8);
 double cv_fields_p2d(double k, double omega_m, double sigma_8, double depth);
 
 /* A generator for size x size maps of a box of CV_DATA_BOX_SIZE Mpc/h.
- * size: a power of two, 8..4096.  A generator holds FFT tables and
- * scratch memory: one per thread. */
+ * size: a power of two, 8..512.  A generator holds FFT tables, scratch
+ * memory and the box of the last simulation asked for (16 size^3 bytes:
+ * 4 MiB at 64, 256 MiB at 256): one per thread; ask for the maps of a
+ * simulation together. */
 typedef struct cv_fields cv_fields;
 cv_status cv_fields_new(int size, cv_fields **out);
 void      cv_fields_free(cv_fields *f);      /* NULL is a no-op */
 
+/* Slab j (0..14) of a size^3 box: the axis projected along (0 z, 1 y,
+ * 2 x) and the cells [lo, hi) along it. */
+void cv_fields_slab(int size, int j, int *axis, int *lo, int *hi);
+
 /* Map j (0..14) of simulation `sim`, parameters params (6):
  *   out: (3, size, size) float32 -- Mgas, HI ((Msun/h)/(Mpc/h)^2), B (G);
- * all values finite and > 0.  CV_ERR_ARG if a parameter is outside
- * (0, 10] or not finite. */
+ * all values finite and > 0.  log10 Mgas = c(params) + g2 / ln 10 exactly,
+ * g2 the slab mean of the box's Gaussian field.  CV_ERR_ARG if a parameter
+ * is outside (0, 10] or not finite, or j is outside 0..14. */
 cv_status cv_fields_map(cv_fields *f, const double *params, uint64_t seed, int64_t sim, int j, float *out);
 
 /* In-place 2D complex FFT of an n x n array (n a power of two) of

@@ -929,6 +929,68 @@ static void test_fields(void) {
     }
     CV_CHECK_OK(tau[0] > 0.3 && tau[1] > 0.5,
                 "fields: over %d LH simulations, Kendall tau(low-k power, sigma_8) = %.2f, %.2f at known Omega_m", NL, tau[0], tau[1]);
+
+    /* one 3-D box per simulation: the maps are its slabs.  log10 Mgas is
+     * c(params) + g2 / ln 10, g2 the slab mean of the box, so (1) a z-slab
+     * map averaged over the cells of an x-slab and an x-slab map averaged
+     * over the cells of that z-slab give the same profile along y, and
+     * (2) the width-weighted mean over the 5 slabs of an axis is the box
+     * mean, the same for the three axes */
+    enum { NMAP = CV_FIELDS_N_MAPS };
+    static float box[NMAP][3 * 32 * 32];
+    for (int j = 0; j < NMAP; j++) cv_fields_map(g, pf, 4, 7, j, box[j]);
+    double prof_err = 0, prof_amp = 0;
+    for (int sa = 0; sa < CV_FIELDS_N_SLAB; sa++)
+        for (int sb = 0; sb < CV_FIELDS_N_SLAB; sb++) {
+            int ax, za, zb, xa, xb;
+            cv_fields_slab(32, sa, &ax, &za, &zb);
+            cv_fields_slab(32, 2 * CV_FIELDS_N_SLAB + sb, &ax, &xa, &xb);
+            const float *mz = box[sa], *mx = box[2 * CV_FIELDS_N_SLAB + sb];
+            for (int y = 0; y < 32; y++) {
+                double qa = 0, qb = 0;
+                for (int x = xa; x < xb; x++) qa += log10(mz[y * 32 + x]) / (xb - xa);   /* map (y, x) */
+                for (int zc = za; zc < zb; zc++) qb += log10(mx[zc * 32 + y]) / (zb - za);   /* map (z, y) */
+                prof_err = fmax(prof_err, fabs(qa - qb));
+                prof_amp = fmax(prof_amp, fabs(qa - 10.41));
+            }
+        }
+    double axis_mean[3] = { 0 }, mmean[NMAP], mm = 0, mv = 0;
+    for (int j = 0; j < NMAP; j++) {
+        int ax, lo, hi;
+        cv_fields_slab(32, j, &ax, &lo, &hi);
+        mmean[j] = 0;
+        for (int i = 0; i < 32 * 32; i++) mmean[j] += log10(box[j][i]) / (32 * 32);
+        axis_mean[ax] += mmean[j] * (hi - lo) / 32.0;
+        mm += mmean[j] / NMAP;
+    }
+    for (int j = 0; j < NMAP; j++) mv += (mmean[j] - mm) * (mmean[j] - mm) / (NMAP - 1);
+    double axis_err = fmax(fabs(axis_mean[0] - axis_mean[1]), fabs(axis_mean[0] - axis_mean[2]));
+    CV_CHECK_OK(prof_err < 2e-5 && prof_amp > 1e-2 && axis_err < 2e-6,
+                "fields: the 15 maps are slabs of one box (profiles agree to %.1e of %.2f dex, axis means to %.1e)",
+                prof_err, prof_amp, axis_err);
+    /* the map mean keeps its cosmic variance: over a Latin hypercube, the
+     * scatter of the mean log10 Mgas among the maps of a simulation is a
+     * large part of its scatter over all maps, so it does not give the
+     * parameters away */
+    double within = 0, tot = 0, tm = 0;
+    static double means[NSIM][NMAP];
+    for (int si = 0; si < NSIM; si++) {
+        double sm = 0;
+        for (int j = 0; j < NMAP; j++) {
+            cv_fields_map(g, lhs + si * 6, 13, si, j, a);
+            means[si][j] = 0;
+            for (int i = 0; i < 32 * 32; i++) means[si][j] += log10(a[i]) / (32 * 32);
+            sm += means[si][j] / NMAP;
+            tm += means[si][j] / (NSIM * NMAP);
+        }
+        for (int j = 0; j < NMAP; j++) within += (means[si][j] - sm) * (means[si][j] - sm) / (NSIM * (NMAP - 1));
+    }
+    for (int si = 0; si < NSIM; si++)
+        for (int j = 0; j < NMAP; j++) tot += (means[si][j] - tm) * (means[si][j] - tm) / (NSIM * NMAP - 1);
+    CV_CHECK_OK(sqrt(within) > 0.05 && within > 0.25 * tot,
+                "fields: map means vary within a simulation (std %.3f dex within, %.3f over all maps)", sqrt(within), sqrt(tot));
+    st = cv_fields_map(g, pf, 4, 7, NMAP, b);
+    CV_CHECK_OK(st == CV_ERR_ARG && strstr(cv_last_error(), "map 15"), "fields: map 15 of a simulation is refused: %s", cv_last_error());
     cv_fields_free(g);
 }
 
