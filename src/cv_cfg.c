@@ -158,6 +158,21 @@ cv_status cv_cfg_double(cv_cfg *c, const char *sec, const char *key, double def,
     return CV_OK;
 }
 
+cv_status cv_cfg_fraction(cv_cfg *c, const char *sec, const char *key, float def, float *out) {
+    cv_cfg_entry *e = find(c, sec, key);
+    double v;
+    if (!e) { *out = def; return CV_OK; }
+    cv_status st = cv_cfg_double(c, sec, key, def, -HUGE_VAL, HUGE_VAL, &v);
+    if (st != CV_OK) return st;
+    if (v < 0 || v >= 1)
+        return cv_error(CV_ERR_FORMAT, "%s: [%s] %s = %g is out of range [0, 1)", e->origin, sec, key, v);
+    if ((float)v >= 1.0f)
+        return cv_error(CV_ERR_FORMAT, "%s: [%s] %s = %s is 1 in single precision: out of range [0, 1)", e->origin, sec,
+                        key, e->val);
+    *out = (float)v;
+    return CV_OK;
+}
+
 cv_status cv_cfg_ints(cv_cfg *c, const char *sec, const char *key, const char *def, long *out, int max, int *n) {
     cv_cfg_entry *e = find(c, sec, key);
     const char *s = e ? e->val : def;

@@ -27,6 +27,9 @@ cv_status cv_cfg_set(cv_cfg *c, const char *section, const char *key, const char
 cv_status cv_cfg_str(cv_cfg *c, const char *sec, const char *key, const char *def, const char **out);
 cv_status cv_cfg_int(cv_cfg *c, const char *sec, const char *key, long def, long lo, long hi, long *out);
 cv_status cv_cfg_double(cv_cfg *c, const char *sec, const char *key, double def, double lo, double hi, double *out);
+/* A decay or averaging factor in [0, 1), checked as the float the device
+ * uses (0.999999999 is 1 in single precision, and refused). */
+cv_status cv_cfg_fraction(cv_cfg *c, const char *sec, const char *key, float def, float *out);
 /* Comma-separated integers "3,3,2,2" into out[0..max); *n set. */
 cv_status cv_cfg_ints(cv_cfg *c, const char *sec, const char *key, const char *def, long *out, int max, int *n);
 int       cv_cfg_has(const cv_cfg *c, const char *sec, const char *key);

@@ -46,6 +46,17 @@ cv_train_opts cv_train_opts_default(void) {
     return o;
 }
 
+/* A decay factor of [train] in [0, 1); why: what 1 would do, for the message. */
+static cv_status read_fraction(cv_cfg *c, const char *key, float def, const char *why, float *out) {
+    cv_status st = cv_cfg_fraction(c, "train", key, def, out);
+    if (st == CV_ERR_FORMAT && strstr(cv_last_error(), "out of range")) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", cv_last_error());
+        return cv_error(st, "%s (%s)", msg, why);
+    }
+    return st;
+}
+
 cv_status cv_train_opts_read(cv_cfg *c, cv_train_opts *o) {
     cv_status st = CV_OK;
     long v;
@@ -58,16 +69,16 @@ cv_status cv_train_opts_read(cv_cfg *c, cv_train_opts *o) {
     else if (!strcmp(s, "adam")) o->optimizer = 1;
     else return cv_error(CV_ERR_FORMAT, "[train] optimizer = '%s': expected rmsprop or adam", s);
     CV_TRY(cv_cfg_double(c, "train", "lr", 2e-5, 0, 10, &d)); o->rms.lr = (float)d; o->adam.lr = (float)d;
-    CV_TRY(cv_cfg_double(c, "train", "alpha", o->rms.alpha, 0, 1, &d)); o->rms.alpha = (float)d;
+    CV_TRY(read_fraction(c, "alpha", o->rms.alpha, "at 1 the average of squared gradients stays 0", &o->rms.alpha));
     CV_TRY(cv_cfg_double(c, "train", "eps", o->rms.eps, 0, 1, &d)); o->rms.eps = (float)d; o->adam.eps = (float)d;
     CV_TRY(cv_cfg_double(c, "train", "weight_decay", 1e-4, 0, 1, &d)); o->rms.weight_decay = (float)d; o->adam.weight_decay = (float)d;
-    CV_TRY(cv_cfg_double(c, "train", "momentum", 0.9, 0, 1, &d)); o->rms.momentum = (float)d;
-    CV_TRY(cv_cfg_double(c, "train", "beta1", o->adam.beta1, 0, 1, &d)); o->adam.beta1 = (float)d;
-    CV_TRY(cv_cfg_double(c, "train", "beta2", o->adam.beta2, 0, 1, &d)); o->adam.beta2 = (float)d;
+    CV_TRY(read_fraction(c, "momentum", 0.9f, "at 1 the momentum buffer never forgets a step", &o->rms.momentum));
+    CV_TRY(read_fraction(c, "beta1", o->adam.beta1, "at 1 Adam's bias correction 1 - beta1^t is 0", &o->adam.beta1));
+    CV_TRY(read_fraction(c, "beta2", o->adam.beta2, "at 1 Adam's bias correction 1 - beta2^t is 0", &o->adam.beta2));
     CV_TRY(cv_cfg_double(c, "train", "grad_clip", o->grad_clip, -1, 1e30, &d)); o->grad_clip = (float)d;
     CV_TRY(cv_cfg_double(c, "train", "skip_factor", o->skip_factor, -1, 1e30, &d)); o->skip_factor = (float)d;
     CV_TRY(cv_cfg_int(c, "train", "skip_warmup", o->skip_warmup, 0, 1000000, &v)); o->skip_warmup = (int)v;
-    CV_TRY(cv_cfg_double(c, "train", "ema", 0, 0, 1, &d)); o->ema = (float)d;
+    CV_TRY(read_fraction(c, "ema", 0.0f, "at 1 the average keeps the initial weights; 0 turns it off", &o->ema));
     CV_TRY(cv_cfg_int(c, "train", "seed", 1, 0, 0x7fffffffL, &v)); o->seed = (uint64_t)v;
 fail:
     return st;

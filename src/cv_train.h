@@ -43,7 +43,9 @@ typedef struct cv_train_opts {
 cv_train_opts cv_train_opts_default(void);
 /* Read [train] from cfg into o (keys: batch, optimizer, lr, alpha, eps,
  * weight_decay, momentum, beta1, beta2, grad_clip, skip_factor,
- * skip_warmup, ema, seed). */
+ * skip_warmup, ema, seed).  The decay factors alpha, momentum, beta1,
+ * beta2 and ema must lie in [0, 1) as floats: CV_ERR_FORMAT naming the
+ * key, the value and its origin otherwise. */
 cv_status cv_train_opts_read(cv_cfg *cfg, cv_train_opts *o);
 
 typedef struct cv_trainer cv_trainer;

@@ -92,6 +92,23 @@ done
 expect_status 2 "steps" "$bin/cosmovae-train" "$data" --steps abc -o "$tmp/x"
 expect_status 2 "unrecognized" "$bin/cosmovae-train" --frobnicate
 expect_status 2 "preset" "$bin/cosmovae-train" --preset huge -o "$tmp/x"
+# decay factors must lie in [0, 1), as the float the device uses: a clear
+# message naming the key and the value, exit 1 like every bad [train] value
+# (a bad --ema option is a usage error), and no run directory
+for kv in ema=1 alpha=1 momentum=1.0 beta1=1 beta2=1 ema=-0.5 momentum=1.5; do
+    key=${kv%%=*}; val=${kv#*=}
+    expect_status 1 "\[train\] $key = .* is out of range \[0, 1)" \
+        "$bin/cosmovae-train" "$data" --config "$cfg" --set "train.$kv" --steps 1 -o "$tmp/frac"
+    grep -q -- "--set: \[train\] $key = $val" "$tmp/err" || grep -q -- "--set: \[train\] $key = $(printf %g "$val")" "$tmp/err" ||
+        { cat "$tmp/err" >&2; fail "train.$kv: the message does not name the value"; }
+    [ ! -e "$tmp/frac" ] || fail "train.$kv: a refused configuration left $tmp/frac"
+done
+expect_status 1 "beta2 = 0.9999999999 is 1 in single precision" \
+    "$bin/cosmovae-train" "$data" --config "$cfg" --set train.beta2=0.9999999999 --steps 1 -o "$tmp/frac"
+{ cat "$cfg"; printf '\n[train]\nema = 1\n'; } > "$tmp/ema1.cfg"
+expect_status 1 "ema1.cfg.*\[train\] ema = 1 is out of range" "$bin/cosmovae-train" "$data" --config "$tmp/ema1.cfg" -o "$tmp/frac"
+expect_status 2 "--ema" "$bin/cosmovae-train" "$data" --config "$cfg" --ema 1 -o "$tmp/frac"
+[ ! -e "$tmp/frac" ] || fail "a refused decay factor left a run directory"
 printf '[model]\nsize = 16\nwidht = 8\n' > "$tmp/bad.cfg"
 expect_status 1 "widht" "$bin/cosmovae-train" "$data" --config "$tmp/bad.cfg" -o "$tmp/x"
 expect_status 1 "16x16" "$bin/cosmovae-train" "$data" -o "$tmp/x"          # small preset wants 64x64
