@@ -27,8 +27,11 @@ static const char *usage_text =
     "  -o, --output DIR   output directory (created if needed): pk.csv, pk.png\n"
     "      --delta MODE   the field of a map x: log10 (default: log10 x minus its\n"
     "                     mean), overdensity (x / mean - 1) or linear (x - mean)\n"
-    "      --split S      maps of A to use: train, valid, test or all (default all)\n"
-    "      --split-b S    maps of B to use (default all)\n"
+    "      --split S      maps of A to use: train, valid, test or all (default: the\n"
+    "                     test split if A has test maps, as the paper compares,\n"
+    "                     else all maps)\n"
+    "      --split-b S    maps of B to use (default: likewise for B; generated\n"
+    "                     samples from cosmovae-sample are all test maps)\n"
     "      --max-maps N   use at most the first N selected maps of each set\n"
     "      --tol X        relative tolerance of the agreement scale (default 0.1)\n"
     "      --label-a TXT  legend of A (default 'real'); --label-b TXT (default\n"
@@ -43,15 +46,22 @@ static const char *usage_text =
     "  spectrum,k,nmodes,mean_a,std_a[,mean_b,std_b]\n"
     "with spectrum names like Mgas, HI, B, Mgas-HI; k in h/Mpc, P in (Mpc/h)^2.\n"
     "\n"
-    "Example: cosmovae-pk --split test data.nc samples/samples.nc -o pk/\n";
+    "The summary on standard output names the split used for each set.\n"
+    "\n"
+    "Example: cosmovae-pk data.nc samples/samples.nc -o pk/\n";
 
 typedef struct map_set {
     const char  *path;
     cv_dataset  *ds;
-    int          split;       /* CV_SPLIT_ALL or 0..2 */
+    int          split;       /* CV_SPLIT_ALL, 0..2, or SPLIT_AUTO until resolved */
+    int          chosen;      /* split given by an option (not the default) */
     int64_t      n;           /* maps used */
     cv_pk_stats  stats;
 } map_set;
+
+/* The default split: the test split when the file has test maps (the
+ * comparison the paper makes), else every map. */
+#define SPLIT_AUTO (-2)
 
 static int parse_split(const char *opt, const char *s) {
     if (!strcmp(s, "all")) return CV_SPLIT_ALL;
@@ -192,7 +202,7 @@ fail:
 int main(int argc, char **argv) {
     const char *out_dir = NULL, *delta = "log10", *device = NULL, *label_a = "real", *label_b = "generated";
     const char *inputs[2];
-    int n_in = 0, quiet = 0, split_a = CV_SPLIT_ALL, split_b = CV_SPLIT_ALL;
+    int n_in = 0, quiet = 0, split_a = SPLIT_AUTO, split_b = SPLIT_AUTO;
     long max_maps = 0, batch = 0;
     double tol = 0.1;
     const char *sv;
@@ -230,7 +240,10 @@ int main(int argc, char **argv) {
     for (int k = 0; k < n_in; k++) {
         set[k].path = inputs[k];
         set[k].split = k == 0 ? split_a : split_b;
+        set[k].chosen = set[k].split != SPLIT_AUTO;
         if ((st = cv_dataset_open(inputs[k], &set[k].ds)) != CV_OK) cv_cli_fail(st, NULL);
+        if (set[k].split == SPLIT_AUTO)
+            set[k].split = cv_dataset_split_count(set[k].ds, CV_SPLIT_TEST) > 0 ? CV_SPLIT_TEST : CV_SPLIT_ALL;
     }
     cv_dataset *A = set[0].ds;
     int C = cv_dataset_n_chan(A), H = cv_dataset_height(A), W = cv_dataset_width(A);
@@ -289,8 +302,14 @@ int main(int argc, char **argv) {
 
     printf("cosmovae-pk: %s delta, N = %d, L = %g Mpc/h, %d shells (k = %.3f .. %.3f h/Mpc), %s\n", cv_pk_delta_name(po.mode), H,
            cv_dataset_box_size(A), g->n_shell, g->k[0], g->k[g->n_shell - 1], cv_ctx_device_name(ctx));
-    for (int k = 0; k < n_in; k++)
-        printf("  %s: %s, %lld maps (%s split)\n", k == 0 ? "A" : "B", inputs[k], (long long)set[k].n, cv_split_name(set[k].split));
+    for (int k = 0; k < n_in; k++) {
+        const char *why = set[k].chosen ? "" : set[k].split == CV_SPLIT_TEST ? ", the default" : ", the default: no test split";
+        if (set[k].split == CV_SPLIT_ALL)
+            printf("  %s: %s, %lld maps (all maps%s)\n", k == 0 ? "A" : "B", inputs[k], (long long)set[k].n, why);
+        else
+            printf("  %s: %s, %lld maps (%s split%s)\n", k == 0 ? "A" : "B", inputs[k], (long long)set[k].n,
+                   cv_split_name(set[k].split), why);
+    }
     printf("  %.1f maps/s\n", (set[0].n + set[1].n) / (el > 0 ? el : 1e-9));
     if (n_in == 2) {
         printf("largest k where the means agree within %g%%:\n", 100 * tol);

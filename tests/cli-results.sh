@@ -1,7 +1,8 @@
 #!/bin/sh
 # cli-results.sh -- the analysis programs end to end: cosmovae-pk on
 # synthetic datasets (one and two sets, the CSV's columns and rows, the
-# agreement of a set with itself, the figure's size), cosmovae-probe and
+# agreement of a set with itself, the figure's size, the default split:
+# test where a set has test maps, else all), cosmovae-probe and
 # cosmovae-tsne on a latent file made by tests/test-probe --make-latent
 # (the table, the CSV, R^2 of Omega_m well above 0, the embedding files and
 # figure), and bad input: different map sizes or fields, an empty split, a
@@ -69,6 +70,20 @@ run 0 "cosmovae-pk, a set against itself" cosmovae-pk -q "$tmp/a.nc" "$tmp/a.nc"
 run 0 "cosmovae-pk, one set, overdensity" cosmovae-pk -q --delta overdensity "$tmp/a.nc" -o "$tmp/pk1"
 head -1 "$tmp/pk1/pk.csv" | grep -qx 'spectrum,k,nmodes,mean_a,std_a' && ok "one set: no _b columns" || bad "one-set header"
 cmp -s "$tmp/pk/pk.csv" "$tmp/pk1/pk.csv" && bad "overdensity spectra equal log10 spectra" || ok "--delta changes the spectra"
+# the default split: the test split of a set that has one (4 simulations:
+# 15 test maps of 60), every map of a set without (2 simulations); --split
+# all gives every map; the summary names the split of each set
+cosmovae-mkfields -q -o "$tmp/f4.nc" --sims 4 --size 32 --seed 5
+run 0 "cosmovae-pk, default split" cosmovae-pk -q "$tmp/f4.nc" "$tmp/b.nc" -o "$tmp/pk-def"
+expect "A: .*f4.nc, 15 maps (test split, the default)" "default: A's test split"
+expect "B: .*b.nc, 30 maps (all maps, the default: no test split)" "default: every map of a B without test maps"
+run 0 "cosmovae-pk, --split test" cosmovae-pk -q --split test --split-b all "$tmp/f4.nc" "$tmp/b.nc" -o "$tmp/pk-test"
+expect "A: .*f4.nc, 15 maps (test split)" "--split test named"
+cmp -s "$tmp/pk-def/pk.csv" "$tmp/pk-test/pk.csv" && ok "the default equals --split test --split-b all" || bad "default split spectra differ from --split test"
+run 0 "cosmovae-pk, --split all" cosmovae-pk -q --split all "$tmp/f4.nc" -o "$tmp/pk-all"
+expect "A: .*f4.nc, 60 maps (all maps)" "--split all gives every map"
+run 0 "cosmovae-pk, --split-b default on a set with test maps" cosmovae-pk -q --split all "$tmp/b.nc" "$tmp/f4.nc" -o "$tmp/pk-b"
+expect "B: .*f4.nc, 15 maps (test split, the default)" "default: B's test split"
 
 cosmovae-mkfields -q -o "$tmp/s16.nc" --sims 2 --size 16 --seed 4
 cosmovae-mkfields -q -o "$tmp/one.nc" --sims 1 --size 32 --seed 3
