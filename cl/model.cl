@@ -16,11 +16,12 @@ __kernel void cvk_bcast_bwd(__global const float *dy, ulong dyoff, __global floa
     }
 }
 
-/* ema = d ema + (1 - d) p, unless the optimizer skipped this step */
+/* ema = d ema + (1 - d) p, unless the optimizer skipped this step: it
+ * wrote flag[foff] = 1 then (0 otherwise), and the EMA follows that one
+ * decision instead of making its own. */
 __kernel void cvk_ema(__global float *ema, ulong eoff, __global const float *p, ulong poff, long n, float d,
-                      __global const float *stat, ulong soff, float skip) {
-    const float gn = sqrt(stat[soff]);
-    if (!isfinite(gn) || (skip > 0.0f && gn > skip)) return;
+                      __global const float *flag, ulong foff) {
+    if (flag[foff] != 0.0f) return;
     CV_ELEMS(i, n) {
         ema[eoff + i] = d * ema[eoff + i] + (1.0f - d) * p[poff + i];
     }

@@ -5,11 +5,14 @@
  * Invariant: clipping and skipping are decided on the device from the
  * squared global gradient norm in a device scalar (cv_sumsq_fwd), so a
  * step never waits for the host; a skipped step changes nothing but the
- * optional flag stat[1]. */
+ * optional flag stat[1], which is the decision the EMA and the host use.
+ * The skip compares two floats the host knows (the squared norm and the
+ * squared threshold), so cv_optim_decide_ref reproduces it exactly. */
 #include "ops/cv_ops.h"
 #include "ops/cv_op_priv.h"
 #include "ops/cv_op_elem_check.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -24,6 +27,22 @@ cv_adam_opts cv_adam_opts_default(void) {
 }
 
 /* ---- references ------------------------------------------------------------- */
+
+float cv_optim_skip2(float skip) {
+    if (!(skip > 0)) return 0.0f;
+    float s2 = (float)((double)skip * (double)skip);
+    return s2 > 0 ? s2 : FLT_TRUE_MIN;
+}
+
+int cv_optim_decide_ref(float norm2, float clip, float skip, double *scale) {
+    float skip2 = cv_optim_skip2(skip);
+    *scale = 1.0;
+    if (!isfinite(norm2) || (skip2 > 0 && norm2 > skip2)) return 1;
+    /* the kernel's clipping test is in float: gnorm = sqrt(norm2) there */
+    float gnorm = sqrtf(norm2);
+    if (clip > 0 && gnorm > clip) *scale = (double)clip / sqrt((double)norm2);
+    return 0;
+}
 
 void cv_rmsprop_ref(double *p /* (n) */, const double *g /* (n) */, double *v /* (n) */,
                     double *buf /* (n), unused when momentum = 0 */, int64_t n, const cv_rmsprop_opts *o, double scale) {
@@ -88,7 +107,7 @@ cv_status cv_rmsprop_step(cv_ctx *ctx, const cv_tensor *p, const cv_tensor *g, c
     cv_karg_f32(&ka, o->lr); cv_karg_f32(&ka, o->alpha); cv_karg_f32(&ka, o->eps);
     cv_karg_f32(&ka, o->weight_decay); cv_karg_f32(&ka, mom ? o->momentum : 0.0f);
     cv_karg_mem(&ka, stat->buf); cv_karg_u64(&ka, stat->off);
-    cv_karg_f32(&ka, clip); cv_karg_f32(&ka, skip);
+    cv_karg_f32(&ka, clip); cv_karg_f32(&ka, cv_optim_skip2(skip));
     cv_karg_i32(&ka, cv_tensor_numel(stat) >= 2 ? 2 : 1);
     cv_karg_i64(&ka, n);
     return cv_op_flat_launch(ctx, &ka, n);
@@ -113,7 +132,7 @@ cv_status cv_adam_step(cv_ctx *ctx, const cv_tensor *p, const cv_tensor *g, cons
     cv_karg_f32(&ka, o->beta1); cv_karg_f32(&ka, o->beta2); cv_karg_f32(&ka, o->eps);
     cv_karg_f32(&ka, o->weight_decay);
     cv_karg_mem(&ka, stat->buf); cv_karg_u64(&ka, stat->off);
-    cv_karg_f32(&ka, clip); cv_karg_f32(&ka, skip);
+    cv_karg_f32(&ka, clip); cv_karg_f32(&ka, cv_optim_skip2(skip));
     cv_karg_i32(&ka, cv_tensor_numel(stat) >= 2 ? 2 : 1);
     cv_karg_i64(&ka, n);
     return cv_op_flat_launch(ctx, &ka, n);
@@ -226,8 +245,8 @@ static void dev_steps(cv_check *c, cv_ctx *ctx, int kind, int64_t n, int K, floa
         if (t.st == CV_OK) t.st = cv_sumsq_fwd(ctx, &g.dev.t, &st1, 0);
         float st0 = 0;
         if (t.st == CV_OK) t.st = cv_tensor_download(ctx, &st1, &st0);    /* the test's own round trip */
-        double gn = sqrt((double)st0), clip = clip_frac > 0 ? clip_frac * gn : 0;
-        double scale = clip > 0 && gn > (double)(float)clip ? (double)(float)clip / gn : 1.0;
+        double gn = sqrt((double)st0), clip = clip_frac > 0 ? clip_frac * gn : 0, scale = 1.0;
+        if (cv_optim_decide_ref(st0, (float)clip, 0.0f, &scale)) t.st = cv_error(CV_ERR_NUMERIC, "optimizer check: the reference skips");
         if (scale < worst_scale) worst_scale = scale;
         if (kind == 0) {
             cv_rmsprop_ref(pr, g.d, r1, r2, n, &ro, scale);
@@ -304,9 +323,52 @@ static void dev_skip(cv_check *c, cv_ctx *ctx, int kind, float bad_norm2, const 
     free(now);
     cvt_guards(&t, &stat); cvt_guards(&t, &g);
     int ok = cvt_ok(&t);
-    CV_CHECK_OK(ok && same && flag_skipped == 1.0f && moved && fl[1] == 0.0f,
-                "%s step skipped when %s: p and state unchanged %s, flag %g; next step moves p %s, flag %g%s",
-                kind ? "adam" : "rmsprop", why, same ? "yes" : "NO", flag_skipped, moved ? "yes" : "NO", fl[1], okstr(ok));
+    double scale;
+    int ref_skip = cv_optim_decide_ref(bad_norm2, 1.0f, skip, &scale), ref_next = cv_optim_decide_ref(1.0f, 1.0f, skip, &scale);
+    CV_CHECK_OK(ok && same && flag_skipped == 1.0f && moved && fl[1] == 0.0f && ref_skip == 1 && ref_next == 0,
+                "%s step skipped when %s: p and state unchanged %s, flag %g; next step moves p %s, flag %g; "
+                "the reference decides %d then %d%s",
+                kind ? "adam" : "rmsprop", why, same ? "yes" : "NO", flag_skipped, moved ? "yes" : "NO", fl[1], ref_skip,
+                ref_next, okstr(ok));
+    cvt_free(&p); cvt_free(&g); cvt_free(&s1); cvt_free(&s2); cvt_free(&stat);
+}
+
+/* A squared norm at the threshold, or one float step either side of it:
+ * the device's flag, what it did to p, and cv_optim_decide_ref agree. */
+static void dev_edge(cv_check *c, cv_ctx *ctx, int kind, float skip, int side) {
+    cvt t; cvt_begin(&t, c, ctx);
+    cvt_buf p, g, s1, s2, stat;
+    const int64_t n = 777;
+    float skip2 = cv_optim_skip2(skip);
+    float norm2 = side < 0 ? nextafterf(skip2, 0.0f) : side > 0 ? nextafterf(skip2, INFINITY) : skip2;
+    cvt_new(&t, &p, 1, 1, 1, n, 221, -1, 1);
+    cvt_new(&t, &g, 1, 1, 1, n, 222, -1, 1);
+    cvt_new(&t, &s1, 1, 1, 1, n, 223, 0, 1);
+    cvt_new(&t, &s2, 1, 1, 1, n, 224, 0, 1);
+    cvt_new(&t, &stat, 1, 1, 1, 2, 0, 0, 0);
+    double sv[2] = { norm2, 0.5 };
+    cvt_set(&t, &stat, sv);
+    cv_rmsprop_opts ro = cv_rmsprop_opts_default();
+    cv_adam_opts ao = cv_adam_opts_default();
+    ro.lr = ao.lr = 1e-2f;
+    if (t.st == CV_OK)
+        t.st = kind == 0 ? cv_rmsprop_step(ctx, &p.dev.t, &g.dev.t, &s1.dev.t, &s2.dev.t, &ro, &stat.dev.t, 0.0f, skip)
+                         : cv_adam_step(ctx, &p.dev.t, &g.dev.t, &s1.dev.t, &s2.dev.t, &ao, 2, &stat.dev.t, 0.0f, skip);
+    float *now = malloc((size_t)n * sizeof *now), fl[2] = { -1, -1 };
+    int moved = -1;
+    if (t.st == CV_OK && !now) t.st = cv_error(CV_ERR_NOMEM, "skip check");
+    if (t.st == CV_OK) t.st = cv_chk_dev_get(ctx, &p.dev, now);
+    if (t.st == CV_OK) moved = memcmp(now, p.f, (size_t)n * sizeof *now) != 0;
+    if (t.st == CV_OK) t.st = cv_chk_dev_get(ctx, &stat.dev, fl);
+    free(now);
+    cvt_guards(&t, &stat); cvt_guards(&t, &p);
+    int ok = cvt_ok(&t);
+    double scale;
+    int want = cv_optim_decide_ref(norm2, 0.0f, skip, &scale);
+    CV_CHECK_OK(ok && want == (side > 0) && fl[1] == (float)want && moved == !want,
+                "%s, squared norm %a %s the squared threshold %a (skip %g): reference %s, device flag %g, p %s%s",
+                kind ? "adam" : "rmsprop", (double)norm2, side < 0 ? "just below" : side > 0 ? "just above" : "equal to",
+                (double)skip2, (double)skip, want ? "skips" : "steps", fl[1], moved ? "moved" : "unchanged", okstr(ok));
     cvt_free(&p); cvt_free(&g); cvt_free(&s1); cvt_free(&s2); cvt_free(&stat);
 }
 
@@ -320,4 +382,9 @@ void cv_optim_devcheck(cv_check *c, cv_ctx *ctx) {
     dev_skip(c, ctx, 0, 400.0f, "the norm 20 > skip 10");
     dev_skip(c, ctx, 1, INFINITY, "the norm is infinite");
     dev_skip(c, ctx, 1, 400.0f, "the norm 20 > skip 10");
+    for (int side = -1; side <= 1; side++) {
+        dev_edge(c, ctx, 0, 10.0f, side);
+        dev_edge(c, ctx, 1, 0.1f, side);          /* 0.1f^2 is not a float: rounded once, on the host */
+        dev_edge(c, ctx, 0, 3.3e4f, side);
+    }
 }

@@ -24,6 +24,7 @@ struct cv_trainer {
     int64_t       step, skipped;
     float         hist[HIST];         /* recent accepted gradient norms (ring) */
     int           n_hist;
+    float         fixed_thr;          /* > 0: the skip threshold, in place of the adaptive one */
     int64_t       n_chunks;
     cv_tensor     chunk[CV_ARENA_COUNT][CV_ARENA_MAX_CHUNKS];
     int           local;              /* rows of the global batch computed here */
@@ -145,6 +146,7 @@ void cv_trainer_free(cv_trainer *t) {
 int64_t cv_trainer_steps(const cv_trainer *t)   { return t->step; }
 int64_t cv_trainer_skipped(const cv_trainer *t) { return t->skipped; }
 void    cv_trainer_set_steps(cv_trainer *t, int64_t s) { t->step = s; }
+void    cv_trainer_set_skip_threshold(cv_trainer *t, float thr) { t->fixed_thr = thr > 0 ? thr : 0.0f; }
 const cv_graph *cv_trainer_graph(const cv_trainer *t) { return t->g; }
 const cv_plan  *cv_trainer_plan(const cv_trainer *t)  { return t->plan; }
 const cv_model_io *cv_trainer_io(const cv_trainer *t) { return &t->io; }
@@ -184,6 +186,7 @@ static int cmp_float(const void *a, const void *b) {
 
 /* Skip threshold from the recent accepted norms: factor x median. */
 static float skip_threshold(const cv_trainer *t) {
+    if (t->fixed_thr > 0) return t->fixed_thr;
     if (t->o.skip_factor <= 0 || t->step < t->o.skip_warmup || t->n_hist < 8) return 0.0f;
     float tmp[HIST];
     int n = t->n_hist < HIST ? t->n_hist : HIST;
@@ -223,9 +226,14 @@ static cv_status fill_stats(cv_trainer *t, int n_valid, cv_step_stats *s) {
 cv_status cv_trainer_step(cv_trainer *t, const float *batch, cv_step_stats *s) {
     cv_status st = CV_OK;
     cv_ctx *ctx = t->ctx;
+    /* extra[0]: the squared gradient norm; extra[1]: the optimizer's skip
+     * decision, which the EMA follows and the statistics read brings back */
     cv_tensor extra = cv_plan_extra(t->plan);
-    cv_tensor gn = extra;
+    cv_tensor gn = extra, dec = extra, flag = extra;
     gn.shape[3] = 1;
+    dec.shape[3] = 2;
+    flag.off += 1;
+    flag.shape[3] = 1;
     float thr = skip_threshold(t);
     CV_TRY(cv_plan_upload(t->plan, t->io.x, batch + (size_t)t->row0 * t->row_floats));
     CV_TRY(cv_arena_zero(cv_model_arena(t->m, CV_ARENA_GRADS), ctx));
@@ -242,20 +250,21 @@ cv_status cv_trainer_step(cv_trainer *t, const float *batch, cv_step_stats *s) {
     for (int c = 0; c < t->n_chunks; c++) {
         if (t->o.optimizer == 0)
             CV_TRY(cv_rmsprop_step(ctx, &t->chunk[CV_ARENA_PARAMS][c], &t->chunk[CV_ARENA_GRADS][c],
-                                   &t->chunk[CV_ARENA_OPT1][c], &t->chunk[CV_ARENA_OPT2][c], &t->o.rms, &gn,
+                                   &t->chunk[CV_ARENA_OPT1][c], &t->chunk[CV_ARENA_OPT2][c], &t->o.rms, &dec,
                                    t->o.grad_clip, thr));
         else
             CV_TRY(cv_adam_step(ctx, &t->chunk[CV_ARENA_PARAMS][c], &t->chunk[CV_ARENA_GRADS][c],
                                 &t->chunk[CV_ARENA_OPT1][c], &t->chunk[CV_ARENA_OPT2][c], &t->o.adam,
-                                t->step - t->skipped + 1, &gn, t->o.grad_clip, thr));
+                                t->step - t->skipped + 1, &dec, t->o.grad_clip, thr));
         if (t->o.ema > 0)
-            CV_TRY(cv_ema_step(ctx, &t->chunk[CV_ARENA_EMA][c], &t->chunk[CV_ARENA_PARAMS][c], t->o.ema, &gn, thr));
+            CV_TRY(cv_ema_step(ctx, &t->chunk[CV_ARENA_EMA][c], &t->chunk[CV_ARENA_PARAMS][c], t->o.ema, &flag));
     }
     CV_TRY(cv_plan_read_stats(t->plan, t->stats));
     CV_TRY(fill_stats(t, t->o.batch, s));
-    s->gnorm = sqrt((double)t->stats[cv_plan_n_stats(t->plan) - CV_PLAN_N_EXTRA]);
+    const float *ex = t->stats + cv_plan_n_stats(t->plan) - CV_PLAN_N_EXTRA;
+    s->gnorm = sqrt((double)ex[0]);
     s->skip_threshold = thr;
-    s->skipped = !isfinite(s->gnorm) || (thr > 0 && s->gnorm > thr);
+    s->skipped = ex[1] != 0.0f;         /* the device's decision, not a second one made here */
     if (s->skipped) t->skipped++;
     else t->hist[t->n_hist++ % HIST] = (float)s->gnorm;
     t->step++;

@@ -4,8 +4,10 @@
  *
  * A step is: upload batch, zero parameter gradients, forward, backward,
  * squared global gradient norm (device), optimizer (which reads the norm
- * on the device to clip or skip), EMA, and ONE blocking read of the step
- * statistics.  Nothing is allocated inside a step.
+ * on the device to clip or skip, and writes its skip decision to a device
+ * word), EMA (which follows that decision), and ONE blocking read of the
+ * step statistics, the decision among them: the host counts the skips the
+ * device made.  Nothing is allocated inside a step.
  *
  * Determinism: the noise of step s is (seed, s); the batch order comes
  * from the loader's seed; the skip threshold from the saved norm history.
@@ -55,7 +57,7 @@ typedef struct cv_step_stats {
     double kl_group[CV_MAX_GROUPS];
     int    n_groups;
     double gnorm;                    /* before clipping */
-    int    skipped;                  /* this step was skipped */
+    int    skipped;                  /* this step was skipped (the device's decision) */
     double skip_threshold;
 } cv_step_stats;
 
@@ -74,6 +76,10 @@ cv_status cv_trainer_eval(cv_trainer *t, const float *batch, int n_valid, cv_ste
 int64_t   cv_trainer_steps(const cv_trainer *t);
 int64_t   cv_trainer_skipped(const cv_trainer *t);
 void      cv_trainer_set_steps(cv_trainer *t, int64_t step);
+/* thr > 0: every later step skips above this gradient norm instead of the
+ * adaptive threshold (for tests and experiments; not saved); 0: adaptive
+ * again. */
+void      cv_trainer_set_skip_threshold(cv_trainer *t, float thr);
 const cv_graph *cv_trainer_graph(const cv_trainer *t);
 const cv_plan  *cv_trainer_plan(const cv_trainer *t);
 const cv_model_io *cv_trainer_io(const cv_trainer *t);

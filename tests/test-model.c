@@ -6,7 +6,8 @@
  *   2. device gradients of a whole encoder block and a whole top-down block
  *      match central finite differences of the reference loss;
  *   3. K RMSprop steps on both paths give the same losses step by step;
- *   4. the loss falls when training on a fixed batch;
+ *   4. the loss falls when training on a fixed batch; a skip threshold
+ *      at the device's gradient norm is decided once, by the device;
  *   5. save + resume gives bit-identical parameters to an uninterrupted run. */
 #include "tap.h"
 #include "cv_plan.h"
@@ -216,6 +217,47 @@ int main(void) {
         CV_CHECK_OK(skipped_ok && st == CV_OK && !s.skipped && isfinite(s.loss),
                     "a NaN batch: update skipped and counted, weights unchanged, the next step trains (loss %.4f)", s.loss);
         free(p0); free(p1); free(xnan);
+        cv_trainer_free(tr);
+    }
+
+    /* 4b. the skip decision at the threshold: a fixed threshold at the
+     *     device's own gradient norm and one float either side; the flag
+     *     the host reports and counts is what the device did to the
+     *     weights, and what the reference decides from the squared norm */
+    {
+        cv_train_opts to = cv_train_opts_default();
+        to.batch = (int)N; to.seed = 9; to.rms.lr = 1e-3f;
+        cv_trainer *tr = NULL;
+        cv_step_stats s;
+        float *p0 = malloc(w.nf * sizeof *p0), *p1 = malloc(w.nf * sizeof *p1);
+        st = cv_trainer_new(ctx, w.m, &to, &tr);
+        if (st == CV_OK) st = cv_trainer_init_params(tr);
+        if (st == CV_OK) st = cv_trainer_step(tr, x, &s);
+        float n2 = (float)(s.gnorm * s.gnorm);          /* the device's float, exactly */
+        float t0 = (float)s.gnorm, thr[3] = { nextafterf(t0, 0.0f), t0, nextafterf(t0, INFINITY) };
+        int agree = st == CV_OK, n_skip = 0, n_step = 0;
+        for (int k = 0; k < 3 && st == CV_OK; k++) {
+            st = cv_trainer_init_params(tr);            /* the same weights, step 0 again */
+            cv_trainer_set_skip_threshold(tr, thr[k]);
+            if (st == CV_OK) st = cv_model_download(w.m, CV_ARENA_PARAMS, p0);
+            if (st == CV_OK) st = cv_trainer_step(tr, x, &s);
+            if (st == CV_OK) st = cv_model_download(w.m, CV_ARENA_PARAMS, p1);
+            double scale;
+            int want = cv_optim_decide_ref(n2, to.grad_clip, thr[k], &scale);
+            int moved = memcmp(p0, p1, w.nf * sizeof *p0) != 0;
+            int ok = st == CV_OK && (float)(s.gnorm * s.gnorm) == n2 && s.skip_threshold == (double)thr[k] &&
+                     s.skipped == want && moved == !want && cv_trainer_skipped(tr) == want;
+            CV_CHECK_DIAG("threshold %a, norm %.17g (squared %a): device %s the weights, host flag %d, count %lld, "
+                          "reference %d", (double)thr[k], s.gnorm, (double)n2, moved ? "moved" : "kept", s.skipped,
+                          (long long)cv_trainer_skipped(tr), want);
+            agree &= ok;
+            n_skip += want; n_step += !want;
+        }
+        cv_trainer_set_skip_threshold(tr, 0);
+        CV_CHECK_OK(agree && n_skip >= 1 && n_step >= 1,
+                    "a skip threshold at the device's gradient norm and a float either side: the host's flag and count "
+                    "are the device's decision (%d skipped, %d stepped)", n_skip, n_step);
+        free(p0); free(p1);
         cv_trainer_free(tr);
     }
 

@@ -2,7 +2,9 @@
  * and the device steps against the C loop over several steps (momentum,
  * weight decay, Adam's bias correction), with clipping read from the
  * device norm and skipping on a NaN/Inf norm or a norm above the
- * threshold (parameters and state bit-identical, skip flag set).  The
+ * threshold (parameters and state bit-identical, skip flag set), and a
+ * squared norm at the threshold or one float either side of it, where the
+ * device's flag, its update and the reference decision must agree.  The
  * checks live in src/cv_optim.c (family `optim`, so `cosmovae-info
  * --self-test` runs them too). */
 #include "tap.h"

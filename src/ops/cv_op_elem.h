@@ -170,8 +170,11 @@ cv_status cv_rand_fwd(cv_ctx *ctx, const cv_tensor *y, uint64_t seed, uint64_t s
  * `stat` is a device scalar block: stat[0] = squared global gradient norm
  * (from cv_sumsq_fwd), and the step reads it to clip and to skip without a
  * host round trip: gnorm = sqrt(stat[0]); scale = min(1, clip / gnorm)
- * (clip <= 0: no clipping); if gnorm is not finite or gnorm > skip (skip
- * <= 0: never), the update is skipped (parameters and state unchanged).
+ * (clip <= 0: no clipping); if stat[0] is not finite or stat[0] >
+ * cv_optim_skip2(skip), the float square of the threshold (skip <= 0:
+ * never), the update is skipped (parameters and state unchanged).
+ * cv_optim_decide_ref makes the same decision from the same float, bit
+ * for bit (no device square root takes part in it).
  * PyTorch semantics (torch.optim.RMSprop, centered=False):
  *   g = scale*grad + wd p; v = alpha v + (1-alpha) g^2;
  *   buf = momentum buf + g / (sqrt(v) + eps); p -= lr buf   (momentum > 0)
@@ -180,14 +183,24 @@ cv_status cv_rand_fwd(cv_ctx *ctx, const cv_tensor *y, uint64_t seed, uint64_t s
  *   g = scale*grad + wd p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
  *   p -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
  * When the stat view holds two or more floats, the step also writes
- * stat[1] = 1 if it skipped, else 0 (read it back with the loss to count
- * skips; a caller that counts t for Adam should not advance it then).
- * The references take the clipping scale directly and never skip. */
+ * stat[1] = 1 if it skipped, else 0: the one decision, which cv_ema_step
+ * follows and the caller reads back with the loss to count skips (a
+ * caller that counts t for Adam should not advance it then).
+ * The references take the clipping scale directly and never skip;
+ * cv_optim_decide_ref gives them the scale and the skip. */
 typedef struct cv_rmsprop_opts { float lr, alpha, eps, weight_decay, momentum; } cv_rmsprop_opts;
 typedef struct cv_adam_opts    { float lr, beta1, beta2, eps, weight_decay; } cv_adam_opts;
 cv_rmsprop_opts cv_rmsprop_opts_default(void);   /* lr 2e-5, alpha 0.99, eps 1e-8, wd 1e-4, momentum 0.9 */
 cv_adam_opts    cv_adam_opts_default(void);      /* lr 1e-3, 0.9, 0.999, 1e-8, 0 */
 
+/* The squared threshold the kernels compare the squared norm with: skip^2
+ * rounded to a float, at least the smallest positive float (skip > 0), 0
+ * for skip <= 0. */
+float cv_optim_skip2(float skip);
+/* The device's decision from the squared norm it reads: 1 to skip; else 0
+ * and *scale = the clipping scale min(1, clip / sqrt(norm2)) (in double,
+ * 1 for clip <= 0). */
+int   cv_optim_decide_ref(float norm2, float clip, float skip, double *scale);
 void cv_rmsprop_ref(double *p, const double *g, double *v, double *buf, int64_t n, const cv_rmsprop_opts *o,
                     double scale);
 void cv_adam_ref(double *p, const double *g, double *m, double *v, int64_t n, const cv_adam_opts *o, int64_t t,

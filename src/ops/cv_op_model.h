@@ -13,9 +13,10 @@ cv_status cv_bcast_fwd(cv_ctx *ctx, const cv_tensor *t, const cv_tensor *y);
 cv_status cv_bcast_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dt);
 
 /* ema = d ema + (1 - d) p over a flat array, skipped when the optimizer
- * skipped the step (same rule on stat[0] as cv_rmsprop_step). */
+ * skipped the step: `skipped` is the device flag it wrote (stat[1] of
+ * cv_rmsprop_step / cv_adam_step; nonzero: skipped). */
 void      cv_ema_ref(double *ema, const double *p, int64_t n, double d);
 cv_status cv_ema_step(cv_ctx *ctx, const cv_tensor *ema, const cv_tensor *p, float d,
-                      const cv_tensor *stat, float skip);
+                      const cv_tensor *skipped);
 
 #endif
