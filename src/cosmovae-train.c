@@ -355,7 +355,7 @@ int main(int argc, char **argv) {
                 (long long)cv_dataset_split_count(ds, CV_SPLIT_TRAIN), (long long)n_valid_maps);
         fprintf(stderr, "cosmovae-train: %lld parameters, %d latent groups, %.2f GFLOP per step, %.1f MiB of device memory\n",
                 (long long)cv_model_n_floats(m), cv_trainer_io(tr)->n_groups, cv_trainer_flops_per_step(tr) * 1e-9,
-                (cv_plan_nbytes(cv_trainer_plan(tr)) + 4.0 * 4 * cv_model_n_floats(m)) / 1048576.0);
+                (cv_plan_nbytes(cv_trainer_plan(tr)) + (to.ema > 0 ? 6.0 : 4.0) * 4 * cv_model_n_floats(m)) / 1048576.0);
         if (resume) fprintf(stderr, "cosmovae-train: resuming at step %lld (epoch %lld)\n", (long long)step0, (long long)epoch);
         if (demo) fprintf(stderr, "cosmovae-train: demonstration run of at most %.0f s (set --epochs, --steps or --time-limit for more)\n", time_limit);
     }
@@ -428,7 +428,7 @@ int main(int argc, char **argv) {
         }
         int64_t e1, i1;
         cv_loader_tell(ld, &e1, &i1);
-        if (e1 != e0 && vl) {   /* end of an epoch: validation ELBO */
+        if (e1 != e0 && vl) {   /* end of an epoch: validation ELBO (with the EMA weights when kept) */
             double vloss = 0, vrec = 0, vkl = 0;
             int64_t nv = 0;
             for (int64_t b = 0; b < cv_loader_epoch_batches(vl); b++) {
@@ -441,8 +441,8 @@ int main(int argc, char **argv) {
             fprintf(vlog, "%lld,%lld,%.7g,%.7g,%.7g\n", (long long)e1, (long long)step, vloss / nv, vrec / nv, vkl / nv);
             fflush(vlog);
             if (!quiet && !prog.tty)
-                fprintf(stderr, "cosmovae-train: epoch %lld: valid loss %.5f nats/dim (recon %.5f, KL %.5f)\n",
-                        (long long)e1, vloss / nv, vrec / nv, vkl / nv);
+                fprintf(stderr, "cosmovae-train: epoch %lld: valid loss %.5f nats/dim (recon %.5f, KL %.5f)%s\n",
+                        (long long)e1, vloss / nv, vrec / nv, vkl / nv, to.ema > 0 ? ", EMA weights" : "");
         }
         if (check_every > 0 && step % check_every == 0 && (st = cv_trainer_check_replicas(tr)) != CV_OK) fail_together(1);
         if (step - last_ckpt >= ckpt_every) {

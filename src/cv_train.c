@@ -27,6 +27,7 @@ struct cv_trainer {
     float         fixed_thr;          /* > 0: the skip threshold, in place of the adaptive one */
     int64_t       n_chunks;
     cv_tensor     chunk[CV_ARENA_COUNT][CV_ARENA_MAX_CHUNKS];
+    cl_mem        stash[CV_ARENA_MAX_CHUNKS]; /* with EMA: the training weights during an eval */
     int           local;              /* rows of the global batch computed here */
     int64_t       row0;               /* the first of them */
     size_t        row_floats;         /* C x H x W */
@@ -121,6 +122,16 @@ cv_status cv_trainer_new(cv_ctx *ctx, cv_model *m, const cv_train_opts *o, cv_tr
             v->shape[3] = (int64_t)ar->used[c];
         }
     }
+    /* with EMA, evaluation swaps the EMA weights in: room for the training
+     * weights meanwhile, allocated now so that no eval allocates */
+    if (o->ema > 0)
+        for (int c = 0; c < t->n_chunks; c++) {
+            if (cv_model_arena(m, CV_ARENA_EMA)->used[c] != pa->used[c]) {
+                st = cv_error(CV_ERR_ARG, "model arenas: the EMA chunk %d differs from the parameters' chunk", c);
+                goto fail;
+            }
+            CV_TRY(cv_ctx_alloc(ctx, "training weights during validation", pa->used[c] * sizeof(float), 0, &t->stash[c]));
+        }
     /* the gradient-norm reduction's workspace, reserved now so that no step allocates */
     for (int c = 0; c < t->n_chunks; c++) {
         cl_mem mem;
@@ -137,6 +148,7 @@ fail:
 void cv_trainer_free(cv_trainer *t) {
     if (!t) return;
     cv_gradsync_free(t->sync);
+    for (int c = 0; c < CV_ARENA_MAX_CHUNKS; c++) if (t->stash[c]) clReleaseMemObject(t->stash[c]);
     cv_plan_free(t->plan);
     cv_graph_free(t->g);
     free(t->stats);
@@ -272,15 +284,37 @@ fail:
     return st;
 }
 
+/* Copy whole parameter chunks (enqueued; bit-exact). */
+static cv_status copy_chunks(cv_trainer *t, cl_mem *to, int to_arena, cl_mem *from, int from_arena) {
+    cl_command_queue q = cv_ctx_queue(t->ctx);
+    for (int c = 0; c < t->n_chunks; c++) {
+        cl_mem src = from ? from[c] : t->chunk[from_arena][c].buf, dst = to ? to[c] : t->chunk[to_arena][c].buf;
+        size_t bytes = (size_t)t->chunk[CV_ARENA_PARAMS][c].shape[3] * sizeof(float);
+        cv_status st = CV_CL(clEnqueueCopyBuffer(q, src, dst, 0, 0, bytes, 0, NULL, NULL));
+        if (st != CV_OK) return st;
+    }
+    return CV_OK;
+}
+
 cv_status cv_trainer_eval(cv_trainer *t, const float *batch, int n_valid, cv_step_stats *s) {
     cv_status st = CV_OK;
+    int swapped = 0;
     /* validation noise from a stream disjoint from every training step */
     uint64_t stream_step = UINT64_C(1) << 40;
+    if (t->o.ema > 0) {      /* the weights encode and sample use: the EMA */
+        CV_TRY(copy_chunks(t, t->stash, 0, NULL, CV_ARENA_PARAMS));
+        swapped = 1;
+        CV_TRY(copy_chunks(t, NULL, CV_ARENA_PARAMS, NULL, CV_ARENA_EMA));
+    }
     CV_TRY(cv_plan_upload(t->plan, t->io.x, batch + (size_t)t->row0 * t->row_floats));
     CV_TRY(cv_plan_forward(t->plan, t->o.seed, stream_step));
     CV_TRY(cv_plan_read_stats(t->plan, t->stats));
     CV_TRY(fill_stats(t, n_valid, s));
 fail:
+    if (swapped) {           /* the training weights back, bit for bit, whatever happened */
+        cv_status st2 = copy_chunks(t, NULL, CV_ARENA_PARAMS, t->stash, 0);
+        if (st == CV_OK) st = st2;
+    }
     return st;
 }
 

@@ -71,7 +71,12 @@ cv_status cv_trainer_init_params(cv_trainer *t);
  * returns.  With several ranks every rank must call it. */
 cv_status cv_trainer_step(cv_trainer *t, const float *batch, cv_step_stats *s);
 /* Negative ELBO etc. of a (global) batch whose first n_valid rows count,
- * without updating (no backward).  With several ranks every rank must call it. */
+ * without updating (no backward).  With an EMA (opts.ema > 0) it is
+ * measured with the EMA weights, which encoding and sampling use: they are
+ * copied over the parameters for the forward pass (the training weights
+ * wait in a device buffer allocated by cv_trainer_new) and the training
+ * weights are copied back, bit for bit, so training goes on exactly as
+ * without the evaluation.  With several ranks every rank must call it. */
 cv_status cv_trainer_eval(cv_trainer *t, const float *batch, int n_valid, cv_step_stats *s);
 int64_t   cv_trainer_steps(const cv_trainer *t);
 int64_t   cv_trainer_skipped(const cv_trainer *t);

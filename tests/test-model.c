@@ -8,7 +8,9 @@
  *   3. K RMSprop steps on both paths give the same losses step by step;
  *   4. the loss falls when training on a fixed batch; a skip threshold
  *      at the device's gradient norm is decided once, by the device;
- *   5. save + resume gives bit-identical parameters to an uninterrupted run. */
+ *   5. save + resume gives bit-identical parameters to an uninterrupted run;
+ *   6. with an EMA, validation uses the EMA weights and leaves training
+ *      bit-identical. */
 #include "tap.h"
 #include "cv_plan.h"
 #include "cv_train.h"
@@ -356,6 +358,75 @@ int main(void) {
         unlink(path);
         rmdir(dir);
         free(xb); free(p1); free(p2);
+    }
+
+    /* 6. with an EMA, validation is measured with the EMA weights (what
+     *    encode and sample load) and leaves training bit-identical */
+    {
+        cv_model *me = NULL;
+        cv_train_opts to = cv_train_opts_default();
+        to.batch = (int)N; to.seed = 4; to.rms.lr = 1e-3f; to.ema = 0.9f;
+        cv_train_opts to0 = to;
+        to0.ema = 0;
+        int64_t nf = w.nf;
+        float *xv = malloc(xn_bytes), *xb = malloc(xn_bytes);
+        float *pa = malloc(nf * sizeof *pa), *ea = malloc(nf * sizeof *ea), *oa = malloc(nf * sizeof *oa);
+        float *pb = malloc(nf * sizeof *pb), *eb = malloc(nf * sizeof *eb), *ob = malloc(nf * sizeof *ob);
+        float *pmid = malloc(nf * sizeof *pmid), *pafter = malloc(nf * sizeof *pafter);
+        cv_trainer *tr = NULL, *t0 = NULL;
+        cv_step_stats s, sv_ema, sv_ref, sv_raw;
+        make_batch(xv, N, 3, 8, 40);
+        st = cv_model_new(&mc, &me);
+        if (st == CV_OK) st = cv_model_to_device(me, ctx, 1);
+        /* run A: 3 steps, a validation pass, 3 steps */
+        if (st == CV_OK) st = cv_trainer_new(ctx, me, &to, &tr);
+        if (st == CV_OK) st = cv_trainer_init_params(tr);
+        for (int k = 0; k < 3 && st == CV_OK; k++) { make_batch(xb, N, 3, 8, (uint64_t)k + 20); st = cv_trainer_step(tr, xb, &s); }
+        if (st == CV_OK) st = cv_model_download(me, CV_ARENA_PARAMS, pmid);
+        if (st == CV_OK) st = cv_model_download(me, CV_ARENA_EMA, ea);
+        if (st == CV_OK) st = cv_trainer_eval(tr, xv, (int)N - 1, &sv_ema);
+        if (st == CV_OK) st = cv_model_download(me, CV_ARENA_PARAMS, pafter);
+        int restored = st == CV_OK && !memcmp(pmid, pafter, nf * sizeof *pmid);
+        int differ = memcmp(pmid, ea, nf * sizeof *ea) != 0;
+        for (int k = 3; k < 6 && st == CV_OK; k++) { make_batch(xb, N, 3, 8, (uint64_t)k + 20); st = cv_trainer_step(tr, xb, &s); }
+        if (st == CV_OK) st = cv_model_download(me, CV_ARENA_PARAMS, pa);
+        if (st == CV_OK) st = cv_model_download(me, CV_ARENA_EMA, ea + 0);
+        if (st == CV_OK) st = cv_model_download(me, CV_ARENA_OPT1, oa);
+        cv_trainer_free(tr);
+        tr = NULL;
+        /* the same evaluation by a trainer without EMA, the EMA weights
+         * (then the raw weights) uploaded as its parameters */
+        float *e3 = malloc(nf * sizeof *e3);
+        if (st == CV_OK) st = cv_trainer_new(ctx, me, &to, &tr);
+        if (st == CV_OK) st = cv_trainer_init_params(tr);
+        for (int k = 0; k < 3 && st == CV_OK; k++) { make_batch(xb, N, 3, 8, (uint64_t)k + 20); st = cv_trainer_step(tr, xb, &s); }
+        if (st == CV_OK) st = cv_model_download(me, CV_ARENA_EMA, e3);
+        if (st == CV_OK) st = cv_model_download(me, CV_ARENA_PARAMS, pb);
+        int same3 = st == CV_OK && !memcmp(pb, pmid, nf * sizeof *pb);     /* run B at step 3 is run A at step 3 */
+        if (st == CV_OK) st = cv_trainer_new(ctx, me, &to0, &t0);
+        if (st == CV_OK) st = cv_model_upload(me, CV_ARENA_PARAMS, e3);
+        if (st == CV_OK) st = cv_trainer_eval(t0, xv, (int)N - 1, &sv_ref);
+        if (st == CV_OK) st = cv_model_upload(me, CV_ARENA_PARAMS, pb);
+        if (st == CV_OK) st = cv_trainer_eval(t0, xv, (int)N - 1, &sv_raw);
+        cv_trainer_free(t0);
+        /* run B goes on: the same 6 steps as run A without its validation
+         * pass (its step-3 parameters put back after t0's evaluations) */
+        for (int k = 3; k < 6 && st == CV_OK; k++) { make_batch(xb, N, 3, 8, (uint64_t)k + 20); st = cv_trainer_step(tr, xb, &s); }
+        if (st == CV_OK) st = cv_model_download(me, CV_ARENA_PARAMS, pb);
+        if (st == CV_OK) st = cv_model_download(me, CV_ARENA_EMA, eb);
+        if (st == CV_OK) st = cv_model_download(me, CV_ARENA_OPT1, ob);
+        if (st != CV_OK) CV_CHECK_DIAG("%s", cv_last_error());
+        CV_CHECK_OK(st == CV_OK && differ && sv_ema.loss == sv_ref.loss && sv_ema.recon == sv_ref.recon &&
+                    sv_ema.kl == sv_ref.kl && sv_ema.loss != sv_raw.loss,
+                    "ema 0.9: the validation loss %.9f is the one of the EMA weights as parameters (%.9f), "
+                    "not of the training weights (%.9f)", sv_ema.loss, sv_ref.loss, sv_raw.loss);
+        CV_CHECK_OK(restored && same3 && !memcmp(pa, pb, nf * sizeof *pa) && !memcmp(ea, eb, nf * sizeof *ea) &&
+                    !memcmp(oa, ob, nf * sizeof *oa),
+                    "the training weights come back bit for bit after validation, and 3 more steps give weights, "
+                    "EMA and optimizer state bit-identical to a run without the validation pass");
+        cv_trainer_free(tr);
+        cv_model_free(me);
+        free(xv); free(xb); free(pa); free(ea); free(oa); free(pb); free(eb); free(ob); free(pmid); free(pafter); free(e3);
     }
 
     cv_plan_free(p);
