@@ -1,14 +1,16 @@
 /* cosmovae-probe -- the paper's linear test of the latent codes: one dense
  * layer without activation, trained with Adam (lr 0.0025, 200 epochs) on
  * the train split, the epoch chosen on the valid split, R^2 per parameter
- * on the test split; the closed-form least-squares R^2 beside it.  Reads
- * any latent file (cv_latent.h); prints a table and writes a CSV.
+ * on the test split; the closed-form least-squares R^2 beside it (when D
+ * allows), each with a bootstrap over the test simulations.  Reads any
+ * latent file (cv_latent.h); prints a table and writes a CSV.
  * Invariant: the CSV appears only complete (temporary name, then rename). */
 #include "cv_cli.h"
 #include "cv_latent.h"
 #include "cv_probe.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 
 static const char *usage_text =
@@ -18,13 +20,21 @@ static const char *usage_text =
     "the epoch with the lowest valid loss are scored by R^2 per parameter on the\n"
     "test split.  Latents and targets are standardised with train statistics; the\n"
     "parameters named A_* (log-uniform priors) are regressed in log10 unless\n"
-    "--linear.  The closed-form least-squares R^2 is printed beside it.\n"
+    "--linear.  The closed-form least-squares R^2 is printed beside it, unless\n"
+    "D >= the train maps (singular) or D > --lstsq-max-dim.  Each R^2 comes with\n"
+    "a bootstrap over the test simulations (all maps of a drawn simulation\n"
+    "together): its 68% interval (and, in the CSV, its standard deviation).\n"
+    "Fewer than 10 test simulations draw a warning: R^2 then means little.\n"
     "\n"
-    "  -o, --output FILE  CSV to write: param,r2,r2_lstsq\n"
+    "  -o, --output FILE  CSV to write: param,r2,r2_lstsq,r2_sd,r2_lo68,r2_hi68,\n"
+    "                     r2_lstsq_sd,r2_lstsq_lo68,r2_lstsq_hi68 (NaN: not\n"
+    "                     computed)\n"
     "      --epochs N     training epochs (default 200)\n"
     "      --lr X         Adam learning rate (default 0.0025)\n"
     "      --batch N      minibatch size (default 32)\n"
-    "      --seed N       weight init and shuffling (default 1)\n"
+    "      --seed N       weight init, shuffling and bootstrap (default 1)\n"
+    "      --boot N       bootstrap resamples (default 1000; 0: none)\n"
+    "      --lstsq-max-dim N  largest D for the closed form (default 4096)\n"
     "      --linear       regress every parameter linearly\n"
     "  -q, --quiet        no progress output\n"
     "      --help         display this help and exit\n"
@@ -44,9 +54,25 @@ static void on_epoch(void *user, int epoch, double train, double valid) {
     cv_progress_update(&p->pr, epoch, extra);
 }
 
+/* A CSV number; NaN (not computed) as "NaN", which numpy, pandas and R read. */
+static void csv_num(FILE *f, double x) {
+    if (isnan(x)) fputs(",NaN", f);
+    else fprintf(f, ",%.6f", x);
+}
+
+/* "0.912 [0.899, 0.925]" (the 68 % interval), or the value alone without
+ * a bootstrap.  The standard deviation goes to the CSV only: with few test
+ * simulations a resample whose simulations have close parameter values
+ * has a huge negative R^2, and the standard deviation follows such tails. */
+static void cell(char *buf, size_t n, int have, double r2, double lo, double hi) {
+    if (!have) snprintf(buf, n, "%s", "skipped");
+    else if (isnan(lo)) snprintf(buf, n, "%.3f", r2);
+    else snprintf(buf, n, "%.3f [%.3f, %.3f]", r2, lo, hi);
+}
+
 int main(int argc, char **argv) {
     const char *out = NULL, *in = NULL;
-    long epochs = 200, batch = 32, seed = 1;
+    long epochs = 200, batch = 32, seed = 1, n_boot = 1000, lstsq_max = 4096;
     double lr = 0.0025;
     int linear = 0, quiet = 0;
     cv_cli_init("cosmovae-probe", usage_text);
@@ -60,6 +86,8 @@ int main(int argc, char **argv) {
         else if (cv_cli_opt_long(argc, argv, &i, "--batch", 1, 1 << 20, &batch)) ;
         else if (cv_cli_opt_long(argc, argv, &i, "--seed", 0, 2147483647L, &seed)) ;
         else if (cv_cli_opt_double(argc, argv, &i, "--lr", 1e-12, 10, &lr)) ;
+        else if (cv_cli_opt_long(argc, argv, &i, "--boot", 0, 1000000, &n_boot)) ;
+        else if (cv_cli_opt_long(argc, argv, &i, "--lstsq-max-dim", 0, 65536, &lstsq_max)) ;
         else if (!strcmp(a, "--linear")) linear = 1;
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
         else if (cv_cli_common(a)) ;
@@ -75,19 +103,38 @@ int main(int argc, char **argv) {
     if (st != CV_OK) cv_cli_fail(st, NULL);
     cv_probe_opts o = cv_probe_opts_default();
     o.epochs = (int)epochs; o.batch = (int)batch; o.lr = lr; o.seed = (uint64_t)seed; o.log_a = !linear;
+    o.n_boot = (int)n_boot; o.lstsq_max_dim = (int)lstsq_max;
     prog p;
     cv_progress_begin(&p.pr, "training the probe", "epochs", epochs, quiet);
     cv_probe_result r;
     st = cv_probe_run(lat, &o, &r, on_epoch, &p);
     cv_progress_end(&p.pr, epochs);
     if (st != CV_OK) cv_cli_fail(st, in);
+    if (!r.boot_by_map && r.n_test_sims == 1)
+        cv_cli_warn("warning: %s: the test split holds only 1 simulation (%lld maps): R^2 compares maps of one "
+                    "simulation and means nothing (where a parameter has one value there, R^2 is 0 by convention); "
+                    "test on at least %d simulations", in, (long long)r.n_test, CV_PROBE_FEW_SIMS);
+    else if (!r.boot_by_map && r.n_test_sims < CV_PROBE_FEW_SIMS)
+        cv_cli_warn("warning: %s: the test split holds only %lld simulations (%lld maps): R^2 is dominated by how far "
+                    "apart their parameter values happen to lie, and one simulation can swing it; see the bootstrap interval, "
+                    "or test on at least %d simulations", in, (long long)r.n_test_sims, (long long)r.n_test, CV_PROBE_FEW_SIMS);
+    if (r.n_boot > 0 && r.n_boot_used < 2)
+        cv_cli_warn("warning: %s: no uncertainty: %d of %d bootstrap resamples had more than one value of every parameter",
+                    in, r.n_boot_used, r.n_boot);
 
     char tmp[4200];
     cv_out_tmpname(out, tmp, sizeof tmp);
     FILE *f = fopen(tmp, "w");
     if (!f) { fprintf(stderr, "cosmovae-probe: %s: cannot create: %s\n", out, strerror(errno)); return 1; }
-    fprintf(f, "param,r2,r2_lstsq\n");
-    for (int q = 0; q < r.n_param; q++) fprintf(f, "%s,%.6f,%.6f\n", lat->param_name[q], r.r2[q], r.r2_lstsq[q]);
+    /* the first three columns as before; then the bootstrap's */
+    fprintf(f, "param,r2,r2_lstsq,r2_sd,r2_lo68,r2_hi68,r2_lstsq_sd,r2_lstsq_lo68,r2_lstsq_hi68\n");
+    for (int q = 0; q < r.n_param; q++) {
+        fputs(lat->param_name[q], f);
+        double v[8] = { r.r2[q], r.r2_lstsq[q], r.r2_sd[q], r.r2_lo[q], r.r2_hi[q], r.r2_lstsq_sd[q], r.r2_lstsq_lo[q],
+                        r.r2_lstsq_hi[q] };
+        for (int k = 0; k < 8; k++) csv_num(f, v[k]);
+        fputc('\n', f);
+    }
     int bad = ferror(f);
     if (fclose(f) != 0 || bad) { cv_out_abort(tmp); fprintf(stderr, "cosmovae-probe: %s: write error\n", out); return 1; }
     if ((st = cv_out_commit(tmp, out)) != CV_OK) cv_cli_fail(st, NULL);
@@ -96,9 +143,19 @@ int main(int argc, char **argv) {
            (long long)r.n_valid, (long long)r.n_test);
     printf("Adam lr %g, batch %d, %d epochs; best valid epoch %d (valid MSE %.4f, standardised)%s\n", o.lr, o.batch, o.epochs,
            r.best_epoch, r.best_valid_mse, r.ridge > 0 ? "; least squares needed a ridge" : "");
-    printf("\n  %-12s %-8s %12s %16s\n", "parameter", "target", "R^2 (probe)", "R^2 (lstsq)");
-    for (int q = 0; q < r.n_param; q++)
-        printf("  %-12s %-8s %12.3f %16.3f\n", lat->param_name[q], r.is_log[q] ? "log10" : "linear", r.r2[q], r.r2_lstsq[q]);
+    if (!r.has_lstsq) printf("%s\n", r.lstsq_note);
+    if (r.n_boot > 0)
+        printf("uncertainty: bootstrap over the %lld test %s, %d resamples (seed %ld, %d with an R^2): "
+               "R^2 [68%% interval]; standard deviations in the CSV\n", (long long)r.n_test_sims,
+               r.boot_by_map ? "maps (the file has no sim variable)" : r.n_test_sims == 1 ? "simulation" : "simulations",
+               r.n_boot, seed, r.n_boot_used);
+    printf("\n  %-12s %-8s %-28s %s\n", "parameter", "target", "R^2 (probe)", "R^2 (lstsq)");
+    for (int q = 0; q < r.n_param; q++) {
+        char a[96], b[96];
+        cell(a, sizeof a, 1, r.r2[q], r.r2_lo[q], r.r2_hi[q]);
+        cell(b, sizeof b, r.has_lstsq, r.r2_lstsq[q], r.r2_lstsq_lo[q], r.r2_lstsq_hi[q]);
+        printf("  %-12s %-8s %-28s %s\n", lat->param_name[q], r.is_log[q] ? "log10" : "linear", a, b);
+    }
     printf("\nwrote %s\n", out);
     cv_probe_result_free(&r);
     cv_latent_free(lat);

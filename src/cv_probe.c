@@ -2,8 +2,9 @@
  * the A parameters), one dense layer trained with Adam (Keras' update rule
  * and defaults, lr 0.0025, minibatches of 32 reshuffled each epoch, the
  * weights of the best valid epoch kept), R^2 on the test split, and the
- * closed-form least-squares cross-check.  Invariant: every statistic used
- * to transform the data comes from the train split only.
+ * closed-form least-squares cross-check (when D allows it), and the
+ * bootstrap over test simulations.  Invariant: every statistic used to
+ * transform the data comes from the train split only.
  *
  * The Cholesky solve is hand-written (a few lines for a D x D system with
  * D ~ 256) rather than pulling LAPACK in beside CBLAS. */
@@ -29,25 +30,123 @@ cv_probe_opts cv_probe_opts_default(void) {
     o.epochs = 200; o.lr = 0.0025; o.batch = 32;
     o.beta1 = 0.9; o.beta2 = 0.999; o.eps = 1e-7;
     o.log_a = 1; o.seed = 1;
+    o.n_boot = 1000; o.lstsq_max_dim = 4096;
     return o;
 }
 
 void cv_probe_result_free(cv_probe_result *r) {
     free(r->r2); free(r->r2_lstsq); free(r->is_log);
+    free(r->r2_sd); free(r->r2_lo); free(r->r2_hi);
+    free(r->r2_lstsq_sd); free(r->r2_lstsq_lo); free(r->r2_lstsq_hi);
     r->r2 = r->r2_lstsq = NULL;
     r->is_log = NULL;
+    r->r2_sd = r->r2_lo = r->r2_hi = r->r2_lstsq_sd = r->r2_lstsq_lo = r->r2_lstsq_hi = NULL;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The q-quantile (0..1) of sorted v[0..n), linear between order statistics. */
+static double quantile(const double *v, int n, double q) {
+    double h = q * (n - 1);
+    int i = (int)floor(h);
+    if (i >= n - 1) return v[n - 1];
+    return v[i] + (h - i) * (v[i + 1] - v[i]);
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The bootstrap's stream: apart from the weights (0) and the epochs' shuffles (1..epochs). */
+#define BOOT_STREAM (UINT64_C(0x424f4f54) << 32)
+
+cv_status cv_probe_bootstrap(const double *y, const double *yhat, int64_t n, int P, const int64_t *group, int64_t n_group,
+                             int n_boot, uint64_t seed, double *sd, double *lo, double *hi, int *n_used) {
+    cv_status st = CV_OK;
+    for (int p = 0; p < P; p++) sd[p] = lo[p] = hi[p] = NAN;
+    *n_used = 0;
+    if (n_boot < 1 || n_group < 1 || n < 1) return CV_OK;
+    /* the maps of each group, contiguous: start[g] .. start[g + 1] in member */
+    int64_t *start = calloc((size_t)n_group + 1, sizeof *start), *member = malloc((size_t)n * sizeof *member);
+    int64_t *fill = calloc((size_t)n_group, sizeof *fill), *pick = NULL, biggest = 0;
+    double *r2 = malloc((size_t)n_boot * P * sizeof *r2), *col = malloc((size_t)n_boot * sizeof *col);
+    if (!start || !member || !fill || !r2 || !col) { st = cv_error(CV_ERR_NOMEM, "bootstrap"); goto fail; }
+    for (int64_t i = 0; i < n; i++) {
+        if (group[i] < 0 || group[i] >= n_group) { st = cv_error(CV_ERR_ARG, "bootstrap: map %lld has group %lld", (long long)i, (long long)group[i]); goto fail; }
+        start[group[i] + 1]++;
+    }
+    for (int64_t g = 0; g < n_group; g++) {
+        if (start[g + 1] > biggest) biggest = start[g + 1];
+        start[g + 1] += start[g];
+    }
+    for (int64_t i = 0; i < n; i++) member[start[group[i]] + fill[group[i]]++] = i;
+    pick = malloc((size_t)(n_group * biggest) * sizeof *pick);
+    if (!pick) { st = cv_error(CV_ERR_NOMEM, "bootstrap"); goto fail; }
+    int used = 0;
+    for (int b = 0; b < n_boot; b++) {
+        int64_t m = 0;
+        for (int64_t j = 0; j < n_group; j++) {
+            int64_t g = (int64_t)(u01(seed, BOOT_STREAM + (uint64_t)b, (uint64_t)j) * (double)n_group);
+            if (g >= n_group) g = n_group - 1;
+            for (int64_t k = start[g]; k < start[g + 1]; k++) pick[m++] = member[k];
+        }
+        int ok = 1;
+        for (int p = 0; p < P && ok; p++) {
+            double mean = 0, ss_res = 0, ss_tot = 0, y0 = y[pick[0] * P + p];
+            int spread = 0;
+            for (int64_t k = 0; k < m; k++) {
+                double yi = y[pick[k] * P + p];
+                mean += yi;
+                spread |= yi != y0;
+            }
+            if (!spread) { ok = 0; break; }            /* one value: R^2 is undefined */
+            mean /= (double)m;
+            for (int64_t k = 0; k < m; k++) {
+                double yi = y[pick[k] * P + p], d = yi - yhat[pick[k] * P + p], t = yi - mean;
+                ss_res += d * d;
+                ss_tot += t * t;
+            }
+            r2[(size_t)used * P + p] = 1 - ss_res / ss_tot;
+        }
+        used += ok;
+    }
+    *n_used = used;
+    if (used >= 2)
+        for (int p = 0; p < P; p++) {
+            double mean = 0, var = 0;
+            for (int b = 0; b < used; b++) { col[b] = r2[(size_t)b * P + p]; mean += col[b]; }
+            mean /= used;
+            for (int b = 0; b < used; b++) var += (col[b] - mean) * (col[b] - mean);
+            sd[p] = sqrt(var / (used - 1));
+            qsort(col, (size_t)used, sizeof *col, cmp_double);
+            lo[p] = quantile(col, used, 0.158655254);
+            hi[p] = quantile(col, used, 0.841344746);
+        }
+fail:
+    free(start); free(member); free(fill); free(pick); free(r2); free(col);
+    return st;
 }
 
 double cv_probe_r2(const double *y, const double *yhat, int64_t n, int P, int p) {
     double mean = 0, ss_res = 0, ss_tot = 0;
-    for (int64_t i = 0; i < n; i++) mean += y[i * P + p];
+    int spread = 0;
+    for (int64_t i = 0; i < n; i++) {
+        mean += y[i * P + p];
+        spread |= y[i * P + p] != y[p];
+    }
     mean /= n;
     for (int64_t i = 0; i < n; i++) {
         double d = y[i * P + p] - yhat[i * P + p], t = y[i * P + p] - mean;
         ss_res += d * d;
         ss_tot += t * t;
     }
-    if (ss_tot == 0) return ss_res == 0 ? 1.0 : 0.0;   /* sklearn's convention */
+    /* a single value (one test simulation): its rounded mean would leave a
+     * tiny SS_tot and a huge negative R^2; sklearn's convention instead */
+    if (!spread || ss_tot == 0) return ss_res == 0 ? 1.0 : 0.0;
     return 1 - ss_res / ss_tot;
 }
 
@@ -138,8 +237,8 @@ cv_status cv_probe_run(const cv_latent *lat, const cv_probe_opts *opts, cv_probe
     split_data sd[3];
     memset(sd, 0, sizeof sd);
     double *xm = NULL, *xs = NULL, *ym = NULL, *ys = NULL, *W = NULL, *b = NULL, *Wbest = NULL, *bbest = NULL;
-    double *m = NULL, *v = NULL, *Xb = NULL, *Yb = NULL, *Gb = NULL, *dW = NULL, *Yhat = NULL, *Wls = NULL;
-    int64_t *idx = NULL;
+    double *m = NULL, *v = NULL, *Xb = NULL, *Yb = NULL, *Gb = NULL, *dW = NULL, *Yhat = NULL, *Wls = NULL, *Yls = NULL;
+    int64_t *idx = NULL, *tgroup = NULL, *usims = NULL;
     if (!lat->params || P < 1) return cv_error(CV_ERR_FORMAT, "the latent codes carry no simulation parameters");
     if (!lat->split) return cv_error(CV_ERR_FORMAT, "the latent codes carry no train/valid/test split");
     if (o.epochs < 1 || o.batch < 1 || !(o.lr > 0)) return cv_error(CV_ERR_ARG, "probe: epochs, batch and lr must be positive");
@@ -147,7 +246,12 @@ cv_status cv_probe_run(const cv_latent *lat, const cv_probe_opts *opts, cv_probe
     res->r2 = calloc(P, sizeof *res->r2);
     res->r2_lstsq = calloc(P, sizeof *res->r2_lstsq);
     res->is_log = calloc(P, sizeof *res->is_log);
-    if (!res->r2 || !res->r2_lstsq || !res->is_log) { st = cv_error(CV_ERR_NOMEM, "probe"); goto fail; }
+    double **unc[6] = { &res->r2_sd, &res->r2_lo, &res->r2_hi, &res->r2_lstsq_sd, &res->r2_lstsq_lo, &res->r2_lstsq_hi };
+    int unc_ok = 1;
+    for (int k = 0; k < 6; k++) unc_ok &= (*unc[k] = malloc(P * sizeof **unc[k])) != NULL;
+    if (!res->r2 || !res->r2_lstsq || !res->is_log || !unc_ok) { st = cv_error(CV_ERR_NOMEM, "probe"); goto fail; }
+    for (int k = 0; k < 6; k++)
+        for (int p = 0; p < P; p++) (*unc[k])[p] = NAN;
     for (int p = 0; p < P; p++) res->is_log[p] = o.log_a && !strncmp(lat->param_name[p], "A_", 2);
 
     /* validate the targets of every map that takes part */
@@ -180,6 +284,26 @@ cv_status cv_probe_run(const cv_latent *lat, const cv_probe_opts *opts, cv_probe
     }
     res->n_train = sd[0].n; res->n_valid = sd[1].n; res->n_test = sd[2].n;
 
+    /* the test maps' simulations, numbered 0 .. n_test_sims - 1 (each map
+     * its own when the file has no sim variable) */
+    tgroup = malloc((size_t)sd[2].n * sizeof *tgroup);
+    usims = malloc((size_t)sd[2].n * sizeof *usims);
+    if (!tgroup || !usims) { st = cv_error(CV_ERR_NOMEM, "probe"); goto fail; }
+    res->boot_by_map = !lat->sim;
+    {
+        int64_t k = 0;
+        for (int64_t i = 0; i < lat->n_map; i++)
+            if (lat->split[i] == 2) { usims[k] = lat->sim ? lat->sim[i] : k; tgroup[k] = usims[k]; k++; }
+        qsort(usims, (size_t)k, sizeof *usims, cmp_i64);
+        int64_t u = 0;
+        for (int64_t j = 0; j < k; j++) if (j == 0 || usims[j] != usims[u - 1]) usims[u++] = usims[j];
+        for (int64_t j = 0; j < k; j++) {
+            const int64_t *f = bsearch(&tgroup[j], usims, (size_t)u, sizeof *usims, cmp_i64);
+            tgroup[j] = f - usims;
+        }
+        res->n_test_sims = u;
+    }
+
     /* standardise with train statistics */
     xm = calloc(D, sizeof *xm); xs = calloc(D, sizeof *xs); ym = calloc(P, sizeof *ym); ys = calloc(P, sizeof *ys);
     if (!xm || !xs || !ym || !ys) { st = cv_error(CV_ERR_NOMEM, "probe"); goto fail; }
@@ -196,7 +320,13 @@ cv_status cv_probe_run(const cv_latent *lat, const cv_probe_opts *opts, cv_probe
     }
     for (int d = 0; d < D; d++) xs[d] = xs[d] > 0 ? sqrt(xs[d] / nt) : 1;     /* a constant dim stays 0 */
     for (int p = 0; p < P; p++) {
-        if (!(ys[p] > 0)) { st = cv_error(CV_ERR_FORMAT, "params: %s is constant over the train split", lat->param_name[p]); goto fail; }
+        /* exactly: one value repeated leaves a rounding-sized variance */
+        int spread = 0;
+        for (int64_t i = 1; i < nt && !spread; i++) spread = sd[0].Y[i * P + p] != sd[0].Y[p];
+        if (!spread || !(ys[p] > 0)) {
+            st = cv_error(CV_ERR_FORMAT, "params: %s is constant over the train split", lat->param_name[p]);
+            goto fail;
+        }
         ys[p] = sqrt(ys[p] / nt);
     }
     for (int s = 0; s < 3; s++)
@@ -209,18 +339,31 @@ cv_status cv_probe_run(const cv_latent *lat, const cv_probe_opts *opts, cv_probe
     int64_t nmax = sd[0].n > sd[1].n ? sd[0].n : sd[1].n;
     if (sd[2].n > nmax) nmax = sd[2].n;
     size_t dp = (size_t)D * P;
-    Wls = calloc(dp, sizeof *Wls); Yhat = malloc((size_t)nmax * P * sizeof *Yhat);
+    Wls = calloc(dp, sizeof *Wls); Yhat = malloc((size_t)nmax * P * sizeof *Yhat); Yls = malloc((size_t)sd[2].n * P * sizeof *Yls);
     W = malloc(dp * sizeof *W); b = calloc(P, sizeof *b); Wbest = malloc(dp * sizeof *Wbest); bbest = calloc(P, sizeof *bbest);
     m = calloc(dp + P, sizeof *m); v = calloc(dp + P, sizeof *v); dW = malloc((dp + P) * sizeof *dW);
     Xb = malloc((size_t)o.batch * D * sizeof *Xb); Yb = malloc((size_t)o.batch * P * sizeof *Yb); Gb = malloc((size_t)o.batch * P * sizeof *Gb);
     idx = malloc((size_t)nt * sizeof *idx);
-    if (!Wls || !Yhat || !W || !b || !Wbest || !bbest || !m || !v || !dW || !Xb || !Yb || !Gb || !idx) {
+    if (!Wls || !Yhat || !Yls || !W || !b || !Wbest || !bbest || !m || !v || !dW || !Xb || !Yb || !Gb || !idx) {
         st = cv_error(CV_ERR_NOMEM, "probe");
         goto fail;
     }
-    CV_TRY(cv_probe_lstsq(sd[0].X, sd[0].Y, nt, D, P, Wls, &res->ridge));
-    predict(sd[2].X, sd[2].n, D, P, Wls, b, Yhat);      /* b is still all zero */
-    for (int p = 0; p < P; p++) res->r2_lstsq[p] = cv_probe_r2(sd[2].Y, Yhat, sd[2].n, P, p);
+    if (D >= nt)
+        snprintf(res->lstsq_note, sizeof res->lstsq_note,
+                 "closed form skipped: D = %d >= %lld train maps (X^T X is singular: the fit would interpolate the train split)",
+                 D, (long long)nt);
+    else if (D > o.lstsq_max_dim)
+        snprintf(res->lstsq_note, sizeof res->lstsq_note,
+                 "closed form skipped: D = %d > %d (the D x D normal equations would take %.3g MiB)", D, o.lstsq_max_dim,
+                 2.0 * D * D * sizeof(double) / 1048576.0);
+    else {
+        CV_TRY(cv_probe_lstsq(sd[0].X, sd[0].Y, nt, D, P, Wls, &res->ridge));
+        predict(sd[2].X, sd[2].n, D, P, Wls, b, Yls);      /* b is still all zero */
+        for (int p = 0; p < P; p++) res->r2_lstsq[p] = cv_probe_r2(sd[2].Y, Yls, sd[2].n, P, p);
+        res->has_lstsq = 1;
+    }
+    if (!res->has_lstsq)
+        for (int p = 0; p < P; p++) res->r2_lstsq[p] = NAN;
 
     /* Adam: Glorot-uniform weights, zero bias (Keras' Dense defaults) */
     double lim = sqrt(6.0 / (D + P));
@@ -279,10 +422,21 @@ cv_status cv_probe_run(const cv_latent *lat, const cv_probe_opts *opts, cv_probe
     predict(sd[2].X, sd[2].n, D, P, Wbest, bbest, Yhat);
     for (int p = 0; p < P; p++) res->r2[p] = cv_probe_r2(sd[2].Y, Yhat, sd[2].n, P, p);
 
+    /* the uncertainty: the same resamples of the test simulations for both fits */
+    res->n_boot = o.n_boot > 0 ? o.n_boot : 0;
+    CV_TRY(cv_probe_bootstrap(sd[2].Y, Yhat, sd[2].n, P, tgroup, res->n_test_sims, res->n_boot, o.seed, res->r2_sd, res->r2_lo,
+                              res->r2_hi, &res->n_boot_used));
+    if (res->has_lstsq) {
+        int used;
+        CV_TRY(cv_probe_bootstrap(sd[2].Y, Yls, sd[2].n, P, tgroup, res->n_test_sims, res->n_boot, o.seed, res->r2_lstsq_sd,
+                                  res->r2_lstsq_lo, res->r2_lstsq_hi, &used));
+    }
+
 fail:
     for (int s = 0; s < 3; s++) { free(sd[s].X); free(sd[s].Y); }
     free(xm); free(xs); free(ym); free(ys); free(W); free(b); free(Wbest); free(bbest);
-    free(m); free(v); free(dW); free(Xb); free(Yb); free(Gb); free(Yhat); free(Wls); free(idx);
+    free(m); free(v); free(dW); free(Xb); free(Yb); free(Gb); free(Yhat); free(Wls); free(Yls); free(idx);
+    free(tgroup); free(usims);
     if (st != CV_OK) cv_probe_result_free(res);
     return st;
 }

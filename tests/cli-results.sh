@@ -4,8 +4,9 @@
 # agreement of a set with itself, the figure's size, the default split:
 # test where a set has test maps, else all), cosmovae-probe and
 # cosmovae-tsne on a latent file made by tests/test-probe --make-latent
-# (the table, the CSV, R^2 of Omega_m well above 0, the embedding files and
-# figure), and bad input: different map sizes or fields, an empty split, a
+# (the table, the CSV, R^2 of Omega_m well above 0, the bootstrap columns
+# and interval, the warning for fewer than 10 test simulations, the closed
+# form skipped for D = 5000, the embedding files and figure), and bad input: different map sizes or fields, an empty split, a
 # latent file without params or split, an empty valid split -- each a
 # message naming the file, exit 1, and no output left behind; usage errors
 # exit 2; --help and --version exit 0.
@@ -107,7 +108,38 @@ mk="$top_builddir/tests/test-probe"
 "$mk" --make-latent "$tmp/lat.nc" 1500 16
 run 0 "cosmovae-probe" cosmovae-probe -q --epochs 60 "$tmp/lat.nc" -o "$tmp/probe.csv"
 expect "R^2 (probe)" "the table is printed"
-head -1 "$tmp/probe.csv" | grep -qx 'param,r2,r2_lstsq' && ok "probe.csv header" || bad "probe.csv header"
+head -1 "$tmp/probe.csv" | grep -qx 'param,r2,r2_lstsq,r2_sd,r2_lo68,r2_hi68,r2_lstsq_sd,r2_lstsq_lo68,r2_lstsq_hi68' \
+    && ok "probe.csv header: the old columns first, then the bootstrap's" || bad "probe.csv header: $(head -1 "$tmp/probe.csv")"
+# 1500 maps of 15 a simulation: 6 test simulations, too few: a warning
+expect "warning: .*lat.nc: the test split holds only 6 simulations (90 maps): R^2 is dominated by" "a warning for 6 test simulations"
+expect "bootstrap over the 6 test simulations, 1000 resamples" "the bootstrap is described"
+expect "Omega_m *linear *0\.[0-9]* \[0\.[0-9]*, [01]\.[0-9]*\]" "R^2 printed with its 68% interval"
+awk -F, 'NR > 1 && !($4 > 0 && $5 <= $6 && $6 <= 1 && $7 > 0 && $8 <= $9 && $9 <= 1) { bad = 1 } END { exit bad }' "$tmp/probe.csv" \
+    && ok "probe.csv: sd > 0 and lo68 <= hi68 <= 1 for both fits" || bad "probe.csv bootstrap columns: $(cat "$tmp/probe.csv")"
+run 0 "cosmovae-probe --boot 0" cosmovae-probe -q --epochs 5 --boot 0 "$tmp/lat.nc" -o "$tmp/probe-nb.csv"
+awk -F, 'NR > 1 && !($4 == "NaN" && $6 == "NaN" && $9 == "NaN" && $2 != "NaN") { bad = 1 } END { exit bad }' "$tmp/probe-nb.csv" \
+    && ok "--boot 0: the bootstrap columns are NaN" || bad "--boot 0: $(cat "$tmp/probe-nb.csv")"
+"$mk" --make-latent "$tmp/lat2400.nc" 2400 8
+run 0 "cosmovae-probe, 10 test simulations" cosmovae-probe -q --epochs 5 "$tmp/lat2400.nc" -o "$tmp/probe10.csv"
+expect "bootstrap over the 10 test simulations" "10 test simulations counted"
+grep -q "warning" "$tmp/out" && bad "a warning for 10 test simulations: $(grep warning "$tmp/out")" || ok "no warning for 10 test simulations"
+# an --all-groups-like file: D = 5000 over 600 maps, no closed form
+"$mk" --make-latent "$tmp/lat-wide.nc" 600 5000
+run 0 "cosmovae-probe, D = 5000" cosmovae-probe -q --epochs 3 "$tmp/lat-wide.nc" -o "$tmp/probe-wide.csv"
+expect "closed form skipped: D = 5000 >= 540 train maps" "the closed form is skipped, and why"
+expect "warning: .*lat-wide.nc: the test split holds only 2 simulations (30 maps)" "a warning for 2 test simulations"
+expect "Omega_m *linear .* skipped" "the table says skipped"
+awk -F, 'NR > 1 && !($3 == "NaN" && $7 == "NaN" && $2 != "NaN" && $5 != "NaN") { bad = 1 } END { exit bad || NR != 7 }' "$tmp/probe-wide.csv" \
+    && ok "probe.csv: closed-form columns NaN, the probe's numbers present" || bad "wide probe.csv: $(cat "$tmp/probe-wide.csv")"
+"$mk" --make-latent "$tmp/lat-one.nc" 300 8
+run 0 "cosmovae-probe, one test simulation" cosmovae-probe -q --epochs 3 "$tmp/lat-one.nc" -o "$tmp/probe-one.csv"
+expect "warning: .*lat-one.nc: the test split holds only 1 simulation (15 maps): R^2 compares maps of one simulation" \
+    "a warning for 1 test simulation"
+expect "no uncertainty: 0 of 1000 bootstrap resamples" "no interval from one simulation"
+awk -F, 'NR > 1 && !(($2 == "0.000000" || $2 == "1.000000") && $4 == "NaN") { bad = 1 } END { exit bad }' "$tmp/probe-one.csv" \
+    && ok "one test simulation: R^2 0 by convention (not a huge negative number), no interval" || bad "one simulation: $(cat "$tmp/probe-one.csv")"
+run 0 "cosmovae-probe, a closed-form limit" cosmovae-probe -q --epochs 3 --lstsq-max-dim 8 "$tmp/lat.nc" -o "$tmp/probe-lim.csv"
+expect "closed form skipped: D = 16 > 8" "--lstsq-max-dim"
 [ "$(sed 1d "$tmp/probe.csv" | cut -d, -f1 | tr '\n' ' ')" = "Omega_m sigma_8 A_SN1 A_AGN1 A_SN2 A_AGN2 " ] && ok "six parameters" || bad "probe.csv parameters"
 awk -F, '$1 == "Omega_m" { exit !($2 > 0.8 && $3 > 0.8 && $2 - $3 < 0.05 && $3 - $2 < 0.05) }' "$tmp/probe.csv" \
     && ok "Omega_m: probe and least-squares R^2 > 0.8 and within 0.05" || bad "Omega_m R^2: $(grep Omega_m "$tmp/probe.csv")"

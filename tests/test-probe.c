@@ -2,7 +2,11 @@
  * rejection of files without params or split, bad split values, an
  * atomic writer) and the linear probe: R^2 ~ 1 on exactly linear data
  * (A parameters linear in log), R^2 ~ 0 on noise, R^2 itself, least
- * squares, and the errors for an empty split and bad parameters.
+ * squares, and the errors for an empty split and bad parameters; the
+ * bootstrap over test simulations (whole simulations drawn, seeded,
+ * single-valued resamples left out, the count of test simulations); the
+ * closed form skipped for D >= the train maps or D above the limit, and
+ * D = 20,000 run within a bounded address space.
  *
  * Also a fixture maker for tests/cli-results.sh:
  *   test-probe --make-latent PATH N D [KIND]
@@ -15,6 +19,7 @@
 
 #include <math.h>
 #include <netcdf.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static char dir[256];
@@ -135,6 +140,11 @@ static void test_r2_lstsq(void) {
     double y[4] = { 1, 2, 3, 4 }, yh[4] = { 1, 2, 3, 4 }, ym[4] = { 2.5, 2.5, 2.5, 2.5 }, y2[4] = { 2, 1, 4, 3 };
     double r1 = cv_probe_r2(y, yh, 4, 1, 0), r0 = cv_probe_r2(y, ym, 4, 1, 0), rh = cv_probe_r2(y, y2, 4, 1, 0);
     CV_CHECK_OK(r1 == 1 && r0 == 0 && fabs(rh - 0.2) < 1e-15, "R^2: perfect 1, mean 0, swapped pairs 0.2 (got %g %g %g)", r1, r0, rh);
+    /* one value 15 times (one test simulation), whose mean rounds: 0, not a huge negative number */
+    double yc[15], yp[15];
+    for (int i = 0; i < 15; i++) { yc[i] = 0.1 * 3; yp[i] = 0.3 + 0.01 * i; }
+    double rc = cv_probe_r2(yc, yp, 15, 1, 0), rp = cv_probe_r2(yc, yc, 15, 1, 0);
+    CV_CHECK_OK(rc == 0 && rp == 1, "R^2 of a single value: %g for a miss, %g for a perfect prediction", rc, rp);
     /* X (5, 2), Y = X [2, -1]^T exactly */
     double X[10] = { 1, 0, 0, 1, 1, 1, -1, 2, 3, -2 }, Y[5], W[2], ridge;
     for (int i = 0; i < 5; i++) Y[i] = 2 * X[2 * i] - X[2 * i + 1];
@@ -190,6 +200,144 @@ static void test_probe(void) {
     lat->params[7 * 3 + 1] = NAN;
     st = cv_probe_run(lat, &o, &r, NULL, NULL);
     CV_CHECK_OK(st == CV_ERR_FORMAT && strstr(cv_last_error(), "not finite"), "NaN parameter: %s", cv_last_error());
+    cv_latent_free(lat);
+    /* one value over the train split (one train simulation), whose mean rounds */
+    lat = make(300, 4, 1, 14);
+    for (int64_t i = 0; i < lat->n_map; i++) if (lat->split[i] == 0) lat->params[i * 3 + 2] = 0.1 * 3;
+    st = cv_probe_run(lat, &o, &r, NULL, NULL);
+    CV_CHECK_OK(st == CV_ERR_FORMAT && strstr(cv_last_error(), "sigma_8 is constant over the train split"),
+                "a parameter with one value over the train split: %s", cv_last_error());
+    cv_latent_free(lat);
+}
+
+static void test_bootstrap(void) {
+    /* 2 simulations of 4 maps each, a parameter constant within each: the
+     * only resamples with an R^2 hold both simulations once, whose R^2 is
+     * that of the whole set, so sd = 0 and the interval is that R^2; a
+     * bootstrap of maps instead of simulations would spread it */
+    enum { n = 8, P = 2 };
+    double y[n * P], yh[n * P], sd[P], lo[P], hi[P];
+    int64_t group[n];
+    for (int i = 0; i < n; i++) {
+        group[i] = i / 4;
+        y[i * P] = group[i] ? 1.0 : -1.0;
+        y[i * P + 1] = group[i] ? 0.3 : 0.5;
+        yh[i * P] = y[i * P] + 0.1 * sin(3.0 * i);
+        yh[i * P + 1] = 0.4 + 0.05 * cos(1.7 * i);
+    }
+    int used = -1;
+    cv_status st = cv_probe_bootstrap(y, yh, n, P, group, 2, 1000, 5, sd, lo, hi, &used);
+    double full0 = cv_probe_r2(y, yh, n, P, 0), full1 = cv_probe_r2(y, yh, n, P, 1);
+    CV_CHECK_OK(st == CV_OK && used > 400 && used < 600 && fabs(sd[0]) < 1e-12 && fabs(lo[0] - full0) < 1e-12 &&
+                fabs(hi[0] - full0) < 1e-12 && fabs(lo[1] - full1) < 1e-12 && fabs(hi[1] - full1) < 1e-12,
+                "bootstrap of 2 simulations: %d of 1000 resamples usable (the others drew one simulation twice), "
+                "sd %.1e, interval [%.6f, %.6f] = the full R^2 %.6f", used, sd[0], lo[0], hi[0], full0);
+
+    /* 12 simulations, 3 maps each: seeded (the same seed, the same answer;
+     * another seed, another answer), sd > 0, lo <= R^2 of the full set <= hi
+     * here, and n_boot 0 gives NaN */
+    enum { m = 36 };
+    double y2[m], yh2[m], a[3][3];
+    int64_t g2[m];
+    for (int i = 0; i < m; i++) {
+        g2[i] = i / 3;
+        y2[i] = 0.1 * (double)(g2[i] * 7 % 12);
+        yh2[i] = y2[i] + 0.15 * sin(2.3 * i + 1);
+    }
+    int u1 = 0, u2 = 0, u3 = 0;
+    st = cv_probe_bootstrap(y2, yh2, m, 1, g2, 12, 1000, 1, &a[0][0], &a[0][1], &a[0][2], &u1);
+    if (st == CV_OK) st = cv_probe_bootstrap(y2, yh2, m, 1, g2, 12, 1000, 1, &a[1][0], &a[1][1], &a[1][2], &u2);
+    if (st == CV_OK) st = cv_probe_bootstrap(y2, yh2, m, 1, g2, 12, 1000, 2, &a[2][0], &a[2][1], &a[2][2], &u3);
+    double full = cv_probe_r2(y2, yh2, m, 1, 0);
+    CV_CHECK_OK(st == CV_OK && u1 == 1000 && !memcmp(a[0], a[1], sizeof a[0]) && memcmp(a[0], a[2], sizeof a[0]) &&
+                a[0][0] > 0.005 && a[0][1] <= full && full <= a[0][2] && a[0][1] < a[0][2],
+                "bootstrap of 12 simulations: R^2 %.4f, sd %.4f, 68%% interval [%.4f, %.4f]; seed 1 twice the same, "
+                "seed 2 sd %.4f", full, a[0][0], a[0][1], a[0][2], a[2][0]);
+    st = cv_probe_bootstrap(y2, yh2, m, 1, g2, 12, 0, 1, &a[0][0], &a[0][1], &a[0][2], &u1);
+    CV_CHECK_OK(st == CV_OK && u1 == 0 && isnan(a[0][0]) && isnan(a[0][1]) && isnan(a[0][2]), "no resamples: NaN");
+
+    /* in the probe: the number of test simulations, and both fits' intervals */
+    cv_probe_opts o = cv_probe_opts_default();
+    o.epochs = 10;
+    cv_latent *lat = make(2000, 8, 1, 13);      /* 5 maps a sim: 400 sims, 80 of them test */
+    cv_probe_result r;
+    st = cv_probe_run(lat, &o, &r, NULL, NULL);
+    int ok = st == CV_OK && r.n_test_sims == 80 && !r.boot_by_map && r.n_boot == 1000 && r.n_boot_used == 1000;
+    for (int p = 0; ok && p < 3; p++)
+        ok = r.r2_sd[p] > 0 && r.r2_lo[p] < r.r2_hi[p] && r.r2_lstsq_sd[p] >= 0 && r.r2_lstsq_lo[p] <= r.r2_lstsq_hi[p] &&
+             r.r2_lstsq_hi[p] <= 1 + 1e-12;
+    CV_CHECK_OK(ok, "probe: 80 test simulations counted, 1000 resamples, intervals for the probe and the closed form "
+                "(Omega_m: probe sd %.2e, [%.6f, %.6f]; the exact closed form sd %.1e)", st == CV_OK ? r.r2_sd[0] : NAN,
+                st == CV_OK ? r.r2_lo[0] : NAN, st == CV_OK ? r.r2_hi[0] : NAN, st == CV_OK ? r.r2_lstsq_sd[0] : NAN);
+    if (st == CV_OK) cv_probe_result_free(&r);
+    /* the same maps as 3 test simulations */
+    int64_t k = 0;
+    for (int64_t i = 0; i < lat->n_map; i++) if (lat->split[i] == 2) lat->sim[i] = 1000 + (int32_t)(k++ % 3);
+    st = cv_probe_run(lat, &o, &r, NULL, NULL);
+    CV_CHECK_OK(st == CV_OK && r.n_test_sims == 3 && r.n_test_sims < CV_PROBE_FEW_SIMS, "3 test simulations counted: %lld",
+                st == CV_OK ? (long long)r.n_test_sims : -1LL);
+    if (st == CV_OK) cv_probe_result_free(&r);
+    cv_latent_free(lat);
+}
+
+/* The current virtual memory size in bytes (Linux), or 0. */
+static size_t vm_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (f) { if (fscanf(f, "%lu", &pages) != 1) pages = 0; fclose(f); }
+    return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static void test_large_dim(void) {
+    cv_probe_opts o = cv_probe_opts_default();
+    o.epochs = 3;
+    cv_probe_result r;
+    /* D = 600 >= 360 train maps: singular normal equations, no closed form */
+    cv_latent *lat = make(600, 600, 1, 21);
+    cv_status st = cv_probe_run(lat, &o, &r, NULL, NULL);
+    int ok = st == CV_OK && !r.has_lstsq && strstr(r.lstsq_note, "D = 600 >= 360 train maps") && isfinite(r.r2[0]) &&
+             isfinite(r.r2_lo[0]);
+    for (int p = 0; ok && p < 3; p++) ok = isnan(r.r2_lstsq[p]) && isnan(r.r2_lstsq_sd[p]) && isnan(r.r2_lstsq_lo[p]);
+    CV_CHECK_OK(ok, "D = 600, 360 train maps: %s; closed-form R^2 NaN, the probe's finite",
+                st == CV_OK ? r.lstsq_note : cv_last_error());
+    if (st == CV_OK) cv_probe_result_free(&r);
+    cv_latent_free(lat);
+    /* D = 16 below the train maps, but above a limit of 8 */
+    lat = make(600, 16, 1, 22);
+    o.lstsq_max_dim = 8;
+    st = cv_probe_run(lat, &o, &r, NULL, NULL);
+    CV_CHECK_OK(st == CV_OK && !r.has_lstsq && strstr(r.lstsq_note, "D = 16 > 8") && isnan(r.r2_lstsq[1]),
+                "D = 16 over a limit of 8: %s", st == CV_OK ? r.lstsq_note : cv_last_error());
+    if (st == CV_OK) cv_probe_result_free(&r);
+    o.lstsq_max_dim = 16;
+    st = cv_probe_run(lat, &o, &r, NULL, NULL);
+    CV_CHECK_OK(st == CV_OK && r.has_lstsq && !r.lstsq_note[0] && r.r2_lstsq[1] > 0.999, "D = 16 at a limit of 16: closed form R^2 %.6f",
+                st == CV_OK ? r.r2_lstsq[1] : NAN);
+    if (st == CV_OK) cv_probe_result_free(&r);
+    cv_latent_free(lat);
+
+    /* D = 20,000 over 300 maps (an --all-groups file): the D x D normal
+     * equations would need 3.2 GB per copy; with the address space limited
+     * to 1 GiB above the present size (the data: 72 MiB; room for the BLAS
+     * threads' buffers) it runs */
+    lat = make(300, 20000, 0, 23);
+    struct rlimit old, lim;
+    size_t now = vm_bytes();
+    int limited = lat && now > 0 && getrlimit(RLIMIT_AS, &old) == 0;
+    lim = old;
+    lim.rlim_cur = (rlim_t)(now + ((size_t)1024 << 20));
+    if (limited && old.rlim_cur != RLIM_INFINITY && old.rlim_cur < lim.rlim_cur) lim.rlim_cur = old.rlim_cur;
+    limited = limited && setrlimit(RLIMIT_AS, &lim) == 0;
+    o = cv_probe_opts_default();
+    o.epochs = 2;
+    st = lat ? cv_probe_run(lat, &o, &r, NULL, NULL) : CV_ERR_NOMEM;
+    if (limited) setrlimit(RLIMIT_AS, &old);
+    if (st != CV_OK) CV_CHECK_DIAG("%s", cv_last_error());
+    CV_CHECK_OK(limited && st == CV_OK && !r.has_lstsq && strstr(r.lstsq_note, "D = 20000 >= 180 train maps") &&
+                isfinite(r.r2[0]) && r.n_test_sims == 12,
+                "D = 20000, 300 maps, in %zu MiB more address space: probe R^2 finite, %s", (size_t)1024,
+                st == CV_OK ? r.lstsq_note : "failed");
+    if (st == CV_OK) cv_probe_result_free(&r);
     cv_latent_free(lat);
 }
 
@@ -261,6 +409,8 @@ int main(int argc, char **argv) {
     test_latent_file();
     test_r2_lstsq();
     test_probe();
+    test_bootstrap();
+    test_large_dim();
     rmdir(dir);
     return tap_end();
 }
