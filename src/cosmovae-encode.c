@@ -63,15 +63,7 @@ int main(int argc, char **argv) {
     if ((st = cv_encoder_new(ctx, m, &norm, (int)batch, all_groups, &enc)) != CV_OK) cv_cli_fail(st, NULL);
     int64_t dim = cv_encoder_dim(enc);
     cv_latent *lat = NULL;
-    int np = cv_dataset_n_param(ds);
-    if ((st = cv_latent_new(n, (int)dim, np, &lat)) != CV_OK) cv_cli_fail(st, NULL);
-    for (int p = 0; p < np; p++) snprintf(lat->param_name[p], CV_LATENT_NAME_MAX, "%s", cv_dataset_param_name(ds, p));
-    for (int64_t k = 0; k < n; k++) {
-        for (int p = 0; p < np; p++) lat->params[k * np + p] = cv_dataset_param(ds, k, p);
-        lat->sim[k] = cv_dataset_sim(ds, k);
-        lat->split[k] = (int8_t)cv_dataset_split(ds, k);
-    }
-    snprintf(lat->source, sizeof lat->source, "%s", data);
+    if ((st = cv_latent_new_for(ds, (int)dim, &lat)) != CV_OK) cv_cli_fail(st, NULL);
     snprintf(lat->model, sizeof lat->model, "%s (%s)", run, all_groups ? "posterior means, all groups" : "posterior mean, top group");
     const cv_model_cfg *mc = cv_model_config(m);
     size_t msz = (size_t)mc->channels * mc->size * mc->size;

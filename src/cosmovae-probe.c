@@ -6,6 +6,7 @@
  * latent file (cv_latent.h); prints a table and writes a CSV.
  * Invariant: the CSV appears only complete (temporary name, then rename). */
 #include "cv_cli.h"
+#include "cv_features.h"
 #include "cv_latent.h"
 #include "cv_probe.h"
 
@@ -28,7 +29,8 @@ static const char *usage_text =
     "\n"
     "  -o, --output FILE  CSV to write: param,r2,r2_lstsq,r2_sd,r2_lo68,r2_hi68,\n"
     "                     r2_lstsq_sd,r2_lstsq_lo68,r2_lstsq_hi68 (NaN: not\n"
-    "                     computed)\n"
+    "                     computed); with --baseline also base_r2,\n"
+    "                     base_r2_lstsq,base_r2_lo68,base_r2_hi68\n"
     "      --epochs N     training epochs (default 200)\n"
     "      --lr X         Adam learning rate (default 0.0025)\n"
     "      --batch N      minibatch size (default 32)\n"
@@ -36,6 +38,12 @@ static const char *usage_text =
     "      --boot N       bootstrap resamples (default 1000; 0: none)\n"
     "      --lstsq-max-dim N  largest D for the closed form (default 4096)\n"
     "      --linear       regress every parameter linearly\n"
+    "      --baseline FILE  probe the classical baseline too and print it beside\n"
+    "                     the latents: FILE is a cosmovae-features file, or a\n"
+    "                     dataset whose features are then computed (on the\n"
+    "                     device); its maps must be the latents' maps (same\n"
+    "                     count, simulations and splits; same size and box)\n"
+    "      --device SPEC  OpenCL device for --baseline DATA.nc\n"
     "  -q, --quiet        no progress output\n"
     "      --help         display this help and exit\n"
     "      --version      output version information and exit\n"
@@ -43,7 +51,8 @@ static const char *usage_text =
     "The paper (Omega_m, sigma_8, A_SN1, A_AGN1, A_SN2, A_AGN2):\n"
     "R^2 = 0.93, 0.64, 0.72, -0.01, 0.85, 0.20.\n"
     "\n"
-    "Example: cosmovae-probe latents.nc -o probe.csv\n";
+    "Example: cosmovae-probe latents.nc -o probe.csv\n"
+    "         cosmovae-probe latents.nc --baseline data.nc -o probe.csv\n";
 
 typedef struct prog { cv_progress pr; } prog;
 
@@ -70,8 +79,57 @@ static void cell(char *buf, size_t n, int have, double r2, double lo, double hi)
     else snprintf(buf, n, "%.3f [%.3f, %.3f]", r2, lo, hi);
 }
 
+/* The baseline: a features (latent-format) file, or a dataset whose
+ * features are computed here. */
+static cv_latent *load_baseline(const char *path, const char *device, int quiet) {
+    char fmt[64];
+    cv_status st = cv_latent_file_format(path, fmt, sizeof fmt);
+    if (st != CV_OK) cv_cli_fail(st, NULL);
+    cv_latent *b = NULL;
+    if (strcmp(fmt, CV_DATA_FORMAT)) {
+        if ((st = cv_latent_read(path, CV_LATENT_NEED_PARAMS | CV_LATENT_NEED_SPLIT, &b)) != CV_OK) cv_cli_fail(st, NULL);
+        return b;
+    }
+    cv_dataset *ds = NULL;
+    if ((st = cv_dataset_open(path, &ds)) != CV_OK) cv_cli_fail(st, NULL);
+    cv_ctx *ctx = cv_cli_ctx(device);
+    cv_progress pr;
+    cv_progress_begin(&pr, "baseline features", "maps", cv_dataset_n_maps(ds), quiet);
+    st = cv_features_dataset(ctx, ds, 0, &b, NULL, NULL);
+    cv_progress_end(&pr, cv_dataset_n_maps(ds));
+    if (st != CV_OK) cv_cli_fail(st, NULL);
+    cv_ctx_free(ctx);
+    cv_dataset_free(ds);
+    return b;
+}
+
+/* The baseline must describe the latents' maps: same geometry (when both
+ * files know it), count, simulations, splits and parameters. */
+static void check_baseline(const char *in, const cv_latent *lat, const char *bpath, const cv_latent *b) {
+    if (lat->map_height && b->map_height && (lat->map_height != b->map_height || lat->map_width != b->map_width))
+        cv_cli_fail(cv_error(CV_ERR_ARG, "--baseline %s: maps of %d x %d pixels, but %s codes maps of %d x %d (the training data's): "
+                             "compute the baseline on the same maps", bpath, b->map_height, b->map_width, in, lat->map_height,
+                             lat->map_width), NULL);
+    if (lat->box_size > 0 && b->box_size > 0 && fabs(lat->box_size / b->box_size - 1) > 1e-9)
+        cv_cli_fail(cv_error(CV_ERR_ARG, "--baseline %s: box of %g Mpc/h, but %s codes maps of a %g Mpc/h box: compute the "
+                             "baseline on the same maps", bpath, b->box_size, in, lat->box_size), NULL);
+    if (b->n_map != lat->n_map)
+        cv_cli_fail(cv_error(CV_ERR_ARG, "--baseline %s: %lld maps, but %s has %lld: the baseline must describe the same maps",
+                             bpath, (long long)b->n_map, in, (long long)lat->n_map), NULL);
+    if (b->n_param != lat->n_param)
+        cv_cli_fail(cv_error(CV_ERR_ARG, "--baseline %s: %d parameters, %s has %d", bpath, b->n_param, in, lat->n_param), NULL);
+    for (int64_t m = 0; m < lat->n_map; m++) {
+        int same = b->split[m] == lat->split[m] && (!b->sim || !lat->sim || b->sim[m] == lat->sim[m]);
+        for (int q = 0; q < lat->n_param && same; q++)
+            same = b->params[m * lat->n_param + q] == lat->params[m * lat->n_param + q];
+        if (!same)
+            cv_cli_fail(cv_error(CV_ERR_ARG, "--baseline %s: map %lld has another simulation, split or parameters than in %s: "
+                                 "the baseline must describe the same maps in the same order", bpath, (long long)m, in), NULL);
+    }
+}
+
 int main(int argc, char **argv) {
-    const char *out = NULL, *in = NULL;
+    const char *out = NULL, *in = NULL, *base = NULL, *device = NULL;
     long epochs = 200, batch = 32, seed = 1, n_boot = 1000, lstsq_max = 4096;
     double lr = 0.0025;
     int linear = 0, quiet = 0;
@@ -88,6 +146,8 @@ int main(int argc, char **argv) {
         else if (cv_cli_opt_double(argc, argv, &i, "--lr", 1e-12, 10, &lr)) ;
         else if (cv_cli_opt_long(argc, argv, &i, "--boot", 0, 1000000, &n_boot)) ;
         else if (cv_cli_opt_long(argc, argv, &i, "--lstsq-max-dim", 0, 65536, &lstsq_max)) ;
+        else if (cv_cli_opt_str(argc, argv, &i, "--baseline", &base)) ;
+        else if (cv_cli_opt_str(argc, argv, &i, "--device", &device)) ;
         else if (!strcmp(a, "--linear")) linear = 1;
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
         else if (cv_cli_common(a)) ;
@@ -101,6 +161,11 @@ int main(int argc, char **argv) {
     cv_latent *lat = NULL;
     cv_status st = cv_latent_read(in, CV_LATENT_NEED_PARAMS | CV_LATENT_NEED_SPLIT, &lat);
     if (st != CV_OK) cv_cli_fail(st, NULL);
+    cv_latent *bl = NULL;
+    if (base) {
+        bl = load_baseline(base, device, quiet);
+        check_baseline(in, lat, base, bl);
+    }
     cv_probe_opts o = cv_probe_opts_default();
     o.epochs = (int)epochs; o.batch = (int)batch; o.lr = lr; o.seed = (uint64_t)seed; o.log_a = !linear;
     o.n_boot = (int)n_boot; o.lstsq_max_dim = (int)lstsq_max;
@@ -110,6 +175,14 @@ int main(int argc, char **argv) {
     st = cv_probe_run(lat, &o, &r, on_epoch, &p);
     cv_progress_end(&p.pr, epochs);
     if (st != CV_OK) cv_cli_fail(st, in);
+    cv_probe_result rb;
+    memset(&rb, 0, sizeof rb);
+    if (bl) {
+        cv_progress_begin(&p.pr, "training the baseline's probe", "epochs", epochs, quiet);
+        st = cv_probe_run(bl, &o, &rb, on_epoch, &p);
+        cv_progress_end(&p.pr, epochs);
+        if (st != CV_OK) cv_cli_fail(st, base);
+    }
     if (!r.boot_by_map && r.n_test_sims == 1)
         cv_cli_warn("warning: %s: the test split holds only 1 simulation (%lld maps): R^2 compares maps of one "
                     "simulation and means nothing (where a parameter has one value there, R^2 is 0 by convention); "
@@ -127,12 +200,17 @@ int main(int argc, char **argv) {
     FILE *f = fopen(tmp, "w");
     if (!f) { fprintf(stderr, "cosmovae-probe: %s: cannot create: %s\n", out, strerror(errno)); return 1; }
     /* the first three columns as before; then the bootstrap's */
-    fprintf(f, "param,r2,r2_lstsq,r2_sd,r2_lo68,r2_hi68,r2_lstsq_sd,r2_lstsq_lo68,r2_lstsq_hi68\n");
+    fprintf(f, "param,r2,r2_lstsq,r2_sd,r2_lo68,r2_hi68,r2_lstsq_sd,r2_lstsq_lo68,r2_lstsq_hi68%s\n",
+            bl ? ",base_r2,base_r2_lstsq,base_r2_lo68,base_r2_hi68" : "");
     for (int q = 0; q < r.n_param; q++) {
         fputs(lat->param_name[q], f);
         double v[8] = { r.r2[q], r.r2_lstsq[q], r.r2_sd[q], r.r2_lo[q], r.r2_hi[q], r.r2_lstsq_sd[q], r.r2_lstsq_lo[q],
                         r.r2_lstsq_hi[q] };
         for (int k = 0; k < 8; k++) csv_num(f, v[k]);
+        if (bl) {
+            double w[4] = { rb.r2[q], rb.r2_lstsq[q], rb.r2_lo[q], rb.r2_hi[q] };
+            for (int k = 0; k < 4; k++) csv_num(f, w[k]);
+        }
         fputc('\n', f);
     }
     int bad = ferror(f);
@@ -149,15 +227,29 @@ int main(int argc, char **argv) {
                "R^2 [68%% interval]; standard deviations in the CSV\n", (long long)r.n_test_sims,
                r.boot_by_map ? "maps (the file has no sim variable)" : r.n_test_sims == 1 ? "simulation" : "simulations",
                r.n_boot, seed, r.n_boot_used);
-    printf("\n  %-12s %-8s %-28s %s\n", "parameter", "target", "R^2 (probe)", "R^2 (lstsq)");
+    if (bl) printf("baseline: %s (%d numbers per map: %s)\n", base, bl->n_dim, bl->model);
+    if (!bl) printf("\n  %-12s %-8s %-28s %s\n", "parameter", "target", "R^2 (probe)", "R^2 (lstsq)");
+    else printf("\n  %-12s %-8s %-28s %-28s %-8s %s\n", "parameter", "target", "R^2 latent (probe)", "R^2 baseline (probe)",
+                "lstsq", "baseline lstsq");
     for (int q = 0; q < r.n_param; q++) {
         char a[96], b[96];
         cell(a, sizeof a, 1, r.r2[q], r.r2_lo[q], r.r2_hi[q]);
-        cell(b, sizeof b, r.has_lstsq, r.r2_lstsq[q], r.r2_lstsq_lo[q], r.r2_lstsq_hi[q]);
-        printf("  %-12s %-8s %-28s %s\n", lat->param_name[q], r.is_log[q] ? "log10" : "linear", a, b);
+        if (!bl) {
+            cell(b, sizeof b, r.has_lstsq, r.r2_lstsq[q], r.r2_lstsq_lo[q], r.r2_lstsq_hi[q]);
+            printf("  %-12s %-8s %-28s %s\n", lat->param_name[q], r.is_log[q] ? "log10" : "linear", a, b);
+        } else {
+            char c[32], d[32];
+            cell(b, sizeof b, 1, rb.r2[q], rb.r2_lo[q], rb.r2_hi[q]);
+            if (r.has_lstsq) snprintf(c, sizeof c, "%.3f", r.r2_lstsq[q]); else snprintf(c, sizeof c, "skipped");
+            if (rb.has_lstsq) snprintf(d, sizeof d, "%.3f", rb.r2_lstsq[q]); else snprintf(d, sizeof d, "skipped");
+            printf("  %-12s %-8s %-28s %-28s %-8s %s%s\n", lat->param_name[q], r.is_log[q] ? "log10" : "linear", a, b, c, d,
+                   rb.r2[q] > 0.2 && r.r2[q] < rb.r2[q] ? "   latent below baseline" : "");
+        }
     }
     printf("\nwrote %s\n", out);
     cv_probe_result_free(&r);
+    if (bl) cv_probe_result_free(&rb);
+    cv_latent_free(bl);
     cv_latent_free(lat);
     return 0;
 }

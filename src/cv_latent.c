@@ -4,6 +4,7 @@
  * written and closed; a reader never returns a half-filled cv_latent. */
 #include "cv_latent.h"
 #include "cv_cli.h"
+#include "cv_data.h"
 
 #include <math.h>
 #include <netcdf.h>
@@ -53,6 +54,25 @@ int64_t cv_latent_split_count(const cv_latent *lat, int s) {
 #define NC(expr, what) do { int rc_ = (expr); if (rc_ != NC_NOERR) { \
     st = cv_error(CV_ERR_IO, "%s: %s: %s", path, what, nc_strerror(rc_)); goto fail; } } while (0)
 
+cv_status cv_latent_new_for(const cv_dataset *ds, int n_dim, cv_latent **out) {
+    int64_t n = cv_dataset_n_maps(ds);
+    int np = cv_dataset_n_param(ds);
+    cv_status st = cv_latent_new(n, n_dim, np, out);
+    if (st != CV_OK) return st;
+    cv_latent *lat = *out;
+    for (int p = 0; p < np; p++) snprintf(lat->param_name[p], CV_LATENT_NAME_MAX, "%s", cv_dataset_param_name(ds, p));
+    for (int64_t k = 0; k < n; k++) {
+        for (int p = 0; p < np; p++) lat->params[k * np + p] = cv_dataset_param(ds, k, p);
+        lat->sim[k] = cv_dataset_sim(ds, k);
+        lat->split[k] = (int8_t)cv_dataset_split(ds, k);
+    }
+    snprintf(lat->source, sizeof lat->source, "%s", cv_dataset_path(ds));
+    lat->map_height = cv_dataset_height(ds);
+    lat->map_width = cv_dataset_width(ds);
+    lat->box_size = cv_dataset_box_size(ds);
+    return CV_OK;
+}
+
 static int put_text(int ncid, int var, const char *name, const char *val) {
     return nc_put_att_text(ncid, var, name, strlen(val), val);
 }
@@ -98,6 +118,11 @@ cv_status cv_latent_write(const char *path, const cv_latent *lat, const char *hi
     NC(put_text(ncid, NC_GLOBAL, "source", lat->source), "source");
     NC(put_text(ncid, NC_GLOBAL, "model", lat->model), "model");
     NC(put_text(ncid, NC_GLOBAL, "history", history ? history : ""), "history");
+    if (lat->map_height > 0 && lat->map_width > 0) {
+        NC(nc_put_att_int(ncid, NC_GLOBAL, "map_height", NC_INT, 1, &lat->map_height), "map_height");
+        NC(nc_put_att_int(ncid, NC_GLOBAL, "map_width", NC_INT, 1, &lat->map_width), "map_width");
+    }
+    if (lat->box_size > 0) NC(nc_put_att_double(ncid, NC_GLOBAL, "box_size", NC_DOUBLE, 1, &lat->box_size), "box_size");
     NC(nc_enddef(ncid), "define mode");
     NC(nc_put_var_float(ncid, v_z, lat->z), "latent");
     if (lat->n_param) {
@@ -160,6 +185,16 @@ static void get_text_att(int ncid, const char *name, char *buf, size_t n) {
         snprintf(buf, n, "%s", s);
     }
     free(s);
+}
+
+cv_status cv_latent_file_format(const char *path, char *buf, size_t n) {
+    int ncid;
+    buf[0] = '\0';
+    int rc = nc_open(path, NC_NOWRITE, &ncid);
+    if (rc != NC_NOERR) return cv_error(CV_ERR_IO, "%s: cannot open: %s", path, nc_strerror(rc));
+    get_text_att(ncid, "cv_format", buf, n);
+    nc_close(ncid);
+    return CV_OK;
 }
 
 cv_status cv_latent_read(const char *path, int need, cv_latent **out) {
@@ -264,6 +299,21 @@ cv_status cv_latent_read(const char *path, int need, cv_latent **out) {
     }
     get_text_att(ncid, "source", lat->source, sizeof lat->source);
     get_text_att(ncid, "model", lat->model, sizeof lat->model);
+    {   /* optional geometry; a malformed attribute reads as unknown */
+        int h = 0, w = 0;
+        double b = 0;
+        size_t len;
+        if (nc_inq_attlen(ncid, NC_GLOBAL, "map_height", &len) == NC_NOERR && len == 1 &&
+            nc_inq_attlen(ncid, NC_GLOBAL, "map_width", &len) == NC_NOERR && len == 1 &&
+            nc_get_att_int(ncid, NC_GLOBAL, "map_height", &h) == NC_NOERR &&
+            nc_get_att_int(ncid, NC_GLOBAL, "map_width", &w) == NC_NOERR && h > 0 && w > 0) {
+            lat->map_height = h;
+            lat->map_width = w;
+        }
+        if (nc_inq_attlen(ncid, NC_GLOBAL, "box_size", &len) == NC_NOERR && len == 1 &&
+            nc_get_att_double(ncid, NC_GLOBAL, "box_size", &b) == NC_NOERR && isfinite(b) && b > 0)
+            lat->box_size = b;
+    }
     if (names) { nc_free_string(n_param, names); free(names); }
     nc_close(ncid);
     *out = lat;

@@ -8,7 +8,9 @@
  *   split(map)          byte, 0 = train, 1 = valid, 2 = test
  *   global attributes:  cv_format = "cosmovae-latent", cv_format_version = 1,
  *                       source (the dataset), model (what made the codes),
- *                       history (the command).
+ *                       history (the command); map_height, map_width
+ *                       (pixels) and box_size (Mpc/h) of the maps when
+ *                       known (optional).
  *
  * params, param, sim and split carry the dataset's variables of the same
  * names and meanings over, map for map.  A reader accepts any file of this
@@ -39,12 +41,23 @@ typedef struct cv_latent {
     int32_t *sim;                            /* (n_map), NULL if none */
     int8_t  *split;                          /* (n_map), NULL if none */
     char     source[256], model[256];        /* global attributes, "" if none */
+    /* The maps the codes describe (global attributes map_height, map_width,
+     * box_size): 0 when unknown (files written before they were recorded,
+     * or by other tools).  A baseline is only compared with codes of maps
+     * of the same geometry. */
+    int      map_height, map_width;
+    double   box_size;                       /* Mpc/h */
 } cv_latent;
 
 /* Allocate every array (z zeroed, params NaN, names "param<i>", sim = -1,
  * split = 0); n_param may be 0.  Caller frees with cv_latent_free. */
 cv_status cv_latent_new(int64_t n_map, int n_dim, int n_param, cv_latent **out);
 void      cv_latent_free(cv_latent *lat);                     /* NULL is a no-op */
+/* cv_latent_new for every map of a dataset, with its params, parameter
+ * names, sim, split, map geometry and source (the dataset's path) set;
+ * z zeroed, model "". */
+struct cv_dataset;
+cv_status cv_latent_new_for(const struct cv_dataset *ds, int n_dim, cv_latent **out);
 
 /* Write atomically (temporary name, renamed on success; nothing is left
  * at `path` on failure).  Every array must be set (params may be absent
@@ -62,6 +75,10 @@ enum {
  * parameter names become "param<i>". */
 cv_status cv_latent_read(const char *path, int need, cv_latent **out);
 
+/* The cv_format global attribute of a NetCDF file into buf ("" when it has
+ * none): tells a latent file from a dataset.  CV_ERR_IO naming the file
+ * when it cannot be opened. */
+cv_status cv_latent_file_format(const char *path, char *buf, size_t n);
 /* Maps in split s (0..2), or all for s < 0. */
 int64_t cv_latent_split_count(const cv_latent *lat, int s);
 

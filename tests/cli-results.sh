@@ -7,7 +7,11 @@
 # (the table, the CSV, R^2 of Omega_m well above 0, the bootstrap columns
 # and interval, the warning for fewer than 10 test simulations, the closed
 # form skipped for D = 5000, the embedding files and figure), and bad input: different map sizes or fields, an empty split, a
-# latent file without params or split, an empty valid split -- each a
+# latent file without params or split, an empty valid split; the
+# classical baseline: cosmovae-features (a latent-format file with the
+# maps' geometry), cosmovae-probe --baseline with a features file or a
+# dataset (the same numbers), and a baseline of other maps or another size
+# refused -- each a
 # message naming the file, exit 1, and no output left behind; usage errors
 # exit 2; --help and --version exit 0.
 set -eu
@@ -41,7 +45,7 @@ png_size() {
 }
 is_png() { [ "$(od -An -c -j1 -N3 "$1" | tr -d ' ')" = PNG ]; }
 
-for p in cosmovae-pk cosmovae-probe cosmovae-tsne; do
+for p in cosmovae-pk cosmovae-probe cosmovae-tsne cosmovae-features; do
     run 0 "$p --help" "$p" --help
     expect "Usage: $p" "$p --help prints its usage"
     run 0 "$p --version" "$p" --version
@@ -154,6 +158,37 @@ expect "nosplit.nc: no variable split(map)" "... names the file and variable"
 run 1 "cosmovae-probe, an empty valid split" cosmovae-probe -q "$tmp/novalid.nc" -o "$tmp/p3.csv"
 expect "novalid.nc: the valid split is empty" "... names the file and split"
 [ ! -e "$tmp/p1.csv" ] && [ ! -e "$tmp/p2.csv" ] && [ ! -e "$tmp/p3.csv" ] && ok "no probe.csv left by failed runs" || bad "output left behind"
+
+# ---- classical baseline: cosmovae-features, cosmovae-probe --baseline ---------------
+tiny="$tmp/s16.nc"
+cosmovae-mkfields -q -o "$tiny" --sims 20 --size 16 --seed 3
+run 0 "cosmovae-features" cosmovae-features -q "$tiny" -o "$tmp/feat.nc"
+nf=$(cosmovae-features --names "$tiny" | wc -l)
+if command -v ncdump >/dev/null 2>&1; then
+    ncdump -h "$tmp/feat.nc" > "$tmp/feat.cdl"
+    grep -q "dim = $nf ;" "$tmp/feat.cdl" && grep -q 'cv_format = "cosmovae-latent"' "$tmp/feat.cdl" \
+        && grep -q 'map_height = 16' "$tmp/feat.cdl" && grep -q 'box_size = 25' "$tmp/feat.cdl" && grep -q 'classical: log10 P' "$tmp/feat.cdl" \
+        && ok "features file: a latent file of $nf numbers per map with the maps' geometry" || bad "features file: $(cat "$tmp/feat.cdl")"
+fi
+cosmovae-features --names "$tiny" | grep -q '^0 logP Mgas k0.25-' && ok "--names lists the features" || bad "--names"
+run 0 "cosmovae-probe --baseline FEATURES" cosmovae-probe -q --epochs 20 --boot 20 "$tmp/feat.nc" --baseline "$tmp/feat.nc" -o "$tmp/pb.csv"
+expect "R^2 baseline (probe)" "the baseline column is printed"
+head -1 "$tmp/pb.csv" | grep -q ',base_r2,base_r2_lstsq,base_r2_lo68,base_r2_hi68$' && ok "probe.csv: baseline columns" || bad "pb.csv header: $(head -1 "$tmp/pb.csv")"
+awk -F, 'NR > 1 && ($2 != $10 || $3 != $11) { bad = 1 } END { exit bad || NR != 7 }' "$tmp/pb.csv" \
+    && ok "the same features as latents and baseline: the same R^2" || bad "pb.csv: $(cat "$tmp/pb.csv")"
+run 0 "cosmovae-probe --baseline DATA.nc (features computed)" cosmovae-probe -q --epochs 20 --boot 20 "$tmp/feat.nc" --baseline "$tiny" -o "$tmp/pb2.csv"
+cmp -s "$tmp/pb.csv" "$tmp/pb2.csv" && ok "a dataset as baseline gives the features file's numbers" || bad "pb2.csv differs: $(cat "$tmp/pb2.csv")"
+run 1 "--baseline on maps of another size" cosmovae-probe -q --epochs 2 "$tmp/feat.nc" --baseline "$top_srcdir/data/cmdsynth-64.nc" -o "$tmp/pb3.csv"
+expect "baseline .*cmdsynth-64.nc: maps of 64 x 64 pixels, but .*feat.nc codes maps of 16 x 16" "... names both files and sizes"
+cosmovae-mkfields -q -o "$tmp/other16.nc" --sims 20 --size 16 --seed 9
+run 1 "--baseline on other maps" cosmovae-probe -q --epochs 2 "$tmp/feat.nc" --baseline "$tmp/other16.nc" -o "$tmp/pb4.csv"
+expect "baseline .*other16.nc: map 0 has another simulation, split or parameters" "... names the map"
+run 1 "--baseline: not a NetCDF file" cosmovae-probe -q --epochs 2 "$tmp/feat.nc" --baseline "$tmp/pb.csv" -o "$tmp/pb5.csv"
+expect "pb.csv: cannot open" "... names the file"
+run 1 "cosmovae-features on a latent file" cosmovae-features -q "$tmp/feat.nc" -o "$tmp/f2.nc"
+expect "feat.nc: cv_format is 'cosmovae-latent', expected 'cosmovae-dataset'" "... says what the file is"
+[ ! -e "$tmp/pb3.csv" ] && [ ! -e "$tmp/pb4.csv" ] && [ ! -e "$tmp/pb5.csv" ] && [ ! -e "$tmp/f2.nc" ] \
+    && ok "no output left by failed baseline runs" || bad "output left behind"
 
 # ---- t-SNE -------------------------------------------------------------------------
 "$mk" --make-latent "$tmp/lat600.nc" 600 12

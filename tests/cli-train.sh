@@ -73,6 +73,8 @@ if command -v ncdump >/dev/null 2>&1; then
     ncdump -h "$tmp/lat.nc" > "$tmp/lat.cdl"
     grep -q 'dim = 256' "$tmp/lat.cdl" || fail "latent dimension is not 256"
     grep -q 'map = 45' "$tmp/lat.cdl" || fail "latent file has 45 maps"
+    grep -q ':map_height = 16' "$tmp/lat.cdl" && grep -q ':map_width = 16' "$tmp/lat.cdl" && grep -q ':box_size = 25' "$tmp/lat.cdl" \
+        || fail "latent file does not record the maps' size and box"
     for v in 'float latent(map, dim)' 'double params(map, param)' 'int sim(map)' 'byte split(map)'; do
         grep -q "$v" "$tmp/lat.cdl" || fail "latent file lacks $v"
     done
