@@ -21,6 +21,11 @@ static const char *usage_text =
     "  -o, --output FILE   latent file to write (NetCDF; required)\n"
     "      --all-groups    every latent group's posterior mean, not only the top one\n"
     "      --no-ema        use the raw weights even if the run kept an EMA\n"
+    "      --no-diag       skip the diagnosis of the code: per latent group, the\n"
+    "                      KL (nats per map) and the active units (dimensions\n"
+    "                      whose posterior mean varies over maps, variance >\n"
+    "                      0.01) over up to 1000 valid (else test) maps, and a\n"
+    "                      warning when the probed group is collapsed\n"
     "      --batch N       maps per device pass (default 16)\n"
     "      --device SPEC   OpenCL device: index, or name substring[:index]\n"
     "  -q, --quiet         no progress output\n"
@@ -29,7 +34,7 @@ static const char *usage_text =
 
 int main(int argc, char **argv) {
     const char *run = NULL, *data = NULL, *out = NULL, *device = NULL;
-    int all_groups = 0, quiet = 0, ema = 1;
+    int all_groups = 0, quiet = 0, ema = 1, no_diag = 0;
     long batch = 16;
     cv_cli_init("cosmovae-encode", usage_text);
     for (int i = 1; i < argc; i++) {
@@ -39,6 +44,7 @@ int main(int argc, char **argv) {
         else if (cv_cli_opt_long(argc, argv, &i, "--batch", 1, 4096, &batch)) ;
         else if (!strcmp(a, "--all-groups")) all_groups = 1;
         else if (!strcmp(a, "--no-ema")) ema = 0;
+        else if (!strcmp(a, "--no-diag")) no_diag = 1;
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
         else if (cv_cli_common(a)) ;
         else if (a[0] == '-' && a[1]) cv_cli_usage_error("unrecognized option '%s'", a);
@@ -87,6 +93,15 @@ int main(int argc, char **argv) {
     cv_cli_history(argc, argv, history, sizeof history);
     if ((st = cv_latent_write(out, lat, history)) != CV_OK) cv_cli_fail(st, NULL);
     if (!quiet) fprintf(stderr, "cosmovae-encode: %lld maps -> %s (%lld numbers each)\n", (long long)n, out, (long long)dim);
+    if (!no_diag) {   /* KL and active units per group (issue 11) */
+        cv_latent_diag dg;
+        int dsplit = cv_dataset_split_count(ds, CV_SPLIT_VALID) >= 2 ? CV_SPLIT_VALID
+                   : cv_dataset_split_count(ds, CV_SPLIT_TEST) >= 2 ? CV_SPLIT_TEST : CV_SPLIT_ALL;
+        if ((st = cv_latent_diag_run(ctx, m, &norm, ds, dsplit, 1000, &dg)) != CV_OK)
+            cv_cli_warn("warning: could not diagnose the latent code: %s", cv_last_error());
+        else
+            cv_latent_diag_print(stderr, &dg, "cosmovae-encode: ", !quiet);
+    }
     free(maps);
     cv_latent_free(lat);
     cv_encoder_free(enc);

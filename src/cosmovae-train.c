@@ -497,6 +497,14 @@ int main(int argc, char **argv) {
         if (st != CV_OK) cv_cli_warn("could not write %s: %s", png_path, cv_last_error());
         else if (!quiet) fprintf(stderr, "cosmovae-train: generated maps: %s\n", png_path);
         free(gen); free(real);
+        /* the diagnosis of the code (issue 11): KL and active units per
+         * group, with the weights encode uses, on the valid maps */
+        cv_latent_diag dg;
+        int dsplit = cv_dataset_split_count(ds, CV_SPLIT_VALID) >= 2 ? CV_SPLIT_VALID : CV_SPLIT_ALL;
+        if ((st = cv_latent_diag_run(ctx, m, &norm, ds, dsplit, 1000, &dg)) != CV_OK)
+            cv_cli_warn("could not diagnose the latent code: %s", cv_last_error());
+        else
+            cv_latent_diag_print(stderr, &dg, "cosmovae-train: ", !quiet);
     }
     if (profile) cv_ctx_profile_report(ctx, stderr);
     free(batchbuf);

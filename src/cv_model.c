@@ -318,7 +318,9 @@ cv_status cv_model_build(cv_model *m, cv_model_mode mode, int64_t N, float tempe
             if (mode == CV_MODEL_SAMPLE) { n.in[0] = mp; n.in[1] = lsp; n.p.rep.t = temperature; }
             else { n.in[0] = mq; n.in[1] = lsq; n.p.rep.t = mode == CV_MODEL_TRAIN ? 1.0f : 0.0f; }
             int z = add(&b, &n);
-            if (mode == CV_MODEL_TRAIN) {
+            /* KL: a loss term in training; a statistic of the all-groups
+             * encoder (along the posterior-mean path), for the diagnosis */
+            if (mode == CV_MODEL_TRAIN || (mode == CV_MODEL_ENCODE && all_groups)) {
                 snprintf(nm, sizeof nm, "%s.kl", pre);
                 cv_node kn = node(CV_OP_GAUSSKL, nm);
                 kn.in[0] = mq; kn.in[1] = lsq; kn.in[2] = mp; kn.in[3] = lsp; kn.n_in = 4;

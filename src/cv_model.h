@@ -43,7 +43,8 @@ typedef struct cv_model_io {
     int x;                        /* input value (train/encode/recon) */
     int loss, recon;              /* per-sample (N,1,1,1) stats (train) */
     int n_groups;
-    int kl[CV_MAX_GROUPS];        /* per-sample KL per latent group, nats per dim (train) */
+    int kl[CV_MAX_GROUPS];        /* per-sample KL per latent group, nats per dim (train;
+                                     encode with all_groups: along z = posterior means) */
     int mq[CV_MAX_GROUPS];        /* posterior means (encode: top only unless all_groups) */
     int group_res[CV_MAX_GROUPS]; /* resolution of each group */
     int mu, logs;                 /* output distribution (train/sample/recon) */

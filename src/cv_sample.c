@@ -263,7 +263,7 @@ struct cv_encoder {
     cv_graph   *g;
     cv_plan    *p;
     cv_model_io io;
-    int         batch;
+    int         batch, all_groups;
     int64_t     dim;
     float      *buf;
 };
@@ -273,7 +273,7 @@ cv_status cv_encoder_new(cv_ctx *ctx, cv_model *m, const cv_norm *norm, int batc
     cv_encoder *e = calloc(1, sizeof *e);
     *out = NULL;
     if (!e) return cv_error(CV_ERR_NOMEM, "out of memory");
-    e->ctx = ctx; e->m = m; e->norm = *norm; e->batch = batch;
+    e->ctx = ctx; e->m = m; e->norm = *norm; e->batch = batch; e->all_groups = all_groups;
     CV_TRY(infer_open(ctx, m, CV_MODEL_ENCODE, batch, 0.0f, all_groups, &e->g, &e->p, &e->io));
     for (int g = 0; g < e->io.n_groups; g++) {
         const int64_t *s = cv_graph_value(e->g, e->io.mq[g])->shape;
@@ -297,6 +297,105 @@ void cv_encoder_free(cv_encoder *e) {
 }
 
 int64_t cv_encoder_dim(const cv_encoder *e) { return e->dim; }
+int     cv_encoder_n_groups(const cv_encoder *e) { return e->io.n_groups; }
+int     cv_encoder_group_res(const cv_encoder *e, int g) { return e->io.group_res[g]; }
+int64_t cv_encoder_group_dim(const cv_encoder *e, int g) {
+    const int64_t *s = cv_graph_value(e->g, e->io.mq[g])->shape;
+    return s[1] * s[2] * s[3];
+}
+
+cv_status cv_encoder_kl(cv_encoder *e, int count, double *kl) {
+    if (!e->all_groups || e->io.n_groups < 1)
+        return cv_error(CV_ERR_ARG, "encoder: the KL needs an all-groups encoder");
+    int n = cv_plan_n_stats(e->p);
+    float *st = malloc((size_t)n * sizeof *st);
+    if (!st) return cv_error(CV_ERR_NOMEM, "out of memory");
+    cv_status s = cv_plan_read_stats(e->p, st);
+    const cv_model_cfg *mc = cv_model_config(e->m);
+    double per = (double)mc->channels * mc->size * mc->size;     /* the KL stat is nats per dim */
+    for (int i = 0; s == CV_OK && i < count; i++)
+        for (int g = 0; g < e->io.n_groups; g++) kl[i * e->io.n_groups + g] = st[cv_plan_stat_offset(e->p, e->io.kl[g]) + i] * per;
+    free(st);
+    return s;
+}
+
+cv_status cv_latent_diag_run(cv_ctx *ctx, cv_model *m, const cv_norm *norm, cv_dataset *ds, int split, int64_t max_maps,
+                             cv_latent_diag *d) {
+    cv_status st = CV_OK;
+    memset(d, 0, sizeof *d);
+    int64_t n_all = cv_dataset_n_maps(ds), n_sel = 0;
+    int64_t *idx = malloc((size_t)(n_all ? n_all : 1) * sizeof *idx);
+    if (!idx) return cv_error(CV_ERR_NOMEM, "out of memory");
+    for (int64_t k = 0; k < n_all; k++)
+        if (split == CV_SPLIT_ALL || cv_dataset_split(ds, k) == split) idx[n_sel++] = k;
+    if (max_maps > 0 && n_sel > max_maps) {     /* evenly spaced: every simulation's share */
+        for (int64_t k = 0; k < max_maps; k++) idx[k] = idx[k * n_sel / max_maps];
+        n_sel = max_maps;
+    }
+    if (n_sel < 2) { free(idx); return cv_error(CV_ERR_ARG, "%s: fewer than 2 maps to diagnose the code", cv_dataset_path(ds)); }
+    enum { BATCH = 8 };
+    cv_encoder *e = NULL;
+    float *maps = NULL, *z = NULL;
+    double *mean = NULL, *m2 = NULL, *kl = NULL;
+    CV_TRY(cv_encoder_new(ctx, m, norm, BATCH, 1, &e));
+    const cv_model_cfg *mc = cv_model_config(m);
+    size_t msz = (size_t)mc->channels * mc->size * mc->size;
+    int64_t D = cv_encoder_dim(e);
+    int G = cv_encoder_n_groups(e);
+    maps = malloc(BATCH * msz * sizeof *maps);
+    z = malloc((size_t)BATCH * D * sizeof *z);
+    mean = calloc((size_t)D, sizeof *mean);
+    m2 = calloc((size_t)D, sizeof *m2);
+    kl = malloc((size_t)BATCH * G * sizeof *kl);
+    if (!maps || !z || !mean || !m2 || !kl) { st = cv_error(CV_ERR_NOMEM, "out of memory"); goto fail; }
+    d->n_groups = G;
+    for (int64_t i0 = 0; i0 < n_sel; i0 += BATCH) {
+        int cnt = (int)(n_sel - i0 < BATCH ? n_sel - i0 : BATCH);
+        for (int i = 0; i < cnt; i++) CV_TRY(cv_dataset_read(ds, idx[i0 + i], 1, maps + i * msz));
+        CV_TRY(cv_encoder_run(e, maps, cnt, z));
+        CV_TRY(cv_encoder_kl(e, cnt, kl));
+        for (int i = 0; i < cnt; i++) {         /* Welford per dimension */
+            double w = 1.0 / (double)(i0 + i + 1);
+            for (int64_t j = 0; j < D; j++) {
+                double x = z[i * D + j], dl = x - mean[j];
+                mean[j] += dl * w;
+                m2[j] += dl * (x - mean[j]);
+            }
+            for (int g = 0; g < G; g++) d->kl[g] += kl[i * G + g] / (double)n_sel;
+        }
+    }
+    d->n_maps = n_sel;
+    int64_t off = 0;
+    for (int g = 0; g < G; g++) {
+        d->res[g] = cv_encoder_group_res(e, g);
+        d->dim[g] = cv_encoder_group_dim(e, g);
+        for (int64_t j = 0; j < d->dim[g]; j++) d->active[g] += m2[off + j] / (double)n_sel > CV_ACTIVE_VAR;
+        off += d->dim[g];
+    }
+fail:
+    free(idx); free(maps); free(z); free(mean); free(m2); free(kl);
+    cv_encoder_free(e);
+    return st;
+}
+
+int cv_latent_diag_collapsed(const cv_latent_diag *d) { return d->n_groups > 0 && 2 * d->active[0] < d->dim[0]; }
+
+void cv_latent_diag_print(FILE *f, const cv_latent_diag *d, const char *prefix, int table) {
+    if (table) fprintf(f, "%slatent code over %lld maps (posterior means; active: variance over maps > %g):\n", prefix,
+            (long long)d->n_maps, CV_ACTIVE_VAR);
+    if (table) fprintf(f, "%s  %-6s %-6s %9s %16s %s\n", prefix, "group", "res", "numbers", "active", "KL nats/map");
+    for (int g = 0; table && g < d->n_groups; g++) {
+        char res[24];
+        snprintf(res, sizeof res, "%dx%d", d->res[g], d->res[g]);
+        fprintf(f, "%s  %-6d %-6s %9lld %8lld (%3.0f%%) %11.1f%s\n", prefix, g, res, (long long)d->dim[g],
+                (long long)d->active[g], 100.0 * d->active[g] / (double)d->dim[g], d->kl[g],
+                g == 0 ? "   <- the code (probed)" : "");
+    }
+    if (cv_latent_diag_collapsed(d))
+        fprintf(f, "%swarning: the probed group (%dx%d, %lld numbers) is collapsed: %lld of %lld dimensions active, "
+                "KL %.1f nats per map: its code says little about the maps (doc/science.md)\n", prefix, d->res[0], d->res[0],
+                (long long)d->dim[0], (long long)d->active[0], (long long)d->dim[0], d->kl[0]);
+}
 
 cv_status cv_encoder_run(cv_encoder *e, const float *maps, int count, float *out) {
     cv_status st = CV_OK;

@@ -45,6 +45,39 @@ int64_t   cv_encoder_dim(const cv_encoder *e);
 /* maps: (count <= batch, C, S, S) physical units (not modified);
  * out: (count, dim). */
 cv_status cv_encoder_run(cv_encoder *e, const float *maps, int count, float *out);
+int       cv_encoder_n_groups(const cv_encoder *e);
+/* Group g's resolution and numbers per map (Z r r). */
+int       cv_encoder_group_res(const cv_encoder *e, int g);
+int64_t   cv_encoder_group_dim(const cv_encoder *e, int g);
+/* After cv_encoder_run of an all-groups encoder: the KL of each group,
+ * nats per map, of the maps of that run: kl (count, n_groups).  The KL is
+ * taken along the posterior-mean path (every z at its posterior mean),
+ * which training's sampled path only approximates. */
+cv_status cv_encoder_kl(cv_encoder *e, int count, double *kl);
+
+/* ---- diagnosis of the latent code (issue 11) -----------------------------
+ * Per group: the mean KL per map and the active units of Burda et al.
+ * (2016): dimensions whose posterior mean varies across maps, variance
+ * over the maps > CV_ACTIVE_VAR (in the model's latent units, where the
+ * prior of an unused dimension is close to N(0, 1)). */
+#define CV_ACTIVE_VAR 0.01
+typedef struct cv_latent_diag {
+    int     n_groups;
+    int64_t n_maps;
+    int     res[CV_MAX_GROUPS];
+    int64_t dim[CV_MAX_GROUPS], active[CV_MAX_GROUPS];
+    double  kl[CV_MAX_GROUPS];        /* nats per map */
+} cv_latent_diag;
+/* Encode the maps of split `split` of ds (CV_SPLIT_ALL: every map; at most
+ * max_maps, evenly spaced, 0: no limit) with every group and fill d. */
+cv_status cv_latent_diag_run(cv_ctx *ctx, cv_model *m, const cv_norm *norm, cv_dataset *ds, int split, int64_t max_maps,
+                             cv_latent_diag *d);
+/* The probed (top) group counts as collapsed below half its dimensions active. */
+int       cv_latent_diag_collapsed(const cv_latent_diag *d);
+/* With table, a table of the groups (one line each, every line starting
+ * with prefix); whatever table is, a warning line when the top group is
+ * collapsed. */
+void      cv_latent_diag_print(FILE *f, const cv_latent_diag *d, const char *prefix, int table);
 
 /* Generating maps from the prior at temperature t, in physical units:
  * the mean of p(x|z), or a draw from it with pixel_noise.  A sampler

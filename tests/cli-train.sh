@@ -79,6 +79,15 @@ if command -v ncdump >/dev/null 2>&1; then
         grep -q "$v" "$tmp/lat.cdl" || fail "latent file lacks $v"
     done
 fi
+# the diagnosis of the code: KL and active units per group, on the valid maps
+"$bin/cosmovae-encode" "$tmp/run" "$data" -o "$tmp/lat-d.nc" 2> "$tmp/diag"
+grep -q 'latent code over 15 maps' "$tmp/diag" && grep -q '^cosmovae-encode:   0      4x4          256 ' "$tmp/diag" \
+    && grep -q '<- the code (probed)' "$tmp/diag" && [ "$(grep -c '^cosmovae-encode:   [0-9] ' "$tmp/diag")" -eq 3 ] \
+    || { cat "$tmp/diag" >&2; fail "encode: no per-group KL / active-unit table"; }
+"$bin/cosmovae-encode" "$tmp/run" "$data" -o "$tmp/lat-nd.nc" --no-diag 2> "$tmp/diag2"
+grep -q 'latent code over' "$tmp/diag2" && fail "encode --no-diag still diagnoses"
+"$bin/cosmovae-train" "$data" --config "$cfg" --steps 2 --seed 3 -o "$tmp/run-d" 2> "$tmp/diag3"
+grep -q '^cosmovae-train: latent code over 15 maps' "$tmp/diag3" || { cat "$tmp/diag3" >&2; fail "train: no diagnosis at the end"; }
 "$bin/cosmovae-encode" "$tmp/run" "$data" -o "$tmp/lat-all.nc" --all-groups -q
 [ -s "$tmp/lat-all.nc" ] || fail "--all-groups"
 
