@@ -123,7 +123,10 @@ static void fmt_time(char *b, size_t n, double s) {
 void cv_progress_update(cv_progress *p, int64_t done, const char *extra) {
     if (p->quiet) return;
     double now = cv_now();
-    if (now - p->t_last < (p->tty ? 0.25 : 10.0) && done < p->total) return;
+    /* throttled (on a pipe: a first line after a second, then every 10 s); the last always shows */
+    double every = p->tty ? 0.25 : p->shown ? 10.0 : 1.0;
+    if (now - p->t_last < every && (p->total <= 0 || done < p->total)) return;
+    p->shown++;
     p->t_last = now;
     double el = now - p->t0, rate = el > 0 ? done / el : 0;
     double eta = (p->total > 0 && rate > 0) ? (p->total - done) / rate : NAN;
@@ -137,9 +140,14 @@ void cv_progress_update(cv_progress *p, int64_t done, const char *extra) {
         bar[w] = '\0';
         fprintf(stderr, "\r%s [%s] %lld/%lld %s  %.1f %s/s  %s elapsed, ETA %s  %s\033[K", p->what, bar,
                 (long long)done, (long long)p->total, p->unit, rate, p->unit, e1, e2, extra ? extra : "");
+    } else if (p->tty) {
+        fprintf(stderr, "\r%s %lld %s  %.1f %s/s  %s elapsed, ETA %s  %s\033[K", p->what, (long long)done, p->unit, rate,
+                p->unit, e1, e2, extra ? extra : "");
     } else {
-        fprintf(stderr, "%s: %s: %lld/%lld %s, %.1f %s/s, %s elapsed, ETA %s %s\n", cli_prog, p->what, (long long)done,
-                (long long)p->total, p->unit, rate, p->unit, e1, e2, extra ? extra : "");
+        char of[32] = "";
+        if (p->total > 0) snprintf(of, sizeof of, "/%lld", (long long)p->total);   /* no total (a time limit): the count */
+        fprintf(stderr, "%s: %s: %lld%s %s, %.1f %s/s, %s elapsed, ETA %s %s\n", cli_prog, p->what, (long long)done, of,
+                p->unit, rate, p->unit, e1, e2, extra ? extra : "");
     }
 }
 

@@ -49,6 +49,7 @@ typedef struct cv_progress {
     double      t0, t_last;
     double      limit;      /* wall-time budget in seconds (0: none); caps the ETA */
     int         tty, quiet;
+    int         shown;      /* lines printed so far */
 } cv_progress;
 void cv_progress_begin(cv_progress *p, const char *what, const char *unit, int64_t total, int quiet);
 void cv_progress_update(cv_progress *p, int64_t done, const char *extra);
