@@ -36,6 +36,12 @@ static const char *usage_text =
     "      --preset NAME         small (64x64, W=32) or paper (256x256, W=128); default small\n"
     "      --config FILE         INI file with [model] and [train] keys, over the preset\n"
     "      --set SEC.KEY=VALUE   override one configuration key (repeatable)\n"
+    "      --recipe NAME         a named set of [train] keys: paper (the paper's\n"
+    "                            RMSprop 2e-5, momentum 0.9, weight decay 1e-4,\n"
+    "                            batch 4, as the defaults) or budget (the best\n"
+    "                            measured for minutes of CPU; doc/science.md);\n"
+    "                            --config, --set and the options below may add\n"
+    "                            keys but not contradict it\n"
     "      --epochs N            stop after N epochs in total\n"
     "      --steps N             stop after N optimizer steps in total\n"
     "      --time-limit SECONDS  stop (with a checkpoint) after this much wall time\n"
@@ -137,6 +143,7 @@ static void truncate_log(const char *path, long long limit) {
 
 int main(int argc, char **argv) {
     const char *out_dir = "cosmovae-run", *preset = NULL, *config_file = NULL, *device = NULL, *data_arg = NULL;
+    const cv_recipe *recipe = NULL;
     const char *sets[64];
     int n_sets = 0, resume = 0, quiet = 0, profile = 0, augment = 1;
     long epochs = -1, steps = -1, batch = -1, seed = -1, ckpt_every = 200;
@@ -165,6 +172,9 @@ int main(int argc, char **argv) {
             if (!cv_model_preset(preset)) cv_cli_usage_error("--preset: unknown preset '%s' (small or paper)", preset);
         }
         else if (cv_cli_opt_str(argc, argv, &i, "--config", &config_file)) ;
+        else if (cv_cli_opt_str(argc, argv, &i, "--recipe", &s)) {
+            if (!(recipe = cv_train_recipe(s))) cv_cli_usage_error("--recipe: unknown recipe '%s' (paper or budget)", s);
+        }
         else if (cv_cli_opt_str(argc, argv, &i, "--set", &s)) {
             if (n_sets == 64) cv_cli_usage_error("--set: too many");
             if (!strchr(s, '.') || !strchr(s, '=')) cv_cli_usage_error("--set: expected SECTION.KEY=VALUE, got '%s'", s);
@@ -212,13 +222,25 @@ int main(int argc, char **argv) {
             cv_error(CV_ERR_IO, "%s: no checkpoint to resume from: %s", ckpt_path, strerror(errno));
             cv_cli_fail(CV_ERR_IO, NULL);
         }
-        if (preset || config_file || n_sets || batch > 0 || lr >= 0 || seed >= 0 || ema >= 0)
-            cv_cli_usage_error("--resume continues a run with its own configuration: drop --preset/--config/--set/--batch/--lr/--seed/--ema");
+        if (preset || recipe || config_file || n_sets || batch > 0 || lr >= 0 || seed >= 0 || ema >= 0)
+            cv_cli_usage_error("--resume continues a run with its own configuration: drop "
+                               "--preset/--recipe/--config/--set/--batch/--lr/--seed/--ema");
         if ((st = cv_ckpt_read_config(ckpt_path, &ckpt_cfg, &meta)) != CV_OK) cv_cli_fail(st, NULL);
         if ((st = cv_cfg_parse(cfg, ckpt_cfg, ckpt_path)) != CV_OK) cv_cli_fail(st, NULL);
     } else {
         if ((st = cv_cfg_parse(cfg, cv_model_preset(preset ? preset : "small"), preset ? preset : "small")) != CV_OK) cv_cli_fail(st, NULL);
-        if (config_file && (st = cv_cfg_load(cfg, config_file)) != CV_OK) cv_cli_fail(st, NULL);
+        char rorigin[64];
+        if (recipe) {   /* the recipe's keys, then the user's layers, which may not contradict them */
+            snprintf(rorigin, sizeof rorigin, "--recipe %s", recipe->name);
+            for (const cv_recipe_kv *kv = recipe->kv; kv->key; kv++)
+                if ((st = cv_cfg_set(cfg, "train", kv->key, kv->value, rorigin)) != CV_OK) cv_cli_fail(st, NULL);
+            if ((st = cv_cfg_set(cfg, "train", "recipe", recipe->name, rorigin)) != CV_OK) cv_cli_fail(st, NULL);
+        }
+        cv_cfg *user = NULL;     /* the user's layers alone, to find contradictions */
+        if ((st = cv_cfg_new(&user)) != CV_OK) cv_cli_fail(st, NULL);
+        for (int layer = 0; layer < 2; layer++) {
+        cv_cfg *c = layer ? user : cfg;
+        if (config_file && (st = cv_cfg_load(c, config_file)) != CV_OK) cv_cli_fail(st, NULL);
         for (int i = 0; i < n_sets; i++) {
             char sec[64], key[64];
             const char *dot = strchr(sets[i], '.'), *eq = strchr(sets[i], '=');
@@ -226,13 +248,27 @@ int main(int argc, char **argv) {
                 cv_cli_usage_error("--set: expected SECTION.KEY=VALUE, got '%s'", sets[i]);
             snprintf(sec, sizeof sec, "%.*s", (int)(dot - sets[i]), sets[i]);
             snprintf(key, sizeof key, "%.*s", (int)(eq - dot - 1), dot + 1);
-            if ((st = cv_cfg_set(cfg, sec, key, eq + 1, "--set")) != CV_OK) cv_cli_fail(st, NULL);
+            if ((st = cv_cfg_set(c, sec, key, eq + 1, "--set")) != CV_OK) cv_cli_fail(st, NULL);
         }
         char v[64];
-        if (batch > 0) { snprintf(v, sizeof v, "%ld", batch); cv_cfg_set(cfg, "train", "batch", v, "--batch"); }
-        if (lr >= 0)   { snprintf(v, sizeof v, "%.17g", lr); cv_cfg_set(cfg, "train", "lr", v, "--lr"); }
-        if (seed >= 0) { snprintf(v, sizeof v, "%ld", seed); cv_cfg_set(cfg, "train", "seed", v, "--seed"); }
-        if (ema >= 0)  { snprintf(v, sizeof v, "%.17g", ema); cv_cfg_set(cfg, "train", "ema", v, "--ema"); }
+        if (batch > 0) { snprintf(v, sizeof v, "%ld", batch); cv_cfg_set(c, "train", "batch", v, "--batch"); }
+        if (lr >= 0)   { snprintf(v, sizeof v, "%.17g", lr); cv_cfg_set(c, "train", "lr", v, "--lr"); }
+        if (seed >= 0) { snprintf(v, sizeof v, "%ld", seed); cv_cfg_set(c, "train", "seed", v, "--seed"); }
+        if (ema >= 0)  { snprintf(v, sizeof v, "%.17g", ema); cv_cfg_set(c, "train", "ema", v, "--ema"); }
+        }
+        const char *uv, *uo;
+        if (cv_cfg_peek(user, "train", "recipe", &uv, &uo))
+            cv_cli_usage_error("%s: [train] recipe = %s: a recipe is chosen with --recipe, which sets its keys", uo, uv);
+        for (const cv_recipe_kv *kv = recipe ? recipe->kv : NULL; kv && kv->key; kv++) {
+            if (!cv_cfg_peek(user, "train", kv->key, &uv, &uo)) continue;
+            char *e1, *e2;
+            double a = strtod(uv, &e1), b = strtod(kv->value, &e2);
+            int same = (*e1 == '\0' && *e2 == '\0' && e1 != uv) ? a == b : !strcmp(uv, kv->value);
+            if (!same)
+                cv_cli_usage_error("--recipe %s sets [train] %s = %s, but %s sets it to %s: drop one of them",
+                                   recipe->name, kv->key, kv->value, uo, uv);
+        }
+        cv_cfg_free(user);
     }
     cv_model_cfg mc;
     cv_train_opts to;

@@ -123,6 +123,13 @@ int cv_cfg_has(const cv_cfg *c, const char *sec, const char *key) {
     return find((cv_cfg *)c, sec, key) != NULL;
 }
 
+int cv_cfg_peek(const cv_cfg *c, const char *sec, const char *key, const char **value, const char **origin) {
+    const cv_cfg_entry *e = find((cv_cfg *)c, sec, key);
+    if (e && value) *value = e->val;
+    if (e && origin) *origin = e->origin;
+    return e != NULL;
+}
+
 cv_status cv_cfg_str(cv_cfg *c, const char *sec, const char *key, const char *def, const char **out) {
     cv_cfg_entry *e = find(c, sec, key);
     if (!e) { *out = def; return CV_OK; }

@@ -33,6 +33,9 @@ cv_status cv_cfg_fraction(cv_cfg *c, const char *sec, const char *key, float def
 /* Comma-separated integers "3,3,2,2" into out[0..max); *n set. */
 cv_status cv_cfg_ints(cv_cfg *c, const char *sec, const char *key, const char *def, long *out, int max, int *n);
 int       cv_cfg_has(const cv_cfg *c, const char *sec, const char *key);
+/* The last definition's value and origin ("file:line", "--set", ...)
+ * without marking it used; 0 if absent. */
+int       cv_cfg_peek(const cv_cfg *c, const char *sec, const char *key, const char **value, const char **origin);
 
 /* CV_ERR_FORMAT naming the first entry no getter consumed. */
 cv_status cv_cfg_check_unused(const cv_cfg *c);

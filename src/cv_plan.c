@@ -48,6 +48,8 @@ struct cv_plan {
     int            *fill_val;     /* the value of a range that is a statistic's gradient (one of them is
                                      the loss, filled with the scale), -1 for merged ranges */
     size_t          act_naive, dact_naive;   /* bytes without liveness reuse, for reports */
+    float          *gw;           /* (n_nodes) the backward weight of a SUM node's gradient (1: the
+                                     loss as built; KL warm-up and free bits change it per step) */
 };
 
 /* Whether a conv node's forward runs the VEC kernels (the vector form of
@@ -220,10 +222,12 @@ cv_status cv_plan_new(cv_ctx *ctx, const cv_graph *g, const cv_tensor *params, c
     p->aux = calloc(2 * (size_t)cv_graph_n_nodes(g) + 1, sizeof *p->aux);
     p->gelu_reuse = calloc((size_t)cv_graph_n_nodes(g) + 1, sizeof *p->gelu_reuse);
     p->stat_off = malloc((size_t)nv * sizeof *p->stat_off);
+    p->gw = malloc(((size_t)cv_graph_n_nodes(g) + 1) * sizeof *p->gw);
+    for (int i = 0; p->gw && i < cv_graph_n_nodes(g); i++) p->gw[i] = 1.0f;
     cv_arena_slot *sv = calloc((size_t)nv, sizeof *sv), *sd = calloc((size_t)nv, sizeof *sd);
     live *la = NULL, *ld = NULL;
     cv_arena_slot *sx = calloc(2 * (size_t)cv_graph_n_nodes(g) + 1, sizeof *sx);
-    if (!p->val || !p->dval || !p->aux || !p->gelu_reuse || !p->stat_off || !sv || !sd || !sx) {
+    if (!p->val || !p->dval || !p->aux || !p->gelu_reuse || !p->stat_off || !p->gw || !sv || !sd || !sx) {
         free(sx);
         st = cv_error(CV_ERR_NOMEM, "out of memory creating a plan");
         goto fail;
@@ -431,7 +435,7 @@ void cv_plan_free(cv_plan *p) {
     cv_arena_release(&p->act);
     cv_arena_release(&p->dact);
     cv_arena_release(&p->stats);
-    free(p->val); free(p->dval); free(p->aux); free(p->gelu_reuse); free(p->stat_off);
+    free(p->val); free(p->dval); free(p->aux); free(p->gelu_reuse); free(p->stat_off); free(p->gw);
     free(p->zero_start); free(p->zero_vals); free(p->set_mask); free(p->kl_sum);
     free(p->fill_start); free(p->fill); free(p->fill_val);
     free(p);
@@ -466,6 +470,21 @@ static uint64_t index0_of(int64_t row0, const int64_t shape[4]) {
 }
 
 void cv_plan_set_noise_row(cv_plan *p, int64_t row0) { p->noise_row0 = row0; }
+
+/* The SUM node that produces value v, or -1. */
+static int sum_node(const cv_graph *g, int v) {
+    if (v < 0 || v >= cv_graph_n_values(g)) return -1;
+    int k = cv_graph_value(g, v)->node;
+    return k >= 0 && cv_graph_node(g, k)->op == CV_OP_SUM ? k : -1;
+}
+
+cv_status cv_plan_set_grad_weight(cv_plan *p, int v, float w) {
+    int k = sum_node(p->g, v);
+    if (k < 0) return cv_error(CV_ERR_ARG, "plan: value %d is not the output of a sum: no gradient weight", v);
+    if (!isfinite(w)) return cv_error(CV_ERR_ARG, "plan: gradient weight %g of value %d is not finite", w, v);
+    p->gw[k] = w;
+    return CV_OK;
+}
 
 /* First noise index of a reparam node's output: global row offset x elements per row. */
 static uint64_t noise_index0(const cv_plan *p, const cv_node *n) {
@@ -547,7 +566,7 @@ static cv_status node_bwd(cv_plan *p, int i, const cv_node *n, uint64_t seed, ui
     case CV_OP_GAUSSKL:
         if (p->kl_sum[i] >= 0) {     /* from the sum's gradient, per sample */
             const cv_node *s = cv_graph_node(p->g, p->kl_sum[i]);
-            return cv_gausskl_sum_bwd(ctx, V(0), V(1), V(2), V(3), &p->dval[s->out], s->p.s, d0, d1, gv(p, n->in[2]),
+            return cv_gausskl_sum_bwd(ctx, V(0), V(1), V(2), V(3), &p->dval[s->out], s->p.s * p->gw[p->kl_sum[i]], d0, d1, gv(p, n->in[2]),
                                       gv(p, n->in[3]), p->set_mask[i]);
         }
         return cv_gausskl_bwd_ex(ctx, V(0), V(1), V(2), V(3), DY, d0, d1, gv(p, n->in[2]), gv(p, n->in[3]),
@@ -555,7 +574,7 @@ static cv_status node_bwd(cv_plan *p, int i, const cv_node *n, uint64_t seed, ui
     case CV_OP_GAUSSNLL:
         return cv_gaussnll_bwd(ctx, V(0), V(1), V(2), DY, d1, gv(p, n->in[2]), n->p.floor);
     case CV_OP_SUM:              /* a fused KL takes the gradient itself */
-        return d0 && p->kl_sum[i] < 0 ? cv_sum_bwd_ex(ctx, DY, d0, n->p.s, p->set_mask[i] & 1) : CV_OK;
+        return d0 && p->kl_sum[i] < 0 ? cv_sum_bwd_ex(ctx, DY, d0, n->p.s * p->gw[i], p->set_mask[i] & 1) : CV_OK;
     case CV_OP_BCAST:    return cv_bcast_bwd(ctx, DY, DP(0));
     }
 fail:
@@ -612,6 +631,7 @@ struct cv_refplan {
     const cv_graph *g;
     double **val, **dval;
     int64_t row0;
+    double  *gw;        /* as cv_plan's */
 };
 
 void cv_refplan_set_noise_row(cv_refplan *r, int64_t row0) { r->row0 = row0; }
@@ -626,7 +646,9 @@ cv_status cv_refplan_new(const cv_graph *g, cv_refplan **out) {
     r->g = g;
     r->val = calloc((size_t)nv, sizeof *r->val);
     r->dval = calloc((size_t)nv, sizeof *r->dval);
-    if (!r->val || !r->dval) { cv_refplan_free(r); return cv_error(CV_ERR_NOMEM, "out of memory"); }
+    r->gw = malloc(((size_t)cv_graph_n_nodes(g) + 1) * sizeof *r->gw);
+    for (int i = 0; r->gw && i < cv_graph_n_nodes(g); i++) r->gw[i] = 1.0;
+    if (!r->val || !r->dval || !r->gw) { cv_refplan_free(r); return cv_error(CV_ERR_NOMEM, "out of memory"); }
     for (int v = 0; v < nv; v++) {
         size_t n = (size_t)numel4(cv_graph_value(g, v)->shape);
         r->val[v] = calloc(n ? n : 1, sizeof(double));
@@ -644,12 +666,19 @@ void cv_refplan_free(cv_refplan *r) {
         if (r->val) free(r->val[v]);
         if (r->dval) free(r->dval[v]);
     }
-    free(r->val); free(r->dval);
+    free(r->val); free(r->dval); free(r->gw);
     free(r);
 }
 
 double *cv_refplan_value(cv_refplan *r, int v) { return r->val[v]; }
 double *cv_refplan_grad(cv_refplan *r, int v)  { return r->dval[v]; }
+
+cv_status cv_refplan_set_grad_weight(cv_refplan *r, int v, double w) {
+    int k = sum_node(r->g, v);
+    if (k < 0) return cv_error(CV_ERR_ARG, "plan: value %d is not the output of a sum: no gradient weight", v);
+    r->gw[k] = w;
+    return CV_OK;
+}
 
 #define SHP(v) (cv_graph_value(g, (v))->shape)
 
@@ -757,7 +786,7 @@ void cv_refplan_backward(cv_refplan *r, double *const *params, double *const *dp
             cv_gaussnll_ref_bwd(x0, r->val[n->in[1]], r->val[n->in[2]], dy, d1, r->dval[n->in[2]], ny, n->p.floor);
             break;
         case CV_OP_SUM:
-            cv_sum_ref_bwd(dy, d0, xs[0], numel4(xs) / xs[0], n->p.s);
+            cv_sum_ref_bwd(dy, d0, xs[0], numel4(xs) / xs[0], n->p.s * r->gw[i]);
             break;
         case CV_OP_BCAST:
             cv_bcast_ref_bwd(dy, dparams[n->par[0]], ys[0], ys[1] * ys[2] * ys[3]);

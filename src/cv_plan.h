@@ -57,6 +57,12 @@ cv_status cv_plan_backward(cv_plan *p, int loss_value, float scale, uint64_t see
 typedef cv_status (*cv_plan_node_hook)(void *user, int node);
 cv_status cv_plan_backward_hooked(cv_plan *p, int loss_value, float scale, uint64_t seed, uint64_t step,
                                   cv_plan_node_hook hook, void *user);
+/* Weight w on the gradient that flows back through the SUM node producing
+ * value v (a per-sample reduction such as a latent group's KL): backward
+ * treats that sum's scale s as s * w; forward and the statistic keep s.
+ * Default 1; may change between steps (KL warm-up, free bits).
+ * CV_ERR_ARG if v is not a sum's output or w is not finite. */
+cv_status cv_plan_set_grad_weight(cv_plan *p, int value, float w);
 /* Blocking read of the stats arena.  stat values appear in order of value
  * id, each with its N floats, followed by the CV_PLAN_N_EXTRA extras;
  * cv_plan_stat_offset gives a value's position.  n = cv_plan_n_stats. */
@@ -73,6 +79,7 @@ void      cv_refplan_free(cv_refplan *r);
 double   *cv_refplan_value(cv_refplan *r, int v);
 double   *cv_refplan_grad(cv_refplan *r, int v);
 void      cv_refplan_set_noise_row(cv_refplan *r, int64_t row0);   /* as cv_plan_set_noise_row */
+cv_status cv_refplan_set_grad_weight(cv_refplan *r, int value, double w);  /* as cv_plan_set_grad_weight */
 void      cv_refplan_forward(cv_refplan *r, double *const *params, uint64_t seed, uint64_t step);
 void      cv_refplan_backward(cv_refplan *r, double *const *params, double *const *dparams,
                               int loss_value, double scale, uint64_t seed, uint64_t step);

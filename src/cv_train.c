@@ -45,7 +45,34 @@ cv_train_opts cv_train_opts_default(void) {
     o.skip_warmup = 50;
     o.ema = 0.0f;
     o.seed = 1;
+    o.lr_min_frac = 0.1f;
     return o;
+}
+
+/* ---- recipes: named sets of [train] keys ---- */
+
+static const cv_recipe recipes[] = {
+    { "paper", "the paper's: RMSprop lr 2e-5, momentum 0.9, weight decay 1e-4, batch 4, no EMA, "
+               "the KL at full weight from the first step",
+      { { "optimizer", "rmsprop" }, { "lr", "2e-5" }, { "alpha", "0.99" }, { "eps", "1e-8" },
+        { "momentum", "0.9" }, { "weight_decay", "1e-4" }, { "batch", "4" }, { "ema", "0" },
+        { "kl_warmup", "0" }, { "free_bits", "0" }, { "lr_warmup", "0" }, { "lr_decay_steps", "0" },
+        { NULL, NULL } } },
+    { "budget", "the best measured for a CPU budget of minutes (doc/science.md): Adam lr 1e-3 after a "
+                "200-step warm-up, EMA 0.999, KL warm-up over 2000 steps, 0.25 free nats per dimension",
+      { { "optimizer", "adam" }, { "lr", "1e-3" }, { "weight_decay", "0" }, { "batch", "4" },
+        { "ema", "0.999" }, { "lr_warmup", "200" }, { "kl_warmup", "2000" }, { "free_bits", "0.25" },
+        { NULL, NULL } } },
+};
+
+const cv_recipe *cv_train_recipe(const char *name) {
+    for (size_t i = 0; i < sizeof recipes / sizeof *recipes; i++)
+        if (!strcmp(recipes[i].name, name)) return &recipes[i];
+    return NULL;
+}
+
+const cv_recipe *cv_train_recipe_at(int i) {
+    return i >= 0 && (size_t)i < sizeof recipes / sizeof *recipes ? &recipes[i] : NULL;
 }
 
 /* A decay factor of [train] in [0, 1); why: what 1 would do, for the message. */
@@ -82,6 +109,16 @@ cv_status cv_train_opts_read(cv_cfg *c, cv_train_opts *o) {
     CV_TRY(cv_cfg_int(c, "train", "skip_warmup", o->skip_warmup, 0, 1000000, &v)); o->skip_warmup = (int)v;
     CV_TRY(read_fraction(c, "ema", 0.0f, "at 1 the average keeps the initial weights; 0 turns it off", &o->ema));
     CV_TRY(cv_cfg_int(c, "train", "seed", 1, 0, 0x7fffffffL, &v)); o->seed = (uint64_t)v;
+    CV_TRY(cv_cfg_str(c, "train", "recipe", "", &s));
+    if (*s && !cv_train_recipe(s))
+        return cv_error(CV_ERR_FORMAT, "[train] recipe = '%s': no such recipe (paper or budget)", s);
+    snprintf(o->recipe, sizeof o->recipe, "%s", s);
+    CV_TRY(cv_cfg_int(c, "train", "kl_warmup", 0, 0, 100000000L, &v)); o->kl_warmup = (int)v;
+    CV_TRY(cv_cfg_double(c, "train", "free_bits", 0, 0, 100, &d)); o->free_bits = (float)d;
+    CV_TRY(cv_cfg_int(c, "train", "free_bits_max_res", 0, 0, 65536, &v)); o->free_bits_max_res = (int)v;
+    CV_TRY(cv_cfg_int(c, "train", "lr_warmup", 0, 0, 100000000L, &v)); o->lr_warmup = (int)v;
+    CV_TRY(cv_cfg_int(c, "train", "lr_decay_steps", 0, 0, 1000000000L, &v)); o->lr_decay_steps = (int)v;
+    CV_TRY(cv_cfg_double(c, "train", "lr_min_frac", 0.1, 0, 1, &d)); o->lr_min_frac = (float)d;
 fail:
     return st;
 }
@@ -235,6 +272,44 @@ static cv_status fill_stats(cv_trainer *t, int n_valid, cv_step_stats *s) {
     return CV_OK;
 }
 
+/* This step's learning-rate factor: linear warm-up, then an optional cosine. */
+static double lr_factor(const cv_train_opts *o, int64_t step) {
+    double f = 1.0;
+    if (o->lr_warmup > 0 && step < o->lr_warmup) f = (double)(step + 1) / o->lr_warmup;
+    else if (o->lr_decay_steps > o->lr_warmup) {
+        double u = (double)(step - o->lr_warmup) / (double)(o->lr_decay_steps - o->lr_warmup);
+        u = u > 1 ? 1 : u;
+        f = o->lr_min_frac + (1 - o->lr_min_frac) * 0.5 * (1 + cos(3.14159265358979323846 * u));
+    }
+    return f;
+}
+
+/* The weight of each group's KL in this step's gradient: the warm-up's
+ * beta, and 0 for a group under its free bits in this batch (which takes
+ * a read of the forward's statistics, summed over the ranks). */
+static cv_status set_kl_weights(cv_trainer *t, cv_step_stats *s) {
+    cv_status st = CV_OK;
+    const cv_train_opts *o = &t->o;
+    double beta = o->kl_warmup > 0 && t->step < o->kl_warmup ? (double)(t->step + 1) / o->kl_warmup : 1.0;
+    for (int g = 0; g < t->io.n_groups; g++) s->kl_weight[g] = beta;
+    if (o->free_bits > 0) {
+        cv_step_stats fw;
+        CV_TRY(cv_plan_read_stats(t->plan, t->stats));
+        CV_TRY(fill_stats(t, o->batch, &fw));
+        const cv_model_cfg *mc = cv_model_config(t->m);
+        double per = (double)mc->channels * mc->size * mc->size;      /* the stat is nats per pixel value */
+        for (int g = 0; g < t->io.n_groups; g++) {
+            const int64_t *sh = cv_graph_value(t->g, t->io.mq[g])->shape;
+            double dim = (double)(sh[1] * sh[2] * sh[3]);
+            if ((o->free_bits_max_res <= 0 || t->io.group_res[g] <= o->free_bits_max_res) && fw.kl_group[g] * per < o->free_bits * dim)
+                s->kl_weight[g] = 0.0;
+        }
+    }
+    for (int g = 0; g < t->io.n_groups; g++) CV_TRY(cv_plan_set_grad_weight(t->plan, t->io.kl[g], (float)s->kl_weight[g]));
+fail:
+    return st;
+}
+
 cv_status cv_trainer_step(cv_trainer *t, const float *batch, cv_step_stats *s) {
     cv_status st = CV_OK;
     cv_ctx *ctx = t->ctx;
@@ -250,6 +325,17 @@ cv_status cv_trainer_step(cv_trainer *t, const float *batch, cv_step_stats *s) {
     CV_TRY(cv_plan_upload(t->plan, t->io.x, batch + (size_t)t->row0 * t->row_floats));
     CV_TRY(cv_arena_zero(cv_model_arena(t->m, CV_ARENA_GRADS), ctx));
     CV_TRY(cv_plan_forward(t->plan, t->o.seed, (uint64_t)t->step));
+    double klw[CV_MAX_GROUPS];
+    {
+        cv_step_stats w;
+        CV_TRY(set_kl_weights(t, &w));
+        memcpy(klw, w.kl_weight, sizeof klw);
+    }
+    double lrf = lr_factor(&t->o, t->step);
+    cv_rmsprop_opts rms = t->o.rms;
+    cv_adam_opts adam = t->o.adam;
+    rms.lr = (float)(rms.lr * lrf);
+    adam.lr = (float)(adam.lr * lrf);
     if (t->sync) {      /* scale 1/B on every rank, then the sum over the ranks */
         CV_TRY(cv_gradsync_begin(t->sync));
         CV_TRY(cv_plan_backward_hooked(t->plan, t->io.loss, 1.0f / (float)t->o.batch, t->o.seed, (uint64_t)t->step,
@@ -262,17 +348,19 @@ cv_status cv_trainer_step(cv_trainer *t, const float *batch, cv_step_stats *s) {
     for (int c = 0; c < t->n_chunks; c++) {
         if (t->o.optimizer == 0)
             CV_TRY(cv_rmsprop_step(ctx, &t->chunk[CV_ARENA_PARAMS][c], &t->chunk[CV_ARENA_GRADS][c],
-                                   &t->chunk[CV_ARENA_OPT1][c], &t->chunk[CV_ARENA_OPT2][c], &t->o.rms, &dec,
+                                   &t->chunk[CV_ARENA_OPT1][c], &t->chunk[CV_ARENA_OPT2][c], &rms, &dec,
                                    t->o.grad_clip, thr));
         else
             CV_TRY(cv_adam_step(ctx, &t->chunk[CV_ARENA_PARAMS][c], &t->chunk[CV_ARENA_GRADS][c],
-                                &t->chunk[CV_ARENA_OPT1][c], &t->chunk[CV_ARENA_OPT2][c], &t->o.adam,
+                                &t->chunk[CV_ARENA_OPT1][c], &t->chunk[CV_ARENA_OPT2][c], &adam,
                                 t->step - t->skipped + 1, &dec, t->o.grad_clip, thr));
         if (t->o.ema > 0)
             CV_TRY(cv_ema_step(ctx, &t->chunk[CV_ARENA_EMA][c], &t->chunk[CV_ARENA_PARAMS][c], t->o.ema, &flag));
     }
     CV_TRY(cv_plan_read_stats(t->plan, t->stats));
     CV_TRY(fill_stats(t, t->o.batch, s));
+    memcpy(s->kl_weight, klw, sizeof klw);
+    s->lr = t->o.optimizer == 0 ? rms.lr : adam.lr;
     const float *ex = t->stats + cv_plan_n_stats(t->plan) - CV_PLAN_N_EXTRA;
     s->gnorm = sqrt((double)ex[0]);
     s->skip_threshold = thr;

@@ -37,6 +37,21 @@ typedef struct cv_train_opts {
     float    skip_factor;    /* skip when norm > factor * median of recent norms (<= 0: only non-finite); 10 */
     int      skip_warmup;    /* steps before adaptive skipping starts; 50 */
     float    ema;            /* EMA decay of the weights, 0 = off */
+    /* the KL's weight in the gradient (issue 11; all 0 in the paper's recipe):
+     * beta = min(1, (step + 1) / kl_warmup) on every group's KL (0: 1 from
+     * the start); free bits (Kingma et al. 2016): a group whose batch-mean
+     * KL is below free_bits x its dimensions (nats) gets no KL gradient in
+     * that step, so the encoder may use it freely up to that much.  The
+     * statistics always report the true KL; the loss optimised is
+     * recon + sum_g w_g KL_g.  lr_warmup: lr x min(1, (step + 1) / lr_warmup);
+     * lr_decay_steps: then a cosine to lr_min_frac x lr at that step (0: flat). */
+    int      kl_warmup;
+    float    free_bits;
+    int      free_bits_max_res;   /* free bits only for groups of this resolution or less (0: every group) */
+    int      lr_warmup;
+    int      lr_decay_steps;
+    float    lr_min_frac;
+    char     recipe[32];     /* the recipe the keys came from ("" none: the defaults are the paper's) */
     uint64_t seed;
     cv_mpi  *mpi;            /* data-parallel ranks (borrowed); NULL: one process */
     size_t   bucket_bytes;   /* gradient allreduce buckets; 0: one blocking allreduce */
@@ -45,16 +60,31 @@ typedef struct cv_train_opts {
 cv_train_opts cv_train_opts_default(void);
 /* Read [train] from cfg into o (keys: batch, optimizer, lr, alpha, eps,
  * weight_decay, momentum, beta1, beta2, grad_clip, skip_factor,
- * skip_warmup, ema, seed).  The decay factors alpha, momentum, beta1,
+ * skip_warmup, ema, seed, kl_warmup, free_bits, free_bits_max_res, lr_warmup, lr_decay_steps,
+ * lr_min_frac).  The decay factors alpha, momentum, beta1,
  * beta2 and ema must lie in [0, 1) as floats: CV_ERR_FORMAT naming the
  * key, the value and its origin otherwise. */
 cv_status cv_train_opts_read(cv_cfg *cfg, cv_train_opts *o);
+
+/* Recipes: named sets of [train] keys (cosmovae-train --recipe).  "paper"
+ * is the paper's training exactly (the defaults); "budget" the best
+ * measured for a few minutes of CPU (doc/science.md).  [train] recipe
+ * records the name in a run's configuration. */
+typedef struct cv_recipe_kv { const char *key, *value; } cv_recipe_kv;
+typedef struct cv_recipe {
+    const char  *name, *summary;
+    cv_recipe_kv kv[16];     /* [train] keys, NULL-terminated */
+} cv_recipe;
+const cv_recipe *cv_train_recipe(const char *name);   /* NULL if unknown */
+const cv_recipe *cv_train_recipe_at(int i);           /* i-th, NULL past the last */
 
 typedef struct cv_trainer cv_trainer;
 
 typedef struct cv_step_stats {
     double loss, recon, kl;          /* batch means, nats per dim */
     double kl_group[CV_MAX_GROUPS];
+    double kl_weight[CV_MAX_GROUPS]; /* the weight of each group's KL in this step's gradient */
+    double lr;                       /* this step's learning rate */
     int    n_groups;
     double gnorm;                    /* before clipping */
     int    skipped;                  /* this step was skipped (the device's decision) */

@@ -134,4 +134,41 @@ expect_status 1 "16x16\|64x64" "$bin/cosmovae-encode" "$tmp/run" "$top_srcdir/da
 [ ! -e "$tmp/y.nc" ] || fail "a failed encode left output"
 expect_status 2 "-o" "$bin/cosmovae-sample" "$tmp/run"
 expect_status 1 "checkpoint" "$bin/cosmovae-sample" "$tmp/nothing" -o "$tmp/s2"
+# recipes: paper is the defaults exactly (every loss, every KL, every
+# gradient norm; only the timing column may differ), recorded in the run's
+# configuration; budget's KL warm-up and free bits act; bad names and
+# contradictions refused with nothing written
+grep -v '^lr\|^\[train\]' "$cfg" > "$tmp/nolr.cfg"
+"$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --steps 8 --seed 3 -o "$tmp/rdef" -q 2>/dev/null
+"$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --steps 8 --seed 3 -o "$tmp/rpap" -q --recipe paper 2>/dev/null
+cut -d, -f1-8,10- "$tmp/rdef/train.csv" > "$tmp/rdef.csv"
+cut -d, -f1-8,10- "$tmp/rpap/train.csv" > "$tmp/rpap.csv"
+cmp -s "$tmp/rdef.csv" "$tmp/rpap.csv" || fail "--recipe paper does not train as the defaults do"
+grep -q '^recipe = paper' "$tmp/rpap/config.ini" || fail "the run's configuration does not record the recipe"
+grep -q '^recipe' "$tmp/rdef/config.ini" && fail "a run without --recipe records one"
+"$bin/cosmovae-train" "$data" --resume --steps 10 -o "$tmp/rpap" -q 2>/dev/null || fail "resume of a run with a recipe"
+"$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --steps 8 --seed 3 -o "$tmp/rbud" -q --recipe budget 2>/dev/null
+grep -q '^optimizer = adam' "$tmp/rbud/config.ini" && grep -q '^recipe = budget' "$tmp/rbud/config.ini" \
+    || fail "--recipe budget: its keys are not in the configuration"
+cut -d, -f1-8,10- "$tmp/rbud/train.csv" > "$tmp/rbud.csv"
+cmp -s "$tmp/rdef.csv" "$tmp/rbud.csv" && fail "--recipe budget trains as the defaults do"
+expect_status 2 "unknown recipe 'fast'" "$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --recipe fast -o "$tmp/rx"
+expect_status 2 "recipe budget sets \[train\] lr = 1e-3, but --lr sets it to 0.01" \
+    "$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --recipe budget --lr 0.01 -o "$tmp/rx"
+expect_status 2 "recipe paper sets \[train\] lr = 2e-5, but .*tiny16.cfg:[0-9]* sets it to 1e-3" \
+    "$bin/cosmovae-train" "$data" --config "$cfg" --recipe paper -o "$tmp/rx"
+expect_status 2 "free_bits = 0.25, but --set sets it to 1" \
+    "$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --recipe budget --set train.free_bits=1 -o "$tmp/rx"
+expect_status 2 "a recipe is chosen with --recipe" "$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --set train.recipe=paper -o "$tmp/rx"
+expect_status 2 "drop.*--recipe" "$bin/cosmovae-train" --resume -o "$tmp/rpap" --recipe paper
+[ ! -e "$tmp/rx" ] || fail "a refused recipe left a run directory"
+"$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --recipe paper --lr 2e-5 --steps 1 -o "$tmp/rsame" -q 2>/dev/null \
+    || fail "an option equal to the recipe's value is refused"
+# a run from before recipes (no recipe key in its configuration) resumes
+"$bin/cosmovae-train" "$data" --resume --steps 10 -o "$tmp/rdef" -q 2>/dev/null || fail "resume of a run without a recipe"
+# a time limit without a step target: progress every 10 s on a pipe, not every step
+"$bin/cosmovae-train" "$data" --config "$cfg" --time-limit 3 -o "$tmp/rt" 2> "$tmp/prog"
+n=$(grep -c 'training: [0-9]* steps' "$tmp/prog" || true)
+[ "$n" -ge 1 ] && [ "$n" -le 3 ] || { head -5 "$tmp/prog" >&2; fail "$n progress lines in 3 s on a pipe"; }
+grep -q 'training: [0-9]*/0 steps' "$tmp/prog" && fail "progress shows a total of 0 steps"
 echo "cli-train: all checks passed"

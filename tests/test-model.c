@@ -73,6 +73,15 @@ static void make_batch(float *x, int64_t N, int C, int S, uint64_t seed) {
                 }
 }
 
+/* A trainer from the weights pf with a zero optimizer state. */
+static cv_status start_trainer(cv_ctx *ctx, cv_model *m, const cv_train_opts *to, const float *pf, cv_trainer **tr) {
+    cv_status st = cv_trainer_new(ctx, m, to, tr);
+    if (st == CV_OK) st = cv_model_upload(m, CV_ARENA_PARAMS, pf);
+    if (st == CV_OK) st = cv_arena_zero(cv_model_arena(m, CV_ARENA_OPT1), ctx);
+    if (st == CV_OK) st = cv_arena_zero(cv_model_arena(m, CV_ARENA_OPT2), ctx);
+    return st;
+}
+
 int main(void) {
     cv_hdf5_no_atexit();          /* as the programs do: the full-disk case below */
     tap_begin();
@@ -166,10 +175,7 @@ int main(void) {
         to.batch = (int)N; to.seed = w.seed;
         to.rms.lr = 1e-3f; to.grad_clip = 0; to.skip_factor = 0;
         cv_trainer *tr = NULL;
-        st = cv_trainer_new(ctx, w.m, &to, &tr);
-        if (st == CV_OK) st = cv_model_upload(w.m, CV_ARENA_PARAMS, pf);
-        if (st == CV_OK) st = cv_arena_zero(cv_model_arena(w.m, CV_ARENA_OPT1), ctx);
-        if (st == CV_OK) st = cv_arena_zero(cv_model_arena(w.m, CV_ARENA_OPT2), ctx);
+        st = start_trainer(ctx, w.m, &to, pf, &tr);
         double *v = calloc(w.nf, sizeof *v), *buf = calloc(w.nf, sizeof *buf);
         cv_chk_f2d(pf, pd, w.nf);
         double worst = 0;
@@ -186,6 +192,65 @@ int main(void) {
             CV_CHECK_DIAG("step %d: device loss %.7f, reference %.7f", k, s.loss, lr);
         }
         CV_CHECK_OK(st == CV_OK && worst < 1e-4, "%d RMSprop steps: device and reference losses agree (worst rel diff %.2e)", K, worst);
+        free(v); free(buf);
+        cv_trainer_free(tr);
+    }
+
+    /* 3b. KL warm-up, free bits and lr warm-up: the same steps on the
+     *     reference path, with the weights the trainer must choose */
+    {
+        const int K = 5;
+        cv_train_opts to = cv_train_opts_default();
+        to.batch = (int)N; to.seed = w.seed;
+        to.rms.lr = 1e-3f; to.grad_clip = 0; to.skip_factor = 0;
+        to.kl_warmup = 4; to.lr_warmup = 3;
+        cv_chk_f2d(pf, pd, w.nf);
+        w.step = 0;
+        ref_loss(&w);
+        double lo = INFINITY, hi = 0, per = 3.0 * 8 * 8;   /* per-dimension KL of each group at the start */
+        int64_t gdim[CV_MAX_GROUPS];
+        for (int g = 0; g < w.io.n_groups; g++) {
+            const int64_t *sh = cv_graph_value(w.g, w.io.mq[g])->shape;
+            gdim[g] = sh[1] * sh[2] * sh[3];
+            const double *k = cv_refplan_value(w.ref, w.io.kl[g]);
+            double kd = (k[0] + k[1]) / 2 * per / (double)gdim[g];
+            lo = fmin(lo, kd); hi = fmax(hi, kd);
+        }
+        to.free_bits = (float)sqrt(lo * hi);          /* some groups under it, some over */
+        cv_trainer *tr = NULL;
+        st = start_trainer(ctx, w.m, &to, pf, &tr);
+        double *v = calloc(w.nf, sizeof *v), *buf = calloc(w.nf, sizeof *buf);
+        double worst = 0;
+        int wrong_w = 0, n_free = 0, n_paid = 0;
+        for (int k = 0; k < K && st == CV_OK; k++) {
+            cv_step_stats s;
+            st = cv_trainer_step(tr, x, &s);
+            w.step = (uint64_t)k;
+            double lr = ref_loss(&w);
+            double beta = k < 4 ? (k + 1) / 4.0 : 1.0;
+            for (int g = 0; g < w.io.n_groups; g++) {
+                const double *kl = cv_refplan_value(w.ref, w.io.kl[g]);
+                double want = (kl[0] + kl[1]) / 2 * per < to.free_bits * gdim[g] ? 0.0 : beta;
+                n_free += want == 0; n_paid += want != 0;
+                if (fabs(s.kl_weight[g] - want) > 1e-12) {
+                    wrong_w++;
+                    CV_CHECK_DIAG("step %d group %d: KL weight %g, want %g", k, g, s.kl_weight[g], want);
+                }
+                cv_refplan_set_grad_weight(w.ref, w.io.kl[g], want);
+            }
+            memset(gd, 0, w.nf * sizeof *gd);
+            cv_refplan_backward(w.ref, w.rp, w.rdp, w.io.loss, 1.0 / N, w.seed, w.step);
+            cv_rmsprop_opts ro = to.rms;
+            ro.lr = (float)(to.rms.lr * (k < 3 ? (k + 1) / 3.0 : 1.0));
+            if (fabs(s.lr - ro.lr) > 1e-12) { wrong_w++; CV_CHECK_DIAG("step %d: lr %g, want %g", k, s.lr, ro.lr); }
+            cv_rmsprop_ref(pd, gd, v, buf, w.nf, &ro, 1.0);
+            double rel = fabs(s.loss - lr) / (1 + fabs(lr));
+            if (rel > worst) worst = rel;
+        }
+        for (int g = 0; g < w.io.n_groups; g++) cv_refplan_set_grad_weight(w.ref, w.io.kl[g], 1.0);
+        CV_CHECK_OK(st == CV_OK && wrong_w == 0 && n_free > 0 && n_paid > 0 && worst < 1e-4,
+                    "%d steps with KL warm-up, free bits (%.3g nats/dim: %d group-steps free, %d paid) and lr warm-up "
+                    "follow the reference (worst rel loss diff %.2e)", K, to.free_bits, n_free, n_paid, worst);
         free(v); free(buf);
         cv_trainer_free(tr);
     }
