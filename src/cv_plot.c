@@ -249,38 +249,47 @@ cv_status cv_plot_scatter(cv_plot *p, const float *x, const float *y, const doub
     return CV_OK;
 }
 
-cv_status cv_plot_loglog(cv_plot *p, const cv_plot_series *s, int n_series, const char *title, const char *xlabel,
-                         const char *ylabel) {
-    if (n_series < 1 || n_series > 6) return cv_error(CV_ERR_ARG, "log-log panel with %d series (1..6)", n_series);
+/* A coordinate on a log (lg) or linear axis, and whether it can be drawn. */
+static int drawable(double v, int lg) { return lg ? v > 0 && isfinite(v) : isfinite(v); }
+static double axis_t(double v, int lg) { return lg ? log10(v) : v; }
+
+/* Line panel: log-log (lg 1) or linear (lg 0, y range [ylo, yhi] when
+ * ylo < yhi); legend at `legend_pos`. */
+static cv_status lines_panel(cv_plot *p, const cv_plot_series *s, int n_series, const char *title, const char *xlabel,
+                             const char *ylabel, int lg, double ylo, double yhi, PLINT legend_pos) {
+    if (n_series < 1 || n_series > 6) return cv_error(CV_ERR_ARG, "line panel with %d series (1..6)", n_series);
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
     int nmax = 0;
     for (int k = 0; k < n_series; k++) {
         if (s[k].n > nmax) nmax = s[k].n;
         for (int i = 0; i < s[k].n; i++) {
-            if (!(s[k].x[i] > 0) || !isfinite(s[k].x[i])) continue;
-            /* the range covers curves and upper band edges; a lower edge
-               more than a decade under its curve is cut at the bottom */
-            double v[3] = { s[k].y[i], s[k].lo ? fmax(s[k].lo[i], 0.1 * s[k].y[i]) : NAN, s[k].hi ? s[k].hi[i] : NAN };
+            if (!drawable(s[k].x[i], lg)) continue;
+            /* the range covers curves and upper band edges; on log axes a
+               lower edge more than a decade under its curve is cut at the bottom */
+            double v[3] = { s[k].y[i], s[k].lo ? (lg ? fmax(s[k].lo[i], 0.1 * s[k].y[i]) : s[k].lo[i]) : NAN,
+                            s[k].hi ? s[k].hi[i] : NAN };
             for (int j = 0; j < 3; j++)
-                if (v[j] > 0 && isfinite(v[j])) {
+                if (drawable(v[j], lg)) {
                     y0 = fmin(y0, v[j]); y1 = fmax(y1, v[j]);
                     x0 = fmin(x0, s[k].x[i]); x1 = fmax(x1, s[k].x[i]);
                 }
         }
     }
     if (!isfinite(x0) || !isfinite(y0))
-        return cv_error(CV_ERR_ARG, "log-log panel '%s': no positive values to draw", title ? title : "");
-    double lx0 = log10(x0), lx1 = log10(x1), ly0 = log10(y0), ly1 = log10(y1);
+        return cv_error(CV_ERR_ARG, "line panel '%s': no %svalues to draw", title ? title : "", lg ? "positive " : "finite ");
+    double lx0 = axis_t(x0, lg), lx1 = axis_t(x1, lg), ly0 = axis_t(y0, lg), ly1 = axis_t(y1, lg);
+    if (!lg && ylo < yhi) { ly0 = ylo; ly1 = yhi; }
     if (lx1 - lx0 < 1e-6) { lx0 -= 0.5; lx1 += 0.5; }
     if (ly1 - ly0 < 1e-6) { ly0 -= 0.5; ly1 += 0.5; }
     double padx = 0.02 * (lx1 - lx0), pady = 0.05 * (ly1 - ly0);
     lx0 -= padx; lx1 += padx; ly0 -= pady; ly1 += pady;
     PLFLT *px = malloc(2 * (size_t)nmax * sizeof *px), *py = malloc(2 * (size_t)nmax * sizeof *py);
-    if (!px || !py) { free(px); free(py); return cv_error(CV_ERR_NOMEM, "log-log panel"); }
+    if (!px || !py) { free(px); free(py); return cv_error(CV_ERR_NOMEM, "line panel"); }
     panel_begin(p);
     cell_vpor(p, 0.20, 0.96, 0.17, 0.86);
     plwind(lx0, lx1, ly0, ly1);
-    plbox("bclnst", 0, 0, "bclnstv", 0, 0);
+    if (lg) plbox("bclnst", 0, 0, "bclnstv", 0, 0);
+    else plbox("bcnst", 0, 0, "bcnstv", 0, 0);
     pllab(xlabel ? xlabel : "", ylabel ? ylabel : "", "");
     if (title) plmtex("t", 1.3, 0.5, 0.5, title);
     /* bands first, translucent, over each run of valid points */
@@ -290,15 +299,15 @@ cv_status cv_plot_loglog(cv_plot *p, const cv_plot_series *s, int n_series, cons
         plcol0(2 + k);
         for (int i = 0; i < s[k].n;) {
             int m = 0;
-            while (i < s[k].n && s[k].x[i] > 0 && s[k].hi[i] > 0 && isfinite(s[k].hi[i])) {
-                px[m] = log10(s[k].x[i]);
-                py[m] = log10(s[k].hi[i]);
+            while (i < s[k].n && drawable(s[k].x[i], lg) && drawable(s[k].hi[i], lg)) {
+                px[m] = axis_t(s[k].x[i], lg);
+                py[m] = fmin(axis_t(s[k].hi[i], lg), ly1);
                 m++; i++;
             }
             for (int j = m - 1; j >= 0; j--) {
                 double lo = s[k].lo[i - m + j];
                 px[2 * m - 1 - j] = px[j];
-                py[2 * m - 1 - j] = lo > 0 && isfinite(lo) ? fmax(log10(lo), ly0) : ly0;
+                py[2 * m - 1 - j] = drawable(lo, lg) ? fmax(axis_t(lo, lg), ly0) : ly0;
             }
             if (m >= 2) plfill(2 * m, px, py);
             if (m == 0) i++;
@@ -314,12 +323,13 @@ cv_status cv_plot_loglog(cv_plot *p, const cv_plot_series *s, int n_series, cons
         plwidth(2);
         for (int i = 0; i < s[k].n;) {
             int m = 0;
-            while (i < s[k].n && s[k].x[i] > 0 && s[k].y[i] > 0 && isfinite(s[k].y[i])) {
-                px[m] = log10(s[k].x[i]);
-                py[m] = log10(s[k].y[i]);
+            while (i < s[k].n && drawable(s[k].x[i], lg) && drawable(s[k].y[i], lg)) {
+                px[m] = axis_t(s[k].x[i], lg);
+                py[m] = fmax(fmin(axis_t(s[k].y[i], lg), ly1), ly0);
                 m++; i++;
             }
             if (m >= 2) plline(m, px, py);
+            else if (m == 1) plpoin(1, px, py, 17);
             if (m == 0) i++;
         }
         if (s[k].label) {
@@ -333,11 +343,21 @@ cv_status cv_plot_loglog(cv_plot *p, const cv_plot_series *s, int n_series, cons
     if (nl) {
         PLFLT lw, lh;
         PLINT tcol[6] = { 1, 1, 1, 1, 1, 1 };
-        pllegend(&lw, &lh, 0, PL_POSITION_BOTTOM | PL_POSITION_LEFT | PL_POSITION_INSIDE, 0.03, 0.03, 0.12, 0, 1, 1, 0, 0, nl,
+        pllegend(&lw, &lh, 0, legend_pos | PL_POSITION_INSIDE, 0.03, 0.03, 0.12, 0, 1, 1, 0, 0, nl,
                  opt, 0.5, 0.7, 1.5, 0, tcol, texts, NULL, NULL, NULL, NULL, colors, styles, widths, NULL, NULL, NULL, NULL);
     }
     free(px); free(py);
     return CV_OK;
+}
+
+cv_status cv_plot_loglog(cv_plot *p, const cv_plot_series *s, int n_series, const char *title, const char *xlabel,
+                         const char *ylabel) {
+    return lines_panel(p, s, n_series, title, xlabel, ylabel, 1, 0, 0, PL_POSITION_BOTTOM | PL_POSITION_LEFT);
+}
+
+cv_status cv_plot_lines(cv_plot *p, const cv_plot_series *s, int n_series, const char *title, const char *xlabel,
+                        const char *ylabel, double ymin, double ymax) {
+    return lines_panel(p, s, n_series, title, xlabel, ylabel, 0, ymin, ymax, PL_POSITION_BOTTOM | PL_POSITION_RIGHT);
 }
 
 cv_status cv_plot_maps_png(const char *path, const float *maps, int rows, int cols, int h, int w, const cv_plot_panel *panels,

@@ -69,6 +69,11 @@ typedef struct cv_plot_series {
  * down to a decade under their curve. */
 cv_status cv_plot_loglog(cv_plot *p, const cv_plot_series *s, int n_series, const char *title, const char *xlabel,
                          const char *ylabel);
+/* Linear panel of the series (non-finite points left out; a lone point is
+ * drawn as a marker), y over [ymin, ymax] when ymin < ymax (curves and
+ * bands clipped to it), else the data's range; legend bottom right. */
+cv_status cv_plot_lines(cv_plot *p, const cv_plot_series *s, int n_series, const char *title, const char *xlabel,
+                        const char *ylabel, double ymin, double ymax);
 
 /* ---- a grid of maps (for generated-map figures) --------------------------------- */
 

@@ -1,0 +1,153 @@
+#!/bin/sh
+# bench-science.sh -- does the latent code say more than a power spectrum?
+#
+# Makes a CMD-like set (200 simulations x 15 maps of 64^2, 3-D slabs),
+# trains for a fixed wall-clock budget in segments (each ends with a
+# checkpoint; the next resumes it bit-exactly), and after every segment
+# encodes the maps and probes the 256-number code (the posterior mean of
+# the 4x4 group, as the paper) beside the classical baseline
+# (cosmovae-features: binned log P(k), cross-correlations, pixel moments)
+# on the same split.  At the end it samples maps from the prior and
+# compares their mean auto- and cross-spectra with the test maps'.
+#
+#   bench/bench-science.sh [--minutes M] [--segments K] [--recipe NAME]
+#                          [--sims N] [--gen N] [--out DIR] [-- TRAIN-OPTIONS...]
+#
+# Defaults: 20 minutes in 4 segments, the paper recipe (none: no --recipe,
+# the defaults and TRAIN-OPTIONS alone), 200 simulations,
+# 400 generated maps, DIR = bench-science-RECIPE.  Environment:
+# BENCH_SCIENCE_MINUTES, BENCH_SCIENCE_RECIPE, BENCH_SCIENCE_OUT set the
+# same (for `make bench`).  TRAIN-OPTIONS go to every fresh cosmovae-train
+# (e.g. --set train.free_bits=0.25 for an ablation).
+#
+# Writes DIR/r2.csv (minutes,param,r2,r2_lo68,r2_hi68,base_r2,base_lo68,
+# base_hi68,steps), DIR/diag.csv (minutes,group,res,numbers,active,kl),
+# DIR/pk-agree.csv, DIR/summary.md and DIR/science.png.  Takes the budget
+# plus about 5 minutes.  The results of record are in doc/science.md.
+set -eu
+: "${top_srcdir:=.}"
+: "${top_builddir:=.}"
+bin="$top_builddir/src"
+minutes=${BENCH_SCIENCE_MINUTES:-20}
+segments=4
+recipe=${BENCH_SCIENCE_RECIPE:-paper}
+sims=200
+gen=400
+out=${BENCH_SCIENCE_OUT:-}
+die() { echo "bench-science.sh: $*" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+    case $1 in
+    --minutes) [ $# -ge 2 ] || die "--minutes needs a value"; minutes=$2; shift 2 ;;
+    --segments) [ $# -ge 2 ] || die "--segments needs a value"; segments=$2; shift 2 ;;
+    --recipe) [ $# -ge 2 ] || die "--recipe needs a value"; recipe=$2; shift 2 ;;
+    --sims) [ $# -ge 2 ] || die "--sims needs a value"; sims=$2; shift 2 ;;
+    --gen) [ $# -ge 2 ] || die "--gen needs a value"; gen=$2; shift 2 ;;
+    --out) [ $# -ge 2 ] || die "--out needs a value"; out=$2; shift 2 ;;
+    --) shift; break ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option '$1' (--help)" ;;
+    esac
+done
+case $minutes in ''|*[!0-9.]*) die "--minutes: '$minutes' is not a number" ;; esac
+case $segments in ''|*[!0-9]*|0) die "--segments: '$segments' is not a positive integer" ;; esac
+case $sims in ''|*[!0-9]*) die "--sims: '$sims' is not an integer" ;; esac
+[ "$sims" -ge 30 ] || die "--sims: $sims simulations leave too few test simulations to mean anything (>= 30)"
+: "${out:=bench-science-$recipe}"
+for p in cosmovae-mkfields cosmovae-features cosmovae-train cosmovae-encode cosmovae-probe cosmovae-sample cosmovae-pk; do
+    [ -x "$bin/$p" ] || die "$bin/$p: not built (make)"
+done
+plot="$top_builddir/bench/bench-science-plot"
+mkdir -p "$out"
+data="$out/data.nc" feat="$out/features.nc" run="$out/run"
+stamp="sims=$sims size=64 seed=7"
+if [ ! -s "$data" ] || [ "$(cat "$out/data.stamp" 2>/dev/null)" != "$stamp" ]; then
+    echo "== making the data set: $sims simulations x 15 maps of 64^2 (3-D slabs)"
+    "$bin/cosmovae-mkfields" -o "$data" --sims "$sims" --size 64 --seed 7 -q
+    rm -f "$feat"
+    echo "$stamp" > "$out/data.stamp"
+fi
+[ -s "$feat" ] || "$bin/cosmovae-features" "$data" -o "$feat" -q
+seg_s=$(awk -v m="$minutes" -v k="$segments" 'BEGIN { printf "%.0f", m * 60 / k }')
+rm -rf "$run" "$out"/ckpt-*.nc "$out"/lat-*.nc "$out"/probe-*.csv "$out"/diag-*.txt
+echo "minutes,param,r2,r2_lo68,r2_hi68,base_r2,base_lo68,base_hi68,steps" > "$out/r2.csv"
+echo "minutes,group,res,numbers,active,kl" > "$out/diag.csv"
+echo "== recipe $recipe, $minutes minutes of training in $segments segments of $seg_s s"
+s=1
+while [ "$s" -le "$segments" ]; do
+    if [ "$s" = 1 ]; then
+        # --recipe none: the defaults and TRAIN-OPTIONS alone (ablations)
+        if [ "$recipe" = none ]; then set -- "$@"; else set -- --recipe "$recipe" "$@"; fi
+        "$bin/cosmovae-train" "$data" -o "$run" --time-limit "$seg_s" -q "$@" 2> "$out/train-1.log" \
+            || { cat "$out/train-1.log" >&2; exit 1; }
+    else
+        "$bin/cosmovae-train" "$data" -o "$run" --resume --time-limit "$seg_s" -q 2> "$out/train-$s.log" \
+            || { cat "$out/train-$s.log" >&2; exit 1; }
+    fi
+    t=$(awk -v m="$minutes" -v k="$segments" -v s="$s" 'BEGIN { printf "%g", m * s / k }')
+    steps=$(tail -n 1 "$run/train.csv" | cut -d, -f1)
+    cp "$run/checkpoint.nc" "$out/ckpt-$s.nc"
+    "$bin/cosmovae-encode" "$run" "$data" -o "$out/lat-$s.nc" 2> "$out/diag-$s.txt"
+    "$bin/cosmovae-probe" "$out/lat-$s.nc" --baseline "$feat" -o "$out/probe-$s.csv" -q > "$out/probe-$s.txt"
+    awk -F, -v t="$t" -v steps="$steps" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+        { printf "%s,%s,%s,%s,%s,%s,%s,%s,%s\n", t, $c["param"], $c["r2"], $c["r2_lo68"], $c["r2_hi68"],
+                 $c["base_r2"], $c["base_r2_lo68"], $c["base_r2_hi68"], steps }' "$out/probe-$s.csv" >> "$out/r2.csv"
+    # the diagnosis table of cosmovae-encode: group, res, numbers, active (pct), KL
+    awk -v t="$t" '$1 == "cosmovae-encode:" && $2 ~ /^[0-9]+$/ && $3 ~ /x/ {
+        kl = ""; for (i = 6; i <= NF; i++) if ($i ~ /%\)$/) { kl = $(i + 1); break }
+        printf "%s,%s,%s,%s,%s,%s\n", t, $2, $3, $4, $5, kl }' "$out/diag-$s.txt" >> "$out/diag.csv"
+    awk -F, -v t="$t" '$1 == t && $2 == 0 { printf "   %s min (%s steps): probed group %s of %s active, KL %s nats/map\n", t, s, $5, $4, $6 }' \
+        s="$steps" "$out/diag.csv"
+    awk -F, -v t="$t" '$1 == t { printf "     %-7s latent R2 %6.3f [%6.3f, %6.3f]   baseline %6.3f\n", $2, $3, $4, $5, $6 }' "$out/r2.csv"
+    s=$((s + 1))
+done
+echo "== sampling $gen maps; P(k) against the test maps"
+"$bin/cosmovae-sample" "$run" -o "$out/samples" -n "$gen" -q --real "$data"
+"$bin/cosmovae-pk" "$data" "$out/samples/samples.nc" -o "$out/pk" -q > "$out/pk.txt"
+cat "$out/pk.txt"
+echo "spectrum,kmax_agree,first_shell_agrees" > "$out/pk-agree.csv"
+awk '/^  [A-Za-z-]+ +k <= / { printf "%s,%s,1\n", $1, $4 } /no agreement at the first shell/ { printf "%s,0,0\n", $1 }' \
+    "$out/pk.txt" >> "$out/pk-agree.csv"
+if [ -x "$plot" ]; then
+    "$plot" "$out/r2.csv" "$out/diag.csv" "$out/pk/pk.csv" -o "$out/science.png"
+else
+    echo "bench-science.sh: $plot not built (make bench builds it): no figure" >&2
+fi
+# the summary, with the issue's targets checked
+{
+    echo "# Science benchmark: recipe \`$recipe\`, $minutes minutes"
+    echo
+    echo "Data: $sims simulations x 15 maps of 64^2 (cosmovae-mkfields --seed 7), the test split."
+    echo "Device: $("$bin/cosmovae-info" 2>/dev/null | awk '/^Device 0:/ { sub(/^Device 0: */, ""); print; exit }')"
+    echo "Training: $(tail -n 1 "$run/train.csv" | cut -d, -f1) steps."
+    echo
+    echo "## Test R^2 of the linear probe (dense layer), 68% bootstrap over test simulations"
+    echo
+    awk -F, 'NR > 1 { if (!($1 in seen)) { seen[$1] = 1; T[++nt] = $1 } if (!($2 in pseen)) { pseen[$2] = 1; P[++np] = $2 }
+                      v[$1, $2] = sprintf("%.3f [%.2f, %.2f]", $3, $4, $5); b[$2] = $6; bl[$2] = $7; bh[$2] = $8; last[$2] = $3 }
+        END { printf "| parameter |"; for (i = 1; i <= nt; i++) printf " latent, %s min |", T[i]; printf " baseline | target met |\n"
+              printf "|---|"; for (i = 1; i <= nt; i++) printf "---|"; printf "---|---|\n"
+              for (j = 1; j <= np; j++) { p = P[j]; printf "| %s |", p; for (i = 1; i <= nt; i++) printf " %s |", v[T[i], p]
+                  need = b[p] > 0.2; ok = (!need || last[p] >= b[p]) && (p != "Omega_m" || last[p] >= 0.8)
+                  msg = ok ? "yes" : sprintf("no (%+.3f)", (p == "Omega_m" && 0.8 > b[p] ? 0.8 : b[p]) - last[p])
+                  if (!need && p != "Omega_m") msg = "(baseline <= 0.2)"
+                  printf " %.3f [%.2f, %.2f] | %s |\n", b[p], bl[p], bh[p], msg } }' "$out/r2.csv"
+    echo
+    echo "Target: latent >= baseline where the baseline exceeds 0.2, and Omega_m >= 0.8 (\"no (x)\": short by x)."
+    echo
+    echo "## The latent code after $minutes minutes (cosmovae-encode's diagnosis, valid maps)"
+    echo
+    echo "| group | res | numbers | active | KL (nats/map) |"
+    echo "|---|---|---|---|---|"
+    awk -F, -v t="$(tail -n 1 "$out/diag.csv" | cut -d, -f1)" '$1 == t { printf "| %s | %s | %s | %s (%.0f%%) | %s |\n", $2, $3, $4, $5, 100 * $5 / $4, $6 }' "$out/diag.csv"
+    echo
+    echo "## Generated ($gen maps) against test maps: mean P(k) within 10%"
+    echo
+    echo "| spectrum | agree up to k (h/Mpc) | target k >= 5 from the first shell |"
+    echo "|---|---|---|"
+    awk -F, 'NR > 1 { a = $3 ? $2 : "not at the first shell"; ok = ($3 && $2 >= 5) ? "yes" : "no"
+                     printf "| %s | %s | %s |\n", $1, a, ok }' "$out/pk-agree.csv"
+    echo
+    echo "Figure: science.png.  Made by: bench/bench-science.sh --minutes $minutes --segments $segments --recipe $recipe${*:+ -- $*}"
+} > "$out/summary.md"
+echo "== wrote $out/summary.md, $out/r2.csv, $out/diag.csv, $out/pk-agree.csv${plot:+, $out/science.png}"
+cat "$out/summary.md"
