@@ -12,13 +12,13 @@
 
 static const char usage[] =
     "Usage: bench-science-plot R2.csv DIAG.csv PK.csv -o FIG.png\n"
-    "R2.csv: minutes,param,r2,r2_lo68,r2_hi68,base_r2,base_lo68,base_hi68\n"
+    "R2.csv: minutes,param,r2,r2_lo68,r2_hi68,base_r2,base_lo68,base_hi68[,steps,pool_r2]\n"
     "DIAG.csv: minutes,group,res,numbers,active,kl\n"
     "PK.csv: cosmovae-pk's pk.csv of real (A) and generated (B) maps\n";
 
 enum { MAXR = 4096, MAXP = 6, MAXS = 6, MAXK = 512 };
 
-typedef struct { char name[32]; double t[64], r[64], lo[64], hi[64], b[64], blo[64], bhi[64]; int n; } param_rows;
+typedef struct { char name[32]; double t[64], r[64], lo[64], hi[64], b[64], blo[64], bhi[64], pool[64]; int n; } param_rows;
 
 static FILE *open_csv(const char *path, char *line, size_t n) {
     FILE *f = fopen(path, "r");
@@ -59,7 +59,8 @@ int main(int argc, char **argv) {
     int np = 0;
     FILE *fp = open_csv(in[0], line, sizeof line);
     while (fgets(line, sizeof line, fp)) {
-        if (fields(line, f, 16) < 8) continue;
+        int nf = fields(line, f, 16);
+        if (nf < 8) continue;
         int k = 0;
         while (k < np && strcmp(P[k].name, f[1])) k++;
         if (k == np) { if (np == MAXP) continue; snprintf(P[np++].name, sizeof P[0].name, "%s", f[1]); }
@@ -67,6 +68,7 @@ int main(int argc, char **argv) {
         if (r->n == 64) continue;
         r->t[r->n] = num(f[0]); r->r[r->n] = num(f[2]); r->lo[r->n] = num(f[3]); r->hi[r->n] = num(f[4]);
         r->b[r->n] = num(f[5]); r->blo[r->n] = num(f[6]); r->bhi[r->n] = num(f[7]);
+        r->pool[r->n] = nf >= 10 ? num(f[9]) : NAN;     /* the pooled code of every group, when probed */
         r->n++;
     }
     fclose(fp);
@@ -109,13 +111,15 @@ int main(int argc, char **argv) {
     for (int k = 0; k < 6 && st == CV_OK; k++) {
         if (k >= np) { cv_plot_skip(p); continue; }
         param_rows *r = &P[k];
-        cv_plot_series s[2] = {
+        cv_plot_series s[3] = {
             { r->t, r->r, r->lo, r->hi, r->n, { blue[0], blue[1], blue[2] }, 0, "latent code (4x4 group)" },
             { r->t, r->b, r->blo, r->bhi, r->n, { orange[0], orange[1], orange[2] }, 1, "classical baseline" },
+            { r->t, r->pool, NULL, NULL, r->n, { 44, 160, 44 }, 0, "pooled, all groups" },
         };
+        int ns3 = isfinite(r->pool[0]) ? 3 : 2;
         char title[64];
         snprintf(title, sizeof title, "%.24s: test R#u2#d (68%% bootstrap)", r->name);
-        st = cv_plot_lines(p, s, 2, title, "training time (minutes)", "R#u2#d", -0.5, 1.0);
+        st = cv_plot_lines(p, s, ns3, title, "training time (minutes)", "R#u2#d", -0.5, 1.0);
     }
     if (st == CV_OK && nd > 0) {
         cv_plot_series s[1] = { { dt, da, NULL, NULL, nd, { blue[0], blue[1], blue[2] }, 0, "active units (%)" } };

@@ -21,8 +21,8 @@
 # (e.g. --set train.free_bits=0.25 for an ablation).
 #
 # Writes DIR/r2.csv (minutes,param,r2,r2_lo68,r2_hi68,base_r2,base_lo68,
-# base_hi68,steps), DIR/diag.csv (minutes,group,res,numbers,active,kl),
-# DIR/pk-agree.csv, DIR/summary.md and DIR/science.png.  Takes the budget
+# base_hi68,steps,pool_r2: the last the pooled code of every group),
+# DIR/diag.csv (minutes,group,res,numbers,active,kl), DIR/pk-agree.csv, DIR/summary.md and DIR/science.png.  Takes the budget
 # plus about 5 minutes.  The results of record are in doc/science.md.
 set -eu
 : "${top_srcdir:=.}"
@@ -53,6 +53,7 @@ case $segments in ''|*[!0-9]*|0) die "--segments: '$segments' is not a positive 
 case $sims in ''|*[!0-9]*) die "--sims: '$sims' is not an integer" ;; esac
 [ "$sims" -ge 30 ] || die "--sims: $sims simulations leave too few test simulations to mean anything (>= 30)"
 : "${out:=bench-science-$recipe}"
+train_args="$*"
 for p in cosmovae-mkfields cosmovae-features cosmovae-train cosmovae-encode cosmovae-probe cosmovae-sample cosmovae-pk; do
     [ -x "$bin/$p" ] || die "$bin/$p: not built (make)"
 done
@@ -68,8 +69,8 @@ if [ ! -s "$data" ] || [ "$(cat "$out/data.stamp" 2>/dev/null)" != "$stamp" ]; t
 fi
 [ -s "$feat" ] || "$bin/cosmovae-features" "$data" -o "$feat" -q
 seg_s=$(awk -v m="$minutes" -v k="$segments" 'BEGIN { printf "%.0f", m * 60 / k }')
-rm -rf "$run" "$out"/ckpt-*.nc "$out"/lat-*.nc "$out"/probe-*.csv "$out"/diag-*.txt
-echo "minutes,param,r2,r2_lo68,r2_hi68,base_r2,base_lo68,base_hi68,steps" > "$out/r2.csv"
+rm -rf "$run" "$out"/ckpt-*.nc "$out"/lat-*.nc "$out"/pool-*.nc "$out"/probe-*.csv "$out"/diag-*.txt
+echo "minutes,param,r2,r2_lo68,r2_hi68,base_r2,base_lo68,base_hi68,steps,pool_r2" > "$out/r2.csv"
 echo "minutes,group,res,numbers,active,kl" > "$out/diag.csv"
 echo "== recipe $recipe, $minutes minutes of training in $segments segments of $seg_s s"
 s=1
@@ -88,16 +89,22 @@ while [ "$s" -le "$segments" ]; do
     cp "$run/checkpoint.nc" "$out/ckpt-$s.nc"
     "$bin/cosmovae-encode" "$run" "$data" -o "$out/lat-$s.nc" 2> "$out/diag-$s.txt"
     "$bin/cosmovae-probe" "$out/lat-$s.nc" --baseline "$feat" -o "$out/probe-$s.csv" -q > "$out/probe-$s.txt"
-    awk -F, -v t="$t" -v steps="$steps" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
-        { printf "%s,%s,%s,%s,%s,%s,%s,%s,%s\n", t, $c["param"], $c["r2"], $c["r2_lo68"], $c["r2_hi68"],
-                 $c["base_r2"], $c["base_r2_lo68"], $c["base_r2_hi68"], steps }' "$out/probe-$s.csv" >> "$out/r2.csv"
+    # beside it, not in its place: the pooled code of every group (spatial
+    # mean and std per latent channel, cosmovae-encode --pool --all-groups)
+    "$bin/cosmovae-encode" "$run" "$data" -o "$out/pool-$s.nc" --pool --all-groups --no-diag -q
+    "$bin/cosmovae-probe" "$out/pool-$s.nc" -o "$out/probe-pool-$s.csv" -q > "$out/probe-pool-$s.txt"
+    awk -F, 'NR == FNR { if (FNR == 1) { for (i = 1; i <= NF; i++) q[$i] = i } else pool[$q["param"]] = $q["r2"]; next }
+        FNR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+        { printf "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", t, $c["param"], $c["r2"], $c["r2_lo68"], $c["r2_hi68"],
+                 $c["base_r2"], $c["base_r2_lo68"], $c["base_r2_hi68"], steps, pool[$c["param"]] }' t="$t" steps="$steps" \
+        "$out/probe-pool-$s.csv" "$out/probe-$s.csv" >> "$out/r2.csv"
     # the diagnosis table of cosmovae-encode: group, res, numbers, active (pct), KL
     awk -v t="$t" '$1 == "cosmovae-encode:" && $2 ~ /^[0-9]+$/ && $3 ~ /x/ {
         kl = ""; for (i = 6; i <= NF; i++) if ($i ~ /%\)$/) { kl = $(i + 1); break }
         printf "%s,%s,%s,%s,%s,%s\n", t, $2, $3, $4, $5, kl }' "$out/diag-$s.txt" >> "$out/diag.csv"
     awk -F, -v t="$t" '$1 == t && $2 == 0 { printf "   %s min (%s steps): probed group %s of %s active, KL %s nats/map\n", t, s, $5, $4, $6 }' \
         s="$steps" "$out/diag.csv"
-    awk -F, -v t="$t" '$1 == t { printf "     %-7s latent R2 %6.3f [%6.3f, %6.3f]   baseline %6.3f\n", $2, $3, $4, $5, $6 }' "$out/r2.csv"
+    awk -F, -v t="$t" '$1 == t { printf "     %-7s latent R2 %6.3f [%6.3f, %6.3f]   baseline %6.3f   pooled all groups %6.3f\n", $2, $3, $4, $5, $6, $10 }' "$out/r2.csv"
     s=$((s + 1))
 done
 echo "== sampling $gen maps; P(k) against the test maps"
@@ -123,16 +130,19 @@ fi
     echo "## Test R^2 of the linear probe (dense layer), 68% bootstrap over test simulations"
     echo
     awk -F, 'NR > 1 { if (!($1 in seen)) { seen[$1] = 1; T[++nt] = $1 } if (!($2 in pseen)) { pseen[$2] = 1; P[++np] = $2 }
-                      v[$1, $2] = sprintf("%.3f [%.2f, %.2f]", $3, $4, $5); b[$2] = $6; bl[$2] = $7; bh[$2] = $8; last[$2] = $3 }
-        END { printf "| parameter |"; for (i = 1; i <= nt; i++) printf " latent, %s min |", T[i]; printf " baseline | target met |\n"
-              printf "|---|"; for (i = 1; i <= nt; i++) printf "---|"; printf "---|---|\n"
+                      v[$1, $2] = sprintf("%.3f [%.2f, %.2f]", $3, $4, $5); b[$2] = $6; bl[$2] = $7; bh[$2] = $8; last[$2] = $3
+                      pool[$2] = $10 }
+        END { printf "| parameter |"; for (i = 1; i <= nt; i++) printf " latent, %s min |", T[i]; printf " baseline | target met | pooled all groups, end |\n"
+              printf "|---|"; for (i = 1; i <= nt; i++) printf "---|"; printf "---|---|---|\n"
               for (j = 1; j <= np; j++) { p = P[j]; printf "| %s |", p; for (i = 1; i <= nt; i++) printf " %s |", v[T[i], p]
                   need = b[p] > 0.2; ok = (!need || last[p] >= b[p]) && (p != "Omega_m" || last[p] >= 0.8)
                   msg = ok ? "yes" : sprintf("no (%+.3f)", (p == "Omega_m" && 0.8 > b[p] ? 0.8 : b[p]) - last[p])
                   if (!need && p != "Omega_m") msg = "(baseline <= 0.2)"
-                  printf " %.3f [%.2f, %.2f] | %s |\n", b[p], bl[p], bh[p], msg } }' "$out/r2.csv"
+                  printf " %.3f [%.2f, %.2f] | %s | %.3f |\n", b[p], bl[p], bh[p], msg, pool[p] } }' "$out/r2.csv"
     echo
     echo "Target: latent >= baseline where the baseline exceeds 0.2, and Omega_m >= 0.8 (\"no (x)\": short by x)."
+    echo "The code is the paper's (4x4 group, 256 numbers); the last column, beside it, probes the pooled code of every"
+    echo "group (cosmovae-encode --pool --all-groups: spatial mean and std of each latent channel)."
     echo
     echo "## The latent code after $minutes minutes (cosmovae-encode's diagnosis, valid maps)"
     echo
@@ -147,7 +157,7 @@ fi
     awk -F, 'NR > 1 { a = $3 ? $2 : "not at the first shell"; ok = ($3 && $2 >= 5) ? "yes" : "no"
                      printf "| %s | %s | %s |\n", $1, a, ok }' "$out/pk-agree.csv"
     echo
-    echo "Figure: science.png.  Made by: bench/bench-science.sh --minutes $minutes --segments $segments --recipe $recipe${*:+ -- $*}"
+    echo "Figure: science.png.  Made by: bench/bench-science.sh --minutes $minutes --segments $segments --recipe $recipe${train_args:+ -- $train_args}"
 } > "$out/summary.md"
 echo "== wrote $out/summary.md, $out/r2.csv, $out/diag.csv, $out/pk-agree.csv${plot:+, $out/science.png}"
 cat "$out/summary.md"

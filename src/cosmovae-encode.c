@@ -21,6 +21,10 @@ static const char *usage_text =
     "  -o, --output FILE   latent file to write (NetCDF; required)\n"
     "      --all-groups    every latent group's posterior mean, not only the top one\n"
     "      --no-ema        use the raw weights even if the run kept an EMA\n"
+    "      --pool          a translation-invariant code instead: per group and\n"
+    "                      latent channel, the spatial mean and standard\n"
+    "                      deviation of the posterior mean (2 x 16 numbers for\n"
+    "                      the 4x4 group; with --all-groups, for every group)\n"
     "      --no-diag       skip the diagnosis of the code: per latent group, the\n"
     "                      KL (nats per map) and the active units (dimensions\n"
     "                      whose posterior mean varies over maps, variance >\n"
@@ -34,7 +38,7 @@ static const char *usage_text =
 
 int main(int argc, char **argv) {
     const char *run = NULL, *data = NULL, *out = NULL, *device = NULL;
-    int all_groups = 0, quiet = 0, ema = 1, no_diag = 0;
+    int all_groups = 0, quiet = 0, ema = 1, no_diag = 0, pool = 0;
     long batch = 16;
     cv_cli_init("cosmovae-encode", usage_text);
     for (int i = 1; i < argc; i++) {
@@ -45,6 +49,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--all-groups")) all_groups = 1;
         else if (!strcmp(a, "--no-ema")) ema = 0;
         else if (!strcmp(a, "--no-diag")) no_diag = 1;
+        else if (!strcmp(a, "--pool")) pool = 1;
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
         else if (cv_cli_common(a)) ;
         else if (a[0] == '-' && a[1]) cv_cli_usage_error("unrecognized option '%s'", a);
@@ -67,10 +72,17 @@ int main(int argc, char **argv) {
     if (batch > n) batch = n;
     cv_encoder *enc = NULL;
     if ((st = cv_encoder_new(ctx, m, &norm, (int)batch, all_groups, &enc)) != CV_OK) cv_cli_fail(st, NULL);
-    int64_t dim = cv_encoder_dim(enc);
+    int64_t dim = cv_encoder_dim(enc), zdim_in = dim;
+    int n_pool = all_groups ? cv_encoder_n_groups(enc) : 1;
+    int64_t pdims[CV_MAX_GROUPS];
+    for (int g = 0; g < n_pool; g++) pdims[g] = cv_encoder_group_dim(enc, g);
+    if (pool) dim = 2 * (int64_t)cv_model_config(m)->zdim * n_pool;
     cv_latent *lat = NULL;
     if ((st = cv_latent_new_for(ds, (int)dim, &lat)) != CV_OK) cv_cli_fail(st, NULL);
-    snprintf(lat->model, sizeof lat->model, "%s (%s)", run, all_groups ? "posterior means, all groups" : "posterior mean, top group");
+    snprintf(lat->model, sizeof lat->model, "%s (%s%s)", run, pool ? "spatial mean and std per channel of the " : "",
+             all_groups ? "posterior means, all groups" : "posterior mean, top group");
+    float *zbuf = pool ? malloc((size_t)batch * zdim_in * sizeof *zbuf) : NULL;
+    if (pool && !zbuf) cv_cli_fail(cv_error(CV_ERR_NOMEM, "out of memory"), NULL);
     const cv_model_cfg *mc = cv_model_config(m);
     size_t msz = (size_t)mc->channels * mc->size * mc->size;
     float *maps = malloc((size_t)batch * msz * sizeof *maps);
@@ -80,7 +92,8 @@ int main(int argc, char **argv) {
     for (int64_t first = 0; first < n; first += batch) {
         int cnt = (int)(n - first < batch ? n - first : batch);
         if ((st = cv_dataset_read(ds, first, cnt, maps)) != CV_OK) cv_cli_fail(st, NULL);
-        st = cv_encoder_run(enc, maps, cnt, lat->z + first * dim);
+        st = cv_encoder_run(enc, maps, cnt, pool ? zbuf : lat->z + first * dim);
+        if (st == CV_OK && pool) cv_latent_pool(zbuf, cnt, n_pool, pdims, cv_model_config(m)->zdim, lat->z + first * dim);
         if (st != CV_OK) {
             char msg[1024];
             snprintf(msg, sizeof msg, "%s", cv_last_error());
@@ -103,6 +116,7 @@ int main(int argc, char **argv) {
             cv_latent_diag_print(stderr, &dg, "cosmovae-encode: ", !quiet);
     }
     free(maps);
+    free(zbuf);
     cv_latent_free(lat);
     cv_encoder_free(enc);
     cv_model_free(m);

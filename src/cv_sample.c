@@ -378,6 +378,27 @@ fail:
     return st;
 }
 
+void cv_latent_pool(const float *z, int64_t n, int n_groups, const int64_t *dims, int zdim, float *out) {
+    int64_t din = 0;
+    for (int g = 0; g < n_groups; g++) din += dims[g];
+    for (int64_t i = 0; i < n; i++) {
+        const float *zi = z + i * din;
+        float *oi = out + i * 2 * zdim * n_groups;
+        for (int g = 0; g < n_groups; g++) {
+            int64_t sp = dims[g] / zdim;
+            for (int c = 0; c < zdim; c++) {
+                double m = 0, q = 0;
+                for (int64_t k = 0; k < sp; k++) m += zi[c * sp + k];
+                m /= (double)sp;
+                for (int64_t k = 0; k < sp; k++) q += (zi[c * sp + k] - m) * (zi[c * sp + k] - m);
+                oi[g * 2 * zdim + c] = (float)m;
+                oi[g * 2 * zdim + zdim + c] = (float)sqrt(q / (double)sp);
+            }
+            zi += dims[g];
+        }
+    }
+}
+
 int cv_latent_diag_collapsed(const cv_latent_diag *d) { return d->n_groups > 0 && 2 * d->active[0] < d->dim[0]; }
 
 void cv_latent_diag_print(FILE *f, const cv_latent_diag *d, const char *prefix, int table) {

@@ -79,6 +79,13 @@ int       cv_latent_diag_collapsed(const cv_latent_diag *d);
  * collapsed. */
 void      cv_latent_diag_print(FILE *f, const cv_latent_diag *d, const char *prefix, int table);
 
+/* A translation-invariant code from posterior means: per group g (of
+ * n_groups, dims[g] = zdim x S_g x S_g numbers, channel-major as the
+ * encoder writes them), the spatial mean of each of the zdim channels,
+ * then their spatial standard deviations: 2 zdim numbers a group.  z is
+ * (n, sum dims), out (n, 2 zdim n_groups). */
+void      cv_latent_pool(const float *z, int64_t n, int n_groups, const int64_t *dims, int zdim, float *out);
+
 /* Generating maps from the prior at temperature t, in physical units:
  * the mean of p(x|z), or a draw from it with pixel_noise.  A sampler
  * holds a plan for `batch` maps; batch k of a run draws the noise

@@ -88,6 +88,13 @@ grep -q 'latent code over 15 maps' "$tmp/diag" && grep -q '^cosmovae-encode:   0
 grep -q 'latent code over' "$tmp/diag2" && fail "encode --no-diag still diagnoses"
 "$bin/cosmovae-train" "$data" --config "$cfg" --steps 2 --seed 3 -o "$tmp/run-d" 2> "$tmp/diag3"
 grep -q '^cosmovae-train: latent code over 15 maps' "$tmp/diag3" || { cat "$tmp/diag3" >&2; fail "train: no diagnosis at the end"; }
+# the pooled code: 2 x zdim numbers per group
+"$bin/cosmovae-encode" "$tmp/run" "$data" -o "$tmp/lat-pool.nc" --pool --no-diag -q
+"$bin/cosmovae-encode" "$tmp/run" "$data" -o "$tmp/lat-poolall.nc" --pool --all-groups --no-diag -q
+if command -v ncdump >/dev/null 2>&1; then
+    ncdump -h "$tmp/lat-pool.nc" | grep -q 'dim = 32 ;' || fail "--pool: not 32 numbers a map"
+    ncdump -h "$tmp/lat-poolall.nc" | grep -q 'dim = 96 ;' || fail "--pool --all-groups: not 3 x 32 numbers a map"
+fi
 "$bin/cosmovae-encode" "$tmp/run" "$data" -o "$tmp/lat-all.nc" --all-groups -q
 [ -s "$tmp/lat-all.nc" ] || fail "--all-groups"
 
@@ -153,12 +160,12 @@ grep -q '^optimizer = adam' "$tmp/rbud/config.ini" && grep -q '^recipe = budget'
 cut -d, -f1-8,10- "$tmp/rbud/train.csv" > "$tmp/rbud.csv"
 cmp -s "$tmp/rdef.csv" "$tmp/rbud.csv" && fail "--recipe budget trains as the defaults do"
 expect_status 2 "unknown recipe 'fast'" "$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --recipe fast -o "$tmp/rx"
-expect_status 2 "recipe budget sets \[train\] lr = 1e-3, but --lr sets it to 0.01" \
+expect_status 2 "recipe budget sets \[train\] lr = 5e-4, but --lr sets it to 0.01" \
     "$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --recipe budget --lr 0.01 -o "$tmp/rx"
 expect_status 2 "recipe paper sets \[train\] lr = 2e-5, but .*tiny16.cfg:[0-9]* sets it to 1e-3" \
     "$bin/cosmovae-train" "$data" --config "$cfg" --recipe paper -o "$tmp/rx"
-expect_status 2 "free_bits = 0.25, but --set sets it to 1" \
-    "$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --recipe budget --set train.free_bits=1 -o "$tmp/rx"
+expect_status 2 "free_bits = 1, but --set sets it to 0.5" \
+    "$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --recipe budget --set train.free_bits=0.5 -o "$tmp/rx"
 expect_status 2 "a recipe is chosen with --recipe" "$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --set train.recipe=paper -o "$tmp/rx"
 expect_status 2 "drop.*--recipe" "$bin/cosmovae-train" --resume -o "$tmp/rpap" --recipe paper
 [ ! -e "$tmp/rx" ] || fail "a refused recipe left a run directory"

@@ -16,6 +16,7 @@
 #include "tap.h"
 #include "cv_latent.h"
 #include "cv_probe.h"
+#include "cv_sample.h"
 
 #include <math.h>
 #include <netcdf.h>
@@ -399,6 +400,21 @@ static int make_latent(const char *path, long n, long D, const char *kind) {
     return 0;
 }
 
+/* The pooled code: per group and channel, spatial mean then std (population). */
+static void test_pool(void) {
+    /* two maps; group 0: 2 channels x 2x2, group 1: 2 channels x 1x1 */
+    const float z[2 * 10] = { 1, 2, 3, 4,  5, 5, 5, 5,  7, -1,
+                              0, 0, 0, 8,  -2, 2, -2, 2,  3, 3 };
+    const int64_t dims[2] = { 8, 2 };
+    float out[2 * 8];
+    cv_latent_pool(z, 2, 2, dims, 2, out);
+    const float want[2 * 8] = { 2.5f, 5, (float)sqrt(1.25), 0,  7, -1, 0, 0,
+                                2, 0, (float)sqrt(12.0), 2,  3, 3, 0, 0 };
+    double e = 0;
+    for (int i = 0; i < 16; i++) e = fmax(e, fabs(out[i] - want[i]));
+    CV_CHECK_OK(e < 1e-6, "pooled code: channel means then stds, per group and map (max err %.1e)", e);
+}
+
 int main(int argc, char **argv) {
     if (argc >= 5 && !strcmp(argv[1], "--make-latent"))
         return make_latent(argv[2], atol(argv[3]), atol(argv[4]), argc > 5 ? argv[5] : "ok");
@@ -411,6 +427,7 @@ int main(int argc, char **argv) {
     test_probe();
     test_bootstrap();
     test_large_dim();
+    test_pool();
     rmdir(dir);
     return tap_end();
 }
