@@ -266,6 +266,7 @@ struct cv_encoder {
     int         batch, all_groups;
     int64_t     dim;
     float      *buf;
+    float      *stats;      /* the plan's statistics (cv_encoder_kl), on first use */
 };
 
 cv_status cv_encoder_new(cv_ctx *ctx, cv_model *m, const cv_norm *norm, int batch, int all_groups, cv_encoder **out) {
@@ -293,6 +294,7 @@ void cv_encoder_free(cv_encoder *e) {
     if (!e) return;
     infer_close(e->g, e->p);
     free(e->buf);
+    free(e->stats);
     free(e);
 }
 
@@ -307,15 +309,14 @@ int64_t cv_encoder_group_dim(const cv_encoder *e, int g) {
 cv_status cv_encoder_kl(cv_encoder *e, int count, double *kl) {
     if (!e->all_groups || e->io.n_groups < 1)
         return cv_error(CV_ERR_ARG, "encoder: the KL needs an all-groups encoder");
-    int n = cv_plan_n_stats(e->p);
-    float *st = malloc((size_t)n * sizeof *st);
-    if (!st) return cv_error(CV_ERR_NOMEM, "out of memory");
+    if (!e->stats && !(e->stats = malloc((size_t)cv_plan_n_stats(e->p) * sizeof *e->stats)))
+        return cv_error(CV_ERR_NOMEM, "out of memory");
+    float *st = e->stats;            /* kept: the diagnosis reads it every batch */
     cv_status s = cv_plan_read_stats(e->p, st);
     const cv_model_cfg *mc = cv_model_config(e->m);
     double per = (double)mc->channels * mc->size * mc->size;     /* the KL stat is nats per dim */
     for (int i = 0; s == CV_OK && i < count; i++)
         for (int g = 0; g < e->io.n_groups; g++) kl[i * e->io.n_groups + g] = st[cv_plan_stat_offset(e->p, e->io.kl[g]) + i] * per;
-    free(st);
     return s;
 }
 

@@ -288,11 +288,11 @@ static double lr_factor(const cv_train_opts *o, int64_t step) {
 /* The weight of each group's KL in this step's gradient: the warm-up's
  * beta, and 0 for a group under its free bits in this batch (which takes
  * a read of the forward's statistics, summed over the ranks). */
-static cv_status set_kl_weights(cv_trainer *t, cv_step_stats *s) {
+static cv_status set_kl_weights(cv_trainer *t, double *w) {
     cv_status st = CV_OK;
     const cv_train_opts *o = &t->o;
     double beta = o->kl_warmup > 0 && t->step < o->kl_warmup ? (double)(t->step + 1) / o->kl_warmup : 1.0;
-    for (int g = 0; g < t->io.n_groups; g++) s->kl_weight[g] = beta;
+    for (int g = 0; g < t->io.n_groups; g++) w[g] = beta;
     if (o->free_bits > 0) {
         cv_step_stats fw;
         CV_TRY(cv_plan_read_stats(t->plan, t->stats));
@@ -303,10 +303,10 @@ static cv_status set_kl_weights(cv_trainer *t, cv_step_stats *s) {
             const int64_t *sh = cv_graph_value(t->g, t->io.mq[g])->shape;
             double dim = (double)(sh[1] * sh[2] * sh[3]);
             if ((o->free_bits_max_res <= 0 || t->io.group_res[g] <= o->free_bits_max_res) && fw.kl_group[g] * per < o->free_bits * dim)
-                s->kl_weight[g] = 0.0;
+                w[g] = 0.0;
         }
     }
-    for (int g = 0; g < t->io.n_groups; g++) CV_TRY(cv_plan_set_grad_weight(t->plan, t->io.kl[g], (float)s->kl_weight[g]));
+    for (int g = 0; g < t->io.n_groups; g++) CV_TRY(cv_plan_set_grad_weight(t->plan, t->io.kl[g], (float)w[g]));
 fail:
     return st;
 }
@@ -327,11 +327,7 @@ cv_status cv_trainer_step(cv_trainer *t, const float *batch, cv_step_stats *s) {
     CV_TRY(cv_arena_zero(cv_model_arena(t->m, CV_ARENA_GRADS), ctx));
     CV_TRY(cv_plan_forward(t->plan, t->o.seed, (uint64_t)t->step));
     double klw[CV_MAX_GROUPS];
-    {
-        cv_step_stats w;
-        CV_TRY(set_kl_weights(t, &w));
-        memcpy(klw, w.kl_weight, sizeof klw);
-    }
+    CV_TRY(set_kl_weights(t, klw));
     double lrf = lr_factor(&t->o, t->step);
     cv_rmsprop_opts rms = t->o.rms;
     cv_adam_opts adam = t->o.adam;
@@ -360,7 +356,7 @@ cv_status cv_trainer_step(cv_trainer *t, const float *batch, cv_step_stats *s) {
     }
     CV_TRY(cv_plan_read_stats(t->plan, t->stats));
     CV_TRY(fill_stats(t, t->o.batch, s));
-    memcpy(s->kl_weight, klw, sizeof klw);
+    memcpy(s->kl_weight, klw, (size_t)t->io.n_groups * sizeof *klw);
     s->lr = t->o.optimizer == 0 ? rms.lr : adam.lr;
     const float *ex = t->stats + cv_plan_n_stats(t->plan) - CV_PLAN_N_EXTRA;
     s->gnorm = sqrt((double)ex[0]);
