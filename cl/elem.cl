@@ -137,6 +137,54 @@ __kernel void cvk_upsample_bwd(__global const float *dy, ulong dyo, __global flo
     dx[dxo + ((long)nc * H + h) * W + w] += s;
 }
 
+/* Periodic padding by p: x (NC, H, W) -> y (NC, H+2p, W+2p),
+ * y[h][w] = x[(h-p) mod H][(w-p) mod W]; work-item (w, h, nc) of y.  With
+ * a crop of p after a zero-padded convolution it makes the convolution
+ * circular, as the periodic boxes of the maps are. */
+int cv_wrap(int i, int n) { const int r = i % n; return r < 0 ? r + n : r; }
+
+__kernel void cvk_wrappad_fwd(__global const float *x, ulong xo, __global float *y, ulong yo,
+                              int H, int W, int p, int NC) {
+    const int w = get_global_id(0), h = get_global_id(1), nc = get_global_id(2);
+    const int Ho = H + 2 * p, Wo = W + 2 * p;
+    if (w >= Wo || h >= Ho || nc >= NC) return;
+    y[yo + ((long)nc * Ho + h) * Wo + w] = x[xo + ((long)nc * H + cv_wrap(h - p, H)) * W + cv_wrap(w - p, W)];
+}
+
+/* dx (NC, H, W) += the sum of dy over the padded positions that copy
+ * x[h][w]: rows h + p + m H and columns w + p + l W inside the padded map;
+ * work-item (w, h, nc) of dx (a gather: no two work-items write one value) */
+__kernel void cvk_wrappad_bwd(__global const float *dy, ulong dyo, __global float *dx, ulong dxo,
+                              int H, int W, int p, int NC) {
+    const int w = get_global_id(0), h = get_global_id(1), nc = get_global_id(2);
+    if (w >= W || h >= H || nc >= NC) return;
+    const int Ho = H + 2 * p, Wo = W + 2 * p;
+    __global const float *d = dy + dyo + (long)nc * Ho * Wo;
+    float s = 0.0f;
+    for (int a = h + p - ((h + p) / H) * H; a < Ho; a += H)
+        for (int b = w + p - ((w + p) / W) * W; b < Wo; b += W) s += d[(long)a * Wo + b];
+    dx[dxo + ((long)nc * H + h) * W + w] += s;
+}
+
+/* Crop by p: x (NC, H, W) -> y (NC, H-2p, W-2p), y[h][w] = x[h+p][w+p];
+ * work-item (w, h, nc) of y */
+__kernel void cvk_crop_fwd(__global const float *x, ulong xo, __global float *y, ulong yo,
+                           int H, int W, int p, int NC) {
+    const int w = get_global_id(0), h = get_global_id(1), nc = get_global_id(2);
+    const int Ho = H - 2 * p, Wo = W - 2 * p;
+    if (w >= Wo || h >= Ho || nc >= NC) return;
+    y[yo + ((long)nc * Ho + h) * Wo + w] = x[xo + ((long)nc * H + h + p) * W + w + p];
+}
+
+/* dx[h+p][w+p] += dy[h][w]; work-item (w, h, nc) of dy */
+__kernel void cvk_crop_bwd(__global const float *dy, ulong dyo, __global float *dx, ulong dxo,
+                           int H, int W, int p, int NC) {
+    const int w = get_global_id(0), h = get_global_id(1), nc = get_global_id(2);
+    const int Ho = H - 2 * p, Wo = W - 2 * p;
+    if (w >= Wo || h >= Ho || nc >= NC) return;
+    dx[dxo + ((long)nc * H + h + p) * W + w + p] += dy[dyo + ((long)nc * Ho + h) * Wo + w];
+}
+
 /* Channel blocks (concat, slice): y[yo + n*ys + i] (=, or += with acc)
  * x[xo + n*xs + i] for i < L, n < N, work-item (i, n); the offsets carry
  * the first channel of the block times H*W, the strides are C*H*W of each

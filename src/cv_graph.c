@@ -16,8 +16,9 @@ struct cv_graph {
 
 static const char *op_names[CV_OP_COUNT] = {
     "input", "conv2d", "gelu", "add", "scale", "avgpool", "upsample", "concat",
-    "slice", "affine", "reparam", "gausskl", "gaussnll", "sum", "bcast",
+    "slice", "affine", "reparam", "gausskl", "gaussnll", "sum", "bcast", "wrappad", "crop",
 };
+_Static_assert(sizeof op_names / sizeof op_names[0] == CV_OP_COUNT, "one name per op");
 
 const char *cv_op_name(cv_op op) { return op >= 0 && op < CV_OP_COUNT ? op_names[op] : "?"; }
 
@@ -95,8 +96,8 @@ static cv_status shape_err(const cv_node *n, const char *what, const int64_t a[4
 
 /* Infer the output shape of n; CV_ERR_SHAPE naming the node otherwise. */
 static cv_status infer(const cv_graph *g, const cv_node *n, int64_t y[4]) {
-    static const int n_in[CV_OP_COUNT]  = { 0, 1, 1, 2, 1, 1, 1, 2, 1, 1, 2, 4, 3, 1, 0 };
-    static const int n_par[CV_OP_COUNT] = { 0, 2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 1 };
+    static const int n_in[CV_OP_COUNT]  = { 0, 1, 1, 2, 1, 1, 1, 2, 1, 1, 2, 4, 3, 1, 0, 1, 1 };
+    static const int n_par[CV_OP_COUNT] = { 0, 2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 1, 0, 0 };
     int extra = (n->op == CV_OP_CONV2D || n->op == CV_OP_UPSAMPLE) ? 1 : 0;  /* optional residual */
     int no_bias = n->op == CV_OP_CONV2D && n->n_par == 1;                     /* optional conv bias */
     if (n->n_in < n_in[n->op] || n->n_in > n_in[n->op] + extra || (n->n_par != n_par[n->op] && !no_bias))
@@ -160,6 +161,14 @@ static cv_status infer(const cv_graph *g, const cv_node *n, int64_t y[4]) {
         break;
     case CV_OP_SUM:
         y[1] = y[2] = y[3] = 1;
+        break;
+    case CV_OP_WRAPPAD:
+        if (n->p.k < 1) return shape_err(n, "padding width", x, NULL);
+        y[2] = x[2] + 2 * n->p.k; y[3] = x[3] + 2 * n->p.k;
+        break;
+    case CV_OP_CROP:
+        if (n->p.k < 1 || x[2] <= 2 * n->p.k || x[3] <= 2 * n->p.k) return shape_err(n, "crop wider than the map", x, NULL);
+        y[2] = x[2] - 2 * n->p.k; y[3] = x[3] - 2 * n->p.k;
         break;
     case CV_OP_BCAST:
         return CV_OK;   /* shape set by the caller (batch) and checked in cv_graph_add */

@@ -28,6 +28,8 @@ typedef enum cv_op {
     CV_OP_GAUSSNLL,   /* in: x (data), mu, logs; p.floor */
     CV_OP_SUM,        /* in: x; p.s.  per-sample scaled sum -> (N,1,1,1) */
     CV_OP_BCAST,      /* par: t (1,C,H,W) -> (N,C,H,W), learned starting tensors */
+    CV_OP_WRAPPAD,    /* in: x; p.k.  periodic padding by k on every side */
+    CV_OP_CROP,       /* in: x; p.k.  the interior without k on every side */
     CV_OP_COUNT
 } cv_op;
 

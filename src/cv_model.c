@@ -64,6 +64,10 @@ cv_status cv_model_cfg_read(cv_cfg *c, cv_model_cfg *o) {
     CV_TRY(cv_cfg_int(c, "model", "zdim", 16, 1, 256, &v));         o->zdim = (int)v;
     CV_TRY(cv_cfg_int(c, "model", "bias_max_res", 64, 0, 4096, &v)); o->bias_max_res = (int)v;
     CV_TRY(cv_cfg_double(c, "model", "logsigma_floor", -5, -20, 5, &d)); o->logsig_floor = (float)d;
+    const char *pad;
+    CV_TRY(cv_cfg_str(c, "model", "padding", "zero", &pad));
+    if (!strcmp(pad, "periodic")) o->periodic = 1;
+    else if (strcmp(pad, "zero")) return cv_error(CV_ERR_FORMAT, "[model] padding = '%s': expected zero or periodic", pad);
     CV_TRY(cv_cfg_ints(c, "model", "enc_res", "64,32,16,8", a, CV_MAX_STAGES, &na));
     CV_TRY(cv_cfg_ints(c, "model", "enc_blocks", "3,3,2,2", b, CV_MAX_STAGES, &nb));
     if (na != nb || na == 0) return cv_error(CV_ERR_FORMAT, "[model] enc_res and enc_blocks must list the same number (>= 1) of stages");
@@ -140,6 +144,8 @@ static cv_node node(cv_op op, const char *name) {
     return n;
 }
 
+static int op2(bld *b, cv_op op, const char *name, int x, int y);
+
 static int conv_ex(bld *b, const char *name, int x, int cin, int cout, int k, int gelu_in, int resid, int init,
                    float scale, int bias) {
     char pn[110];
@@ -153,10 +159,25 @@ static int conv_ex(bld *b, const char *name, int x, int cin, int cout, int k, in
         n.n_par = 2;
     }
     if (n.par[0] < 0 || (bias && n.par[1] < 0)) return -1;
-    n.in[0] = x; n.n_in = 1;
-    if (resid >= 0) { n.in[1] = resid; n.n_in = 2; }
     n.p.conv.k = k;
     n.p.conv.gelu_in = gelu_in;
+    if (k == 3 && b->m->cfg.periodic) {
+        /* circular: the zero-padded convolution of the periodically padded
+         * map, cropped (GELU commutes with the copy; the crop drops every
+         * output that saw a zero) */
+        cv_node wn = node(CV_OP_WRAPPAD, name), cn = node(CV_OP_CROP, name);
+        snprintf(wn.name, sizeof wn.name, "%s.wrap", name);
+        wn.in[0] = x; wn.n_in = 1; wn.p.k = 1;
+        n.in[0] = add(b, &wn); n.n_in = 1;
+        snprintf(cn.name, sizeof cn.name, "%s.crop", name);
+        cn.in[0] = add(b, &n); cn.n_in = 1; cn.p.k = 1;
+        int y = add(b, &cn);
+        char rn[96];
+        snprintf(rn, sizeof rn, "%.80s.res", name);
+        return resid >= 0 ? op2(b, CV_OP_ADD, rn, y, resid) : y;
+    }
+    n.in[0] = x; n.n_in = 1;
+    if (resid >= 0) { n.in[1] = resid; n.n_in = 2; }
     return add(b, &n);
 }
 

@@ -24,6 +24,7 @@ typedef struct cv_model_cfg {
     int   n_enc, enc_res[CV_MAX_STAGES], enc_blocks[CV_MAX_STAGES];
     int   n_dec, dec_res[CV_MAX_STAGES], dec_blocks[CV_MAX_STAGES];
     int   bias_max_res;
+    int   periodic;       /* [model] padding = periodic: circular 3x3 convolutions (else zero padding) */
     float logsig_floor;
 } cv_model_cfg;
 

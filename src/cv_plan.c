@@ -529,6 +529,8 @@ static cv_status node_fwd(cv_plan *p, int i, const cv_node *n, uint64_t seed, ui
     case CV_OP_GAUSSNLL: return cv_gaussnll_fwd(ctx, V(0), V(1), V(2), Y, n->p.floor);
     case CV_OP_SUM:      return cv_sum_fwd(ctx, V(0), Y, n->p.s, 0);
     case CV_OP_BCAST:    return cv_bcast_fwd(ctx, P(0), Y);
+    case CV_OP_WRAPPAD:  return cv_wrappad_fwd(ctx, V(0), Y, n->p.k);
+    case CV_OP_CROP:     return cv_crop_fwd(ctx, V(0), Y, n->p.k);
     }
 fail:
     return st;
@@ -576,6 +578,8 @@ static cv_status node_bwd(cv_plan *p, int i, const cv_node *n, uint64_t seed, ui
     case CV_OP_SUM:              /* a fused KL takes the gradient itself */
         return d0 && p->kl_sum[i] < 0 ? cv_sum_bwd_ex(ctx, DY, d0, n->p.s * p->gw[i], p->set_mask[i] & 1) : CV_OK;
     case CV_OP_BCAST:    return cv_bcast_bwd(ctx, DY, DP(0));
+    case CV_OP_WRAPPAD:  return d0 ? cv_wrappad_bwd(ctx, DY, d0, n->p.k) : CV_OK;
+    case CV_OP_CROP:     return d0 ? cv_crop_bwd(ctx, DY, d0, n->p.k) : CV_OK;
     }
 fail:
     return st;
@@ -731,6 +735,8 @@ void cv_refplan_forward(cv_refplan *r, double *const *params, uint64_t seed, uin
         case CV_OP_BCAST:
             cv_bcast_ref_fwd(params[n->par[0]], y, ys[0], ys[1] * ys[2] * ys[3]);
             break;
+        case CV_OP_WRAPPAD:  cv_wrappad_ref_fwd(x0, y, xs[0], xs[1], xs[2], xs[3], n->p.k); break;
+        case CV_OP_CROP:     cv_crop_ref_fwd(x0, y, xs[0], xs[1], xs[2], xs[3], n->p.k); break;
         }
     }
 }
@@ -791,6 +797,8 @@ void cv_refplan_backward(cv_refplan *r, double *const *params, double *const *dp
         case CV_OP_BCAST:
             cv_bcast_ref_bwd(dy, dparams[n->par[0]], ys[0], ys[1] * ys[2] * ys[3]);
             break;
+        case CV_OP_WRAPPAD:  cv_wrappad_ref_bwd(dy, d0, xs[0], xs[1], xs[2], xs[3], n->p.k); break;
+        case CV_OP_CROP:     cv_crop_ref_bwd(dy, d0, xs[0], xs[1], xs[2], xs[3], n->p.k); break;
         }
     }
 }

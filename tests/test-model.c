@@ -12,6 +12,7 @@
  *   6. with an EMA, validation uses the EMA weights and leaves training
  *      bit-identical. */
 #include "tap.h"
+#include "tiny-model.h"
 #include "cv_plan.h"
 #include "cv_train.h"
 #include "cv_ckpt.h"
@@ -23,30 +24,6 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
-
-static const char tiny_cfg[] =
-    "[model]\nsize = 8\nchannels = 3\nwidth = 8\nbottleneck = 4\nzdim = 2\n"
-    "enc_res = 8,4\nenc_blocks = 1,1\ndec_res = 2,4,8\ndec_blocks = 1,1,1\n"
-    "bias_max_res = 8\nlogsigma_floor = -5\n";
-
-typedef struct world {
-    cv_model   *m;
-    cv_graph   *g;
-    cv_model_io io;
-    cv_refplan *ref;
-    double    **rp, **rdp;      /* per-parameter double arrays */
-    int64_t     nf;
-    uint64_t    seed, step;
-} world;
-
-static double ref_loss(void *u) {
-    world *w = u;
-    cv_refplan_forward(w->ref, w->rp, w->seed, w->step);
-    const double *l = cv_refplan_value(w->ref, w->io.loss);
-    double s = 0;
-    for (int64_t i = 0; i < cv_graph_batch(w->g); i++) s += l[i];
-    return s / (double)cv_graph_batch(w->g);
-}
 
 /* a smooth, periodic, channel-correlated batch */
 /* The bytes of a file (malloc'd; *n its size), or NULL. */

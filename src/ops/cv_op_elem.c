@@ -237,6 +237,90 @@ cv_status cv_avgpool_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, 
     return resample_launch(&ka, dy->shape);
 }
 
+/* ---- periodic padding and cropping (circular convolutions) ---------------- */
+
+static int64_t wrap_i(int64_t i, int64_t n) { int64_t r = i % n; return r < 0 ? r + n : r; }
+
+void cv_wrappad_ref_fwd(const double *x /* (N,C,H,W) */, double *y /* (N,C,H+2p,W+2p) */, int64_t N, int64_t C,
+                        int64_t H, int64_t W, int p) {
+    int64_t Ho = H + 2 * p, Wo = W + 2 * p;
+    for (int64_t nc = 0; nc < N * C; nc++)
+        for (int64_t h = 0; h < Ho; h++)
+            for (int64_t w = 0; w < Wo; w++)
+                y[(nc * Ho + h) * Wo + w] = x[(nc * H + wrap_i(h - p, H)) * W + wrap_i(w - p, W)];
+}
+
+void cv_wrappad_ref_bwd(const double *dy /* (N,C,H+2p,W+2p) */, double *dx /* (N,C,H,W), += */, int64_t N, int64_t C,
+                        int64_t H, int64_t W, int p) {
+    int64_t Ho = H + 2 * p, Wo = W + 2 * p;
+    for (int64_t nc = 0; nc < N * C; nc++)
+        for (int64_t h = 0; h < Ho; h++)
+            for (int64_t w = 0; w < Wo; w++)
+                dx[(nc * H + wrap_i(h - p, H)) * W + wrap_i(w - p, W)] += dy[(nc * Ho + h) * Wo + w];
+}
+
+void cv_crop_ref_fwd(const double *x /* (N,C,H,W) */, double *y /* (N,C,H-2p,W-2p) */, int64_t N, int64_t C,
+                     int64_t H, int64_t W, int p) {
+    int64_t Ho = H - 2 * p, Wo = W - 2 * p;
+    for (int64_t nc = 0; nc < N * C; nc++)
+        for (int64_t h = 0; h < Ho; h++)
+            for (int64_t w = 0; w < Wo; w++) y[(nc * Ho + h) * Wo + w] = x[(nc * H + h + p) * W + w + p];
+}
+
+void cv_crop_ref_bwd(const double *dy /* (N,C,H-2p,W-2p) */, double *dx /* (N,C,H,W), += */, int64_t N, int64_t C,
+                     int64_t H, int64_t W, int p) {
+    int64_t Ho = H - 2 * p, Wo = W - 2 * p;
+    for (int64_t nc = 0; nc < N * C; nc++)
+        for (int64_t h = 0; h < Ho; h++)
+            for (int64_t w = 0; w < Wo; w++) dx[(nc * H + h + p) * W + w + p] += dy[(nc * Ho + h) * Wo + w];
+}
+
+/* Shapes of a pad or crop by p: big is small grown by p on every side. */
+static cv_status pad_check(const char *op, const cv_tensor *small, const char *nsmall, const cv_tensor *big,
+                           const char *nbig, int p) {
+    char sa[80];
+    if (p < 1) return cv_error(CV_ERR_ARG, "%s: width p = %d must be >= 1", op, p);
+    if (small->shape[2] < 1 || small->shape[3] < 1)
+        return cv_error(CV_ERR_SHAPE, "%s: %s is %s, an empty map", op, nsmall, cv_shape_str(small->shape, sa, sizeof sa));
+    return want_shape(op, nbig, big, small->shape[0], small->shape[1], small->shape[2] + 2 * p, small->shape[3] + 2 * p);
+}
+
+static cv_status pad_launch(cv_ctx *ctx, const char *kernel, const cv_tensor *from, const cv_tensor *to,
+                            const cv_tensor *x_shape, int p, const cv_tensor *range) {
+    cv_kargs ka = cv_kargs_begin(ctx, kernel);
+    cv_karg_mem(&ka, from->buf); cv_karg_u64(&ka, from->off);
+    cv_karg_mem(&ka, to->buf); cv_karg_u64(&ka, to->off);
+    cv_karg_i32(&ka, (int32_t)x_shape->shape[2]); cv_karg_i32(&ka, (int32_t)x_shape->shape[3]);
+    cv_karg_i32(&ka, p); cv_karg_i32(&ka, (int32_t)(x_shape->shape[0] * x_shape->shape[1]));
+    return resample_launch(&ka, range->shape);
+}
+
+cv_status cv_wrappad_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, int p) {
+    cv_status st = pad_check("wrappad", x, "x", y, "y", p);
+    if (st == CV_OK) st = int32_sizes("wrappad", y);
+    return st != CV_OK ? st : pad_launch(ctx, "cvk_wrappad_fwd", x, y, x, p, y);
+}
+
+cv_status cv_wrappad_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, int p) {
+    if (!cv_op_has(dx)) return CV_OK;
+    cv_status st = pad_check("wrappad backward", dx, "dx", dy, "dy", p);
+    if (st == CV_OK) st = int32_sizes("wrappad backward", dy);
+    return st != CV_OK ? st : pad_launch(ctx, "cvk_wrappad_bwd", dy, dx, dx, p, dx);
+}
+
+cv_status cv_crop_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, int p) {
+    cv_status st = pad_check("crop", y, "y", x, "x", p);
+    if (st == CV_OK) st = int32_sizes("crop", x);
+    return st != CV_OK ? st : pad_launch(ctx, "cvk_crop_fwd", x, y, x, p, y);
+}
+
+cv_status cv_crop_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, int p) {
+    if (!cv_op_has(dx)) return CV_OK;
+    cv_status st = pad_check("crop backward", dy, "dy", dx, "dx", p);
+    if (st == CV_OK) st = int32_sizes("crop backward", dx);
+    return st != CV_OK ? st : pad_launch(ctx, "cvk_crop_bwd", dy, dx, dx, p, dy);
+}
+
 void cv_upsample_ref_fwd(const double *x /* (N,C,H,W) */, double *y /* (N,C,kH,kW), = or += */, int64_t N,
                          int64_t C, int64_t H, int64_t W, int k, int accumulate) {
     int64_t Ho = H * k, Wo = W * k;
@@ -467,6 +551,8 @@ static void fd_add(cvt_fd *f)      { cv_add_ref_fwd(f->in[0], f->in[1], f->out[0
 static void fd_scale(cvt_fd *f)    { cv_scale_ref_fwd(f->in[0], f->out[0], (int64_t)f->n_in[0], f->p[0]); }
 static void fd_avgpool(cvt_fd *f)  { cv_avgpool_ref_fwd(f->in[0], f->out[0], f->d[0], f->d[1], f->d[2], f->d[3], (int)f->d[4]); }
 static void fd_upsample(cvt_fd *f) { cv_upsample_ref_fwd(f->in[0], f->out[0], f->d[0], f->d[1], f->d[2], f->d[3], (int)f->d[4], (int)f->d[5]); }
+static void fd_wrappad(cvt_fd *f)  { cv_wrappad_ref_fwd(f->in[0], f->out[0], f->d[0], f->d[1], f->d[2], f->d[3], (int)f->d[4]); }
+static void fd_crop(cvt_fd *f)     { cv_crop_ref_fwd(f->in[0], f->out[0], f->d[0], f->d[1], f->d[2], f->d[3], (int)f->d[4]); }
 static void fd_concat(cvt_fd *f)   { cv_concat_ref_fwd(f->in[0], f->in[1], f->out[0], f->d[0], f->d[1], f->d[2], f->d[3]); }
 static void fd_slice(cvt_fd *f)    { cv_slice_ref_fwd(f->in[0], f->out[0], f->d[0], f->d[1], f->d[2], f->d[3], f->d[4]); }
 static void fd_affine(cvt_fd *f)   { cv_affine_ref_fwd(f->in[0], f->in[1], f->in[2], f->out[0], f->d[0], f->d[1], f->d[2]); }
@@ -497,6 +583,8 @@ static void bwd_add(cvt_fd *f, double **g)     { cv_add_ref_bwd(f->gout[0], g[0]
 static void bwd_scale(cvt_fd *f, double **g)   { cv_scale_ref_bwd(f->gout[0], g[0], (int64_t)f->n_in[0], f->p[0]); }
 static void bwd_avgpool(cvt_fd *f, double **g) { cv_avgpool_ref_bwd(f->gout[0], g[0], f->d[0], f->d[1], f->d[2], f->d[3], (int)f->d[4]); }
 static void bwd_upsample(cvt_fd *f, double **g){ cv_upsample_ref_bwd(f->gout[0], g[0], f->d[0], f->d[1], f->d[2], f->d[3], (int)f->d[4]); }
+static void bwd_wrappad(cvt_fd *f, double **g) { cv_wrappad_ref_bwd(f->gout[0], g[0], f->d[0], f->d[1], f->d[2], f->d[3], (int)f->d[4]); }
+static void bwd_crop(cvt_fd *f, double **g)    { cv_crop_ref_bwd(f->gout[0], g[0], f->d[0], f->d[1], f->d[2], f->d[3], (int)f->d[4]); }
 static void bwd_concat(cvt_fd *f, double **g)  { cv_concat_ref_bwd(f->gout[0], g[0], g[1], f->d[0], f->d[1], f->d[2], f->d[3]); }
 static void bwd_slice(cvt_fd *f, double **g)   { cv_slice_ref_bwd(f->gout[0], g[0], f->d[0], f->d[1], f->d[2], f->d[3], f->d[4]); }
 static void bwd_affine(cvt_fd *f, double **g)  { cv_affine_ref_bwd(f->in[0], f->in[1], f->gout[0], g[0], g[1], g[2], f->d[0], f->d[1], f->d[2]); }
@@ -550,6 +638,28 @@ void cv_elem_gradcheck(cv_check *c) {
         snprintf(name, sizeof name, "avgpool k=%d %lldx%lldx%lldx%lld", (int)d[4], (long long)d[0], (long long)d[1],
                  (long long)d[2], (long long)d[3]);
         fd_case(c, name, &f, 1, x1, bwd_avgpool, 1e-3, 1e-8);
+        fd_mem_free(&m);
+    }
+
+    /* periodic padding (a map smaller than the pad: every copy wraps more
+     * than once) and cropping; d = N, C, H, W of the input, p */
+    static const int64_t pads[][5] = { { 2, 3, 4, 5, 1 }, { 1, 2, 1, 2, 3 }, { 1, 2, 7, 6, 2 } };
+    for (int t = 0; t < 3; t++) {
+        const int64_t *d = pads[t];
+        char name[96];
+        size_t nx = (size_t)(d[0] * d[1] * d[2] * d[3]), ny = (size_t)(d[0] * d[1] * (d[2] + 2 * d[4]) * (d[3] + 2 * d[4]));
+        memset(&f, 0, sizeof f); f.fwd = fd_wrappad; memcpy(f.d, d, sizeof pads[0]);
+        f.n_in[0] = nx; f.in[0] = fd_arr(&m, nx, 60 + t, -2, 2); fd_out(&m, &f, 0, ny, 70 + t);
+        snprintf(name, sizeof name, "wrappad p=%d %lldx%lldx%lldx%lld", (int)d[4], (long long)d[0], (long long)d[1],
+                 (long long)d[2], (long long)d[3]);
+        fd_case(c, name, &f, 1, x1, bwd_wrappad, 1e-3, 1e-8);
+        fd_mem_free(&m);
+        int64_t dc[5] = { d[0], d[1], d[2] + 2 * d[4], d[3] + 2 * d[4], d[4] };   /* crop back to d */
+        memset(&f, 0, sizeof f); f.fwd = fd_crop; memcpy(f.d, dc, sizeof dc);
+        f.n_in[0] = ny; f.in[0] = fd_arr(&m, ny, 80 + t, -2, 2); fd_out(&m, &f, 0, nx, 90 + t);
+        snprintf(name, sizeof name, "crop p=%d %lldx%lldx%lldx%lld", (int)dc[4], (long long)dc[0], (long long)dc[1],
+                 (long long)dc[2], (long long)dc[3]);
+        fd_case(c, name, &f, 1, x1, bwd_crop, 1e-3, 1e-8);
         fd_mem_free(&m);
     }
 
@@ -721,6 +831,55 @@ static void dev_pool(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, 
     cvt_free(&x); cvt_free(&y); cvt_free(&dy); cvt_free(&dx); cvt_free(&u); cvt_free(&du);
 }
 
+/* wrappad x (N,C,H,W) by p, and crop of the padded map back to (H, W):
+ * the crop of the pad is the identity, checked too */
+static void dev_pad(cv_check *c, cv_ctx *ctx, int64_t N, int64_t C, int64_t H, int64_t W, int p) {
+    cvt t; cvt_begin(&t, c, ctx);
+    cvt_buf x, y, dy, dx, z, dz;
+    char s[80];
+    int64_t Hp = H + 2 * p, Wp = W + 2 * p;
+    cvt_new(&t, &x, N, C, H, W, 131, -2, 2);
+    cvt_new(&t, &y, N, C, Hp, Wp, 0, 0, 0);
+    cvt_new(&t, &dy, N, C, Hp, Wp, 132, -1, 1);
+    cvt_new(&t, &dx, N, C, H, W, 133, -1, 1);       /* += onto random values */
+    cvt_new(&t, &z, N, C, H, W, 0, 0, 0);           /* crop of y */
+    cvt_new(&t, &dz, N, C, Hp, Wp, 134, -1, 1);     /* crop backward of dx into dz (+=) */
+    double *yr = cvt_zeros(y.n), *dxr = cvt_zeros(x.n), *zr = cvt_zeros(x.n), *dzr = cvt_zeros(y.n), *yf = cvt_zeros(y.n);
+    if (t.st == CV_OK && (!yr || !dxr || !zr || !dzr || !yf)) t.st = cv_error(CV_ERR_NOMEM, "pad check");
+    if (t.st == CV_OK) {
+        cv_wrappad_ref_fwd(x.d, yr, N, C, H, W, p);
+        memcpy(dxr, dx.d, x.n * sizeof *dxr);
+        cv_wrappad_ref_bwd(dy.d, dxr, N, C, H, W, p);
+        for (size_t i = 0; i < y.n; i++) yf[i] = (float)yr[i];
+        cv_crop_ref_fwd(yf, zr, N, C, Hp, Wp, p);
+        memcpy(dzr, dz.d, y.n * sizeof *dzr);
+        double *dxf = cvt_zeros(x.n);
+        if (!dxf) t.st = cv_error(CV_ERR_NOMEM, "pad check");
+        else {
+            for (size_t i = 0; i < x.n; i++) dxf[i] = (float)dxr[i];
+            cv_crop_ref_bwd(dxf, dzr, N, C, Hp, Wp, p);
+            free(dxf);
+        }
+    }
+    if (t.st == CV_OK) t.st = cv_wrappad_fwd(ctx, &x.dev.t, &y.dev.t, p);
+    if (t.st == CV_OK) t.st = cv_wrappad_bwd(ctx, &dy.dev.t, &dx.dev.t, p);
+    if (t.st == CV_OK) t.st = cv_crop_fwd(ctx, &y.dev.t, &z.dev.t, p);
+    if (t.st == CV_OK) t.st = cv_crop_bwd(ctx, &dx.dev.t, &dz.dev.t, p);
+    double e1 = cvt_cmp(&t, &y, yr, "wrappad y"), e2 = cvt_cmp(&t, &dx, dxr, "wrappad dx");
+    double e3 = cvt_cmp(&t, &z, zr, "crop y"), e4 = cvt_cmp(&t, &dz, dzr, "crop dx");
+    double e5 = cvt_cmp(&t, &z, x.d, "crop of wrappad");
+    cvt_guards(&t, &x); cvt_guards(&t, &dy);
+    int ok = cvt_ok(&t);
+    cvt_shape(&x, s, sizeof s);
+    CV_CHECK_OK(ok && e1 < TOL_ELEM, "wrappad fwd p=%d %s: nmse %.2e%s", p, s, e1, okstr(ok));
+    CV_CHECK_OK(ok && e2 < TOL_ELEM, "wrappad bwd p=%d %s: nmse %.2e%s", p, s, e2, okstr(ok));
+    CV_CHECK_OK(ok && e3 < TOL_ELEM, "crop fwd p=%d to %s: nmse %.2e%s", p, s, e3, okstr(ok));
+    CV_CHECK_OK(ok && e4 < TOL_ELEM, "crop bwd p=%d from %s: nmse %.2e%s", p, s, e4, okstr(ok));
+    CV_CHECK_OK(ok && e5 == 0, "crop p=%d of wrappad p=%d is the identity on %s: nmse %.2e%s", p, p, s, e5, okstr(ok));
+    free(yr); free(dxr); free(zr); free(dzr); free(yf);
+    cvt_free(&x); cvt_free(&y); cvt_free(&dy); cvt_free(&dx); cvt_free(&z); cvt_free(&dz);
+}
+
 /* concat a (N,Ca,H,W), b (N,Cb,H,W); slice channels c0..c0+Cy of the result */
 static void dev_concat_slice(cv_check *c, cv_ctx *ctx, int64_t N, int64_t Ca, int64_t Cb, int64_t H, int64_t W,
                              int64_t c0, int64_t Cy) {
@@ -869,6 +1028,9 @@ void cv_elem_devcheck(cv_check *c, cv_ctx *ctx) {
     dev_add_scale(c, ctx, 2, 8, 4, 4, 0.5f, 3);
     dev_add_scale(c, ctx, 1, 3, 5, 5, 2.0f, 2);
     dev_pool(c, ctx, 1, 3, 6, 10, 2, 0);
+    dev_pad(c, ctx, 2, 3, 4, 4, 1);      /* the 4x4 top of the small preset */
+    dev_pad(c, ctx, 1, 5, 9, 13, 1);
+    dev_pad(c, ctx, 3, 2, 1, 2, 3);      /* pad wider than the map */
     dev_pool(c, ctx, 2, 17, 14, 6, 2, 1);
     dev_pool(c, ctx, 1, 5, 12, 8, 4, 1);
     dev_pool(c, ctx, 3, 33, 9, 15, 3, 0);

@@ -49,6 +49,20 @@ void      cv_upsample_ref_bwd(const double *dy, double *dx, int64_t N, int64_t C
 cv_status cv_upsample_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, int k, int accumulate);
 cv_status cv_upsample_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, int k);
 
+/* Periodic padding by p (1 <= p, any H, W >= 1): x (N,C,H,W) -> y (N,C,H+2p,W+2p),
+ * y[h][w] = x[(h-p) mod H][(w-p) mod W]; dx += the sum over the copies. */
+void      cv_wrappad_ref_fwd(const double *x, double *y, int64_t N, int64_t C, int64_t H, int64_t W, int p);
+void      cv_wrappad_ref_bwd(const double *dy, double *dx, int64_t N, int64_t C, int64_t H, int64_t W, int p);
+cv_status cv_wrappad_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, int p);
+cv_status cv_wrappad_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, int p);
+
+/* Crop by p (H, W > 2p): x (N,C,H,W) -> y (N,C,H-2p,W-2p), y[h][w] = x[h+p][w+p];
+ * dx[h+p][w+p] += dy[h][w]. */
+void      cv_crop_ref_fwd(const double *x, double *y, int64_t N, int64_t C, int64_t H, int64_t W, int p);
+void      cv_crop_ref_bwd(const double *dy, double *dx, int64_t N, int64_t C, int64_t H, int64_t W, int p);
+cv_status cv_crop_fwd(cv_ctx *ctx, const cv_tensor *x, const cv_tensor *y, int p);
+cv_status cv_crop_bwd(cv_ctx *ctx, const cv_tensor *dy, const cv_tensor *dx, int p);
+
 /* Channel concat: a (N,Ca,H,W), b (N,Cb,H,W) -> y (N,Ca+Cb,H,W). */
 void      cv_concat_ref_fwd(const double *a, const double *b, double *y, int64_t N, int64_t Ca, int64_t Cb, int64_t HW);
 void      cv_concat_ref_bwd(const double *dy, double *da, double *db, int64_t N, int64_t Ca, int64_t Cb, int64_t HW);
