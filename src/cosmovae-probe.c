@@ -21,16 +21,21 @@ static const char *usage_text =
     "the epoch with the lowest valid loss are scored by R^2 per parameter on the\n"
     "test split.  Latents and targets are standardised with train statistics; the\n"
     "parameters named A_* (log-uniform priors) are regressed in log10 unless\n"
-    "--linear.  The closed-form least-squares R^2 is printed beside it, unless\n"
-    "D >= the train maps (singular) or D > --lstsq-max-dim.  Each R^2 comes with\n"
-    "a bootstrap over the test simulations (all maps of a drawn simulation\n"
-    "together): its 68% interval (and, in the CSV, its standard deviation).\n"
+    "--linear.  Beside it: the closed-form least squares, unless D >= the train\n"
+    "maps (singular) or D > --lstsq-max-dim; and a ridge regression whose\n"
+    "strength (alpha = 1e-4 .. 1e3 in half decades, times the train maps) is\n"
+    "chosen per parameter on the valid split, unless D > --lstsq-max-dim.  Each\n"
+    "R^2 comes with a bootstrap over the test simulations (all maps of a drawn\n"
+    "simulation together): its 68% interval (and, in the CSV, its standard\n"
+    "deviation).\n"
     "Fewer than 10 test simulations draw a warning: R^2 then means little.\n"
     "\n"
     "  -o, --output FILE  CSV to write: param,r2,r2_lstsq,r2_sd,r2_lo68,r2_hi68,\n"
     "                     r2_lstsq_sd,r2_lstsq_lo68,r2_lstsq_hi68 (NaN: not\n"
     "                     computed); with --baseline also base_r2,\n"
-    "                     base_r2_lstsq,base_r2_lo68,base_r2_hi68\n"
+    "                     base_r2_lstsq,base_r2_lo68,base_r2_hi68; then\n"
+    "                     r2_ridge,r2_ridge_lo68,r2_ridge_hi68,ridge_alpha\n"
+    "                     (and base_ the same with --baseline)\n"
     "      --epochs N     training epochs (default 200)\n"
     "      --lr X         Adam learning rate (default 0.0025)\n"
     "      --batch N      minibatch size (default 32)\n"
@@ -200,8 +205,10 @@ int main(int argc, char **argv) {
     FILE *f = fopen(tmp, "w");
     if (!f) { fprintf(stderr, "cosmovae-probe: %s: cannot create: %s\n", out, strerror(errno)); return 1; }
     /* the first three columns as before; then the bootstrap's */
-    fprintf(f, "param,r2,r2_lstsq,r2_sd,r2_lo68,r2_hi68,r2_lstsq_sd,r2_lstsq_lo68,r2_lstsq_hi68%s\n",
-            bl ? ",base_r2,base_r2_lstsq,base_r2_lo68,base_r2_hi68" : "");
+    fprintf(f, "param,r2,r2_lstsq,r2_sd,r2_lo68,r2_hi68,r2_lstsq_sd,r2_lstsq_lo68,r2_lstsq_hi68%s,"
+            "r2_ridge,r2_ridge_lo68,r2_ridge_hi68,ridge_alpha%s\n",
+            bl ? ",base_r2,base_r2_lstsq,base_r2_lo68,base_r2_hi68" : "",
+            bl ? ",base_r2_ridge,base_r2_ridge_lo68,base_r2_ridge_hi68,base_ridge_alpha" : "");
     for (int q = 0; q < r.n_param; q++) {
         fputs(lat->param_name[q], f);
         double v[8] = { r.r2[q], r.r2_lstsq[q], r.r2_sd[q], r.r2_lo[q], r.r2_hi[q], r.r2_lstsq_sd[q], r.r2_lstsq_lo[q],
@@ -209,6 +216,12 @@ int main(int argc, char **argv) {
         for (int k = 0; k < 8; k++) csv_num(f, v[k]);
         if (bl) {
             double w[4] = { rb.r2[q], rb.r2_lstsq[q], rb.r2_lo[q], rb.r2_hi[q] };
+            for (int k = 0; k < 4; k++) csv_num(f, w[k]);
+        }
+        double u[4] = { r.r2_ridge[q], r.r2_ridge_lo[q], r.r2_ridge_hi[q], r.ridge_alpha[q] };
+        for (int k = 0; k < 4; k++) csv_num(f, u[k]);
+        if (bl) {
+            double w[4] = { rb.r2_ridge[q], rb.r2_ridge_lo[q], rb.r2_ridge_hi[q], rb.ridge_alpha[q] };
             for (int k = 0; k < 4; k++) csv_num(f, w[k]);
         }
         fputc('\n', f);
@@ -228,22 +241,26 @@ int main(int argc, char **argv) {
                r.boot_by_map ? "maps (the file has no sim variable)" : r.n_test_sims == 1 ? "simulation" : "simulations",
                r.n_boot, seed, r.n_boot_used);
     if (bl) printf("baseline: %s (%d numbers per map: %s)\n", base, bl->n_dim, bl->model);
-    if (!bl) printf("\n  %-12s %-8s %-28s %s\n", "parameter", "target", "R^2 (probe)", "R^2 (lstsq)");
-    else printf("\n  %-12s %-8s %-28s %-28s %-8s %s\n", "parameter", "target", "R^2 latent (probe)", "R^2 baseline (probe)",
-                "lstsq", "baseline lstsq");
+    if (r.has_ridge) printf("ridge: strength per parameter chosen on the valid split (alpha in the CSV)\n");
+    if (!bl) printf("\n  %-12s %-8s %-28s %-28s %s\n", "parameter", "target", "R^2 (probe)", "R^2 (lstsq)", "R^2 (ridge)");
+    else printf("\n  %-12s %-8s %-28s %-28s %-8s %-9s %-8s %s\n", "parameter", "target", "R^2 latent (probe)",
+                "R^2 baseline (probe)", "lstsq", "base lstsq", "ridge", "base ridge");
     for (int q = 0; q < r.n_param; q++) {
-        char a[96], b[96];
+        char a[96], b[96], e[96];
         cell(a, sizeof a, 1, r.r2[q], r.r2_lo[q], r.r2_hi[q]);
         if (!bl) {
             cell(b, sizeof b, r.has_lstsq, r.r2_lstsq[q], r.r2_lstsq_lo[q], r.r2_lstsq_hi[q]);
-            printf("  %-12s %-8s %-28s %s\n", lat->param_name[q], r.is_log[q] ? "log10" : "linear", a, b);
+            cell(e, sizeof e, r.has_ridge, r.r2_ridge[q], r.r2_ridge_lo[q], r.r2_ridge_hi[q]);
+            printf("  %-12s %-8s %-28s %-28s %s\n", lat->param_name[q], r.is_log[q] ? "log10" : "linear", a, b, e);
         } else {
-            char c[32], d[32];
+            char c[32], d[32], g[32], h[32];
             cell(b, sizeof b, 1, rb.r2[q], rb.r2_lo[q], rb.r2_hi[q]);
-            if (r.has_lstsq) snprintf(c, sizeof c, "%.3f", r.r2_lstsq[q]); else snprintf(c, sizeof c, "skipped");
-            if (rb.has_lstsq) snprintf(d, sizeof d, "%.3f", rb.r2_lstsq[q]); else snprintf(d, sizeof d, "skipped");
-            printf("  %-12s %-8s %-28s %-28s %-8s %s%s\n", lat->param_name[q], r.is_log[q] ? "log10" : "linear", a, b, c, d,
-                   rb.r2[q] > 0.2 && r.r2[q] < rb.r2[q] ? "   latent below baseline" : "");
+            cell(c, sizeof c, r.has_lstsq, r.r2_lstsq[q], NAN, NAN);
+            cell(d, sizeof d, rb.has_lstsq, rb.r2_lstsq[q], NAN, NAN);
+            cell(g, sizeof g, r.has_ridge, r.r2_ridge[q], NAN, NAN);
+            cell(h, sizeof h, rb.has_ridge, rb.r2_ridge[q], NAN, NAN);
+            printf("  %-12s %-8s %-28s %-28s %-8s %-9s %-8s %s%s\n", lat->param_name[q], r.is_log[q] ? "log10" : "linear", a, b,
+                   c, d, g, h, rb.r2[q] > 0.2 && r.r2[q] < rb.r2[q] ? "   latent below baseline" : "");
         }
     }
     printf("\nwrote %s\n", out);

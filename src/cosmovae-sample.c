@@ -25,6 +25,9 @@ static const char *usage_text =
     "  -o, --output DIR      output directory (required): samples.nc, maps.png\n"
     "  -n, --count N         number of maps (default 16)\n"
     "  -t, --temperature T   prior temperature (default 1)\n"
+    "      --temperature-at RES=T  prior temperature T for the latent groups at\n"
+    "                        resolution RES (e.g. 4=1.2); repeatable; the others\n"
+    "                        keep --temperature\n"
     "      --pixel-noise     draw x from p(x|z) instead of taking its mean\n"
     "      --real DATA.nc    also draw figure2.png: generated maps above real test maps\n"
     "      --png-maps        also write png/sample-NNNN-FIELD.png, 16-bit gray log10 maps\n"
@@ -37,16 +40,26 @@ static const char *usage_text =
     "      --version         output version information and exit\n";
 
 int main(int argc, char **argv) {
-    const char *run = NULL, *out = NULL, *device = NULL, *real = NULL;
+    const char *run = NULL, *out = NULL, *device = NULL, *real = NULL, *spec = NULL;
     long n = 16, seed = 1, batch = 16;
     double temp = 1.0;
-    int quiet = 0, noise = 0, ema = 1, png_maps = 0;
+    int quiet = 0, noise = 0, ema = 1, png_maps = 0, n_at = 0;
+    int at_res[CV_MAX_STAGES];
+    double at_t[CV_MAX_STAGES];
     cv_cli_init("cosmovae-sample", usage_text);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cv_cli_opt_str(argc, argv, &i, "--output", &out) || cv_cli_opt_str(argc, argv, &i, "-o", &out)) ;
         else if (cv_cli_opt_long(argc, argv, &i, "--count", 1, 10000000L, &n) || cv_cli_opt_long(argc, argv, &i, "-n", 1, 10000000L, &n)) ;
         else if (cv_cli_opt_double(argc, argv, &i, "--temperature", 0, 100, &temp) || cv_cli_opt_double(argc, argv, &i, "-t", 0, 100, &temp)) ;
+        else if (cv_cli_opt_str(argc, argv, &i, "--temperature-at", &spec)) {
+            char tail;
+            if (n_at == CV_MAX_STAGES) cv_cli_usage_error("--temperature-at: at most %d resolutions", CV_MAX_STAGES);
+            if (sscanf(spec, "%d=%lf%c", &at_res[n_at], &at_t[n_at], &tail) != 2 || at_res[n_at] < 1 ||
+                !(at_t[n_at] >= 0 && at_t[n_at] <= 100))
+                cv_cli_usage_error("--temperature-at '%s': expected RES=T, RES a resolution, 0 <= T <= 100 (e.g. 4=1.2)", spec);
+            n_at++;
+        }
         else if (cv_cli_opt_long(argc, argv, &i, "--seed", 0, 0x7fffffffL, &seed)) ;
         else if (cv_cli_opt_long(argc, argv, &i, "--batch", 1, 4096, &batch)) ;
         else if (cv_cli_opt_str(argc, argv, &i, "--real", &real)) ;
@@ -66,13 +79,16 @@ int main(int argc, char **argv) {
     cv_status st;
     cv_dataset *rds = NULL;
     if (real && (st = cv_dataset_open(real, &rds)) != CV_OK) cv_cli_fail(st, NULL);
-    if (mkdir(out, 0755) != 0 && errno != EEXIST) cv_cli_fail(cv_error(CV_ERR_IO, "%s: cannot create: %s", out, strerror(errno)), NULL);
     cv_ctx *ctx = cv_cli_ctx(device);
     cv_model *m = NULL;
     cv_norm norm;
     if ((st = cv_model_load(run, ctx, ema, &m, &norm)) != CV_OK) cv_cli_fail(st, NULL);
     const cv_model_cfg *mc = cv_model_config(m);
+    for (int k = 0; k < n_at; k++)
+        if (cv_model_set_temperature_at(m, at_res[k], (float)at_t[k]) != CV_OK)
+            cv_cli_usage_error("--temperature-at %d=%g: %s", at_res[k], at_t[k], cv_last_error());
     if (rds && (st = cv_norm_check_dataset(&norm, mc, rds)) != CV_OK) cv_cli_fail(st, NULL);
+    if (mkdir(out, 0755) != 0 && errno != EEXIST) cv_cli_fail(cv_error(CV_ERR_IO, "%s: cannot create: %s", out, strerror(errno)), NULL);
     int S = mc->size, C = mc->channels;
     int64_t msz = (int64_t)C * S * S;
     float *maps = malloc((size_t)(n * msz) * sizeof *maps);

@@ -27,6 +27,7 @@ struct cv_model {
     cv_ctx      *ctx;
     cv_arena     arena[CV_ARENA_COUNT];
     cv_tensor   *view[CV_ARENA_COUNT];
+    float        temp_at[CV_MAX_STAGES];   /* per decoder stage; < 0: the build's temperature */
 };
 
 /* ------------------------------------------------------------- presets */
@@ -68,6 +69,10 @@ cv_status cv_model_cfg_read(cv_cfg *c, cv_model_cfg *o) {
     CV_TRY(cv_cfg_str(c, "model", "padding", "zero", &pad));
     if (!strcmp(pad, "periodic")) o->periodic = 1;
     else if (strcmp(pad, "zero")) return cv_error(CV_ERR_FORMAT, "[model] padding = '%s': expected zero or periodic", pad);
+    const char *pv, *po;
+    if (!o->periodic && cv_cfg_peek(c, "model", "padding_max_res", &pv, &po))
+        return cv_error(CV_ERR_FORMAT, "%s: [model] padding_max_res = %s needs padding = periodic", po, pv);
+    CV_TRY(cv_cfg_int(c, "model", "padding_max_res", 4096, 1, 4096, &v)); o->periodic_max_res = (int)v;
     CV_TRY(cv_cfg_ints(c, "model", "enc_res", "64,32,16,8", a, CV_MAX_STAGES, &na));
     CV_TRY(cv_cfg_ints(c, "model", "enc_blocks", "3,3,2,2", b, CV_MAX_STAGES, &nb));
     if (na != nb || na == 0) return cv_error(CV_ERR_FORMAT, "[model] enc_res and enc_blocks must list the same number (>= 1) of stages");
@@ -161,7 +166,7 @@ static int conv_ex(bld *b, const char *name, int x, int cin, int cout, int k, in
     if (n.par[0] < 0 || (bias && n.par[1] < 0)) return -1;
     n.p.conv.k = k;
     n.p.conv.gelu_in = gelu_in;
-    if (k == 3 && b->m->cfg.periodic) {
+    if (k == 3 && b->m->cfg.periodic && x >= 0 && cv_graph_value(b->g, x)->shape[2] <= b->m->cfg.periodic_max_res) {
         /* circular: the zero-padded convolution of the periodically padded
          * map, cropped (GELU commutes with the copy; the crop drops every
          * output that saw a zero) */
@@ -336,7 +341,10 @@ cv_status cv_model_build(cv_model *m, cv_model_mode mode, int64_t N, float tempe
             cv_node n = node(CV_OP_REPARAM, nm);
             n.n_in = 2;
             n.p.rep.group = (uint32_t)group;
-            if (mode == CV_MODEL_SAMPLE) { n.in[0] = mp; n.in[1] = lsp; n.p.rep.t = temperature; }
+            if (mode == CV_MODEL_SAMPLE) {
+                n.in[0] = mp; n.in[1] = lsp;
+                n.p.rep.t = m->temp_at[s] >= 0 ? m->temp_at[s] : temperature;
+            }
             else { n.in[0] = mq; n.in[1] = lsq; n.p.rep.t = mode == CV_MODEL_TRAIN ? 1.0f : 0.0f; }
             int z = add(&b, &n);
             /* KL: a loss term in training; a statistic of the all-groups
@@ -398,12 +406,24 @@ fail:
 
 /* ---------------------------------------------------------------- model */
 
+cv_status cv_model_set_temperature_at(cv_model *m, int res, float t) {
+    if (!(t >= 0) || !isfinite(t)) return cv_error(CV_ERR_ARG, "temperature %g at %dx%d: must be finite and >= 0", t, res, res);
+    char list[128] = "";
+    for (int s = 0; s < m->cfg.n_dec; s++) {
+        if (m->cfg.dec_res[s] == res) { m->temp_at[s] = t; return CV_OK; }
+        size_t l = strlen(list);
+        snprintf(list + l, sizeof list - l, "%s%d", s ? ", " : "", m->cfg.dec_res[s]);
+    }
+    return cv_error(CV_ERR_ARG, "no latent groups at resolution %d: the decoder's are %s", res, list);
+}
+
 cv_status cv_model_new(const cv_model_cfg *cfg, cv_model **out) {
     cv_status st = CV_OK;
     cv_model *m = calloc(1, sizeof *m);
     *out = NULL;
     if (!m) return cv_error(CV_ERR_NOMEM, "out of memory");
     m->cfg = *cfg;
+    for (int s = 0; s < CV_MAX_STAGES; s++) m->temp_at[s] = -1;
     m->name = calloc(CV_MAX_PARAMS, sizeof *m->name);
     m->shape = calloc(CV_MAX_PARAMS, sizeof *m->shape);
     m->init = calloc(CV_MAX_PARAMS, sizeof *m->init);

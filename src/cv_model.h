@@ -25,6 +25,7 @@ typedef struct cv_model_cfg {
     int   n_dec, dec_res[CV_MAX_STAGES], dec_blocks[CV_MAX_STAGES];
     int   bias_max_res;
     int   periodic;       /* [model] padding = periodic: circular 3x3 convolutions (else zero padding) */
+    int   periodic_max_res;  /* [model] padding_max_res: ... at resolutions up to this one only */
     float logsig_floor;
 } cv_model_cfg;
 
@@ -56,6 +57,11 @@ typedef struct cv_model cv_model;
 cv_status cv_model_new(const cv_model_cfg *cfg, cv_model **out);    /* host only; caller frees */
 void      cv_model_free(cv_model *m);
 const cv_model_cfg *cv_model_config(const cv_model *m);
+/* Sampling graphs built afterwards draw the groups at decoder resolution
+ * res with prior temperature t instead of the build's temperature (t >= 0,
+ * finite).  CV_ERR_ARG naming the decoder's resolutions when res is not
+ * one of them. */
+cv_status cv_model_set_temperature_at(cv_model *m, int res, float t);
 
 int            cv_model_n_params(const cv_model *m);
 const char    *cv_model_param_name(const cv_model *m, int i);

@@ -38,9 +38,11 @@ void cv_probe_result_free(cv_probe_result *r) {
     free(r->r2); free(r->r2_lstsq); free(r->is_log);
     free(r->r2_sd); free(r->r2_lo); free(r->r2_hi);
     free(r->r2_lstsq_sd); free(r->r2_lstsq_lo); free(r->r2_lstsq_hi);
+    free(r->r2_ridge); free(r->ridge_alpha); free(r->r2_ridge_sd); free(r->r2_ridge_lo); free(r->r2_ridge_hi);
     r->r2 = r->r2_lstsq = NULL;
     r->is_log = NULL;
     r->r2_sd = r->r2_lo = r->r2_hi = r->r2_lstsq_sd = r->r2_lstsq_lo = r->r2_lstsq_hi = NULL;
+    r->r2_ridge = r->ridge_alpha = r->r2_ridge_sd = r->r2_ridge_lo = r->r2_ridge_hi = NULL;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -167,30 +169,20 @@ static int cholesky(double *A, int D) {
     return 1;
 }
 
-cv_status cv_probe_lstsq(const double *X, const double *Y, int64_t n, int D, int P, double *W, double *ridge) {
-    size_t dd = (size_t)D * D;
-    double *G = malloc(dd * sizeof *G), *L = malloc(dd * sizeof *L), *B = malloc((size_t)D * P * sizeof *B);
-    if (!G || !L || !B) { free(G); free(L); free(B); return cv_error(CV_ERR_NOMEM, "least squares (%d dims)", D); }
-    /* G = X^T X (lower), B = X^T Y */
+static void predict(const double *X, int64_t n, int D, int P, const double *W, const double *b, double *Yhat);
+
+/* G = X^T X (lower triangle), B = X^T Y */
+static void normal_eq(const double *X, const double *Y, int64_t n, int D, int P, double *G, double *B) {
     cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, D, (int)n, 1.0, X, D, 0.0, G, D);
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, P, (int)n, 1.0, X, D, Y, P, 0.0, B, P);
-    double diag = 0;
-    for (int i = 0; i < D; i++) diag += G[(size_t)i * D + i];
-    diag = diag > 0 ? diag / D : 1;
-    double lam = 0;
-    for (int tries = 0;; tries++) {
-        memcpy(L, G, dd * sizeof *L);
-        for (int i = 0; i < D; i++) L[(size_t)i * D + i] += lam;
-        if (cholesky(L, D)) break;
-        if (tries > 12) {
-            free(G); free(L); free(B);
-            return cv_error(CV_ERR_NUMERIC, "least squares: X^T X is not positive definite even with a ridge of %g", lam);
-        }
-        lam = lam == 0 ? 1e-10 * diag : lam * 100;
-    }
-    *ridge = lam;
-    /* solve L L^T W = B, column by column */
-    for (int p = 0; p < P; p++) {
+}
+
+/* W = (G + lam I)^-1 B by Cholesky into L (D x D scratch); 0 if not PD. */
+static int solve_ridge(const double *G, const double *B, int D, int P, double lam, double *L, double *W) {
+    memcpy(L, G, (size_t)D * D * sizeof *L);
+    for (int i = 0; i < D; i++) L[(size_t)i * D + i] += lam;
+    if (!cholesky(L, D)) return 0;
+    for (int p = 0; p < P; p++) {            /* L L^T W = B, column by column */
         for (int i = 0; i < D; i++) {
             double t = B[(size_t)i * P + p];
             for (int k = 0; k < i; k++) t -= L[(size_t)i * D + k] * W[(size_t)k * P + p];
@@ -202,8 +194,77 @@ cv_status cv_probe_lstsq(const double *X, const double *Y, int64_t n, int D, int
             W[(size_t)i * P + p] = t / L[(size_t)i * D + i];
         }
     }
+    return 1;
+}
+
+cv_status cv_probe_lstsq(const double *X, const double *Y, int64_t n, int D, int P, double *W, double *ridge) {
+    size_t dd = (size_t)D * D;
+    double *G = malloc(dd * sizeof *G), *L = malloc(dd * sizeof *L), *B = malloc((size_t)D * P * sizeof *B);
+    if (!G || !L || !B) { free(G); free(L); free(B); return cv_error(CV_ERR_NOMEM, "least squares (%d dims)", D); }
+    normal_eq(X, Y, n, D, P, G, B);
+    double diag = 0;
+    for (int i = 0; i < D; i++) diag += G[(size_t)i * D + i];
+    diag = diag > 0 ? diag / D : 1;
+    double lam = 0;
+    for (int tries = 0; !solve_ridge(G, B, D, P, lam, L, W); tries++) {
+        if (tries > 12) {
+            free(G); free(L); free(B);
+            return cv_error(CV_ERR_NUMERIC, "least squares: X^T X is not positive definite even with a ridge of %g", lam);
+        }
+        lam = lam == 0 ? 1e-10 * diag : lam * 100;
+    }
+    *ridge = lam;
     free(G); free(L); free(B);
     return CV_OK;
+}
+
+cv_status cv_probe_ridge(const double *X, const double *Y, int64_t n, int D, int P, double lambda, double *W) {
+    if (!(lambda > 0) || !isfinite(lambda)) return cv_error(CV_ERR_ARG, "ridge: lambda = %g must be finite and > 0", lambda);
+    size_t dd = (size_t)D * D;
+    double *G = malloc(dd * sizeof *G), *L = malloc(dd * sizeof *L), *B = malloc((size_t)D * P * sizeof *B);
+    cv_status st = CV_OK;
+    if (!G || !L || !B) st = cv_error(CV_ERR_NOMEM, "ridge (%d dims)", D);
+    else {
+        normal_eq(X, Y, n, D, P, G, B);
+        if (!solve_ridge(G, B, D, P, lambda, L, W)) st = cv_error(CV_ERR_NUMERIC, "ridge: X^T X + %g I is not positive definite", lambda);
+    }
+    free(G); free(L); free(B);
+    return st;
+}
+
+/* The ridge path on the train split (X standardised: X^T X has n on its
+ * diagonal, so alpha = lambda / n is the strength relative to the data);
+ * per parameter, the alpha of the lowest valid MSE; Wr (D, P) its
+ * weights, column by column. */
+static cv_status ridge_path(const double *Xt, const double *Yt, int64_t nt, const double *Xv, const double *Yv, int64_t nv,
+                            int D, int P, double *Wr, double *alpha) {
+    size_t dd = (size_t)D * D, dp = (size_t)D * P;
+    double *G = malloc(dd * sizeof *G), *L = malloc(dd * sizeof *L), *B = malloc(dp * sizeof *B);
+    double *W = malloc(dp * sizeof *W), *Yh = malloc((size_t)nv * P * sizeof *Yh), *best = malloc((size_t)P * sizeof *best);
+    double *zero = calloc((size_t)P, sizeof *zero);
+    cv_status st = CV_OK;
+    if (!G || !L || !B || !W || !Yh || !best || !zero) { st = cv_error(CV_ERR_NOMEM, "ridge path (%d dims)", D); goto done; }
+    normal_eq(Xt, Yt, nt, D, P, G, B);
+    for (int p = 0; p < P; p++) best[p] = INFINITY;
+    for (int k = 0; k < CV_PROBE_N_ALPHA; k++) {
+        double a = pow(10.0, CV_PROBE_ALPHA_LO + 0.5 * k);
+        if (!solve_ridge(G, B, D, P, a * (double)nt, L, W)) continue;
+        predict(Xv, nv, D, P, W, zero, Yh);
+        for (int p = 0; p < P; p++) {
+            double e = 0;
+            for (int64_t i = 0; i < nv; i++) e += (Yh[i * P + p] - Yv[i * P + p]) * (Yh[i * P + p] - Yv[i * P + p]);
+            if (e < best[p]) {
+                best[p] = e;
+                alpha[p] = a;
+                for (int d = 0; d < D; d++) Wr[(size_t)d * P + p] = W[(size_t)d * P + p];
+            }
+        }
+    }
+    for (int p = 0; p < P; p++)
+        if (!isfinite(best[p])) { st = cv_error(CV_ERR_NUMERIC, "ridge: no strength gave a finite valid error"); break; }
+done:
+    free(G); free(L); free(B); free(W); free(Yh); free(best); free(zero);
+    return st;
 }
 
 /* ---- the probe ----------------------------------------------------------- */
@@ -237,7 +298,7 @@ cv_status cv_probe_run(const cv_latent *lat, const cv_probe_opts *opts, cv_probe
     split_data sd[3];
     memset(sd, 0, sizeof sd);
     double *xm = NULL, *xs = NULL, *ym = NULL, *ys = NULL, *W = NULL, *b = NULL, *Wbest = NULL, *bbest = NULL;
-    double *m = NULL, *v = NULL, *Xb = NULL, *Yb = NULL, *Gb = NULL, *dW = NULL, *Yhat = NULL, *Wls = NULL, *Yls = NULL;
+    double *m = NULL, *v = NULL, *Xb = NULL, *Yb = NULL, *Gb = NULL, *dW = NULL, *Yhat = NULL, *Wls = NULL, *Yls = NULL, *Wr = NULL, *Yr = NULL;
     int64_t *idx = NULL, *tgroup = NULL, *usims = NULL;
     if (!lat->params || P < 1) return cv_error(CV_ERR_FORMAT, "the latent codes carry no simulation parameters");
     if (!lat->split) return cv_error(CV_ERR_FORMAT, "the latent codes carry no train/valid/test split");
@@ -246,11 +307,12 @@ cv_status cv_probe_run(const cv_latent *lat, const cv_probe_opts *opts, cv_probe
     res->r2 = calloc(P, sizeof *res->r2);
     res->r2_lstsq = calloc(P, sizeof *res->r2_lstsq);
     res->is_log = calloc(P, sizeof *res->is_log);
-    double **unc[6] = { &res->r2_sd, &res->r2_lo, &res->r2_hi, &res->r2_lstsq_sd, &res->r2_lstsq_lo, &res->r2_lstsq_hi };
+    double **unc[11] = { &res->r2_sd, &res->r2_lo, &res->r2_hi, &res->r2_lstsq_sd, &res->r2_lstsq_lo, &res->r2_lstsq_hi,
+                         &res->r2_ridge, &res->ridge_alpha, &res->r2_ridge_sd, &res->r2_ridge_lo, &res->r2_ridge_hi };
     int unc_ok = 1;
-    for (int k = 0; k < 6; k++) unc_ok &= (*unc[k] = malloc(P * sizeof **unc[k])) != NULL;
+    for (int k = 0; k < 11; k++) unc_ok &= (*unc[k] = malloc(P * sizeof **unc[k])) != NULL;
     if (!res->r2 || !res->r2_lstsq || !res->is_log || !unc_ok) { st = cv_error(CV_ERR_NOMEM, "probe"); goto fail; }
-    for (int k = 0; k < 6; k++)
+    for (int k = 0; k < 11; k++)
         for (int p = 0; p < P; p++) (*unc[k])[p] = NAN;
     for (int p = 0; p < P; p++) res->is_log[p] = o.log_a && !strncmp(lat->param_name[p], "A_", 2);
 
@@ -364,6 +426,16 @@ cv_status cv_probe_run(const cv_latent *lat, const cv_probe_opts *opts, cv_probe
     }
     if (!res->has_lstsq)
         for (int p = 0; p < P; p++) res->r2_lstsq[p] = NAN;
+    /* ridge, its strength per parameter chosen on the valid split (any D
+     * up to the closed form's limit: the ridge makes X^T X definite) */
+    if (D <= o.lstsq_max_dim) {
+        Wr = malloc(dp * sizeof *Wr); Yr = malloc((size_t)sd[2].n * P * sizeof *Yr);
+        if (!Wr || !Yr) { st = cv_error(CV_ERR_NOMEM, "probe"); goto fail; }
+        CV_TRY(ridge_path(sd[0].X, sd[0].Y, nt, sd[1].X, sd[1].Y, sd[1].n, D, P, Wr, res->ridge_alpha));
+        predict(sd[2].X, sd[2].n, D, P, Wr, b, Yr);          /* b is still all zero */
+        for (int p = 0; p < P; p++) res->r2_ridge[p] = cv_probe_r2(sd[2].Y, Yr, sd[2].n, P, p);
+        res->has_ridge = 1;
+    }
 
     /* Adam: Glorot-uniform weights, zero bias (Keras' Dense defaults) */
     double lim = sqrt(6.0 / (D + P));
@@ -431,11 +503,17 @@ cv_status cv_probe_run(const cv_latent *lat, const cv_probe_opts *opts, cv_probe
         CV_TRY(cv_probe_bootstrap(sd[2].Y, Yls, sd[2].n, P, tgroup, res->n_test_sims, res->n_boot, o.seed, res->r2_lstsq_sd,
                                   res->r2_lstsq_lo, res->r2_lstsq_hi, &used));
     }
+    if (res->has_ridge) {
+        int used;
+        CV_TRY(cv_probe_bootstrap(sd[2].Y, Yr, sd[2].n, P, tgroup, res->n_test_sims, res->n_boot, o.seed, res->r2_ridge_sd,
+                                  res->r2_ridge_lo, res->r2_ridge_hi, &used));
+    }
 
 fail:
     for (int s = 0; s < 3; s++) { free(sd[s].X); free(sd[s].Y); }
     free(xm); free(xs); free(ym); free(ys); free(W); free(b); free(Wbest); free(bbest);
     free(m); free(v); free(dW); free(Xb); free(Yb); free(Gb); free(Yhat); free(Wls); free(Yls); free(idx);
+    free(Wr); free(Yr);
     free(tgroup); free(usims);
     if (st != CV_OK) cv_probe_result_free(res);
     return st;

@@ -1,7 +1,8 @@
 /* cv_probe.h -- the linear probe of the paper (section 3): one dense layer
  * without activation, latent -> parameters, trained with Adam on the train
  * split, the epoch chosen on the valid split, scored by R^2 per parameter
- * on the test split; and the closed-form least-squares fit beside it.
+ * on the test split; and the closed-form least-squares fit and a ridge
+ * regression (its strength chosen on the valid split) beside it.
  *
  * Data handling: latents are standardised with the train split's mean and
  * standard deviation per dimension (an affine change of the inputs, which
@@ -46,6 +47,11 @@ typedef struct cv_probe_opts {
     int      lstsq_max_dim;   /* the closed form only for D <= this (and D < train maps); 4096 */
 } cv_probe_opts;
 
+/* The ridge strengths tried: alpha = 10^(ALPHA_LO + k/2), k < N_ALPHA
+ * (1e-4 .. 1e3), lambda = alpha x train maps on standardised latents. */
+#define CV_PROBE_ALPHA_LO (-4.0)
+#define CV_PROBE_N_ALPHA  15
+
 /* Fewer test simulations than this and R^2 means little (a warning). */
 #define CV_PROBE_FEW_SIMS 10
 cv_probe_opts cv_probe_opts_default(void);
@@ -68,6 +74,11 @@ typedef struct cv_probe_result {
      * without a bootstrap (n_boot 0, fewer than 2 usable resamples) */
     double  *r2_sd, *r2_lo, *r2_hi;
     double  *r2_lstsq_sd, *r2_lstsq_lo, *r2_lstsq_hi;
+    /* ridge regression, the strength chosen per parameter on the valid
+     * split (has_ridge 0 and NaN when D > lstsq_max_dim) */
+    int      has_ridge;
+    double  *r2_ridge, *ridge_alpha;          /* (n_param): test R^2; alpha = lambda / train maps */
+    double  *r2_ridge_sd, *r2_ridge_lo, *r2_ridge_hi;
 } cv_probe_result;
 void cv_probe_result_free(cv_probe_result *r);
 
@@ -105,5 +116,9 @@ cv_status cv_probe_bootstrap(const double *y, const double *yhat, int64_t n, int
  * X^T X.  If X^T X is not positive definite a ridge of 1e-10 (then x100
  * each try) times its mean diagonal is added; *ridge reports it. */
 cv_status cv_probe_lstsq(const double *X, const double *Y, int64_t n, int D, int P, double *W, double *ridge);
+
+/* Ridge regression without intercept: W = (X^T X + lambda I)^-1 X^T Y,
+ * lambda > 0. */
+cv_status cv_probe_ridge(const double *X, const double *Y, int64_t n, int D, int P, double lambda, double *W);
 
 #endif

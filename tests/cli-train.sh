@@ -105,6 +105,21 @@ for f in samples.nc maps.png figure2.png png/sample-0004-B.png; do
 done
 [ "$(od -An -tx1 -N8 "$tmp/samples/maps.png" | tr -d ' ')" = 89504e470d0a1a0a ] || fail "maps.png is not a PNG"
 "$bin/cosmovae-encode" "$tmp/run" "$tmp/samples/samples.nc" -o "$tmp/lat-gen.nc" -q || fail "generated maps do not encode"
+# per-resolution temperature: every resolution at T is -t T, bit for bit;
+# one resolution changed changes the maps; a resolution without latents
+# or a malformed value is a usage error that writes nothing
+fields() { ncdump -v fields "$1" | sed -n '/^data:/,$p'; }
+"$bin/cosmovae-sample" "$tmp/run" -n 3 -o "$tmp/st" -t 0.5 -q
+"$bin/cosmovae-sample" "$tmp/run" -n 3 -o "$tmp/sa" --temperature-at 4=0.5 --temperature-at 8=0.5 --temperature-at 16=0.5 -q
+"$bin/cosmovae-sample" "$tmp/run" -n 3 -o "$tmp/s4" -t 0.5 --temperature-at 4=1.5 -q
+fields "$tmp/st/samples.nc" > "$tmp/f-t"; fields "$tmp/sa/samples.nc" > "$tmp/f-a"; fields "$tmp/s4/samples.nc" > "$tmp/f-4"
+cmp -s "$tmp/f-t" "$tmp/f-a" || fail "--temperature-at 0.5 at every resolution differs from -t 0.5"
+! cmp -s "$tmp/f-t" "$tmp/f-4" || fail "--temperature-at 4=1.5 did not change the maps"
+expect_status 2 "--temperature-at 3=1: no latent groups at resolution 3: the decoder's are 4, 8, 16" \
+    "$bin/cosmovae-sample" "$tmp/run" -n 2 -o "$tmp/sbad" --temperature-at 3=1
+expect_status 2 "--temperature-at '4'" "$bin/cosmovae-sample" "$tmp/run" -n 2 -o "$tmp/sbad" --temperature-at 4
+expect_status 2 "--temperature-at '4=-1'" "$bin/cosmovae-sample" "$tmp/run" -n 2 -o "$tmp/sbad" --temperature-at 4=-1
+[ ! -e "$tmp/sbad" ] || fail "a refused --temperature-at left an output directory"
 
 # bad input
 expect_status 2 "steps" "$bin/cosmovae-train" "$data" --steps abc -o "$tmp/x"

@@ -93,17 +93,20 @@ static void check_circular(void) {
     CV_CHECK_OK(e > 1e-3, "the zero-padded conv is not circular (nmse %.2e against the circular one)", e);
 }
 
-static cv_status tiny_model(const char *padding, cv_model **m) {
+static cv_status tiny_model_at(const char *padding, const char *max_res, cv_model **m) {
     cv_cfg *cfg = NULL;
     cv_model_cfg mc;
     cv_status st = cv_cfg_new(&cfg);
     if (st == CV_OK) st = cv_cfg_parse(cfg, tiny_cfg, "tiny");
     if (st == CV_OK) st = cv_cfg_set(cfg, "model", "padding", padding, "test");
+    if (st == CV_OK && max_res) st = cv_cfg_set(cfg, "model", "padding_max_res", max_res, "test");
     if (st == CV_OK) st = cv_model_cfg_read(cfg, &mc);
     if (st == CV_OK) st = cv_model_new(&mc, m);
     cv_cfg_free(cfg);
     return st;
 }
+
+static cv_status tiny_model(const char *padding, cv_model **m) { return tiny_model_at(padding, NULL, m); }
 
 /* The reference loss of the zero-padded tiny model at the same weights and batch. */
 static double zero_padded_loss(const float *x, const double *pd) {
@@ -212,7 +215,36 @@ static void check_bad_key(void) {
     cv_status st = tiny_model("mirror", &m);
     CV_CHECK_OK(st == CV_ERR_FORMAT && strstr(cv_last_error(), "[model] padding") && strstr(cv_last_error(), "mirror"),
                 "[model] padding = mirror refused: %s", cv_last_error());
+    cv_model_free(m); m = NULL;
+    st = tiny_model_at("zero", "16", &m);
+    CV_CHECK_OK(st == CV_ERR_FORMAT && strstr(cv_last_error(), "padding_max_res = 16 needs padding = periodic"),
+                "padding_max_res without periodic padding refused: %s", cv_last_error());
     cv_model_free(m);
+}
+
+/* padding_max_res: only the 3x3 convolutions at or below it wrap */
+static void check_max_res(void) {
+    int wraps[2] = { -1, -1 }, bad = 0;
+    const char *res[2] = { "4", "8" };
+    for (int t = 0; t < 2; t++) {
+        cv_model *m = NULL;
+        cv_graph *g = NULL;
+        cv_model_io io;
+        if (tiny_model_at("periodic", res[t], &m) == CV_OK && cv_model_build(m, CV_MODEL_TRAIN, 1, 1.0f, 0, &g, &io) == CV_OK) {
+            wraps[t] = 0;
+            for (int i = 0; i < cv_graph_n_nodes(g); i++) {
+                const cv_node *n = cv_graph_node(g, i);
+                if (n->op != CV_OP_WRAPPAD) continue;
+                wraps[t]++;
+                bad += cv_graph_value(g, n->in[0])->shape[2] > atoi(res[t]);
+            }
+        }
+        cv_graph_free(g);
+        cv_model_free(m);
+    }
+    CV_CHECK_OK(wraps[0] > 0 && wraps[1] > wraps[0] && wraps[1] == 17 && !bad,
+                "padding_max_res: %d circular convolutions up to 4x4, %d up to 8x8 (all), none above the limit",
+                wraps[0], wraps[1]);
 }
 
 int main(void) {
@@ -221,6 +253,7 @@ int main(void) {
     check_circular();
     check_model(ctx);
     check_bad_key();
+    check_max_res();
     cv_ctx_free(ctx);
     return tap_end();
 }

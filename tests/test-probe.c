@@ -159,6 +159,61 @@ static void test_r2_lstsq(void) {
     CV_CHECK_OK(st == CV_OK && ridge > 0 && fabs(W[0] + W[1] - 2) < 1e-6, "rank-deficient X: ridge %g, w1 + w2 = %g", ridge, W[0] + W[1]);
 }
 
+/* Ridge: the normal equations (X^T X + lambda I) W = X^T Y hold; a tiny
+ * lambda is least squares; on a problem with few maps per dimension and
+ * noisy targets, the probe's valid-chosen ridge beats least squares on the
+ * test split and picks a strong alpha, and on exact data a weak one. */
+static void test_ridge(void) {
+    enum { n = 40, D = 6 };
+    double X[n * D], Y[n], W[D], Wl[D], G[D * D] = { 0 }, B[D] = { 0 }, ridge;
+    for (int i = 0; i < n * D; i++) X[i] = normal(5, 1, (uint64_t)i);
+    for (int i = 0; i < n; i++) { Y[i] = normal(5, 2, (uint64_t)i); for (int d = 0; d < D; d++) Y[i] += (d - 2) * X[i * D + d]; }
+    cv_status st = cv_probe_ridge(X, Y, n, D, 1, 7.5, W);
+    for (int i = 0; i < n; i++)
+        for (int a = 0; a < D; a++) { B[a] += X[i * D + a] * Y[i]; for (int e = 0; e < D; e++) G[a * D + e] += X[i * D + a] * X[i * D + e]; }
+    double res = 0;
+    for (int a = 0; a < D; a++) {
+        double t = 7.5 * W[a] - B[a];
+        for (int e = 0; e < D; e++) t += G[a * D + e] * W[e];
+        res = fmax(res, fabs(t));
+    }
+    CV_CHECK_OK(st == CV_OK && res < 1e-10, "ridge lambda 7.5: (X^T X + lambda I) W = X^T Y to %.1e", res);
+    cv_status sl = cv_probe_lstsq(X, Y, n, D, 1, Wl, &ridge);
+    st = cv_probe_ridge(X, Y, n, D, 1, 1e-12, W);
+    double dw = 0;
+    for (int d = 0; d < D; d++) dw = fmax(dw, fabs(W[d] - Wl[d]));
+    CV_CHECK_OK(st == CV_OK && sl == CV_OK && dw < 1e-9, "ridge lambda 1e-12 is least squares (max |dW| %.1e)", dw);
+    st = cv_probe_ridge(X, Y, n, D, 1, 0, W);
+    CV_CHECK_OK(st == CV_ERR_ARG && strstr(cv_last_error(), "lambda"), "ridge lambda 0 refused: %s", cv_last_error());
+
+    /* 300 maps of 60 simulations, 150 dimensions, one informative: least
+     * squares overfits the 180 train maps, the ridge does not */
+    cv_probe_opts o = cv_probe_opts_default();
+    o.epochs = 5; o.n_boot = 0;
+    cv_latent *lat = make(300, 150, 0, 31);
+    for (int64_t i = 0; i < lat->n_map; i++)
+        for (int p = 0; p < 3; p++) lat->params[i * 3 + p] = p == 1 ? pow(10, 0.1 * lat->z[i * 150] + 0.05 * normal(31, 3, (uint64_t)i))
+                                                                    : 0.5 + 0.05 * lat->z[i * 150 + p] + 0.01 * normal(31, 4 + p, (uint64_t)i);
+    cv_probe_result r;
+    st = cv_probe_run(lat, &o, &r, NULL, NULL);
+    int ok = st == CV_OK && r.has_ridge && r.has_lstsq;
+    double worst_gain = INFINITY, min_alpha = INFINITY;
+    for (int p = 0; ok && p < 3; p++) { worst_gain = fmin(worst_gain, r.r2_ridge[p] - r.r2_lstsq[p]); min_alpha = fmin(min_alpha, r.ridge_alpha[p]); }
+    CV_CHECK_OK(ok && worst_gain > 0.05 && min_alpha >= 0.01,
+                "180 train maps, D = 150: ridge beats least squares by >= %.3f in R^2 (Omega_m %.3f vs %.3f), alpha >= %g",
+                worst_gain, ok ? r.r2_ridge[0] : NAN, ok ? r.r2_lstsq[0] : NAN, min_alpha);
+    if (st == CV_OK) cv_probe_result_free(&r);
+    cv_latent_free(lat);
+    lat = make(2000, 8, 1, 11);                    /* exact: the weakest strength wins */
+    st = cv_probe_run(lat, &o, &r, NULL, NULL);
+    double max_alpha = 0, min_r2 = 1;
+    for (int p = 0; st == CV_OK && p < 3; p++) { max_alpha = fmax(max_alpha, r.ridge_alpha[p]); min_r2 = fmin(min_r2, r.r2_ridge[p]); }
+    CV_CHECK_OK(st == CV_OK && max_alpha <= 1e-3 && min_r2 > 0.9999,
+                "exact linear data: ridge alpha <= %g, R^2 min %.6f", max_alpha, min_r2);
+    if (st == CV_OK) cv_probe_result_free(&r);
+    cv_latent_free(lat);
+}
+
 static void test_probe(void) {
     cv_probe_opts o = cv_probe_opts_default();
     o.epochs = 40;
@@ -424,6 +479,7 @@ int main(int argc, char **argv) {
     if (!mkdtemp(dir)) { printf("Bail out! cannot create a temporary directory\n"); return 99; }
     test_latent_file();
     test_r2_lstsq();
+    test_ridge();
     test_probe();
     test_bootstrap();
     test_large_dim();
