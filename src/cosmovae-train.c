@@ -51,6 +51,8 @@ static const char *usage_text =
     "      --seed N              seed of initialisation, batches and noise (default 1)\n"
     "      --resume              continue the run in DIR from its checkpoint\n"
     "      --checkpoint-every N  also write a checkpoint every N steps (default 200)\n"
+    "      --stop-file FILE      stop as after SIGTERM (checkpoint, exit 130) once FILE\n"
+    "                            exists; rank 0 looks once a second (the Slurm recipes)\n"
     "      --no-augment          do not apply the 8 dihedral augmentations\n"
     "      --device SPEC         OpenCL device: index, or name substring[:index]\n"
     "      --profile             print a per-kernel time table at the end\n"
@@ -65,7 +67,9 @@ static const char *usage_text =
     "\n"
     "Without --epochs, --steps or --time-limit the run is a short demonstration:\n"
     "at most 3 minutes.  Exit status: 0 done, 1 failure, 2 usage error,\n"
-    "130 interrupted (a checkpoint was written; continue with --resume).\n"
+    "130 interrupted by SIGINT, SIGTERM, SIGUSR1 or --stop-file (a checkpoint was\n"
+    "written; continue with --resume).  Under mpirun use --stop-file: a signal to\n"
+    "mpirun does not reach the ranks as one.\n"
     "\n"
     "Data-parallel training: `mpirun -np R cosmovae-train ...` runs R ranks, one\n"
     "OpenCL device each (node-local rank modulo the GPUs of the node, unless\n"
@@ -142,7 +146,7 @@ static void truncate_log(const char *path, long long limit) {
 }
 
 int main(int argc, char **argv) {
-    const char *out_dir = "cosmovae-run", *preset = NULL, *config_file = NULL, *device = NULL, *data_arg = NULL;
+    const char *out_dir = "cosmovae-run", *preset = NULL, *config_file = NULL, *device = NULL, *data_arg = NULL, *stop_file = NULL;
     const cv_recipe *recipe = NULL;
     const char *sets[64];
     int n_sets = 0, resume = 0, quiet = 0, profile = 0, augment = 1;
@@ -188,6 +192,7 @@ int main(int argc, char **argv) {
         else if (cv_cli_opt_double(argc, argv, &i, "--ema", 0, 0.999999, &ema)) ;
         else if (cv_cli_opt_long(argc, argv, &i, "--seed", 0, 0x7fffffffL, &seed)) ;
         else if (cv_cli_opt_long(argc, argv, &i, "--checkpoint-every", 1, 1000000000L, &ckpt_every)) ;
+        else if (cv_cli_opt_str(argc, argv, &i, "--stop-file", &stop_file)) ;
         else if (cv_cli_opt_str(argc, argv, &i, "--device", &device)) ;
         else if (cv_cli_opt_long(argc, argv, &i, "--check-every", 0, 1000000000L, &check_every)) ;
         else if (cv_cli_opt_double(argc, argv, &i, "--bucket-mb", 0, 4096, &bucket_mb)) ;
@@ -427,16 +432,24 @@ int main(int argc, char **argv) {
 
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
+    signal(SIGUSR1, on_sigint);   /* a third way to ask for a checkpoint and a stop (batch systems send it) */
     cv_progress prog;
     cv_progress_begin(&prog, "training", "steps", target == INT64_MAX ? 0 : target - step0, quiet);
     if (time_limit > 0) prog.limit = time_limit;
-    double t0 = cv_now(), t_rate = t0, last_skip_warn = -1;
+    double t0 = cv_now(), t_rate = t0, last_skip_warn = -1, stop_checked = -1;
     int64_t rate_steps = 0, last_ckpt = cv_trainer_steps(tr);
     double ema_loss = NAN;
     int rc = 0;
     cv_step_stats s;
     while (cv_trainer_steps(tr) < target) {
         /* the ranks stop together: 2 interrupted, 1 out of time */
+        if (stop_file && rank0 && !interrupted && cv_now() - stop_checked >= 1.0) {
+            stop_checked = cv_now();
+            if (access(stop_file, F_OK) == 0) {
+                interrupted = 1;
+                if (!quiet) fprintf(stderr, "cosmovae-train: %s exists: stopping with a checkpoint\n", stop_file);
+            }
+        }
         int stop = cv_mpi_max(comm, interrupted ? 2 : time_limit >= 0 && cv_now() - t0 >= time_limit ? 1 : 0);
         if (stop == 2) { rc = 130; break; }
         if (stop == 1) break;
