@@ -73,6 +73,7 @@ cv_status cv_model_cfg_read(cv_cfg *c, cv_model_cfg *o) {
     if (!o->periodic && cv_cfg_peek(c, "model", "padding_max_res", &pv, &po))
         return cv_error(CV_ERR_FORMAT, "%s: [model] padding_max_res = %s needs padding = periodic", po, pv);
     CV_TRY(cv_cfg_int(c, "model", "padding_max_res", 4096, 1, 4096, &v)); o->periodic_max_res = (int)v;
+    CV_TRY(cv_cfg_int(c, "model", "latent_max_res", 4096, 1, 4096, &v)); o->latent_max_res = (int)v;
     CV_TRY(cv_cfg_ints(c, "model", "enc_res", "64,32,16,8", a, CV_MAX_STAGES, &na));
     CV_TRY(cv_cfg_ints(c, "model", "enc_blocks", "3,3,2,2", b, CV_MAX_STAGES, &nb));
     if (na != nb || na == 0) return cv_error(CV_ERR_FORMAT, "[model] enc_res and enc_blocks must list the same number (>= 1) of stages");
@@ -100,6 +101,9 @@ cv_status cv_model_cfg_read(cv_cfg *c, cv_model_cfg *o) {
     }
     if (o->dec_res[o->n_dec - 1] != o->size) return cv_error(CV_ERR_FORMAT, "[model] dec_res must end at size %d", o->size);
     if (groups > CV_MAX_GROUPS) return cv_error(CV_ERR_FORMAT, "[model] %d top-down blocks: at most %d", groups, CV_MAX_GROUPS);
+    if (o->latent_max_res < o->dec_res[0])
+        return cv_error(CV_ERR_FORMAT, "[model] latent_max_res %d is below the lowest resolution %d: no latent group would be left",
+                        o->latent_max_res, o->dec_res[0]);
     if (o->dec_res[0] > o->bias_max_res) return cv_error(CV_ERR_FORMAT, "[model] bias_max_res %d below the lowest resolution %d", o->bias_max_res, o->dec_res[0]);
     return CV_OK;
 fail:
@@ -309,6 +313,13 @@ cv_status cv_model_build(cv_model *m, cv_model_mode mode, int64_t N, float tempe
             state = add(&b, &n);
         }
         int enc = need_enc ? acts[(int)log2(r)] : -1;
+        if (r > c->latent_max_res) {      /* deterministic blocks: the residual block alone */
+            for (int k = 0; k < c->dec_blocks[s] && b.st == CV_OK; k++) {
+                snprintf(nm, sizeof nm, "dec.r%d.b%d.res", r, k);
+                state = block(&b, nm, state, W, B, W, r, 1, dec_scale);
+            }
+            continue;
+        }
         for (int k = 0; k < c->dec_blocks[s] && b.st == CV_OK; k++, group++) {
             char pre[64];
             snprintf(pre, sizeof pre, "dec.r%d.b%d", r, k);

@@ -26,6 +26,7 @@ typedef struct cv_model_cfg {
     int   bias_max_res;
     int   periodic;       /* [model] padding = periodic: circular 3x3 convolutions (else zero padding) */
     int   periodic_max_res;  /* [model] padding_max_res: ... at resolutions up to this one only */
+    int   latent_max_res;    /* [model] latent_max_res: top-down blocks above it carry no latent group */
     float logsig_floor;
 } cv_model_cfg;
 

@@ -1,5 +1,6 @@
-/* test-periodic.c -- periodic padding ([model] padding = periodic): the
- * maps are periodic boxes, so a 3x3 convolution may wrap around.
+/* test-periodic.c -- the [model] options beyond the paper's: periodic
+ * padding (padding = periodic: the maps are periodic boxes, so a 3x3
+ * convolution may wrap around) and the decoder layout (latent_max_res).
  *   1. the graph wrappad -> zero-padded conv -> crop is the circular
  *      convolution, written out here independently, and commutes with
  *      cyclic shifts; the zero-padded conv alone is not (the check can
@@ -8,7 +9,9 @@
  *      gradient agree with the reference path, every parameter receives
  *      gradient, a whole top-down block at 4x4 matches finite differences,
  *      and the loss differs from the zero-padded model's;
- *   3. a bad [model] padding value is refused, naming the key. */
+ *   3. a bad [model] padding value is refused, naming the key;
+ *   4. latent_max_res: no latent groups above it, device gradients still
+ *      the reference's, a limit below the lowest resolution refused. */
 #include "tap.h"
 #include "tiny-model.h"
 
@@ -93,6 +96,8 @@ static void check_circular(void) {
     CV_CHECK_OK(e > 1e-3, "the zero-padded conv is not circular (nmse %.2e against the circular one)", e);
 }
 
+static const char *latent_max;   /* [model] latent_max_res of the next tiny_model*, or NULL */
+
 static cv_status tiny_model_at(const char *padding, const char *max_res, cv_model **m) {
     cv_cfg *cfg = NULL;
     cv_model_cfg mc;
@@ -100,6 +105,7 @@ static cv_status tiny_model_at(const char *padding, const char *max_res, cv_mode
     if (st == CV_OK) st = cv_cfg_parse(cfg, tiny_cfg, "tiny");
     if (st == CV_OK) st = cv_cfg_set(cfg, "model", "padding", padding, "test");
     if (st == CV_OK && max_res) st = cv_cfg_set(cfg, "model", "padding_max_res", max_res, "test");
+    if (st == CV_OK && latent_max) st = cv_cfg_set(cfg, "model", "latent_max_res", latent_max, "test");
     if (st == CV_OK) st = cv_model_cfg_read(cfg, &mc);
     if (st == CV_OK) st = cv_model_new(&mc, m);
     cv_cfg_free(cfg);
@@ -247,6 +253,60 @@ static void check_max_res(void) {
                 wraps[0], wraps[1]);
 }
 
+static void check_layout(cv_ctx *ctx) {
+    cv_model *m = NULL;
+    cv_graph *g = NULL;
+    cv_model_io io;
+    latent_max = "4";
+    cv_status st = tiny_model("zero", &m);
+    if (st == CV_OK) st = cv_model_to_device(m, ctx, 0);
+    if (st == CV_OK) st = cv_model_build(m, CV_MODEL_TRAIN, N, 1.0f, 0, &g, &io);
+    int ok = st == CV_OK && io.n_groups == 2 && io.group_res[0] == 2 && io.group_res[1] == 4;
+    CV_CHECK_OK(ok, "latent_max_res = 4: %d latent groups (2x2, 4x4), the 8x8 block deterministic%s%s", st == CV_OK ? io.n_groups : -1,
+                st == CV_OK ? "" : ": ", st == CV_OK ? "" : cv_last_error());
+    if (ok) {
+        int64_t nf = cv_model_n_floats(m);
+        int np = cv_model_n_params(m);
+        float *pf = malloc(nf * sizeof *pf), *gf = malloc(nf * sizeof *gf), x[N * 3 * 64];
+        double *pd = malloc(nf * sizeof *pd), *gd = calloc(nf, sizeof *gd);
+        double **rp = malloc(np * sizeof *rp), **rdp = malloc(np * sizeof *rdp);
+        cv_model_init_host(m, 12, pf);
+        for (int64_t i = 0; i < nf; i++) if (pf[i] == 0.0f) pf[i] = 0.05f * (float)sin(0.7 * i);
+        cv_chk_f2d(pf, pd, nf);
+        for (int k = 0; k < np; k++) { rp[k] = pd + cv_model_param_offset(m, k); rdp[k] = gd + cv_model_param_offset(m, k); }
+        cv_chk_rand(x, N * 3 * 64, 23, -1.5f, 1.5f);
+        cv_refplan *ref = NULL;
+        cv_plan *p = NULL;
+        st = cv_refplan_new(g, &ref);
+        for (int64_t i = 0; st == CV_OK && i < N * 3 * 64; i++) cv_refplan_value(ref, io.x)[i] = x[i];
+        if (st == CV_OK) st = cv_plan_new(ctx, g, cv_model_tensors(m, CV_ARENA_PARAMS), cv_model_tensors(m, CV_ARENA_GRADS), 0, &p);
+        if (st == CV_OK) st = cv_model_upload(m, CV_ARENA_PARAMS, pf);
+        if (st == CV_OK) st = cv_arena_zero(cv_model_arena(m, CV_ARENA_GRADS), ctx);
+        if (st == CV_OK) st = cv_plan_upload(p, io.x, x);
+        if (st == CV_OK) st = cv_plan_forward(p, 7, 3);
+        if (st == CV_OK) st = cv_plan_backward(p, io.loss, 1.0f / N, 7, 3);
+        if (st == CV_OK) st = cv_model_download(m, CV_ARENA_GRADS, gf);
+        if (st == CV_OK) {
+            cv_refplan_forward(ref, rp, 7, 3);
+            cv_refplan_backward(ref, rp, rdp, io.loss, 1.0 / N, 7, 3);
+        }
+        double e = st == CV_OK ? cv_chk_nmse(c, "dparams", gf, gd, nf, 5) : INFINITY;
+        CV_CHECK_OK(e < 1e-8, "latent_max_res = 4: all %lld parameter gradients, device vs reference: nmse %.2e%s%s",
+                    (long long)nf, e, st == CV_OK ? "" : ": ", st == CV_OK ? "" : cv_last_error());
+        cv_plan_free(p);
+        cv_refplan_free(ref);
+        free(pf); free(gf); free(pd); free(gd); free(rp); free(rdp);
+    }
+    cv_graph_free(g);
+    cv_model_free(m); m = NULL;
+    latent_max = "1";
+    st = tiny_model("zero", &m);
+    CV_CHECK_OK(st == CV_ERR_FORMAT && strstr(cv_last_error(), "latent_max_res 1 is below the lowest resolution 2"),
+                "latent_max_res below the lowest resolution refused: %s", cv_last_error());
+    cv_model_free(m);
+    latent_max = NULL;
+}
+
 int main(void) {
     tap_begin();
     cv_ctx *ctx = tap_ctx();
@@ -254,6 +314,7 @@ int main(void) {
     check_model(ctx);
     check_bad_key();
     check_max_res();
+    check_layout(ctx);
     cv_ctx_free(ctx);
     return tap_end();
 }
