@@ -112,8 +112,8 @@ mk="$top_builddir/tests/test-probe"
 "$mk" --make-latent "$tmp/lat.nc" 1500 16
 run 0 "cosmovae-probe" cosmovae-probe -q --epochs 60 "$tmp/lat.nc" -o "$tmp/probe.csv"
 expect "R^2 (probe)" "the table is printed"
-head -1 "$tmp/probe.csv" | grep -qx 'param,r2,r2_lstsq,r2_sd,r2_lo68,r2_hi68,r2_lstsq_sd,r2_lstsq_lo68,r2_lstsq_hi68' \
-    && ok "probe.csv header: the old columns first, then the bootstrap's" || bad "probe.csv header: $(head -1 "$tmp/probe.csv")"
+head -1 "$tmp/probe.csv" | grep -qx 'param,r2,r2_lstsq,r2_sd,r2_lo68,r2_hi68,r2_lstsq_sd,r2_lstsq_lo68,r2_lstsq_hi68,r2_ridge,r2_ridge_lo68,r2_ridge_hi68,ridge_alpha' \
+    && ok "probe.csv header: the old columns first, then the bootstrap's, then the ridge's" || bad "probe.csv header: $(head -1 "$tmp/probe.csv")"
 # 1500 maps of 15 a simulation: 6 test simulations, too few: a warning
 expect "warning: .*lat.nc: the test split holds only 6 simulations (90 maps): R^2 is dominated by" "a warning for 6 test simulations"
 expect "bootstrap over the 6 test simulations, 1000 resamples" "the bootstrap is described"
@@ -173,7 +173,7 @@ fi
 cosmovae-features --names "$tiny" | grep -q '^0 logP Mgas k0.25-' && ok "--names lists the features" || bad "--names"
 run 0 "cosmovae-probe --baseline FEATURES" cosmovae-probe -q --epochs 20 --boot 20 "$tmp/feat.nc" --baseline "$tmp/feat.nc" -o "$tmp/pb.csv"
 expect "R^2 baseline (probe)" "the baseline column is printed"
-head -1 "$tmp/pb.csv" | grep -q ',base_r2,base_r2_lstsq,base_r2_lo68,base_r2_hi68$' && ok "probe.csv: baseline columns" || bad "pb.csv header: $(head -1 "$tmp/pb.csv")"
+head -1 "$tmp/pb.csv" | grep -q ',base_r2,base_r2_lstsq,base_r2_lo68,base_r2_hi68,r2_ridge,r2_ridge_lo68,r2_ridge_hi68,ridge_alpha,base_r2_ridge,base_r2_ridge_lo68,base_r2_ridge_hi68,base_ridge_alpha$' && ok "probe.csv: baseline columns" || bad "pb.csv header: $(head -1 "$tmp/pb.csv")"
 awk -F, 'NR > 1 && ($2 != $10 || $3 != $11) { bad = 1 } END { exit bad || NR != 7 }' "$tmp/pb.csv" \
     && ok "the same features as latents and baseline: the same R^2" || bad "pb.csv: $(cat "$tmp/pb.csv")"
 run 0 "cosmovae-probe --baseline DATA.nc (features computed)" cosmovae-probe -q --epochs 20 --boot 20 "$tmp/feat.nc" --baseline "$tiny" -o "$tmp/pb2.csv"
