@@ -136,6 +136,34 @@ static double zero_padded_loss(const float *x, const double *pd) {
     return L;
 }
 
+/* One training forward and backward of w's graph on the device (weights
+ * pf, batch x; gradients into gf, the batch-mean loss into *Ldev) and on
+ * the reference path (w->ref made here, gradients into w->rdp, *Lref). */
+static cv_status dev_and_ref(cv_ctx *ctx, world *w, const float *pf, const float *x, float *gf, double *Ldev, double *Lref) {
+    cv_plan *p = NULL;
+    float *stats = NULL;
+    cv_status st = cv_refplan_new(w->g, &w->ref);
+    for (int64_t i = 0; st == CV_OK && i < N * 3 * 64; i++) cv_refplan_value(w->ref, w->io.x)[i] = x[i];
+    if (st == CV_OK) st = cv_plan_new(ctx, w->g, cv_model_tensors(w->m, CV_ARENA_PARAMS), cv_model_tensors(w->m, CV_ARENA_GRADS), 0, &p);
+    if (st == CV_OK) st = cv_model_upload(w->m, CV_ARENA_PARAMS, pf);
+    if (st == CV_OK) st = cv_arena_zero(cv_model_arena(w->m, CV_ARENA_GRADS), ctx);
+    if (st == CV_OK) st = cv_plan_upload(p, w->io.x, x);
+    if (st == CV_OK) st = cv_plan_forward(p, w->seed, w->step);
+    if (st == CV_OK) st = cv_plan_backward(p, w->io.loss, 1.0f / N, w->seed, w->step);
+    if (st == CV_OK && !(stats = malloc(cv_plan_n_stats(p) * sizeof *stats))) st = cv_error(CV_ERR_NOMEM, "stats");
+    if (st == CV_OK) st = cv_plan_read_stats(p, stats);
+    if (st == CV_OK) st = cv_model_download(w->m, CV_ARENA_GRADS, gf);
+    if (st == CV_OK) {
+        *Ldev = 0;
+        for (int i = 0; i < N; i++) *Ldev += stats[cv_plan_stat_offset(p, w->io.loss) + i] / N;
+        *Lref = ref_loss(w);
+        cv_refplan_backward(w->ref, w->rp, w->rdp, w->io.loss, 1.0 / N, w->seed, w->step);
+    } else CV_CHECK_DIAG("%s", cv_last_error());
+    free(stats);
+    cv_plan_free(p);
+    return st;
+}
+
 static void check_model(cv_ctx *ctx) {
     world w;
     memset(&w, 0, sizeof w);
@@ -158,24 +186,9 @@ static void check_model(cv_ctx *ctx) {
     cv_chk_f2d(pf, pd, nf);
     for (int k = 0; k < np; k++) { w.rp[k] = pd + cv_model_param_offset(w.m, k); w.rdp[k] = gd + cv_model_param_offset(w.m, k); }
     cv_chk_rand(x, N * 3 * 64, 21, -1.5f, 1.5f);
-    cv_refplan_new(w.g, &w.ref);
-    for (int64_t i = 0; i < N * 3 * 64; i++) cv_refplan_value(w.ref, w.io.x)[i] = x[i];
 
-    cv_plan *p = NULL;
-    float *stats = NULL;
-    st = cv_plan_new(ctx, w.g, cv_model_tensors(w.m, CV_ARENA_PARAMS), cv_model_tensors(w.m, CV_ARENA_GRADS), 0, &p);
-    if (st == CV_OK) st = cv_model_upload(w.m, CV_ARENA_PARAMS, pf);
-    if (st == CV_OK) st = cv_arena_zero(cv_model_arena(w.m, CV_ARENA_GRADS), ctx);
-    if (st == CV_OK) st = cv_plan_upload(p, w.io.x, x);
-    if (st == CV_OK) st = cv_plan_forward(p, 7, 3);
-    if (st == CV_OK) st = cv_plan_backward(p, w.io.loss, 1.0f / N, 7, 3);
-    if (st == CV_OK && !(stats = malloc(cv_plan_n_stats(p) * sizeof *stats))) st = cv_error(CV_ERR_NOMEM, "stats");
-    if (st == CV_OK) st = cv_plan_read_stats(p, stats);
-    if (st == CV_OK) st = cv_model_download(w.m, CV_ARENA_GRADS, gf);
-    if (st != CV_OK) CV_CHECK_DIAG("%s", cv_last_error());
-    double Lref = ref_loss(&w);
-    cv_refplan_backward(w.ref, w.rp, w.rdp, w.io.loss, 1.0 / N, 7, 3);
-    double Ldev = st == CV_OK ? (stats[cv_plan_stat_offset(p, w.io.loss)] + stats[cv_plan_stat_offset(p, w.io.loss) + 1]) / N : NAN;
+    double Ldev = NAN, Lref = NAN;
+    st = dev_and_ref(ctx, &w, pf, x, gf, &Ldev, &Lref);
     CV_CHECK_OK(st == CV_OK && fabs(Ldev - Lref) < 1e-5 * (1 + fabs(Lref)), "periodic: loss device %.8f, reference %.8f",
                 Ldev, Lref);
     double e = st == CV_OK ? cv_chk_nmse(c, "dparams", gf, gd, nf, 5) : INFINITY;
@@ -208,8 +221,6 @@ static void check_model(cv_ctx *ctx) {
     double Lz = zero_padded_loss(x, pd);
     CV_CHECK_OK(isfinite(Lz) && fabs(Lz - Lref) > 1e-6 * (1 + fabs(Lref)),
                 "the padding key takes effect: loss periodic %.8f, zero-padded %.8f", Lref, Lz);
-    free(stats);
-    cv_plan_free(p);
     cv_refplan_free(w.ref);
     free(pf); free(gf); free(pd); free(gd); free(w.rp); free(w.rdp);
     cv_graph_free(w.g);
@@ -254,51 +265,37 @@ static void check_max_res(void) {
 }
 
 static void check_layout(cv_ctx *ctx) {
-    cv_model *m = NULL;
-    cv_graph *g = NULL;
-    cv_model_io io;
+    world w;
+    memset(&w, 0, sizeof w);
+    w.seed = 7; w.step = 3;
     latent_max = "4";
-    cv_status st = tiny_model("zero", &m);
-    if (st == CV_OK) st = cv_model_to_device(m, ctx, 0);
-    if (st == CV_OK) st = cv_model_build(m, CV_MODEL_TRAIN, N, 1.0f, 0, &g, &io);
-    int ok = st == CV_OK && io.n_groups == 2 && io.group_res[0] == 2 && io.group_res[1] == 4;
-    CV_CHECK_OK(ok, "latent_max_res = 4: %d latent groups (2x2, 4x4), the 8x8 block deterministic%s%s", st == CV_OK ? io.n_groups : -1,
-                st == CV_OK ? "" : ": ", st == CV_OK ? "" : cv_last_error());
+    cv_status st = tiny_model("zero", &w.m);
+    if (st == CV_OK) st = cv_model_to_device(w.m, ctx, 0);
+    if (st == CV_OK) st = cv_model_build(w.m, CV_MODEL_TRAIN, N, 1.0f, 0, &w.g, &w.io);
+    int ok = st == CV_OK && w.io.n_groups == 2 && w.io.group_res[0] == 2 && w.io.group_res[1] == 4;
+    CV_CHECK_OK(ok, "latent_max_res = 4: %d latent groups (2x2, 4x4), the 8x8 block deterministic%s%s",
+                st == CV_OK ? w.io.n_groups : -1, st == CV_OK ? "" : ": ", st == CV_OK ? "" : cv_last_error());
     if (ok) {
-        int64_t nf = cv_model_n_floats(m);
-        int np = cv_model_n_params(m);
+        int64_t nf = cv_model_n_floats(w.m);
+        int np = cv_model_n_params(w.m);
         float *pf = malloc(nf * sizeof *pf), *gf = malloc(nf * sizeof *gf), x[N * 3 * 64];
-        double *pd = malloc(nf * sizeof *pd), *gd = calloc(nf, sizeof *gd);
-        double **rp = malloc(np * sizeof *rp), **rdp = malloc(np * sizeof *rdp);
-        cv_model_init_host(m, 12, pf);
+        double *pd = malloc(nf * sizeof *pd), *gd = calloc(nf, sizeof *gd), Ldev, Lref;
+        w.rp = malloc(np * sizeof *w.rp); w.rdp = malloc(np * sizeof *w.rdp);
+        cv_model_init_host(w.m, 12, pf);
         for (int64_t i = 0; i < nf; i++) if (pf[i] == 0.0f) pf[i] = 0.05f * (float)sin(0.7 * i);
         cv_chk_f2d(pf, pd, nf);
-        for (int k = 0; k < np; k++) { rp[k] = pd + cv_model_param_offset(m, k); rdp[k] = gd + cv_model_param_offset(m, k); }
+        for (int k = 0; k < np; k++) { w.rp[k] = pd + cv_model_param_offset(w.m, k); w.rdp[k] = gd + cv_model_param_offset(w.m, k); }
         cv_chk_rand(x, N * 3 * 64, 23, -1.5f, 1.5f);
-        cv_refplan *ref = NULL;
-        cv_plan *p = NULL;
-        st = cv_refplan_new(g, &ref);
-        for (int64_t i = 0; st == CV_OK && i < N * 3 * 64; i++) cv_refplan_value(ref, io.x)[i] = x[i];
-        if (st == CV_OK) st = cv_plan_new(ctx, g, cv_model_tensors(m, CV_ARENA_PARAMS), cv_model_tensors(m, CV_ARENA_GRADS), 0, &p);
-        if (st == CV_OK) st = cv_model_upload(m, CV_ARENA_PARAMS, pf);
-        if (st == CV_OK) st = cv_arena_zero(cv_model_arena(m, CV_ARENA_GRADS), ctx);
-        if (st == CV_OK) st = cv_plan_upload(p, io.x, x);
-        if (st == CV_OK) st = cv_plan_forward(p, 7, 3);
-        if (st == CV_OK) st = cv_plan_backward(p, io.loss, 1.0f / N, 7, 3);
-        if (st == CV_OK) st = cv_model_download(m, CV_ARENA_GRADS, gf);
-        if (st == CV_OK) {
-            cv_refplan_forward(ref, rp, 7, 3);
-            cv_refplan_backward(ref, rp, rdp, io.loss, 1.0 / N, 7, 3);
-        }
+        st = dev_and_ref(ctx, &w, pf, x, gf, &Ldev, &Lref);
         double e = st == CV_OK ? cv_chk_nmse(c, "dparams", gf, gd, nf, 5) : INFINITY;
-        CV_CHECK_OK(e < 1e-8, "latent_max_res = 4: all %lld parameter gradients, device vs reference: nmse %.2e%s%s",
-                    (long long)nf, e, st == CV_OK ? "" : ": ", st == CV_OK ? "" : cv_last_error());
-        cv_plan_free(p);
-        cv_refplan_free(ref);
-        free(pf); free(gf); free(pd); free(gd); free(rp); free(rdp);
+        CV_CHECK_OK(e < 1e-8, "latent_max_res = 4: all %lld parameter gradients, device vs reference: nmse %.2e",
+                    (long long)nf, e);
+        cv_refplan_free(w.ref);
+        free(pf); free(gf); free(pd); free(gd); free(w.rp); free(w.rdp);
     }
-    cv_graph_free(g);
-    cv_model_free(m); m = NULL;
+    cv_graph_free(w.g);
+    cv_model_free(w.m);
+    cv_model *m = NULL;
     latent_max = "1";
     st = tiny_model("zero", &m);
     CV_CHECK_OK(st == CV_ERR_FORMAT && strstr(cv_last_error(), "latent_max_res 1 is below the lowest resolution 2"),
