@@ -197,25 +197,32 @@ static int solve_ridge(const double *G, const double *B, int D, int P, double la
     return 1;
 }
 
-cv_status cv_probe_lstsq(const double *X, const double *Y, int64_t n, int D, int P, double *W, double *ridge) {
-    size_t dd = (size_t)D * D;
-    double *G = malloc(dd * sizeof *G), *L = malloc(dd * sizeof *L), *B = malloc((size_t)D * P * sizeof *B);
-    if (!G || !L || !B) { free(G); free(L); free(B); return cv_error(CV_ERR_NOMEM, "least squares (%d dims)", D); }
-    normal_eq(X, Y, n, D, P, G, B);
+/* Least squares from the normal equations G, B: a ridge of 1e-10 (then
+ * x100 each try) times G's mean diagonal when G is not positive definite. */
+static cv_status lstsq_gram(const double *G, const double *B, int D, int P, double *L, double *W, double *ridge) {
     double diag = 0;
     for (int i = 0; i < D; i++) diag += G[(size_t)i * D + i];
     diag = diag > 0 ? diag / D : 1;
     double lam = 0;
     for (int tries = 0; !solve_ridge(G, B, D, P, lam, L, W); tries++) {
-        if (tries > 12) {
-            free(G); free(L); free(B);
-            return cv_error(CV_ERR_NUMERIC, "least squares: X^T X is not positive definite even with a ridge of %g", lam);
-        }
+        if (tries > 12) return cv_error(CV_ERR_NUMERIC, "least squares: X^T X is not positive definite even with a ridge of %g", lam);
         lam = lam == 0 ? 1e-10 * diag : lam * 100;
     }
     *ridge = lam;
-    free(G); free(L); free(B);
     return CV_OK;
+}
+
+cv_status cv_probe_lstsq(const double *X, const double *Y, int64_t n, int D, int P, double *W, double *ridge) {
+    size_t dd = (size_t)D * D;
+    double *G = malloc(dd * sizeof *G), *L = malloc(dd * sizeof *L), *B = malloc((size_t)D * P * sizeof *B);
+    cv_status st = CV_OK;
+    if (!G || !L || !B) st = cv_error(CV_ERR_NOMEM, "least squares (%d dims)", D);
+    else {
+        normal_eq(X, Y, n, D, P, G, B);
+        st = lstsq_gram(G, B, D, P, L, W, ridge);
+    }
+    free(G); free(L); free(B);
+    return st;
 }
 
 cv_status cv_probe_ridge(const double *X, const double *Y, int64_t n, int D, int P, double lambda, double *W) {
@@ -232,19 +239,18 @@ cv_status cv_probe_ridge(const double *X, const double *Y, int64_t n, int D, int
     return st;
 }
 
-/* The ridge path on the train split (X standardised: X^T X has n on its
- * diagonal, so alpha = lambda / n is the strength relative to the data);
- * per parameter, the alpha of the lowest valid MSE; Wr (D, P) its
- * weights, column by column. */
-static cv_status ridge_path(const double *Xt, const double *Yt, int64_t nt, const double *Xv, const double *Yv, int64_t nv,
-                            int D, int P, double *Wr, double *alpha) {
-    size_t dd = (size_t)D * D, dp = (size_t)D * P;
-    double *G = malloc(dd * sizeof *G), *L = malloc(dd * sizeof *L), *B = malloc(dp * sizeof *B);
+/* The ridge path from the train split's normal equations G, B (X
+ * standardised: X^T X has nt on its diagonal, so alpha = lambda / nt is
+ * the strength relative to the data; L: D x D scratch); per parameter,
+ * the alpha of the lowest valid MSE; Wr (D, P) its weights, column by
+ * column. */
+static cv_status ridge_path(const double *G, const double *B, double *L, int64_t nt, const double *Xv, const double *Yv,
+                            int64_t nv, int D, int P, double *Wr, double *alpha) {
+    size_t dp = (size_t)D * P;
     double *W = malloc(dp * sizeof *W), *Yh = malloc((size_t)nv * P * sizeof *Yh), *best = malloc((size_t)P * sizeof *best);
     double *zero = calloc((size_t)P, sizeof *zero);
     cv_status st = CV_OK;
-    if (!G || !L || !B || !W || !Yh || !best || !zero) { st = cv_error(CV_ERR_NOMEM, "ridge path (%d dims)", D); goto done; }
-    normal_eq(Xt, Yt, nt, D, P, G, B);
+    if (!W || !Yh || !best || !zero) { st = cv_error(CV_ERR_NOMEM, "ridge path (%d dims)", D); goto done; }
     for (int p = 0; p < P; p++) best[p] = INFINITY;
     for (int k = 0; k < CV_PROBE_N_ALPHA; k++) {
         double a = pow(10.0, CV_PROBE_ALPHA_LO + 0.5 * k);
@@ -263,7 +269,7 @@ static cv_status ridge_path(const double *Xt, const double *Yt, int64_t nt, cons
     for (int p = 0; p < P; p++)
         if (!isfinite(best[p])) { st = cv_error(CV_ERR_NUMERIC, "ridge: no strength gave a finite valid error"); break; }
 done:
-    free(G); free(L); free(B); free(W); free(Yh); free(best); free(zero);
+    free(W); free(Yh); free(best); free(zero);
     return st;
 }
 
@@ -298,7 +304,7 @@ cv_status cv_probe_run(const cv_latent *lat, const cv_probe_opts *opts, cv_probe
     split_data sd[3];
     memset(sd, 0, sizeof sd);
     double *xm = NULL, *xs = NULL, *ym = NULL, *ys = NULL, *W = NULL, *b = NULL, *Wbest = NULL, *bbest = NULL;
-    double *m = NULL, *v = NULL, *Xb = NULL, *Yb = NULL, *Gb = NULL, *dW = NULL, *Yhat = NULL, *Wls = NULL, *Yls = NULL, *Wr = NULL, *Yr = NULL;
+    double *m = NULL, *v = NULL, *Xb = NULL, *Yb = NULL, *Gb = NULL, *dW = NULL, *Yhat = NULL, *Wls = NULL, *Yls = NULL, *Wr = NULL, *Yr = NULL, *Gn = NULL, *Ln = NULL, *Bn = NULL;
     int64_t *idx = NULL, *tgroup = NULL, *usims = NULL;
     if (!lat->params || P < 1) return cv_error(CV_ERR_FORMAT, "the latent codes carry no simulation parameters");
     if (!lat->split) return cv_error(CV_ERR_FORMAT, "the latent codes carry no train/valid/test split");
@@ -418,8 +424,14 @@ cv_status cv_probe_run(const cv_latent *lat, const cv_probe_opts *opts, cv_probe
         snprintf(res->lstsq_note, sizeof res->lstsq_note,
                  "closed form skipped: D = %d > %d (the D x D normal equations would take %.3g MiB)", D, o.lstsq_max_dim,
                  2.0 * D * D * sizeof(double) / 1048576.0);
-    else {
-        CV_TRY(cv_probe_lstsq(sd[0].X, sd[0].Y, nt, D, P, Wls, &res->ridge));
+    if (D <= o.lstsq_max_dim) {    /* the train split's normal equations, for least squares and the ridge */
+        size_t dd = (size_t)D * D;
+        Gn = malloc(dd * sizeof *Gn); Ln = malloc(dd * sizeof *Ln); Bn = malloc(dp * sizeof *Bn);
+        if (!Gn || !Ln || !Bn) { st = cv_error(CV_ERR_NOMEM, "probe: normal equations (%d dims)", D); goto fail; }
+        normal_eq(sd[0].X, sd[0].Y, nt, D, P, Gn, Bn);
+    }
+    if (D < nt && D <= o.lstsq_max_dim) {
+        CV_TRY(lstsq_gram(Gn, Bn, D, P, Ln, Wls, &res->ridge));
         predict(sd[2].X, sd[2].n, D, P, Wls, b, Yls);      /* b is still all zero */
         for (int p = 0; p < P; p++) res->r2_lstsq[p] = cv_probe_r2(sd[2].Y, Yls, sd[2].n, P, p);
         res->has_lstsq = 1;
@@ -431,7 +443,7 @@ cv_status cv_probe_run(const cv_latent *lat, const cv_probe_opts *opts, cv_probe
     if (D <= o.lstsq_max_dim) {
         Wr = malloc(dp * sizeof *Wr); Yr = malloc((size_t)sd[2].n * P * sizeof *Yr);
         if (!Wr || !Yr) { st = cv_error(CV_ERR_NOMEM, "probe"); goto fail; }
-        CV_TRY(ridge_path(sd[0].X, sd[0].Y, nt, sd[1].X, sd[1].Y, sd[1].n, D, P, Wr, res->ridge_alpha));
+        CV_TRY(ridge_path(Gn, Bn, Ln, nt, sd[1].X, sd[1].Y, sd[1].n, D, P, Wr, res->ridge_alpha));
         predict(sd[2].X, sd[2].n, D, P, Wr, b, Yr);          /* b is still all zero */
         for (int p = 0; p < P; p++) res->r2_ridge[p] = cv_probe_r2(sd[2].Y, Yr, sd[2].n, P, p);
         res->has_ridge = 1;
@@ -513,7 +525,7 @@ fail:
     for (int s = 0; s < 3; s++) { free(sd[s].X); free(sd[s].Y); }
     free(xm); free(xs); free(ym); free(ys); free(W); free(b); free(Wbest); free(bbest);
     free(m); free(v); free(dW); free(Xb); free(Yb); free(Gb); free(Yhat); free(Wls); free(Yls); free(idx);
-    free(Wr); free(Yr);
+    free(Wr); free(Yr); free(Gn); free(Ln); free(Bn);
     free(tgroup); free(usims);
     if (st != CV_OK) cv_probe_result_free(res);
     return st;
