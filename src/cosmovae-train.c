@@ -38,8 +38,10 @@ static const char *usage_text =
     "      --set SEC.KEY=VALUE   override one configuration key (repeatable)\n"
     "      --recipe NAME         a named set of [train] keys: paper (the paper's\n"
     "                            RMSprop 2e-5, momentum 0.9, weight decay 1e-4,\n"
-    "                            batch 4, as the defaults) or budget (the best\n"
-    "                            measured for minutes of CPU; doc/science.md);\n"
+    "                            batch 4, as the defaults), budget (the best\n"
+    "                            measured for minutes of CPU, with the decoder\n"
+    "                            layout key [model] latent_skip_top; doc/science.md)\n"
+    "                            or budget-v1 (budget before the layout joined it);\n"
     "                            --config, --set and the options below may add\n"
     "                            keys but not contradict it\n"
     "      --epochs N            stop after N epochs in total\n"
@@ -177,7 +179,7 @@ int main(int argc, char **argv) {
         }
         else if (cv_cli_opt_str(argc, argv, &i, "--config", &config_file)) ;
         else if (cv_cli_opt_str(argc, argv, &i, "--recipe", &s)) {
-            if (!(recipe = cv_train_recipe(s))) cv_cli_usage_error("--recipe: unknown recipe '%s' (paper or budget)", s);
+            if (!(recipe = cv_train_recipe(s))) cv_cli_usage_error("--recipe: unknown recipe '%s' (%s)", s, cv_train_recipe_names());
         }
         else if (cv_cli_opt_str(argc, argv, &i, "--set", &s)) {
             if (n_sets == 64) cv_cli_usage_error("--set: too many");
@@ -238,7 +240,7 @@ int main(int argc, char **argv) {
         if (recipe) {   /* the recipe's keys, then the user's layers, which may not contradict them */
             snprintf(rorigin, sizeof rorigin, "--recipe %s", recipe->name);
             for (const cv_recipe_kv *kv = recipe->kv; kv->key; kv++)
-                if ((st = cv_cfg_set(cfg, "train", kv->key, kv->value, rorigin)) != CV_OK) cv_cli_fail(st, NULL);
+                if ((st = cv_cfg_set(cfg, kv->section, kv->key, kv->value, rorigin)) != CV_OK) cv_cli_fail(st, NULL);
             if ((st = cv_cfg_set(cfg, "train", "recipe", recipe->name, rorigin)) != CV_OK) cv_cli_fail(st, NULL);
         }
         cv_cfg *user = NULL;     /* the user's layers alone, to find contradictions */
@@ -265,13 +267,13 @@ int main(int argc, char **argv) {
         if (cv_cfg_peek(user, "train", "recipe", &uv, &uo))
             cv_cli_usage_error("%s: [train] recipe = %s: a recipe is chosen with --recipe, which sets its keys", uo, uv);
         for (const cv_recipe_kv *kv = recipe ? recipe->kv : NULL; kv && kv->key; kv++) {
-            if (!cv_cfg_peek(user, "train", kv->key, &uv, &uo)) continue;
+            if (!cv_cfg_peek(user, kv->section, kv->key, &uv, &uo)) continue;
             char *e1, *e2;
             double a = strtod(uv, &e1), b = strtod(kv->value, &e2);
             int same = (*e1 == '\0' && *e2 == '\0' && e1 != uv) ? a == b : !strcmp(uv, kv->value);
             if (!same)
-                cv_cli_usage_error("--recipe %s sets [train] %s = %s, but %s sets it to %s: drop one of them",
-                                   recipe->name, kv->key, kv->value, uo, uv);
+                cv_cli_usage_error("--recipe %s sets [%s] %s = %s, but %s sets it to %s: drop one of them",
+                                   recipe->name, kv->section, kv->key, kv->value, uo, uv);
         }
         cv_cfg_free(user);
     }

@@ -101,6 +101,19 @@ cv_status cv_model_cfg_read(cv_cfg *c, cv_model_cfg *o) {
     }
     if (o->dec_res[o->n_dec - 1] != o->size) return cv_error(CV_ERR_FORMAT, "[model] dec_res must end at size %d", o->size);
     if (groups > CV_MAX_GROUPS) return cv_error(CV_ERR_FORMAT, "[model] %d top-down blocks: at most %d", groups, CV_MAX_GROUPS);
+    /* latent_skip_top = N: the N highest-resolution stages without latents,
+     * the same layout whatever the map size (a recipe may set it) */
+    if (cv_cfg_peek(c, "model", "latent_skip_top", &pv, &po)) {
+        const char *lv, *lo;
+        CV_TRY(cv_cfg_int(c, "model", "latent_skip_top", 0, 0, CV_MAX_STAGES, &v));
+        if (cv_cfg_peek(c, "model", "latent_max_res", &lv, &lo))
+            return cv_error(CV_ERR_FORMAT, "%s: [model] latent_skip_top = %s and %s: latent_max_res = %s say the same "
+                            "thing two ways: set one", po, pv, lo, lv);
+        if (v >= o->n_dec)
+            return cv_error(CV_ERR_FORMAT, "%s: [model] latent_skip_top = %ld: the decoder has %d stages, so no latent "
+                            "group would be left", po, v, o->n_dec);
+        o->latent_max_res = o->dec_res[o->n_dec - 1 - v];
+    }
     if (o->latent_max_res < o->dec_res[0])
         return cv_error(CV_ERR_FORMAT, "[model] latent_max_res %d is below the lowest resolution %d: no latent group would be left",
                         o->latent_max_res, o->dec_res[0]);

@@ -51,20 +51,26 @@ cv_train_opts cv_train_opts_default(void) {
 
 /* ---- recipes: named sets of [train] keys ---- */
 
+#define T(k, v) { "train", k, v }
+#define BUDGET_V1 T("optimizer", "adam"), T("lr", "5e-4"), T("weight_decay", "0"), T("batch", "4"), \
+    T("ema", "0.999"), T("skip_factor", "-1"), T("free_bits", "1"), T("free_bits_max_res", "4"), \
+    T("kl_warmup", "0"), T("lr_warmup", "0"), T("lr_decay_steps", "0")
 static const cv_recipe recipes[] = {
     { "paper", "the paper's: RMSprop lr 2e-5, momentum 0.9, weight decay 1e-4, batch 4, no EMA, "
                "the KL at full weight from the first step",
-      { { "optimizer", "rmsprop" }, { "lr", "2e-5" }, { "alpha", "0.99" }, { "eps", "1e-8" },
-        { "momentum", "0.9" }, { "weight_decay", "1e-4" }, { "batch", "4" }, { "ema", "0" },
-        { "kl_warmup", "0" }, { "free_bits", "0" }, { "lr_warmup", "0" }, { "lr_decay_steps", "0" },
-        { NULL, NULL } } },
-    { "budget", "the best measured for a CPU budget of minutes (doc/science.md): Adam lr 5e-4 without weight "
-                "decay, EMA 0.999, no adaptive skipping (the clip at 200 stays), 1 free nat per dimension "
-                "for the 4x4 group",
-      { { "optimizer", "adam" }, { "lr", "5e-4" }, { "weight_decay", "0" }, { "batch", "4" },
-        { "ema", "0.999" }, { "skip_factor", "-1" }, { "free_bits", "1" }, { "free_bits_max_res", "4" },
-        { "kl_warmup", "0" }, { "lr_warmup", "0" }, { "lr_decay_steps", "0" }, { NULL, NULL } } },
+      { T("optimizer", "rmsprop"), T("lr", "2e-5"), T("alpha", "0.99"), T("eps", "1e-8"),
+        T("momentum", "0.9"), T("weight_decay", "1e-4"), T("batch", "4"), T("ema", "0"),
+        T("kl_warmup", "0"), T("free_bits", "0"), T("lr_warmup", "0"), T("lr_decay_steps", "0"),
+        { NULL, NULL, NULL } } },
+    { "budget", "the best measured for a CPU budget of minutes (doc/science.md): budget-v1 and no latent "
+                "group in the highest-resolution decoder stage ([model] latent_skip_top = 1)",
+      { BUDGET_V1, { "model", "latent_skip_top", "1" }, { NULL, NULL, NULL } } },
+    { "budget-v1", "the budget recipe of 2026-12-02: Adam lr 5e-4 without weight decay, EMA 0.999, no "
+                   "adaptive skipping (the clip at 200 stays), 1 free nat per dimension for the 4x4 group",
+      { BUDGET_V1, { NULL, NULL, NULL } } },
 };
+#undef BUDGET_V1
+#undef T
 
 const cv_recipe *cv_train_recipe(const char *name) {
     for (size_t i = 0; i < sizeof recipes / sizeof *recipes; i++)
@@ -74,6 +80,17 @@ const cv_recipe *cv_train_recipe(const char *name) {
 
 const cv_recipe *cv_train_recipe_at(int i) {
     return i >= 0 && (size_t)i < sizeof recipes / sizeof *recipes ? &recipes[i] : NULL;
+}
+
+const char *cv_train_recipe_names(void) {
+    static char names[256];
+    if (!*names) {
+        size_t n = sizeof recipes / sizeof *recipes, len = 0;
+        for (size_t i = 0; i < n; i++)
+            len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ",
+                                    recipes[i].name);
+    }
+    return names;
 }
 
 /* A decay factor of [train] in [0, 1); why: what 1 would do, for the message. */
@@ -112,7 +129,7 @@ cv_status cv_train_opts_read(cv_cfg *c, cv_train_opts *o) {
     CV_TRY(cv_cfg_int(c, "train", "seed", 1, 0, 0x7fffffffL, &v)); o->seed = (uint64_t)v;
     CV_TRY(cv_cfg_str(c, "train", "recipe", "", &s));
     if (*s && !cv_train_recipe(s))
-        return cv_error(CV_ERR_FORMAT, "[train] recipe = '%s': no such recipe (paper or budget)", s);
+        return cv_error(CV_ERR_FORMAT, "[train] recipe = '%s': no such recipe (%s)", s, cv_train_recipe_names());
     snprintf(o->recipe, sizeof o->recipe, "%s", s);
     CV_TRY(cv_cfg_int(c, "train", "kl_warmup", 0, 0, 100000000L, &v)); o->kl_warmup = (int)v;
     CV_TRY(cv_cfg_double(c, "train", "free_bits", 0, 0, 100, &d)); o->free_bits = (float)d;

@@ -66,17 +66,23 @@ cv_train_opts cv_train_opts_default(void);
  * key, the value and its origin otherwise. */
 cv_status cv_train_opts_read(cv_cfg *cfg, cv_train_opts *o);
 
-/* Recipes: named sets of [train] keys (cosmovae-train --recipe).  "paper"
- * is the paper's training exactly (the defaults); "budget" the best
- * measured for a few minutes of CPU (doc/science.md).  [train] recipe
- * records the name in a run's configuration. */
-typedef struct cv_recipe_kv { const char *key, *value; } cv_recipe_kv;
+/* Recipes: named sets of configuration keys (cosmovae-train --recipe),
+ * mostly [train] keys; a recipe may set [model] keys of the layout too
+ * (latent_skip_top), never the sizes a preset chooses.  "paper" is the
+ * paper's training exactly (the defaults); "budget" the best measured for
+ * a few minutes of CPU (doc/science.md); "budget-v1" the budget recipe as
+ * it was before the decoder layout joined it, so that earlier rows of
+ * doc/science.md can be made again.  [train] recipe records the name in
+ * a run's configuration, whose keys a resumed run reads, so that a
+ * checkpoint keeps its recipe even when a later release changes it. */
+typedef struct cv_recipe_kv { const char *section, *key, *value; } cv_recipe_kv;
 typedef struct cv_recipe {
     const char  *name, *summary;
-    cv_recipe_kv kv[16];     /* [train] keys, NULL-terminated */
+    cv_recipe_kv kv[16];     /* NULL-terminated */
 } cv_recipe;
 const cv_recipe *cv_train_recipe(const char *name);   /* NULL if unknown */
 const cv_recipe *cv_train_recipe_at(int i);           /* i-th, NULL past the last */
+const char      *cv_train_recipe_names(void);          /* "paper, budget or budget-v1", for messages */
 
 typedef struct cv_trainer cv_trainer;
 

@@ -174,7 +174,23 @@ grep -q '^optimizer = adam' "$tmp/rbud/config.ini" && grep -q '^recipe = budget'
     || fail "--recipe budget: its keys are not in the configuration"
 cut -d, -f1-8,10- "$tmp/rbud/train.csv" > "$tmp/rbud.csv"
 cmp -s "$tmp/rdef.csv" "$tmp/rbud.csv" && fail "--recipe budget trains as the defaults do"
-expect_status 2 "unknown recipe 'fast'" "$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --recipe fast -o "$tmp/rx"
+# budget sets the decoder layout ([model] latent_skip_top); budget-v1 is
+# the same [train] keys without it, so budget-v1 plus the layout key
+# trains exactly as budget does
+grep -q '^latent_skip_top = 1' "$tmp/rbud/config.ini" || fail "--recipe budget: [model] latent_skip_top not in the configuration"
+"$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --steps 8 --seed 3 -o "$tmp/rbv1" -q --recipe budget-v1 2>/dev/null
+grep -q '^latent_skip_top' "$tmp/rbv1/config.ini" && fail "--recipe budget-v1 sets the decoder layout"
+grep -q '^recipe = budget-v1' "$tmp/rbv1/config.ini" || fail "--recipe budget-v1 not recorded"
+"$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --steps 8 --seed 3 -o "$tmp/rbv1l" -q --recipe budget-v1 \
+    --set model.latent_skip_top=1 2>/dev/null
+cut -d, -f1-8,10- "$tmp/rbv1l/train.csv" > "$tmp/rbv1l.csv"
+cmp -s "$tmp/rbud.csv" "$tmp/rbv1l.csv" || fail "budget-v1 with latent_skip_top = 1 does not train as budget does"
+"$bin/cosmovae-train" "$data" --resume --steps 10 -o "$tmp/rbud" -q 2>/dev/null || fail "resume of a budget run"
+expect_status 2 "recipe budget sets \[model\] latent_skip_top = 1, but --set sets it to 0" \
+    "$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --recipe budget --set model.latent_skip_top=0 -o "$tmp/rx"
+expect_status 1 "latent_skip_top = 1 and --set: latent_max_res = 8 say the same thing two ways" \
+    "$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --recipe budget --set model.latent_max_res=8 -o "$tmp/rx"
+expect_status 2 "unknown recipe 'fast' (paper, budget or budget-v1)" "$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --recipe fast -o "$tmp/rx"
 expect_status 2 "recipe budget sets \[train\] lr = 5e-4, but --lr sets it to 0.01" \
     "$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --recipe budget --lr 0.01 -o "$tmp/rx"
 expect_status 2 "recipe paper sets \[train\] lr = 2e-5, but .*tiny16.cfg:[0-9]* sets it to 1e-3" \

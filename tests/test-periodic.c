@@ -11,7 +11,10 @@
  *      and the loss differs from the zero-padded model's;
  *   3. a bad [model] padding value is refused, naming the key;
  *   4. latent_max_res: no latent groups above it, device gradients still
- *      the reference's, a limit below the lowest resolution refused. */
+ *      the reference's, a limit below the lowest resolution refused;
+ *   5. latent_skip_top = N (the layout as a count of stages, what the
+ *      budget recipe sets) gives the same latent_max_res, and is refused
+ *      where it leaves no latent group or beside latent_max_res. */
 #include "tap.h"
 #include "tiny-model.h"
 
@@ -304,6 +307,39 @@ static void check_layout(cv_ctx *ctx) {
     latent_max = NULL;
 }
 
+/* [model] latent_skip_top = N, the layout as a count of stages (what a
+ * recipe sets): the same latent_max_res, and refused where it leaves no
+ * latent group or where latent_max_res says it too. */
+static cv_status layout_cfg(const char *skip_top, const char *max_res, cv_model_cfg *mc) {
+    cv_cfg *cfg = NULL;
+    cv_status st = cv_cfg_new(&cfg);
+    if (st == CV_OK) st = cv_cfg_parse(cfg, tiny_cfg, "tiny");
+    if (st == CV_OK && skip_top) st = cv_cfg_set(cfg, "model", "latent_skip_top", skip_top, "test");
+    if (st == CV_OK && max_res) st = cv_cfg_set(cfg, "model", "latent_max_res", max_res, "test");
+    if (st == CV_OK) st = cv_model_cfg_read(cfg, mc);
+    cv_cfg_free(cfg);
+    return st;
+}
+
+static void check_skip_top(void) {
+    cv_model_cfg mc;
+    cv_status st = layout_cfg("1", NULL, &mc);
+    CV_CHECK_OK(st == CV_OK && mc.latent_max_res == 4, "latent_skip_top = 1 on stages 2,4,8: latent_max_res %d (4)",
+                st == CV_OK ? mc.latent_max_res : -1);
+    st = layout_cfg("2", NULL, &mc);
+    CV_CHECK_OK(st == CV_OK && mc.latent_max_res == 2, "latent_skip_top = 2: latent_max_res %d (2)",
+                st == CV_OK ? mc.latent_max_res : -1);
+    st = layout_cfg("0", NULL, &mc);
+    CV_CHECK_OK(st == CV_OK && mc.latent_max_res >= 8, "latent_skip_top = 0: every stage keeps its latents (%d)",
+                st == CV_OK ? mc.latent_max_res : -1);
+    st = layout_cfg("3", NULL, &mc);
+    CV_CHECK_OK(st == CV_ERR_FORMAT && strstr(cv_last_error(), "latent_skip_top = 3: the decoder has 3 stages"),
+                "latent_skip_top as many as the stages refused: %s", cv_last_error());
+    st = layout_cfg("1", "4", &mc);
+    CV_CHECK_OK(st == CV_ERR_FORMAT && strstr(cv_last_error(), "say the same thing two ways"),
+                "latent_skip_top with latent_max_res refused: %s", cv_last_error());
+}
+
 int main(void) {
     tap_begin();
     cv_ctx *ctx = tap_ctx();
@@ -312,6 +348,7 @@ int main(void) {
     check_bad_key();
     check_max_res();
     check_layout(ctx);
+    check_skip_top();
     cv_ctx_free(ctx);
     return tap_end();
 }
