@@ -23,7 +23,9 @@ static const char *usage_text =
     "                     convolution algorithms, vector and block sizes, work-\n"
     "                     groups; about a minute) and write them as wisdom, which\n"
     "                     later runs on that device load (the listing shows it)\n"
-    "      --quick        with --tune: fewer shapes and candidates (seconds)\n"
+    "      --quick        with --tune: fewer shapes and candidates (seconds); with\n"
+    "                     --self-test: the subset for a strict simulator such as\n"
+    "                     Oclgrind (every kernel and code path, small sizes)\n"
     "  -o, --output FILE  with --tune: write the wisdom here instead of the cache\n"
     "                     directory's wisdom-<device>.txt\n"
     "      --profile      with --self-test: print a per-kernel time table\n"
@@ -85,7 +87,8 @@ int main(int argc, char **argv) {
         else if (cv_cli_common(a)) ;
         else cv_cli_usage_error("unrecognized option '%s'", a);
     }
-    if ((quick || output) && !tune) cv_cli_usage_error("--quick and --output go with --tune");
+    if (output && !tune) cv_cli_usage_error("--output goes with --tune");
+    if (quick && !tune && !self_test) cv_cli_usage_error("--quick goes with --tune or --self-test");
     if (tune) return run_tune(device, quick, output);
     if (!self_test && !kernels) list = 1;
     if (list) {
@@ -103,7 +106,7 @@ int main(int argc, char **argv) {
     int fails = 0;
     if (self_test) {
         FILE *out = quiet ? fopen("/dev/null", "w") : stdout;
-        cv_check chk = { out ? out : stdout, 0, 0 };
+        cv_check chk = { out ? out : stdout, 0, 0, quick };
         fprintf(stderr, "cosmovae-info: self-test on %s\n", cv_ctx_device_name(ctx));
         for (int i = 0; i < cv_check_n_families; i++) cv_check_families[i].dev(&chk, ctx);
         if (out && out != stdout) fclose(out);

@@ -16,6 +16,9 @@
 typedef struct cv_check {
     FILE *out;
     int   n, n_fail;
+    int   quick;   /* 1: the subset for a strict simulator (Oclgrind, tests/oclgrind.sh): every
+                      kernel and code path a tuning row can select, once, on small sizes; the
+                      families say what they leave out */
 } cv_check;
 
 void cv_check_ok(cv_check *c, int cond, const char *fmt, ...)

@@ -75,6 +75,18 @@ static int ci_contains(const char *hay, const char *needle) {
     return nl == 0;
 }
 
+static void fill_row(const tune_row *r, cv_tune *out) {
+    memset(out, 0, sizeof *out);
+    snprintf(out->entry, sizeof out->entry, "%s", r->entry);
+    snprintf(out->source, sizeof out->source, "built-in table");
+    out->conv_v = r->v; out->conv_cob1 = r->cob1; out->conv_r3 = r->r3; out->conv_cob3 = r->cob3;
+    out->conv_wcob1 = r->wcob1; out->conv_wcob3 = r->wcob3; out->conv_wcib1 = r->wcib1;
+    out->vec_wg = r->vec_wg; out->wgrad_groups = r->wgrad_groups; out->keep_gelu = r->keep_gelu;
+    out->direct_pre_gelu = r->pre_gelu; out->elem_wg = r->elem_wg; out->elem_chunk = r->ech;
+    out->n_rules = r->n_rules;
+    memcpy(out->rules, r->rules, (size_t)r->n_rules * sizeof *r->rules);
+}
+
 void cv_tune_table(const char *name, const char *vendor, uint64_t type, cv_tune *out) {
     const tune_row *r = &tune_rows[sizeof tune_rows / sizeof *tune_rows - 1];
     for (size_t i = 0; i < sizeof tune_rows / sizeof *tune_rows; i++) {
@@ -85,15 +97,22 @@ void cv_tune_table(const char *name, const char *vendor, uint64_t type, cv_tune 
         r = c;
         break;
     }
-    memset(out, 0, sizeof *out);
-    snprintf(out->entry, sizeof out->entry, "%s", r->entry);
-    snprintf(out->source, sizeof out->source, "built-in table");
-    out->conv_v = r->v; out->conv_cob1 = r->cob1; out->conv_r3 = r->r3; out->conv_cob3 = r->cob3;
-    out->conv_wcob1 = r->wcob1; out->conv_wcob3 = r->wcob3; out->conv_wcib1 = r->wcib1;
-    out->vec_wg = r->vec_wg; out->wgrad_groups = r->wgrad_groups; out->keep_gelu = r->keep_gelu;
-    out->direct_pre_gelu = r->pre_gelu; out->elem_wg = r->elem_wg; out->elem_chunk = r->ech;
-    out->n_rules = r->n_rules;
-    memcpy(out->rules, r->rules, (size_t)r->n_rules * sizeof *r->rules);
+    fill_row(r, out);
+}
+
+int cv_tune_same_params(const cv_tune *a, const cv_tune *b) {
+    return a->conv_v == b->conv_v && a->conv_cob1 == b->conv_cob1 && a->conv_r3 == b->conv_r3 &&
+           a->conv_cob3 == b->conv_cob3 && a->conv_wcob1 == b->conv_wcob1 && a->conv_wcob3 == b->conv_wcob3 &&
+           a->conv_wcib1 == b->conv_wcib1 && a->elem_chunk == b->elem_chunk && a->vec_wg == b->vec_wg &&
+           a->wgrad_groups == b->wgrad_groups && a->keep_gelu == b->keep_gelu &&
+           a->direct_pre_gelu == b->direct_pre_gelu && a->elem_wg == b->elem_wg && a->n_rules == b->n_rules &&
+           !memcmp(a->rules, b->rules, (size_t)a->n_rules * sizeof *a->rules);
+}
+
+int cv_tune_table_row(int i, cv_tune *out) {
+    if (i < 0 || (size_t)i >= sizeof tune_rows / sizeof *tune_rows) return 0;
+    fill_row(&tune_rows[i], out);
+    return 1;
 }
 
 /* ---- validation, build options, printing --------------------------------- */

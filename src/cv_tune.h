@@ -69,6 +69,15 @@ typedef struct cv_tune {
  * vendor CPU runtimes), then a safe default.  out->entry names the row. */
 void cv_tune_table(const char *name, const char *vendor, uint64_t type, cv_tune *out);
 
+/* Row i (from 0) of the built-in table as cv_tune_table gives it, for
+ * running every row's parameters on the present device (tests/test-rows);
+ * 0 past the last row. */
+int cv_tune_table_row(int i, cv_tune *out);
+
+/* 1 if a and b hold the same kernel parameters (entry, source and warning
+ * aside). */
+int cv_tune_same_params(const cv_tune *a, const cv_tune *b);
+
 /* Check every field's range; CV_ERR_FORMAT naming the field otherwise. */
 cv_status cv_tune_validate(const cv_tune *t);
 

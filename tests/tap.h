@@ -8,7 +8,7 @@
 #include "cv_check.h"
 #include <string.h>
 
-static cv_check tap = { NULL, 0, 0 };
+static cv_check tap = { NULL, 0, 0, 0 };
 static cv_check *const c = &tap;
 
 static inline void tap_begin(void) { tap.out = stdout; }

@@ -139,34 +139,6 @@ static double zero_padded_loss(const float *x, const double *pd) {
     return L;
 }
 
-/* One training forward and backward of w's graph on the device (weights
- * pf, batch x; gradients into gf, the batch-mean loss into *Ldev) and on
- * the reference path (w->ref made here, gradients into w->rdp, *Lref). */
-static cv_status dev_and_ref(cv_ctx *ctx, world *w, const float *pf, const float *x, float *gf, double *Ldev, double *Lref) {
-    cv_plan *p = NULL;
-    float *stats = NULL;
-    cv_status st = cv_refplan_new(w->g, &w->ref);
-    for (int64_t i = 0; st == CV_OK && i < N * 3 * 64; i++) cv_refplan_value(w->ref, w->io.x)[i] = x[i];
-    if (st == CV_OK) st = cv_plan_new(ctx, w->g, cv_model_tensors(w->m, CV_ARENA_PARAMS), cv_model_tensors(w->m, CV_ARENA_GRADS), 0, &p);
-    if (st == CV_OK) st = cv_model_upload(w->m, CV_ARENA_PARAMS, pf);
-    if (st == CV_OK) st = cv_arena_zero(cv_model_arena(w->m, CV_ARENA_GRADS), ctx);
-    if (st == CV_OK) st = cv_plan_upload(p, w->io.x, x);
-    if (st == CV_OK) st = cv_plan_forward(p, w->seed, w->step);
-    if (st == CV_OK) st = cv_plan_backward(p, w->io.loss, 1.0f / N, w->seed, w->step);
-    if (st == CV_OK && !(stats = malloc(cv_plan_n_stats(p) * sizeof *stats))) st = cv_error(CV_ERR_NOMEM, "stats");
-    if (st == CV_OK) st = cv_plan_read_stats(p, stats);
-    if (st == CV_OK) st = cv_model_download(w->m, CV_ARENA_GRADS, gf);
-    if (st == CV_OK) {
-        *Ldev = 0;
-        for (int i = 0; i < N; i++) *Ldev += stats[cv_plan_stat_offset(p, w->io.loss) + i] / N;
-        *Lref = ref_loss(w);
-        cv_refplan_backward(w->ref, w->rp, w->rdp, w->io.loss, 1.0 / N, w->seed, w->step);
-    } else CV_CHECK_DIAG("%s", cv_last_error());
-    free(stats);
-    cv_plan_free(p);
-    return st;
-}
-
 static void check_model(cv_ctx *ctx) {
     world w;
     memset(&w, 0, sizeof w);
@@ -191,7 +163,7 @@ static void check_model(cv_ctx *ctx) {
     cv_chk_rand(x, N * 3 * 64, 21, -1.5f, 1.5f);
 
     double Ldev = NAN, Lref = NAN;
-    st = dev_and_ref(ctx, &w, pf, x, gf, &Ldev, &Lref);
+    st = tiny_dev_and_ref(c, ctx, &w, pf, x, gf, &Ldev, &Lref);
     CV_CHECK_OK(st == CV_OK && fabs(Ldev - Lref) < 1e-5 * (1 + fabs(Lref)), "periodic: loss device %.8f, reference %.8f",
                 Ldev, Lref);
     double e = st == CV_OK ? cv_chk_nmse(c, "dparams", gf, gd, nf, 5) : INFINITY;
@@ -289,7 +261,7 @@ static void check_layout(cv_ctx *ctx) {
         cv_chk_f2d(pf, pd, nf);
         for (int k = 0; k < np; k++) { w.rp[k] = pd + cv_model_param_offset(w.m, k); w.rdp[k] = gd + cv_model_param_offset(w.m, k); }
         cv_chk_rand(x, N * 3 * 64, 23, -1.5f, 1.5f);
-        st = dev_and_ref(ctx, &w, pf, x, gf, &Ldev, &Lref);
+        st = tiny_dev_and_ref(c, ctx, &w, pf, x, gf, &Ldev, &Lref);
         double e = st == CV_OK ? cv_chk_nmse(c, "dparams", gf, gd, nf, 5) : INFINITY;
         CV_CHECK_OK(e < 1e-8, "latent_max_res = 4: all %lld parameter gradients, device vs reference: nmse %.2e",
                     (long long)nf, e);

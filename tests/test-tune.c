@@ -30,15 +30,6 @@ static void remove_dir(const char *dir) {
     rmdir(dir);
 }
 
-static int same_params(const cv_tune *a, const cv_tune *b) {
-    return a->conv_v == b->conv_v && a->conv_cob1 == b->conv_cob1 && a->conv_r3 == b->conv_r3 &&
-           a->conv_cob3 == b->conv_cob3 && a->conv_wcob1 == b->conv_wcob1 && a->conv_wcob3 == b->conv_wcob3 &&
-           a->conv_wcib1 == b->conv_wcib1 && a->elem_chunk == b->elem_chunk &&
-           a->vec_wg == b->vec_wg && a->wgrad_groups == b->wgrad_groups && a->keep_gelu == b->keep_gelu &&
-           a->direct_pre_gelu == b->direct_pre_gelu && a->elem_wg == b->elem_wg && a->n_rules == b->n_rules &&
-           !memcmp(a->rules, b->rules, (size_t)a->n_rules * sizeof *a->rules);
-}
-
 /* ---- the table ------------------------------------------------------------ */
 
 static void test_table(void) {
@@ -68,7 +59,7 @@ static void test_table(void) {
     cv_tune a, b;
     cv_tune_table("GeForce GTX 1080 Ti", "NVIDIA Corporation", CL_DEVICE_TYPE_GPU, &a);
     cv_tune_table("NVIDIA GeForce GTX 1080 Ti", "NVIDIA Corporation", CL_DEVICE_TYPE_GPU, &b);
-    CV_CHECK_OK(same_params(&a, &b), "table: the GTX 1080 Ti with and without \"NVIDIA \" gets the same parameters");
+    CV_CHECK_OK(cv_tune_same_params(&a, &b), "table: the GTX 1080 Ti with and without \"NVIDIA \" gets the same parameters");
     /* what the rows say: GPUs send large maps to CLBlast and small ones to DIRECT, never VEC; CPUs take VEC */
     int gpu_big = cv_tune_conv_algo(&a, 0, 3, 64 * 64, 32 * 9, 32), gpu_small = cv_tune_conv_algo(&a, 0, 3, 8 * 8, 32 * 9, 32);
     cv_tune cpu;
@@ -110,7 +101,7 @@ static void test_wisdom_files(void) {
     cv_status st = cv_tune_write(path, dev, "driver 1.2.3", &w, "a test\nof two lines");
     r = table;
     cv_status st2 = st == CV_OK ? cv_tune_read(path, dev, &r) : st;
-    CV_CHECK_OK(st == CV_OK && st2 == CV_OK && same_params(&r, &w) && strstr(r.source, path),
+    CV_CHECK_OK(st == CV_OK && st2 == CV_OK && cv_tune_same_params(&r, &w) && strstr(r.source, path),
                 "wisdom written and read back: every field overrides the table (source '%s')", r.source);
     if (st != CV_OK || st2 != CV_OK) CV_CHECK_DIAG("%s", cv_last_error());
     DIR *d = opendir(tmpdir);
@@ -125,14 +116,14 @@ static void test_wisdom_files(void) {
     st = cv_tune_read(path, dev, &r);
     cv_tune want = table;
     want.conv_v = 4;
-    CV_CHECK_OK(st == CV_OK && same_params(&r, &want), "partial wisdom: conv_v = 4 overrides, the rest stays the table's");
+    CV_CHECK_OK(st == CV_OK && cv_tune_same_params(&r, &want), "partial wisdom: conv_v = 4 overrides, the rest stays the table's");
 
     /* missing: CV_ERR_IO and nothing changed */
     char missing[1300];
     snprintf(missing, sizeof missing, "%s/no-such-wisdom.txt", tmpdir);
     r = table;
     st = cv_tune_read(missing, dev, &r);
-    CV_CHECK_OK(st == CV_ERR_IO && same_params(&r, &table), "missing wisdom: CV_ERR_IO, table unchanged");
+    CV_CHECK_OK(st == CV_ERR_IO && cv_tune_same_params(&r, &table), "missing wisdom: CV_ERR_IO, table unchanged");
 
     /* corrupt files: CV_ERR_FORMAT naming the file (and line), table unchanged */
     static const struct { const char *text, *needle, *what; } bad[] = {
@@ -154,7 +145,7 @@ static void test_wisdom_files(void) {
         r = table;
         st = cv_tune_read(path, dev, &r);
         const char *msg = cv_last_error();
-        CV_CHECK_OK(st == CV_ERR_FORMAT && strstr(msg, path) && strstr(msg, bad[i].needle) && same_params(&r, &table),
+        CV_CHECK_OK(st == CV_ERR_FORMAT && strstr(msg, path) && strstr(msg, bad[i].needle) && cv_tune_same_params(&r, &table),
                     "corrupt wisdom (%s): rejected, table kept: %s", bad[i].what, msg);
     }
     remove(path);
@@ -260,7 +251,7 @@ static void test_context(void) {
     /* CV_NO_WISDOM=1: the table */
     setenv("CV_NO_WISDOM", "1", 1);
     st = cv_ctx_new(&o, &ctx);
-    CV_CHECK_OK(st == CV_OK && same_params(cv_ctx_tune(ctx), &table), "CV_NO_WISDOM=1: the table, wisdom ignored");
+    CV_CHECK_OK(st == CV_OK && cv_tune_same_params(cv_ctx_tune(ctx), &table), "CV_NO_WISDOM=1: the table, wisdom ignored");
     cv_ctx_free(ctx);
     ctx = NULL;
     unsetenv("CV_NO_WISDOM");
@@ -268,7 +259,7 @@ static void test_context(void) {
     /* corrupt wisdom: the context still comes up, on the table, with a warning naming the file */
     write_text(path, "cosmovae-wisdom 1\ndevice = whatever\nconv_v = 8\n");
     st = cv_ctx_new(&o, &ctx);
-    CV_CHECK_OK(st == CV_OK && same_params(cv_ctx_tune(ctx), &table) && strstr(cv_ctx_tune(ctx)->warning, path) &&
+    CV_CHECK_OK(st == CV_OK && cv_tune_same_params(cv_ctx_tune(ctx), &table) && strstr(cv_ctx_tune(ctx)->warning, path) &&
                 strstr(cv_ctx_tune(ctx)->warning, ":2:"),
                 "corrupt wisdom: the context uses the table and warns: %s", ctx ? cv_ctx_tune(ctx)->warning : cv_last_error());
     cv_ctx_free(ctx);

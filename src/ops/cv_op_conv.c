@@ -1211,10 +1211,30 @@ static void conv_dev_cases(cv_check *c, cv_ctx *ctx, int caches_only) {
         { 2, 17,  5,  9,  7, 3, 1, 0, 1, 7, rows4, 1, 0, 1 },
         { 2,  8, 32, 16, 16, 1, 1, 0, 1, 5, 0, 1, 0, 1 },
     };
+    /* quick (a strict simulator): per algorithm, the cases that reach its
+     * code paths -- DIRECT all but the two VDVAE-sized ones (several tiles,
+     * 1x1 and 3x3, GELU in the tiles or a separate pass, the caches, set
+     * and accumulate, few work-items); GEMM (CLBlast)
+     * 3x3 and 1x1, GELU, accumulation, columns chunked by images and by
+     * rows, the GELU caches, the chunked col2im reading GELU' and set mode;
+     * VEC every vector-aligned case (blocks of channels, two vectors a row,
+     * Co > 32, split weight gradients, residual, the caches and set mode) */
+    static const int quick_direct[] = { 0, 1, 2, 3, 4, 5, 6, 11, 13, 14, 15, 16, 20, 21, 24, 27, 29, 30, 32, 33 };
+    static const int quick_gemm[] = { 0, 2, 6, 7, 8, 19, 26, 33 };
+    static const int quick_vec[] = { 11, 12, 13, 14, 15, 16, 17, 19, 23, 25, 29, 31, 34 };
     for (int a = CV_CONV_DIRECT; a <= CV_CONV_VEC; a++)
-        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-            if (!caches_only || cases[i].keep >= 2)
-                conv_dev_case(c, ctx, &cases[i], (cv_conv_algo)a, 1000 + 37 * i + 7 * (size_t)a);
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+            if (caches_only && cases[i].keep < 2) continue;
+            if (c->quick) {
+                const int *q = a == CV_CONV_DIRECT ? quick_direct : a == CV_CONV_GEMM ? quick_gemm : quick_vec;
+                int nq = a == CV_CONV_DIRECT ? (int)(sizeof quick_direct / sizeof *quick_direct)
+                       : a == CV_CONV_GEMM   ? (int)(sizeof quick_gemm / sizeof *quick_gemm)
+                                             : (int)(sizeof quick_vec / sizeof *quick_vec), in = 0;
+                for (int j = 0; j < nq; j++) in |= q[j] == (int)i;
+                if (!in) continue;
+            }
+            conv_dev_case(c, ctx, &cases[i], (cv_conv_algo)a, 1000 + 37 * i + 7 * (size_t)a);
+        }
 }
 
 void cv_conv_cache_devcheck(cv_check *c, cv_ctx *ctx) { conv_dev_cases(c, ctx, 1); }
