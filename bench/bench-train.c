@@ -1,8 +1,10 @@
 /* bench-train.c -- training throughput of the VDVAE presets on the present
  * device: maps/s at batch 4, the per-kernel time breakdown, device memory,
  * and model FLOP utilisation against the best SGEMM rate measured on the
- * same device in the same run (CLBlast).  bench-train.sh puts it beside the
- * PyTorch baseline.
+ * same device in the same run (CLBlast), and on a CPU device also against
+ * the host's best SGEMM (OpenBLAS through CBLAS, the same cores), the
+ * ceiling worth measuring a CPU against (issue 14).  bench-train.sh puts
+ * it beside the PyTorch baseline.
  *
  *   bench-train [--preset small|paper] [--seconds S] [--min-steps N] [--batch B]
  *               [--no-profile] [--no-sgemm] [--keep-gelu K] [--memory-only]
@@ -16,6 +18,7 @@
 #include "cv_train.h"
 #include "ops/cv_op_conv.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <string.h>
 #include <time.h>
@@ -46,6 +49,26 @@ static double sgemm_peak(cv_ctx *ctx, int *best_n) {
         double gf = 2.0 * n * n * (double)n * reps / (cv_now() - t0) * 1e-9;
         if (gf > best) { best = gf; *best_n = n; }
         clReleaseMemObject(a); clReleaseMemObject(b); clReleaseMemObject(c);
+    }
+    return best;
+}
+
+/* The host's best SGEMM (OpenBLAS, its own threads on every core). */
+static double host_sgemm_peak(int *best_n) {
+    double best = 0;
+    for (int n = 512; n <= 2048; n *= 2) {
+        size_t e = (size_t)n * n;
+        float *a = malloc(e * sizeof *a), *b = malloc(e * sizeof *b), *c = malloc(e * sizeof *c);
+        if (!a || !b || !c) { free(a); free(b); free(c); break; }
+        for (size_t i = 0; i < e; i++) { a[i] = (float)((i * 7919) % 1000) * 1e-3f; b[i] = (float)((i * 104729) % 1000) * 1e-3f; }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        int reps = n <= 512 ? 8 : n <= 1024 ? 3 : 1;
+        double t0 = cv_now();
+        for (int r = 0; r < reps; r++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        double gf = 2.0 * n * n * (double)n * reps / (cv_now() - t0) * 1e-9;
+        if (gf > best) { best = gf; *best_n = n; }
+        free(a); free(b); free(c);
     }
     return best;
 }
@@ -133,8 +156,13 @@ int main(int argc, char **argv) {
     double peak = sgemm ? sgemm_peak(ctx, &nb) : 0;
     if (sgemm) printf("   best SGEMM on the device (CLBlast, %dx%dx%d): %.2f GFLOP/s; model FLOP utilisation %.1f%%\n",
            nb, nb, nb, peak, peak > 0 ? 100.0 * gfs / peak : 0.0);
-    printf("cosmovae %s maps_per_s=%.3f gflops=%.3f sgemm_peak=%.3f mem_mib=%.1f maps_per_cpu_s=%.3f\n", preset, mps, gfs,
-           peak, (plan_b + model_b) / 1048576.0, steps * batch / dc);
+    int hn = 0;
+    double hpeak = sgemm && (cv_ctx_device_type(ctx) & CL_DEVICE_TYPE_CPU) ? host_sgemm_peak(&hn) : 0;
+    if (hpeak > 0)
+        printf("   best SGEMM on the host's cores (OpenBLAS, %dx%dx%d): %.2f GFLOP/s; model FLOP utilisation %.1f%%\n",
+               hn, hn, hn, hpeak, 100.0 * gfs / hpeak);
+    printf("cosmovae %s maps_per_s=%.3f gflops=%.3f sgemm_peak=%.3f mem_mib=%.1f maps_per_cpu_s=%.3f host_sgemm_peak=%.3f cpus_busy=%.2f\n",
+           preset, mps, gfs, peak, (plan_b + model_b) / 1048576.0, steps * batch / dc, hpeak, dc / dt);
 done:
     free(x);
     cv_trainer_free(tr);

@@ -32,7 +32,11 @@ for preset in small paper; do
     fi
 done
 awk 'function val(line, key,   i, a) { for (i = 3; i <= NF; i++) { split($i, a, "="); if (a[1] == key) return a[2] } return 0 }
-     /^cosmovae /{c[$2]=val($0, "maps_per_s"); cc[$2]=val($0, "maps_per_cpu_s")}
+     /^cosmovae /{c[$2]=val($0, "maps_per_s"); cc[$2]=val($0, "maps_per_cpu_s"); g[$2]=val($0, "gflops");
+                  hs[$2]=val($0, "host_sgemm_peak"); cb[$2]=val($0, "cpus_busy")
+                  if (hs[$2] > 0)
+                      printf("== %s: %.2f CPUs busy; model %.1f GFLOP/s against the host OpenBLAS SGEMM %.1f GFLOP/s: %.1f%%\n",
+                             $2, cb[$2], g[$2], hs[$2], 100 * g[$2] / hs[$2]) }
      /^torch /{t[$2]=val($0, "maps_per_s"); tc[$2]=val($0, "maps_per_cpu_s")}
      END { for (p in c) if (p in t && t[p] > 0) {
                printf("== %s: cosmovae %.2f maps/s vs PyTorch %.2f maps/s: ratio %.2fx\n", p, c[p], t[p], c[p] / t[p])

@@ -344,6 +344,11 @@ int main(int argc, char **argv) {
     st = cv_ctx_new(&co, &ctx);
     if (st == CV_ERR_NODEVICE) cv_cli_usage_error("--device: %s", cv_last_error());
     if (st != CV_OK) cv_cli_fail(st, NULL);
+    if (cv_ctx_device_type(ctx) & CL_DEVICE_TYPE_CPU) {   /* every rank checks; node-local rank 0 tells */
+        char why[512];
+        if (cv_mpi_cpu_oversubscribed(comm, cv_ctx_compute_units(ctx), why, sizeof why) && cv_mpi_local_rank(comm) == 0)
+            fprintf(stderr, "cosmovae-train: warning: %s\n", why);
+    }
     cv_model *m = NULL;
     cv_trainer *tr = NULL;
     /* a CPU device computes on the cores that would progress the

@@ -7,11 +7,19 @@
  * non-blocking collectives match up and the summed gradient is identical
  * on every rank.  Without CV_HAVE_MPI, or outside an MPI launcher, every
  * function is the single-process identity and no MPI call is made. */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE              /* sched_getaffinity: the cores a rank is bound to */
+#endif
 #include "cv_mpi.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sched.h>
+#endif
 
 #ifdef CV_HAVE_MPI
 #include <mpi.h>
@@ -127,6 +135,30 @@ void cv_mpi_device_spec(const cv_mpi *c, char *spec, size_t n) {
     if (total == 0) return;
     int lr = cv_mpi_local_rank(c);
     snprintf(spec, n, "%d", n_gpu ? gpu_index[lr % n_gpu] : lr % total);
+}
+
+int cv_mpi_cpu_oversubscribed(const cv_mpi *c, int threads, char *msg, size_t n) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN), bound = cores;
+#ifdef __linux__
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) bound = CPU_COUNT(&set);
+#endif
+    int ranks = cv_mpi_local_size(c);
+    if (msg && n) msg[0] = '\0';
+    if (cores < 1 || threads < 1) return 0;
+    int per = cores / ranks > 0 ? (int)(cores / ranks) : 1;
+    if (bound < cores && threads > bound) {
+        if (msg) snprintf(msg, n, "this rank is bound to %ld of the node's %ld cores but its CPU device runs %d "
+                          "threads: set POCL_MAX_PTHREAD_COUNT=%ld (doc/scaling.md)", bound, cores, threads, bound);
+        return 1;
+    }
+    if (bound == cores && (long)ranks * threads > cores) {
+        if (msg) snprintf(msg, n, "%d rank%s on this node x %d threads of the CPU device = %ld > %ld cores: the ranks "
+                          "oversubscribe the cores; set POCL_MAX_PTHREAD_COUNT=%d (cores / ranks; doc/scaling.md)",
+                          ranks, ranks == 1 ? "" : "s", threads, (long)ranks * threads, cores, per);
+        return 1;
+    }
+    return 0;
 }
 
 cv_status cv_mpi_sum_f32(cv_mpi *c, float *buf, size_t n) {

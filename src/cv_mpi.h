@@ -49,6 +49,13 @@ int cv_mpi_local_size(const cv_mpi *c);
  * context then reports the missing device). */
 void      cv_mpi_device_spec(const cv_mpi *c, char *spec, size_t n);
 
+/* For a CPU device running `threads` threads per rank (its compute units;
+ * PoCL: POCL_MAX_PTHREAD_COUNT, else every core): 1 when this node's ranks
+ * ask for more threads than it has cores (ranks x threads > online cores),
+ * or when this rank is bound to fewer cores than its threads; msg (may be
+ * NULL) then says so and what to set.  0 otherwise. */
+int       cv_mpi_cpu_oversubscribed(const cv_mpi *c, int threads, char *msg, size_t n);
+
 /* In-place sums over the ranks (no-ops for one rank). */
 cv_status cv_mpi_sum_f32(cv_mpi *c, float *buf, size_t n);
 cv_status cv_mpi_sum_f64(cv_mpi *c, double *buf, int n);

@@ -148,4 +148,19 @@ step=$(ncdump -h "$tmp/die/checkpoint.nc" | sed -n 's/^[[:space:]]*:step = \([0-
 [ -n "$step" ] && [ "$step" -ge 2 ] || fail "checkpoint step '$step'"
 "$bin" "$data" --resume --steps $((step + 1)) -q -o "$tmp/die" || fail "no resume from the checkpoint left by the dead job"
 
+# ranks x CPU-device threads beyond the cores: one warning that says what
+# to set; none with one thread per rank (this machine's cores split)
+cores=$(getconf _NPROCESSORS_ONLN)
+threads=$cores
+POCL_MAX_PTHREAD_COUNT=$threads timeout 180 mpirun $asroot --oversubscribe --bind-to none -x CV_CACHE_DIR \
+    -x CV_TEST_TAG -x POCL_MAX_PTHREAD_COUNT -np 2 "$bin" "$data" --config "$cfg" --seed 3 -q --steps 1 \
+    -o "$tmp/over" 2> "$tmp/over.err" || { cat "$tmp/over.err" >&2; fail "2 ranks x $threads threads did not train"; }
+grep -q "2 ranks on this node x $threads threads .* > $cores cores: the ranks oversubscribe the cores; set POCL_MAX_PTHREAD_COUNT" \
+    "$tmp/over.err" || { cat "$tmp/over.err" >&2; fail "no oversubscription warning for 2 ranks x $threads threads"; }
+[ "$(grep -c 'oversubscribe the cores' "$tmp/over.err")" -eq 1 ] || fail "the oversubscription warning is not printed once"
+POCL_MAX_PTHREAD_COUNT=1 timeout 180 mpirun $asroot --oversubscribe --bind-to none -x CV_CACHE_DIR \
+    -x CV_TEST_TAG -x POCL_MAX_PTHREAD_COUNT -np 2 "$bin" "$data" --config "$cfg" --seed 3 -q --steps 1 \
+    -o "$tmp/fit" 2> "$tmp/fit.err" || { cat "$tmp/fit.err" >&2; fail "2 ranks x 1 thread did not train"; }
+grep -q "oversubscribe\|bound to" "$tmp/fit.err" && { cat "$tmp/fit.err" >&2; fail "a warning for 2 ranks x 1 thread"; }
+
 echo "cli-mpi: all checks passed"
