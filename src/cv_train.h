@@ -71,7 +71,7 @@ cv_status cv_train_opts_read(cv_cfg *cfg, cv_train_opts *o);
  * (latent_skip_top), never the sizes a preset chooses.  "paper" is the
  * paper's training exactly (the defaults); "budget" the best measured for
  * a few minutes of CPU (doc/science.md); "budget-v1" the budget recipe as
- * it was before the decoder layout joined it, so that earlier rows of
+ * it was before the decoder layout and 2 free nats joined it, so that earlier rows of
  * doc/science.md can be made again.  [train] recipe records the name in
  * a run's configuration, whose keys a resumed run reads, so that a
  * checkpoint keeps its recipe even when a later release changes it. */

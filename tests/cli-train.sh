@@ -174,17 +174,19 @@ grep -q '^optimizer = adam' "$tmp/rbud/config.ini" && grep -q '^recipe = budget'
     || fail "--recipe budget: its keys are not in the configuration"
 cut -d, -f1-8,10- "$tmp/rbud/train.csv" > "$tmp/rbud.csv"
 cmp -s "$tmp/rdef.csv" "$tmp/rbud.csv" && fail "--recipe budget trains as the defaults do"
-# budget sets the decoder layout ([model] latent_skip_top); budget-v1 is
-# the same [train] keys without it, so budget-v1 plus the layout key
-# trains exactly as budget does
+# budget sets the decoder layout ([model] latent_skip_top) and 2 free
+# nats; budget-v1 is the same [train] keys with 1 and without the layout,
+# so budget-v1 plus those two keys trains exactly as budget does
 grep -q '^latent_skip_top = 1' "$tmp/rbud/config.ini" || fail "--recipe budget: [model] latent_skip_top not in the configuration"
 "$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --steps 8 --seed 3 -o "$tmp/rbv1" -q --recipe budget-v1 2>/dev/null
 grep -q '^latent_skip_top' "$tmp/rbv1/config.ini" && fail "--recipe budget-v1 sets the decoder layout"
 grep -q '^recipe = budget-v1' "$tmp/rbv1/config.ini" || fail "--recipe budget-v1 not recorded"
-"$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --steps 8 --seed 3 -o "$tmp/rbv1l" -q --recipe budget-v1 \
-    --set model.latent_skip_top=1 2>/dev/null
+"$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --steps 8 --seed 3 -o "$tmp/rbv1l" -q \
+    --set train.optimizer=adam --set train.lr=5e-4 --set train.weight_decay=0 --set train.batch=4 --set train.ema=0.999 \
+    --set train.skip_factor=-1 --set train.free_bits=2 --set train.free_bits_max_res=4 --set model.latent_skip_top=1 \
+    2>/dev/null
 cut -d, -f1-8,10- "$tmp/rbv1l/train.csv" > "$tmp/rbv1l.csv"
-cmp -s "$tmp/rbud.csv" "$tmp/rbv1l.csv" || fail "budget-v1 with latent_skip_top = 1 does not train as budget does"
+cmp -s "$tmp/rbud.csv" "$tmp/rbv1l.csv" || fail "budget's keys spelled out do not train as budget does"
 "$bin/cosmovae-train" "$data" --resume --steps 10 -o "$tmp/rbud" -q 2>/dev/null || fail "resume of a budget run"
 expect_status 2 "recipe budget sets \[model\] latent_skip_top = 1, but --set sets it to 0" \
     "$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --recipe budget --set model.latent_skip_top=0 -o "$tmp/rx"
@@ -195,7 +197,7 @@ expect_status 2 "recipe budget sets \[train\] lr = 5e-4, but --lr sets it to 0.0
     "$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --recipe budget --lr 0.01 -o "$tmp/rx"
 expect_status 2 "recipe paper sets \[train\] lr = 2e-5, but .*tiny16.cfg:[0-9]* sets it to 1e-3" \
     "$bin/cosmovae-train" "$data" --config "$cfg" --recipe paper -o "$tmp/rx"
-expect_status 2 "free_bits = 1, but --set sets it to 0.5" \
+expect_status 2 "free_bits = 2, but --set sets it to 0.5" \
     "$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --recipe budget --set train.free_bits=0.5 -o "$tmp/rx"
 expect_status 2 "a recipe is chosen with --recipe" "$bin/cosmovae-train" "$data" --config "$tmp/nolr.cfg" --set train.recipe=paper -o "$tmp/rx"
 expect_status 2 "drop.*--recipe" "$bin/cosmovae-train" --resume -o "$tmp/rpap" --recipe paper
