@@ -212,29 +212,32 @@ static cv_status lstsq_gram(const double *G, const double *B, int D, int P, doub
     return CV_OK;
 }
 
-cv_status cv_probe_lstsq(const double *X, const double *Y, int64_t n, int D, int P, double *W, double *ridge) {
+/* The normal equations X^T X (G) and X^T Y (B) in new arrays, with the
+ * factor's workspace L; what names the caller in the out-of-memory error.
+ * The caller frees all three, also on failure. */
+static cv_status normal_eq_new(const double *X, const double *Y, int64_t n, int D, int P, const char *what,
+                               double **G, double **L, double **B) {
     size_t dd = (size_t)D * D;
-    double *G = malloc(dd * sizeof *G), *L = malloc(dd * sizeof *L), *B = malloc((size_t)D * P * sizeof *B);
-    cv_status st = CV_OK;
-    if (!G || !L || !B) st = cv_error(CV_ERR_NOMEM, "least squares (%d dims)", D);
-    else {
-        normal_eq(X, Y, n, D, P, G, B);
-        st = lstsq_gram(G, B, D, P, L, W, ridge);
-    }
+    *G = malloc(dd * sizeof **G); *L = malloc(dd * sizeof **L); *B = malloc((size_t)D * P * sizeof **B);
+    if (!*G || !*L || !*B) return cv_error(CV_ERR_NOMEM, "%s (%d dims)", what, D);
+    normal_eq(X, Y, n, D, P, *G, *B);
+    return CV_OK;
+}
+
+cv_status cv_probe_lstsq(const double *X, const double *Y, int64_t n, int D, int P, double *W, double *ridge) {
+    double *G = NULL, *L = NULL, *B = NULL;
+    cv_status st = normal_eq_new(X, Y, n, D, P, "least squares", &G, &L, &B);
+    if (st == CV_OK) st = lstsq_gram(G, B, D, P, L, W, ridge);
     free(G); free(L); free(B);
     return st;
 }
 
 cv_status cv_probe_ridge(const double *X, const double *Y, int64_t n, int D, int P, double lambda, double *W) {
     if (!(lambda > 0) || !isfinite(lambda)) return cv_error(CV_ERR_ARG, "ridge: lambda = %g must be finite and > 0", lambda);
-    size_t dd = (size_t)D * D;
-    double *G = malloc(dd * sizeof *G), *L = malloc(dd * sizeof *L), *B = malloc((size_t)D * P * sizeof *B);
-    cv_status st = CV_OK;
-    if (!G || !L || !B) st = cv_error(CV_ERR_NOMEM, "ridge (%d dims)", D);
-    else {
-        normal_eq(X, Y, n, D, P, G, B);
-        if (!solve_ridge(G, B, D, P, lambda, L, W)) st = cv_error(CV_ERR_NUMERIC, "ridge: X^T X + %g I is not positive definite", lambda);
-    }
+    double *G = NULL, *L = NULL, *B = NULL;
+    cv_status st = normal_eq_new(X, Y, n, D, P, "ridge", &G, &L, &B);
+    if (st == CV_OK && !solve_ridge(G, B, D, P, lambda, L, W))
+        st = cv_error(CV_ERR_NUMERIC, "ridge: X^T X + %g I is not positive definite", lambda);
     free(G); free(L); free(B);
     return st;
 }
@@ -424,12 +427,8 @@ cv_status cv_probe_run(const cv_latent *lat, const cv_probe_opts *opts, cv_probe
         snprintf(res->lstsq_note, sizeof res->lstsq_note,
                  "closed form skipped: D = %d > %d (the D x D normal equations would take %.3g MiB)", D, o.lstsq_max_dim,
                  2.0 * D * D * sizeof(double) / 1048576.0);
-    if (D <= o.lstsq_max_dim) {    /* the train split's normal equations, for least squares and the ridge */
-        size_t dd = (size_t)D * D;
-        Gn = malloc(dd * sizeof *Gn); Ln = malloc(dd * sizeof *Ln); Bn = malloc(dp * sizeof *Bn);
-        if (!Gn || !Ln || !Bn) { st = cv_error(CV_ERR_NOMEM, "probe: normal equations (%d dims)", D); goto fail; }
-        normal_eq(sd[0].X, sd[0].Y, nt, D, P, Gn, Bn);
-    }
+    if (D <= o.lstsq_max_dim)      /* the train split's normal equations, for least squares and the ridge */
+        CV_TRY(normal_eq_new(sd[0].X, sd[0].Y, nt, D, P, "probe: normal equations", &Gn, &Ln, &Bn));
     if (D < nt && D <= o.lstsq_max_dim) {
         CV_TRY(lstsq_gram(Gn, Bn, D, P, Ln, Wls, &res->ridge));
         predict(sd[2].X, sd[2].n, D, P, Wls, b, Yls);      /* b is still all zero */
