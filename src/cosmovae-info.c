@@ -3,7 +3,7 @@
  * self-test of every kernel against its reference, show the kernel table,
  * and tune the kernel parameters for a device (--tune: measure, write the
  * wisdom file that later runs load). */
-#include "cv_check.h"
+#include "check/cv_check.h"
 #include "cv_cli.h"
 #include "cv_device.h"
 #include "cv_tune.h"

@@ -5,7 +5,7 @@
 #ifndef CV_TAP_H
 #define CV_TAP_H
 
-#include "cv_check.h"
+#include "check/cv_check.h"
 #include <string.h>
 
 static cv_check tap = { NULL, 0, 0, 0 };

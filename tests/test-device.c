@@ -118,7 +118,7 @@ int main(void) {
     cv_kargs ka = cv_kargs_begin(ctx, "cvk_fill");
     cv_karg_mem(&ka, d.mem); cv_karg_u64(&ka, d.t.off); cv_karg_i64(&ka, 17); cv_karg_f32(&ka, 1.0f);
     st = cv_launch1(&ka, 17, 0);
-    cv_check tmp = { fopen("/dev/null", "w"), 0, 0 };
+    cv_check tmp = { .out = fopen("/dev/null", "w") };
     CV_CHECK_OK(st == CV_OK && !cv_chk_dev_guards_ok(&tmp, ctx, &d), "guard bands detect a one-past-the-end write");
     fclose(tmp.out);
     cv_chk_dev_free(&d);

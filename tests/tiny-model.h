@@ -5,7 +5,7 @@
 #ifndef CV_TINY_MODEL_H
 #define CV_TINY_MODEL_H
 
-#include "cv_check.h"
+#include "check/cv_check.h"
 #include "cv_plan.h"
 #include "cv_model.h"
 

@@ -26,6 +26,8 @@ typedef enum cv_conv_algo {
                              planes (1x1) the vector width does not divide run DIRECT */
     CV_CONV_ALGO_COUNT
 } cv_conv_algo;
+/* "direct", "gemm", "vec" or "auto" (messages, check names). */
+const char *cv_conv_algo_name(cv_conv_algo a);
 
 typedef struct cv_conv2d_params {
     int          k;           /* 1 or 3 */

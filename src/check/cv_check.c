@@ -1,7 +1,7 @@
 /* cv_check.c -- op-check helpers shared by the tests and `cosmovae-info
  * --self-test` (see cv_check.h).  Invariant: nothing here exits; results
  * are tallied in the cv_check and the caller decides. */
-#include "cv_check.h"
+#include "check/cv_check.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -29,10 +29,10 @@ void cv_check_diag(cv_check *c, const char *fmt, ...) {
     fflush(c->out);
 }
 
-/* ---- the op families (add a row when adding src/ops/cv_op_<family>.c) ---- */
+/* ---- the op families (add a row with src/check/cv_check_<family>.c) ---- */
 #define CV_FAMILY(name) { #name, cv_##name##_gradcheck, cv_##name##_devcheck },
 const cv_check_family cv_check_families[] = {
-#include "cv_check_families.h"
+#include "check/cv_check_families.h"
     { NULL, NULL, NULL }
 };
 #undef CV_FAMILY

@@ -38,8 +38,8 @@ void cv_check_diag(cv_check *c, const char *fmt, ...)
 /* One row per op family: `grad` checks every reference backward against
  * finite differences (no device); `dev` checks every device op, forward
  * and backward, against its reference on awkward shapes, inside guard
- * bands.  Each reports one line per case.  Defined in the family's
- * src/ops/cv_op_<family>.c; the table is in cv_check.c. */
+ * bands.  Each reports one line per case.  Defined in
+ * src/check/cv_check_<family>.c; the table is in cv_check.c. */
 typedef struct cv_check_family {
     const char *name;
     void (*grad)(cv_check *c);
@@ -47,7 +47,7 @@ typedef struct cv_check_family {
 } cv_check_family;
 
 #define CV_FAMILY(name) void cv_##name##_gradcheck(cv_check *c); void cv_##name##_devcheck(cv_check *c, cv_ctx *ctx);
-#include "cv_check_families.h"
+#include "check/cv_check_families.h"
 #undef CV_FAMILY
 
 /* The conv cases whose forward takes GELU and GELU' in a flat pass, for

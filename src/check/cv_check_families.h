@@ -1,6 +1,6 @@
 /* cv_check_families.h -- X-macro list of op families with checks.
  * Each CV_FAMILY(f) needs cv_f_gradcheck(cv_check*) and
- * cv_f_devcheck(cv_check*, cv_ctx*) in src/ops/cv_op_f.c. */
+ * cv_f_devcheck(cv_check*, cv_ctx*) in src/check/cv_check_f.c. */
 CV_FAMILY(util)
 CV_FAMILY(conv)
 CV_FAMILY(bcast)

@@ -1,6 +1,6 @@
-/* cv_op_elem_check.h -- private helpers for the checks of the elem, vae,
- * reduce and optim families (src/ops/cv_op_elem.c, cv_op_vae.c,
- * cv_op_reduce.c, src/cv_optim.c): a test buffer that keeps a float copy,
+/* cv_check_elem.h -- private helpers for the checks of the elem, vae,
+ * reduce and optim families (src/check/cv_check_elem.c, cv_check_vae.c,
+ * cv_check_reduce.c, cv_check_optim.c): a test buffer that keeps a float copy,
  * a double copy (what the reference sees: exactly the device's inputs) and
  * a guard-banded device tensor, and a per-case context that carries the
  * first error and the state of every guard band checked.
@@ -15,10 +15,10 @@
  *     CV_CHECK_OK(cvt_ok(&t) && e < 1e-10, ...);
  *     cvt_free(&x); cvt_free(&y);
  * With ctx == NULL the buffers are host-only (gradient checks). */
-#ifndef CV_OP_ELEM_CHECK_H
-#define CV_OP_ELEM_CHECK_H
+#ifndef CV_CHECK_ELEM_H
+#define CV_CHECK_ELEM_H
 
-#include "cv_check.h"
+#include "check/cv_check.h"
 
 #include <math.h>
 #include <string.h>
