@@ -13,7 +13,7 @@
  * The CPU-time ratio is the one to trust on a shared host.  Invariant: the
  * numbers are ratios measured in the same process; nothing here asserts a
  * speed. */
-#include "cv_cli.h"
+#include "prog/cv_cli.h"
 #include "ops/cv_ops.h"
 
 #include <cblas.h>

@@ -16,11 +16,11 @@
  * comparison less.  Every program runs as a child process; its CPU time
  * (user + system, all threads) and peak RSS come from wait4. */
 #define _DEFAULT_SOURCE 1   /* wait4 */
-#include "cv_cli.h"
-#include "cv_data.h"
-#include "cv_fields.h"
-#include "cv_loader.h"
-#include "cv_npy.h"
+#include "prog/cv_cli.h"
+#include "dataset/cv_data.h"
+#include "dataset/cv_fields.h"
+#include "dataset/cv_loader.h"
+#include "dataset/cv_npy.h"
 
 #include <fcntl.h>
 #include <string.h>

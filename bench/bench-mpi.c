@@ -9,8 +9,8 @@
  *
  *   mpirun -np R bench-mpi [--reps N] [--bucket-mb X]
  * Rank 0 prints one "allreduce PRESET ..." line per preset. */
-#include "cv_cli.h"
-#include "cv_model.h"
+#include "prog/cv_cli.h"
+#include "model/cv_model.h"
 
 #include <mpi.h>
 #include <string.h>

@@ -5,8 +5,8 @@
  * runs the numpy baseline on the same maps (--dump) in the same run and
  * compares the mean spectra (--csv).  Invariant: the maps are a pure
  * function of (M, N), so every run sees the same input. */
-#include "cv_cli.h"
-#include "cv_pk.h"
+#include "prog/cv_cli.h"
+#include "analysis/cv_pk.h"
 
 #include <math.h>
 #include <string.h>

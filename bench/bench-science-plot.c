@@ -4,8 +4,8 @@
  * of generated to real mean power spectra, auto and cross, with the 10%
  * band.  Reads the CSVs the script writes (and cosmovae-pk's pk.csv);
  * plots through the project's PLplot layer. */
-#include "cv_cli.h"
-#include "cv_plot.h"
+#include "prog/cv_cli.h"
+#include "analysis/cv_plot.h"
 
 #include <math.h>
 #include <string.h>

@@ -13,9 +13,9 @@
  * --keep-gelu overrides the tuning's GELU caches (0: the GPU rows' plan,
  * the least memory); --memory-only prints the device memory and stops.
  * Prints "cosmovae PRESET maps_per_s=X ..." lines for the wrapper. */
-#include "cv_cli.h"
-#include "cv_rng.h"
-#include "cv_train.h"
+#include "prog/cv_cli.h"
+#include "runtime/cv_rng.h"
+#include "model/cv_train.h"
 #include "ops/cv_op_conv.h"
 
 #include <cblas.h>

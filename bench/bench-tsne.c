@@ -5,8 +5,8 @@
  * bench-tsne.sh) on the same input, so that both are scored by one
  * implementation.  Invariant: the input is a pure function of N, D and
  * the seed, so two runs see the same points. */
-#include "cv_cli.h"
-#include "cv_tsne.h"
+#include "prog/cv_cli.h"
+#include "analysis/cv_tsne.h"
 
 #include <math.h>
 #include <string.h>

@@ -471,7 +471,7 @@ void cvk_conv2d_bias_bwd(__global const float *dy, ulong dyoff, __global float *
  * DIRECT kernels.  The loops over the register blocks are unrolled
  * (#pragma unroll): rolled, the compiler keeps the sums in memory.
  * Tunables (-D, from the device table or the tuning
- * wisdom, src/cv_tune.c): CV_CONV_V (4, 8, 16), CV_CONV_R3 (rows per
+ * wisdom, src/runtime/cv_tune.c): CV_CONV_V (4, 8, 16), CV_CONV_R3 (rows per
  * work-item of the 3x3 kernel, 1..6), CV_CONV_COB3 (its output channels),
  * CV_CONV_WCOB1 / CV_CONV_WCOB3 (output channels per work-item of the
  * backward-weight kernels), CV_CONV_WCIB1 (input channels per work-item

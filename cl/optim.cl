@@ -1,5 +1,5 @@
 /* optim.cl -- RMSprop and Adam steps, flat over a parameter arena chunk
- * (src/cv_optim.c).  Clipping and skipping read the squared global
+ * (src/ops/cv_optim.c).  Clipping and skipping read the squared global
  * gradient norm from the device scalar stat[so] (written by cvk_reduce_*),
  * so a step needs no host round trip.  A skipped step leaves parameters
  * and optimizer state untouched; with nstat >= 2, work-item 0 records

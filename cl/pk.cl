@@ -1,4 +1,4 @@
-/* pk.cl -- power-spectrum kernels (see src/cv_pk.h for the convention):
+/* pk.cl -- power-spectrum kernels (see src/analysis/cv_pk.h for the convention):
  * the per-map delta transform (a level estimate and an elementwise shift),
  * and the shell binning of Re(a conj(b)) over
  * the half-plane output of a batched real-to-complex clFFT transform.

@@ -6,8 +6,8 @@
  * input failing with exit 1, a message naming the file (and map), and no
  * output file left behind. */
 #include "tap.h"
-#include "cv_data.h"
-#include "cv_npy.h"
+#include "dataset/cv_data.h"
+#include "dataset/cv_npy.h"
 
 #include <dirent.h>
 #include <math.h>

@@ -4,7 +4,7 @@
  * bit, tell/seek resumes bit-identically, the evaluation loader pads its
  * last batch, and read errors reach the caller naming file and map. */
 #include "tap.h"
-#include "cv_loader.h"
+#include "dataset/cv_loader.h"
 
 #include <math.h>
 #include <netcdf.h>

@@ -4,9 +4,9 @@
  * maps, and the synthetic generator (spectrum, determinism, statistics,
  * sigma_8 visible in the low-k power). */
 #include "tap.h"
-#include "cv_data.h"
-#include "cv_fields.h"
-#include "cv_npy.h"
+#include "dataset/cv_data.h"
+#include "dataset/cv_fields.h"
+#include "dataset/cv_npy.h"
 
 #include <dirent.h>
 #include <math.h>

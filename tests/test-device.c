@@ -2,7 +2,7 @@
  * kernel table, program cache, build-failure logs, allocation errors,
  * arenas, guard bands and profiling. */
 #include "tap.h"
-#include "cv_cl_sources.h"
+#include "runtime/cv_cl_sources.h"
 #include "ops/cv_ops.h"
 
 #include <math.h>

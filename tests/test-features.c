@@ -7,7 +7,7 @@
  * log P unchanged, squaring the field adds log10 4, identical channels
  * have r = 1, anticorrelated ones r = -1), and bad values named. */
 #include "tap.h"
-#include "cv_features.h"
+#include "analysis/cv_features.h"
 
 #include <math.h>
 

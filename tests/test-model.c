@@ -13,10 +13,10 @@
  *      bit-identical. */
 #include "tap.h"
 #include "tiny-model.h"
-#include "cv_plan.h"
-#include "cv_train.h"
-#include "cv_ckpt.h"
-#include "cv_data.h"
+#include "graph/cv_plan.h"
+#include "model/cv_train.h"
+#include "model/cv_ckpt.h"
+#include "dataset/cv_data.h"
 
 #include <dirent.h>
 #include <math.h>

@@ -5,7 +5,7 @@
  * threshold (parameters and state bit-identical, skip flag set), and a
  * squared norm at the threshold or one float either side of it, where the
  * device's flag, its update and the reference decision must agree.  The
- * checks live in src/cv_optim.c (family `optim`, so `cosmovae-info
+ * checks live in src/check/cv_check_optim.c (family `optim`, so `cosmovae-info
  * --self-test` runs them too). */
 #include "tap.h"
 

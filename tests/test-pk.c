@@ -4,8 +4,8 @@
  * lognormal maps in every delta mode with a partial last batch, the
  * statistics over maps, the agreement scale, and bad values. */
 #include "tap.h"
-#include "cv_pk.h"
-#include "cv_plot.h"
+#include "analysis/cv_pk.h"
+#include "analysis/cv_plot.h"
 
 #include <math.h>
 #include <unistd.h>

@@ -14,9 +14,9 @@
  * partly linear in the latents (KIND: ok (default), noparams, nosplit,
  * novalid). */
 #include "tap.h"
-#include "cv_latent.h"
-#include "cv_probe.h"
-#include "cv_sample.h"
+#include "analysis/cv_latent.h"
+#include "analysis/cv_probe.h"
+#include "model/cv_sample.h"
 
 #include <math.h>
 #include <netcdf.h>

@@ -1,4 +1,4 @@
-/* test-rng.c -- the counter-based RNG (src/cv_rng.c, cl/cv_rng.clh):
+/* test-rng.c -- the counter-based RNG (src/runtime/cv_rng.c, cl/cv_rng.clh):
  * Philox4x32-10 known answers; host and device bit-identical over about a
  * million indices across seeds, streams and the index high word, and on
  * edge words of the Box-Muller transform; accuracy against a double
@@ -9,7 +9,7 @@
  * Statistical bounds are five standard errors (KS: the 0.1% critical
  * value); with fixed seeds the outcome is deterministic. */
 #include "tap.h"
-#include "cv_rng.h"
+#include "runtime/cv_rng.h"
 #include "ops/cv_ops.h"
 
 #include <math.h>

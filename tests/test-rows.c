@@ -20,7 +20,7 @@
  *   --no-model skip the tiny-model pass
  * tests/oclgrind.sh runs it under Oclgrind. */
 #include "tap.h"
-#include "cv_tune.h"
+#include "runtime/cv_tune.h"
 #include "tiny-model.h"
 
 #include <math.h>

@@ -5,7 +5,7 @@
  * embedding from the same cluster, clusters farther apart than wide), and
  * bad arguments. */
 #include "tap.h"
-#include "cv_tsne.h"
+#include "analysis/cv_tsne.h"
 
 #include <math.h>
 

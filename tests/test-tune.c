@@ -1,4 +1,4 @@
-/* test-tune.c -- per-device tuning (src/cv_tune.c): the device table as a
+/* test-tune.c -- per-device tuning (src/runtime/cv_tune.c): the device table as a
  * pure function of name, vendor and type (the GTX 1080 Ti with and without
  * the "NVIDIA " prefix, generic vendors, CPUs, unknown devices); wisdom
  * files written and read back, overriding the table field by field;
@@ -7,8 +7,8 @@
  * not failing, on a corrupt one); build options in the program cache key;
  * the training plan's GELU cache giving the same bits as none. */
 #include "tap.h"
-#include "cv_tune.h"
-#include "cv_train.h"
+#include "runtime/cv_tune.h"
+#include "model/cv_train.h"
 #include "ops/cv_ops.h"
 
 #include <dirent.h>

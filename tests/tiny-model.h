@@ -6,8 +6,8 @@
 #define CV_TINY_MODEL_H
 
 #include "check/cv_check.h"
-#include "cv_plan.h"
-#include "cv_model.h"
+#include "graph/cv_plan.h"
+#include "model/cv_model.h"
 
 #include <stdlib.h>
 

@@ -1,5 +1,5 @@
 # cl2c.awk -- embed OpenCL C sources as arrays of line strings (pure ISO C).
-# Usage: awk -f tools/cl2c.awk cl/a.clh cl/b.cl ... > src/cv_cl_sources.c
+# Usage: awk -f tools/cl2c.awk cl/a.clh cl/b.cl ... > src/runtime/cv_cl_sources.c
 # Each file becomes `static const char *const cv_cl_src_<name>[]`, led by a
 # #line directive so that build logs name the .cl file and line.  The table
 # cv_cl_sources[] lists them in the order given (headers, *.clh, first).

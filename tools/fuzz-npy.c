@@ -2,7 +2,7 @@
  *
  * With libFuzzer:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_POSIX_C_SOURCE=200809L -Isrc -I. \
- *         tools/fuzz-npy.c src/cv_npy.c src/cv_status.c src/cv_cli.c -lm -o fuzz-npy
+ *         tools/fuzz-npy.c src/dataset/cv_npy.c src/runtime/cv_status.c src/runtime/cv_out.c -lm -o fuzz-npy
  *   ./fuzz-npy data/fuzz-npy
  * (run from a configured build tree so that config.h is found with -I.).
  *
@@ -12,7 +12,7 @@
  * and deleted bytes), checking the parser's invariants: it returns CV_OK or
  * CV_ERR_FORMAT, a parsed header is self-consistent, and (under ASan or
  * valgrind) it never touches memory past the input. */
-#include "cv_npy.h"
+#include "dataset/cv_npy.h"
 
 #include <string.h>
 

@@ -10,7 +10,7 @@
 #ifndef CV_CHECK_H
 #define CV_CHECK_H
 
-#include "cv_tensor.h"
+#include "runtime/cv_tensor.h"
 
 /* A running tally; lines go to `out` as TAP ("ok 3 - conv2d fwd ..."). */
 typedef struct cv_check {

@@ -1,7 +1,7 @@
 /* cv_check_pk.c -- the pk family checks: the reference against designed spectra, the device path against the reference
  * (moved out of the library: linked only by the tests and
  * `cosmovae-info --self-test`, through src/check/libcvcheck.a). */
-#include "cv_pk.h"
+#include "analysis/cv_pk.h"
 #include "check/cv_check.h"
 
 #include <math.h>

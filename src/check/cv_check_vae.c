@@ -3,7 +3,7 @@
  * `cosmovae-info --self-test`, through src/check/libcvcheck.a). */
 #include "ops/cv_ops.h"
 #include "ops/cv_op_priv.h"
-#include "cv_rng.h"
+#include "runtime/cv_rng.h"
 #include "check/cv_check_elem.h"
 
 #include <math.h>

@@ -15,7 +15,7 @@
  *           output block), S-way split only when the device needs more
  *           work-items, with the bias gradient and a residual's gradient
  *           taken in the same pass.  V, rows and channel blocks come from
- *           the device's tuning (-D build options, src/cv_tune.h).
+ *           the device's tuning (-D build options, src/runtime/cv_tune.h).
  *   GEMM    im2col into the scratch + CLBlast SGEMM per image: forward
  *           Y[Co, HW] = W[Co, Ci KK] col[Ci KK, HW]; backward-data
  *           dcol = W^T dY then a gathering col2im (+= into dx);
@@ -29,7 +29,7 @@
  *
  * Invariants: backward accumulates (+=) into dx, dw, db; forward overwrites
  * y unless p->accumulate; nothing here synchronises with the host. */
-#include "cv_ops.h"
+#include "ops/cv_ops.h"
 #include "ops/cv_op_priv.h"
 
 #include <clblast_c.h>

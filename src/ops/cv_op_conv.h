@@ -16,7 +16,7 @@
 #ifndef CV_OP_CONV_H
 #define CV_OP_CONV_H
 
-#include "cv_tensor.h"
+#include "runtime/cv_tensor.h"
 
 typedef enum cv_conv_algo {
     CV_CONV_AUTO = 0,     /* from the device table / tuning wisdom */
@@ -113,7 +113,7 @@ cv_status cv_sgemm(cv_ctx *ctx, int trans_a, int trans_b, int64_t m, int64_t n, 
 /* Which algorithm p->algo resolves to on this device for this shape:
  * an explicit p->algo wins; AUTO follows $CV_CONV_ALGO (direct | gemm |
  * vec | auto; any other value makes the ops fail with CV_ERR_ARG), then the
- * device's tuning rules (cv_ctx_tune: table or wisdom, src/cv_tune.h).
+ * device's tuning rules (cv_ctx_tune: table or wisdom, src/runtime/cv_tune.h).
  * VEC resolves to DIRECT for shapes it does not cover.
  * bwd: 0 forward, 1 backward-data, 2 backward-weight. */
 cv_conv_algo cv_conv2d_algo(cv_ctx *ctx, const int64_t xshape[4], int64_t Co, const cv_conv2d_params *p, int bwd);

@@ -4,7 +4,7 @@
  * double, device launchers over cl/elem.cl; checks in src/check/cv_check_elem.c.
  * Invariant: every backward accumulates (+=) into its gradients, and a
  * NULL gradient (or a view with buf == NULL) is skipped. */
-#include "cv_ops.h"
+#include "ops/cv_ops.h"
 #include "ops/cv_op_priv.h"
 
 #include <math.h>

@@ -6,7 +6,7 @@
 #ifndef CV_OP_ELEM_H
 #define CV_OP_ELEM_H
 
-#include "cv_tensor.h"
+#include "runtime/cv_tensor.h"
 
 /* GELU, exact erf form: y = x/2 (1 + erf(x/sqrt2)). */
 double    cv_gelu_ref(double x);

@@ -4,7 +4,7 @@
 #ifndef CV_OP_MODEL_H
 #define CV_OP_MODEL_H
 
-#include "cv_tensor.h"
+#include "runtime/cv_tensor.h"
 
 /* y[n, m] = t[m] for m < M = C*H*W; backward dt[m] += sum_n dy[n, m]. */
 void      cv_bcast_ref_fwd(const double *t, double *y, int64_t N, int64_t M);

@@ -3,7 +3,7 @@
 #ifndef CV_OP_PRIV_H
 #define CV_OP_PRIV_H
 
-#include "cv_tune.h"
+#include "runtime/cv_tune.h"
 #include "ops/cv_ops.h"
 
 /* A gradient (or optional tensor) is present. */

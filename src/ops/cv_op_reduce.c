@@ -5,7 +5,7 @@
  * Invariant: the device reductions are deterministic two-stage trees (no
  * atomics): the same input on the same device gives the same bits.  Their
  * partial sums live in cv_ctx_scratch (cv_reduce_scratch_bytes). */
-#include "cv_ops.h"
+#include "ops/cv_ops.h"
 #include "ops/cv_op_priv.h"
 
 #include <math.h>

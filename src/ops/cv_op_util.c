@@ -2,7 +2,7 @@
  * (shape check, reference fwd/bwd, launchers; gradcheck and devcheck
  * in src/check/cv_check_util.c).
  * Invariant: backward accumulates into dx. */
-#include "cv_ops.h"
+#include "ops/cv_ops.h"
 #include "ops/cv_op_priv.h"
 
 #include <math.h>

@@ -6,9 +6,9 @@
  * index0 + i) on both paths, bit for bit, so the backward regenerates exactly the eps of
  * the forward and the reference sees the device's eps; every backward
  * accumulates (+=), NULL gradients are skipped. */
-#include "cv_ops.h"
+#include "ops/cv_ops.h"
 #include "ops/cv_op_priv.h"
-#include "cv_rng.h"
+#include "runtime/cv_rng.h"
 
 #include <math.h>
 #include <string.h>

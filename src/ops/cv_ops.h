@@ -9,11 +9,11 @@
  *     pointer (or a view with buf == NULL) means "not needed".
  *   - Forward writes (=) its output unless it has an accumulate option.
  * Each family lives in src/ops/cv_op_<family>.c with kernels in
- * cl/<family>.cl, and registers its checks in src/cv_check_families.h. */
+ * cl/<family>.cl, and registers its checks in src/check/cv_check_families.h. */
 #ifndef CV_OPS_H
 #define CV_OPS_H
 
-#include "cv_tensor.h"
+#include "runtime/cv_tensor.h"
 #include "ops/cv_op_conv.h"
 #include "ops/cv_op_elem.h"
 

@@ -1,0 +1,200 @@
+/* cosmovae-sample -- new maps from the prior of a trained model.
+ *
+ *   cosmovae-sample RUN -n 100 -o DIR [--temperature T] [--real DATA.nc]
+ *
+ * Writes DIR/samples.nc (a cosmovae dataset in physical units: the
+ * normalisation and log10 undone), DIR/maps.png (the first maps, each field
+ * in its own colour map), DIR/figure2.png with --real (generated maps
+ * above real test maps, the paper's Figure 2) and, with --png-maps, one
+ * 16-bit grayscale PNG per map and field (log10 values, range in tEXt). */
+#include "prog/cv_cli.h"
+#include "analysis/cv_io_png.h"
+#include "analysis/cv_mapfig.h"
+#include "model/cv_sample.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *usage_text =
+    "Usage: cosmovae-sample [OPTION]... RUN -o DIR\n"
+    "Generate new maps from the prior of the trained model in RUN (a run directory\n"
+    "or a checkpoint file).\n"
+    "\n"
+    "  -o, --output DIR      output directory (required): samples.nc, maps.png\n"
+    "  -n, --count N         number of maps (default 16)\n"
+    "  -t, --temperature T   prior temperature (default 1)\n"
+    "      --temperature-at RES=T  prior temperature T for the latent groups at\n"
+    "                        resolution RES (e.g. 4=1.2); repeatable; the others\n"
+    "                        keep --temperature\n"
+    "      --pixel-noise     draw x from p(x|z) instead of taking its mean\n"
+    "      --real DATA.nc    also draw figure2.png: generated maps above real test maps\n"
+    "      --png-maps        also write png/sample-NNNN-FIELD.png, 16-bit gray log10 maps\n"
+    "      --no-ema          use the raw weights even if the run kept an EMA\n"
+    "      --seed N          noise seed (default 1)\n"
+    "      --batch N         maps per device pass (default 16)\n"
+    "      --device SPEC     OpenCL device: index, or name substring[:index]\n"
+    "  -q, --quiet           no progress output\n"
+    "      --help            display this help and exit\n"
+    "      --version         output version information and exit\n";
+
+int main(int argc, char **argv) {
+    const char *run = NULL, *out = NULL, *device = NULL, *real = NULL, *spec = NULL;
+    long n = 16, seed = 1, batch = 16;
+    double temp = 1.0;
+    int quiet = 0, noise = 0, ema = 1, png_maps = 0, n_at = 0;
+    int at_res[CV_MAX_STAGES];
+    double at_t[CV_MAX_STAGES];
+    cv_cli_init("cosmovae-sample", usage_text);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cv_cli_opt_str(argc, argv, &i, "--output", &out) || cv_cli_opt_str(argc, argv, &i, "-o", &out)) ;
+        else if (cv_cli_opt_long(argc, argv, &i, "--count", 1, 10000000L, &n) || cv_cli_opt_long(argc, argv, &i, "-n", 1, 10000000L, &n)) ;
+        else if (cv_cli_opt_double(argc, argv, &i, "--temperature", 0, 100, &temp) || cv_cli_opt_double(argc, argv, &i, "-t", 0, 100, &temp)) ;
+        else if (cv_cli_opt_str(argc, argv, &i, "--temperature-at", &spec)) {
+            char tail;
+            if (n_at == CV_MAX_STAGES) cv_cli_usage_error("--temperature-at: at most %d resolutions", CV_MAX_STAGES);
+            if (sscanf(spec, "%d=%lf%c", &at_res[n_at], &at_t[n_at], &tail) != 2 || at_res[n_at] < 1 ||
+                !(at_t[n_at] >= 0 && at_t[n_at] <= 100))
+                cv_cli_usage_error("--temperature-at '%s': expected RES=T, RES a resolution, 0 <= T <= 100 (e.g. 4=1.2)", spec);
+            n_at++;
+        }
+        else if (cv_cli_opt_long(argc, argv, &i, "--seed", 0, 0x7fffffffL, &seed)) ;
+        else if (cv_cli_opt_long(argc, argv, &i, "--batch", 1, 4096, &batch)) ;
+        else if (cv_cli_opt_str(argc, argv, &i, "--real", &real)) ;
+        else if (cv_cli_opt_str(argc, argv, &i, "--device", &device)) ;
+        else if (!strcmp(a, "--pixel-noise")) noise = 1;
+        else if (!strcmp(a, "--png-maps")) png_maps = 1;
+        else if (!strcmp(a, "--no-ema")) ema = 0;
+        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
+        else if (cv_cli_common(a)) ;
+        else if (a[0] == '-' && a[1]) cv_cli_usage_error("unrecognized option '%s'", a);
+        else if (!run) run = a;
+        else cv_cli_usage_error("unexpected argument '%s'", a);
+    }
+    if (!run) cv_cli_usage_error("a run directory (or checkpoint) is required");
+    if (!out) cv_cli_usage_error("no output directory given (-o DIR)");
+
+    cv_status st;
+    cv_dataset *rds = NULL;
+    if (real && (st = cv_dataset_open(real, &rds)) != CV_OK) cv_cli_fail(st, NULL);
+    cv_ctx *ctx = cv_cli_ctx(device);
+    cv_model *m = NULL;
+    cv_norm norm;
+    if ((st = cv_model_load(run, ctx, ema, &m, &norm)) != CV_OK) cv_cli_fail(st, NULL);
+    const cv_model_cfg *mc = cv_model_config(m);
+    for (int k = 0; k < n_at; k++)
+        if (cv_model_set_temperature_at(m, at_res[k], (float)at_t[k]) != CV_OK)
+            cv_cli_usage_error("--temperature-at %d=%g: %s", at_res[k], at_t[k], cv_last_error());
+    if (rds && (st = cv_norm_check_dataset(&norm, mc, rds)) != CV_OK) cv_cli_fail(st, NULL);
+    if (mkdir(out, 0755) != 0 && errno != EEXIST) cv_cli_fail(cv_error(CV_ERR_IO, "%s: cannot create: %s", out, strerror(errno)), NULL);
+    int S = mc->size, C = mc->channels;
+    int64_t msz = (int64_t)C * S * S;
+    float *maps = malloc((size_t)(n * msz) * sizeof *maps);
+    if (!maps) cv_cli_fail(cv_error(CV_ERR_NOMEM, "out of memory: %ld maps", n), NULL);
+    cv_sampler *smp = NULL;
+    if (batch > n) batch = n;
+    if ((st = cv_sampler_new(ctx, m, &norm, (int)batch, (float)temp, noise, &smp)) != CV_OK) cv_cli_fail(st, NULL);
+    cv_progress prog;
+    cv_progress_begin(&prog, "sampling", "maps", n, quiet);
+    for (int64_t first = 0; first < n; first += batch) {
+        int cnt = (int)(n - first < batch ? n - first : batch);
+        if ((st = cv_sampler_run(smp, (uint64_t)seed, (uint64_t)(first / batch), cnt, maps + first * msz)) != CV_OK)
+            cv_cli_fail(st, NULL);
+        cv_progress_update(&prog, first + cnt, NULL);
+    }
+    cv_sampler_free(smp);
+    cv_progress_end(&prog, n);
+    for (int64_t i = 0; i < n * msz; i++)
+        if (!isfinite(maps[i])) {
+            cv_cli_warn("warning: generated map %lld has non-finite values (field %s); is the model trained?",
+                        (long long)(i / msz), norm.name[(i % msz) / ((int64_t)S * S)]);
+            break;
+        }
+
+    /* samples.nc: a dataset of the generated maps */
+    char path[8500], history[4096];
+    cv_cli_history(argc, argv, history, sizeof history);
+    snprintf(path, sizeof path, "%s/samples.nc", out);
+    const char *names[CV_MAX_CHAN], *units[CV_MAX_CHAN], *tr[CV_MAX_CHAN];
+    for (int c = 0; c < C; c++) { names[c] = norm.name[c]; units[c] = norm.units[c]; tr[c] = norm.transform[c]; }
+    cv_writer_opts wo;
+    memset(&wo, 0, sizeof wo);
+    wo.n_maps = n; wo.n_chan = C; wo.height = S; wo.width = S;
+    wo.chan_names = names; wo.chan_units = units; wo.chan_transforms = tr;
+    wo.n_param = 0;
+    wo.box_size = CV_DATA_BOX_SIZE;
+    wo.source = run;
+    wo.history = history;
+    wo.deflate = 1;
+    cv_writer *w = NULL;
+    int32_t *sim = malloc((size_t)n * sizeof *sim);
+    int8_t *split = malloc((size_t)n);
+    if (!sim || !split) cv_cli_fail(cv_error(CV_ERR_NOMEM, "out of memory"), NULL);
+    for (int64_t i = 0; i < n; i++) { sim[i] = (int32_t)i; split[i] = CV_SPLIT_TEST; }
+    if ((st = cv_writer_new(path, &wo, &w)) != CV_OK ||
+        (st = cv_writer_write(w, 0, n, maps)) != CV_OK ||
+        (st = cv_writer_set_sim(w, 0, n, sim)) != CV_OK ||
+        (st = cv_writer_set_split(w, 0, n, split)) != CV_OK ||
+        (st = cv_writer_set_norm(w, norm.mean, norm.std)) != CV_OK ||
+        (st = cv_writer_finish(w)) != CV_OK) {
+        cv_writer_free(w);
+        cv_cli_fail(st, NULL);
+    }
+    cv_writer_free(w);
+
+    /* maps.png: the first few */
+    int show = n < 8 ? (int)n : 8;
+    const float *rows[8];
+    const char *labels[8];
+    char lab[8][32];
+    for (int i = 0; i < show; i++) {
+        rows[i] = maps + i * msz;
+        snprintf(lab[i], sizeof lab[i], "sample %d", i + 1);
+        labels[i] = lab[i];
+    }
+    snprintf(path, sizeof path, "%s/maps.png", out);
+    if ((st = cv_mapfig_write(path, "generated maps", show, labels, &norm, S, rows)) != CV_OK) cv_cli_fail(st, NULL);
+
+    if (rds) {
+        int k = show < 4 ? show : 4;
+        float *rm = malloc((size_t)(k * msz) * sizeof *rm);
+        int64_t got = 0;
+        if (!rm) cv_cli_fail(cv_error(CV_ERR_NOMEM, "out of memory"), NULL);
+        for (int64_t j = 0; j < cv_dataset_n_maps(rds) && got < k; j++) {
+            if (cv_dataset_split(rds, j) != CV_SPLIT_TEST) continue;
+            if ((st = cv_dataset_read(rds, j, 1, rm + got * msz)) != CV_OK) cv_cli_fail(st, NULL);
+            got++;
+        }
+        if (got < k) cv_cli_fail(cv_error(CV_ERR_FORMAT, "%s: the test split has %lld maps, %d needed for the figure", real, (long long)got, k), NULL);
+        snprintf(path, sizeof path, "%s/figure2.png", out);
+        if ((st = cv_plot_real_vs_generated(path, &norm, S, rm, maps, k)) != CV_OK) cv_cli_fail(st, NULL);
+        free(rm);
+    }
+    if (png_maps) {
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s/png", out);
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST) cv_cli_fail(cv_error(CV_ERR_IO, "%s: cannot create: %s", dir, strerror(errno)), NULL);
+        float *img = malloc((size_t)S * S * sizeof *img);
+        if (!img) cv_cli_fail(cv_error(CV_ERR_NOMEM, "out of memory"), NULL);
+        for (int64_t i = 0; i < n; i++)
+            for (int c = 0; c < C; c++) {
+                int lg = !strcmp(norm.transform[c], "log10");
+                const float *src = maps + i * msz + (int64_t)c * S * S;
+                for (int64_t j = 0; j < (int64_t)S * S; j++) img[j] = lg ? (float)log10(src[j]) : src[j];
+                /* a fixed range per field: the model's normalisation +- 5 sigma */
+                double lo = norm.mean[c] - 5 * norm.std[c], hi = norm.mean[c] + 5 * norm.std[c];
+                snprintf(path, sizeof path, "%s/sample-%04lld-%s.png", dir, (long long)i, norm.name[c]);
+                if ((st = cv_png_write_gray16(path, img, S, S, lo, hi, norm.name[c], norm.transform[c])) != CV_OK) cv_cli_fail(st, NULL);
+            }
+        free(img);
+    }
+    if (!quiet) fprintf(stderr, "cosmovae-sample: %ld maps of %dx%d -> %s/samples.nc, %s/maps.png%s\n", n, S, S, out, out,
+                        rds ? ", figure2.png" : "");
+    free(maps); free(sim); free(split);
+    cv_model_free(m);
+    cv_ctx_free(ctx);
+    cv_dataset_free(rds);
+    return 0;
+}
