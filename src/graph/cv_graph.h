@@ -33,6 +33,8 @@ typedef enum cv_op {
     CV_OP_COUNT
 } cv_op;
 
+/* The op's name ("conv2d"), "?" outside the enum; the rest of what an op is
+ * lives in its descriptor (graph/cv_op_table.h). */
 const char *cv_op_name(cv_op op);
 
 typedef struct cv_node {

@@ -10,6 +10,7 @@
  * use, the caller zeroes the parameter gradients once per step.  Fan-out
  * (a value read by several nodes) is then correct by construction. */
 #include "graph/cv_plan.h"
+#include "graph/cv_op_table.h"
 #include "ops/cv_op_model.h"
 
 #include <math.h>
@@ -121,21 +122,12 @@ static size_t plan_workspace(cv_ctx *ctx, const cv_graph *g) {
     size_t ws = 0;
     for (int i = 0; i < cv_graph_n_nodes(g); i++) {
         const cv_node *n = cv_graph_node(g, i);
-        if (n->op == CV_OP_SUM) {
-            const int64_t *x = cv_graph_value(g, n->in[0])->shape;
-            size_t s = cv_reduce_scratch_bytes(x[0], x[1] * x[2] * x[3]);
-            if (s > ws) ws = s;
-        }
-        if (n->op == CV_OP_AFFINE) {    /* backward: per-channel sums */
-            const int64_t *x = cv_graph_value(g, n->in[0])->shape;
-            size_t s = cv_reduce_scratch_bytes(x[1], x[0] * x[2] * x[3]);
-            if (s > ws) ws = s;
-        }
-        if (n->op != CV_OP_CONV2D) continue;
-        const int64_t *w = cv_graph_pars(g)->shape[n->par[0]];
-        cv_conv2d_params cp = n->p.conv;
-        if (n->n_in == 2) cp.accumulate = 1;
-        size_t s = cv_conv2d_workspace(ctx, cv_graph_value(g, n->in[0])->shape, w[0], &cp);
+        const cv_op_desc *d = cv_op_desc_of(n->op);
+        if (!d->scratch) continue;
+        cv_op_shape sh = { n, { NULL }, { NULL }, cv_graph_batch(g) };
+        for (int k = 0; k < n->n_in; k++) sh.x[k] = cv_graph_value(g, n->in[k])->shape;
+        for (int k = 0; k < n->n_par; k++) sh.par[k] = cv_graph_pars(g)->shape[n->par[k]];
+        size_t s = d->scratch(ctx, &sh);
         if (s > ws) ws = s;
     }
     return ws;
@@ -150,10 +142,7 @@ static int first_writer_slot(const cv_graph *g, const cv_node *n, int v) {
     int slot = -1, uses = 0;
     for (int k = 0; k < n->n_in; k++) if (n->in[k] == v) { slot = k; uses++; }
     if (uses != 1 || !cv_graph_value(g, n->out)->needs_grad) return -1;
-    switch (n->op) {
-    case CV_OP_CONV2D: case CV_OP_ADD: case CV_OP_GAUSSKL: case CV_OP_SUM: return slot;
-    default: return -1;
-    }
+    return cv_op_desc_of(n->op)->flags & CV_OPF_SETS ? slot : -1;
 }
 
 /* Merge the gradients zeroed before each node's backward into as few
@@ -373,7 +362,7 @@ cv_status cv_plan_new(cv_ctx *ctx, const cv_graph *g, const cv_tensor *params, c
             sh = cv_graph_value(g, n->in[0])->shape;
             ncache = keep_gelu;
         }
-        if (n->op == CV_OP_REPARAM) sh = cv_graph_value(g, n->out)->shape;
+        if (cv_op_desc_of(n->op)->flags & CV_OPF_AUX_Y) sh = cv_graph_value(g, n->out)->shape;
         int from = -1;                      /* keep_gelu 2: the earlier conv that fills the same caches */
         if (sh && ncache == 2) {
             int vec = conv_vec_form(ctx, g, n);
@@ -492,97 +481,58 @@ static uint64_t noise_index0(const cv_plan *p, const cv_node *n) {
     return (uint64_t)p->noise_row0 * (uint64_t)(s[1] * s[2] * s[3]);
 }
 
-#define V(i)  (&p->val[n->in[i]])
-#define DV(i) (&p->dval[n->in[i]])
-#define Y     (&p->val[n->out])
-#define DY    (&p->dval[n->out])
-#define P(i)  (&p->params[n->par[i]])
-#define DP(i) (&p->grads[n->par[i]])
-
 /* The node's forward-to-backward cache k (0, 1), or NULL. */
 static const cv_tensor *aux_k(const cv_plan *p, int i, int k) { return p->aux[2 * i + k].buf ? &p->aux[2 * i + k] : NULL; }
-static const cv_tensor *aux_of(const cv_plan *p, int i) { return aux_k(p, i, 0); }
-
-static cv_status node_fwd(cv_plan *p, int i, const cv_node *n, uint64_t seed, uint64_t step) {
-    cv_ctx *ctx = p->ctx;
-    cv_status st = CV_OK;
-    switch (n->op) {
-    case CV_OP_INPUT: case CV_OP_COUNT: return CV_OK;
-    case CV_OP_CONV2D: {         /* a second input is a residual: y = conv + b + in[1], one pass */
-        cv_conv2d_aux a = { n->n_in == 2 ? V(1) : NULL, NULL, aux_of(p, i), 0, 0, aux_k(p, i, 1), p->gelu_reuse[i] };
-        return cv_conv2d_fwd_ex(ctx, V(0), P(0), n->n_par > 1 ? P(1) : NULL, Y, &n->p.conv, &a);
-    }
-    case CV_OP_GELU:     return cv_gelu_fwd(ctx, V(0), Y);
-    case CV_OP_ADD:      return cv_add_fwd(ctx, V(0), V(1), Y);
-    case CV_OP_SCALE:    return cv_scale_fwd(ctx, V(0), Y, n->p.s);
-    case CV_OP_AVGPOOL:  return cv_avgpool_fwd(ctx, V(0), Y, n->p.k);
-    case CV_OP_UPSAMPLE:
-        if (n->n_in == 2) { CV_TRY(cv_copy_fwd(ctx, V(1), Y)); return cv_upsample_fwd(ctx, V(0), Y, n->p.k, 1); }
-        return cv_upsample_fwd(ctx, V(0), Y, n->p.k, 0);
-    case CV_OP_CONCAT:   return cv_concat_fwd(ctx, V(0), V(1), Y);
-    case CV_OP_SLICE:    return cv_slice_fwd(ctx, V(0), n->p.slice.c0, Y);
-    case CV_OP_AFFINE:   return cv_affine_fwd(ctx, V(0), P(0), P(1), Y);
-    case CV_OP_REPARAM:
-        return cv_reparam_fwd_ex(ctx, V(0), V(1), Y, seed, stream_of(n, step), noise_index0(p, n), n->p.rep.t,
-                                 aux_of(p, i));
-    case CV_OP_GAUSSKL:  return cv_gausskl_fwd(ctx, V(0), V(1), V(2), V(3), Y);
-    case CV_OP_GAUSSNLL: return cv_gaussnll_fwd(ctx, V(0), V(1), V(2), Y, n->p.floor);
-    case CV_OP_SUM:      return cv_sum_fwd(ctx, V(0), Y, n->p.s, 0);
-    case CV_OP_BCAST:    return cv_bcast_fwd(ctx, P(0), Y);
-    case CV_OP_WRAPPAD:  return cv_wrappad_fwd(ctx, V(0), Y, n->p.k);
-    case CV_OP_CROP:     return cv_crop_fwd(ctx, V(0), Y, n->p.k);
-    }
-fail:
-    return st;
-}
 
 /* A gradient view only if the value needs one. */
 static const cv_tensor *gv(const cv_plan *p, int v) { return p->dval[v].buf ? &p->dval[v] : NULL; }
 
+/* The views node i's forward sees. */
+static void exec_fwd_of(const cv_plan *p, int i, const cv_node *n, uint64_t seed, uint64_t step, cv_op_exec *e) {
+    memset(e, 0, sizeof *e);
+    e->ctx = p->ctx; e->n = n;
+    for (int k = 0; k < n->n_in; k++) e->x[k] = &p->val[n->in[k]];
+    for (int k = 0; k < n->n_par; k++) e->par[k] = &p->params[n->par[k]];
+    e->y = &p->val[n->out];
+    e->aux[0] = aux_k(p, i, 0); e->aux[1] = aux_k(p, i, 1);
+    e->gelu_reuse = p->gelu_reuse[i];
+    if (cv_op_desc_of(n->op)->flags & CV_OPF_NOISE) {
+        e->seed = seed; e->stream = stream_of(n, step); e->index0 = noise_index0(p, n);
+    }
+}
+
+/* ... and its backward: the gradients, what to write (=), the fusions. */
+static void exec_bwd_of(const cv_plan *p, int i, const cv_node *n, uint64_t seed, uint64_t step, cv_op_exec *e) {
+    exec_fwd_of(p, i, n, seed, step, e);
+    e->gelu_reuse = 0;
+    for (int k = 0; k < n->n_in; k++) e->dx[k] = gv(p, n->in[k]);
+    for (int k = 0; k < n->n_par; k++) e->dpar[k] = &p->grads[n->par[k]];
+    e->dy = &p->dval[n->out];
+    e->set_mask = p->set_mask[i];
+    e->gw = p->gw[i];
+    int partner = p->kl_sum[i];
+    e->fused = partner >= 0;
+    if (partner >= 0 && cv_graph_node(p->g, partner)->op == CV_OP_SUM) {   /* a KL: the sum's gradient */
+        const cv_node *s = cv_graph_node(p->g, partner);
+        e->fused_dy = &p->dval[s->out];
+        e->fused_scale = s->p.s * p->gw[partner];
+    }
+}
+
+static cv_status node_fwd(cv_plan *p, int i, const cv_node *n, uint64_t seed, uint64_t step) {
+    const cv_op_desc *d = cv_op_desc_of(n->op);
+    if (!d->fwd) return CV_OK;
+    cv_op_exec e;
+    exec_fwd_of(p, i, n, seed, step, &e);
+    return d->fwd(&e);
+}
+
 static cv_status node_bwd(cv_plan *p, int i, const cv_node *n, uint64_t seed, uint64_t step) {
-    cv_ctx *ctx = p->ctx;
-    cv_status st = CV_OK;
-    if (!p->dval[n->out].buf) return CV_OK;
-    const cv_tensor *d0 = n->n_in > 0 ? gv(p, n->in[0]) : NULL;
-    const cv_tensor *d1 = n->n_in > 1 ? gv(p, n->in[1]) : NULL;
-    switch (n->op) {
-    case CV_OP_INPUT: case CV_OP_COUNT: return CV_OK;
-    case CV_OP_CONV2D: {         /* the residual's gradient (d1 += dy) rides with the bias gradient */
-        cv_conv2d_aux a = { NULL, n->n_in == 2 ? d1 : NULL, aux_of(p, i), p->set_mask[i] & 1, (p->set_mask[i] >> 1) & 1,
-                            aux_k(p, i, 1), 0 };
-        return cv_conv2d_bwd_ex(ctx, V(0), P(0), DY, d0, DP(0), n->n_par > 1 ? DP(1) : NULL, &n->p.conv, &a);
-    }
-    case CV_OP_GELU:     return d0 ? cv_gelu_bwd(ctx, V(0), DY, d0) : CV_OK;
-    case CV_OP_ADD:      return cv_add_bwd_ex(ctx, DY, d0, d1, p->set_mask[i]);
-    case CV_OP_SCALE:    return d0 ? cv_scale_bwd(ctx, DY, d0, n->p.s) : CV_OK;
-    case CV_OP_AVGPOOL:  return d0 ? cv_avgpool_bwd(ctx, DY, d0, n->p.k) : CV_OK;
-    case CV_OP_UPSAMPLE:
-        if (n->n_in == 2 && d1) CV_TRY(cv_copy_bwd(ctx, DY, d1));
-        return d0 ? cv_upsample_bwd(ctx, DY, d0, n->p.k) : CV_OK;
-    case CV_OP_CONCAT:   return cv_concat_bwd(ctx, DY, d0, d1);
-    case CV_OP_SLICE:    return d0 ? cv_slice_bwd(ctx, DY, n->p.slice.c0, d0) : CV_OK;
-    case CV_OP_AFFINE:   return cv_affine_bwd(ctx, V(0), P(0), DY, d0, DP(0), DP(1));
-    case CV_OP_REPARAM:
-        return cv_reparam_bwd_ex(ctx, V(1), DY, d0, d1, seed, stream_of(n, step), noise_index0(p, n), n->p.rep.t,
-                                 aux_of(p, i));
-    case CV_OP_GAUSSKL:
-        if (p->kl_sum[i] >= 0) {     /* from the sum's gradient, per sample */
-            const cv_node *s = cv_graph_node(p->g, p->kl_sum[i]);
-            return cv_gausskl_sum_bwd(ctx, V(0), V(1), V(2), V(3), &p->dval[s->out], s->p.s * p->gw[p->kl_sum[i]], d0, d1, gv(p, n->in[2]),
-                                      gv(p, n->in[3]), p->set_mask[i]);
-        }
-        return cv_gausskl_bwd_ex(ctx, V(0), V(1), V(2), V(3), DY, d0, d1, gv(p, n->in[2]), gv(p, n->in[3]),
-                                 p->set_mask[i]);
-    case CV_OP_GAUSSNLL:
-        return cv_gaussnll_bwd(ctx, V(0), V(1), V(2), DY, d1, gv(p, n->in[2]), n->p.floor);
-    case CV_OP_SUM:              /* a fused KL takes the gradient itself */
-        return d0 && p->kl_sum[i] < 0 ? cv_sum_bwd_ex(ctx, DY, d0, n->p.s * p->gw[i], p->set_mask[i] & 1) : CV_OK;
-    case CV_OP_BCAST:    return cv_bcast_bwd(ctx, DY, DP(0));
-    case CV_OP_WRAPPAD:  return d0 ? cv_wrappad_bwd(ctx, DY, d0, n->p.k) : CV_OK;
-    case CV_OP_CROP:     return d0 ? cv_crop_bwd(ctx, DY, d0, n->p.k) : CV_OK;
-    }
-fail:
-    return st;
+    const cv_op_desc *d = cv_op_desc_of(n->op);
+    if (!p->dval[n->out].buf || !d->bwd) return CV_OK;
+    cv_op_exec e;
+    exec_bwd_of(p, i, n, seed, step, &e);
+    return d->bwd(&e);
 }
 
 static cv_status node_error(const cv_node *n, const char *dir, cv_status st) {
@@ -622,12 +572,6 @@ cv_status cv_plan_backward_hooked(cv_plan *p, int loss_value, float scale, uint6
     return CV_OK;
 }
 
-#undef V
-#undef DV
-#undef Y
-#undef DY
-#undef P
-#undef DP
 
 /* ------------------------------------------------------------ reference */
 
@@ -686,58 +630,40 @@ cv_status cv_refplan_set_grad_weight(cv_refplan *r, int v, double w) {
 
 #define SHP(v) (cv_graph_value(g, (v))->shape)
 
+/* The views node i's reference sees (forward: y; backward: dy and the gradients). */
+static void ref_of(const cv_refplan *r, double *const *params, double *const *dparams, int i, const cv_node *n,
+                   uint64_t seed, uint64_t step, cv_op_ref *o) {
+    const cv_graph *g = r->g;
+    memset(o, 0, sizeof *o);
+    o->n = n;
+    o->ys = SHP(n->out);
+    for (int k = 0; k < n->n_in; k++) {
+        o->x[k] = r->val[n->in[k]];
+        o->dx[k] = r->dval[n->in[k]];
+        o->xs[k] = SHP(n->in[k]);
+    }
+    if (n->n_in == 0) o->xs[0] = o->ys;
+    for (int k = 0; k < n->n_par; k++) {
+        o->par[k] = params[n->par[k]];
+        o->dpar[k] = dparams ? dparams[n->par[k]] : NULL;
+    }
+    o->y = r->val[n->out];
+    o->dy = r->dval[n->out];
+    if (cv_op_desc_of(n->op)->flags & CV_OPF_NOISE) {
+        o->seed = seed; o->stream = stream_of(n, step); o->index0 = index0_of(r->row0, o->ys);
+    }
+    o->gw = r->gw[i];
+}
+
 void cv_refplan_forward(cv_refplan *r, double *const *params, uint64_t seed, uint64_t step) {
     const cv_graph *g = r->g;
     for (int i = 0; i < cv_graph_n_nodes(g); i++) {
         const cv_node *n = cv_graph_node(g, i);
-        double *y = r->val[n->out];
-        const int64_t *ys = SHP(n->out);
-        const double *x0 = n->n_in > 0 ? r->val[n->in[0]] : NULL, *x1 = n->n_in > 1 ? r->val[n->in[1]] : NULL;
-        const int64_t *xs = n->n_in > 0 ? SHP(n->in[0]) : ys;
-        int64_t ny = numel4(ys);
-        switch (n->op) {
-        case CV_OP_INPUT: case CV_OP_COUNT: break;
-        case CV_OP_CONV2D: {
-            cv_conv2d_params cp = n->p.conv;
-            if (n->n_in == 2) { cv_copy_ref_fwd(x1, y, ny); cp.accumulate = 1; }
-            cv_conv2d_ref_fwd(x0, params[n->par[0]], n->n_par > 1 ? params[n->par[1]] : NULL, y, xs[0], xs[1], xs[2], xs[3], ys[1], &cp);
-            break;
-        }
-        case CV_OP_GELU:     cv_gelu_ref_fwd(x0, y, ny); break;
-        case CV_OP_ADD:      cv_add_ref_fwd(x0, x1, y, ny); break;
-        case CV_OP_SCALE:    cv_scale_ref_fwd(x0, y, ny, n->p.s); break;
-        case CV_OP_AVGPOOL:  cv_avgpool_ref_fwd(x0, y, xs[0], xs[1], xs[2], xs[3], n->p.k); break;
-        case CV_OP_UPSAMPLE:
-            if (n->n_in == 2) cv_copy_ref_fwd(x1, y, ny);
-            cv_upsample_ref_fwd(x0, y, xs[0], xs[1], xs[2], xs[3], n->p.k, n->n_in == 2);
-            break;
-        case CV_OP_CONCAT:
-            cv_concat_ref_fwd(x0, x1, y, xs[0], xs[1], SHP(n->in[1])[1], xs[2] * xs[3]);
-            break;
-        case CV_OP_SLICE:
-            cv_slice_ref_fwd(x0, y, xs[0], xs[1], xs[2] * xs[3], n->p.slice.c0, n->p.slice.n);
-            break;
-        case CV_OP_AFFINE:
-            cv_affine_ref_fwd(x0, params[n->par[0]], params[n->par[1]], y, xs[0], xs[1], xs[2] * xs[3]);
-            break;
-        case CV_OP_REPARAM:
-            cv_reparam_ref_fwd(x0, x1, y, ny, seed, stream_of(n, step), index0_of(r->row0, ys), n->p.rep.t);
-            break;
-        case CV_OP_GAUSSKL:
-            cv_gausskl_ref_fwd(x0, x1, r->val[n->in[2]], r->val[n->in[3]], y, ny);
-            break;
-        case CV_OP_GAUSSNLL:
-            cv_gaussnll_ref_fwd(x0, x1, r->val[n->in[2]], y, ny, n->p.floor);
-            break;
-        case CV_OP_SUM:
-            cv_sum_ref_fwd(x0, y, xs[0], numel4(xs) / xs[0], n->p.s, 0);
-            break;
-        case CV_OP_BCAST:
-            cv_bcast_ref_fwd(params[n->par[0]], y, ys[0], ys[1] * ys[2] * ys[3]);
-            break;
-        case CV_OP_WRAPPAD:  cv_wrappad_ref_fwd(x0, y, xs[0], xs[1], xs[2], xs[3], n->p.k); break;
-        case CV_OP_CROP:     cv_crop_ref_fwd(x0, y, xs[0], xs[1], xs[2], xs[3], n->p.k); break;
-        }
+        const cv_op_desc *d = cv_op_desc_of(n->op);
+        if (!d->ref_fwd) continue;
+        cv_op_ref o;
+        ref_of(r, params, NULL, i, n, seed, step, &o);
+        d->ref_fwd(&o);
     }
 }
 
@@ -748,57 +674,10 @@ void cv_refplan_backward(cv_refplan *r, double *const *params, double *const *dp
     for (int64_t i = 0; i < numel4(SHP(loss_value)); i++) r->dval[loss_value][i] = scale;
     for (int i = cv_graph_n_nodes(g) - 1; i >= 0; i--) {
         const cv_node *n = cv_graph_node(g, i);
-        const double *dy = r->dval[n->out];
-        const int64_t *ys = SHP(n->out);
-        const double *x0 = n->n_in > 0 ? r->val[n->in[0]] : NULL;
-        double *d0 = n->n_in > 0 ? r->dval[n->in[0]] : NULL, *d1 = n->n_in > 1 ? r->dval[n->in[1]] : NULL;
-        const int64_t *xs = n->n_in > 0 ? SHP(n->in[0]) : ys;
-        int64_t ny = numel4(ys);
-        switch (n->op) {
-        case CV_OP_INPUT: case CV_OP_COUNT: break;
-        case CV_OP_CONV2D: {
-            cv_conv2d_params cp = n->p.conv;
-            if (n->n_in == 2) { cv_copy_ref_bwd(dy, d1, ny); cp.accumulate = 1; }
-            cv_conv2d_ref_bwd(x0, params[n->par[0]], dy, d0, dparams[n->par[0]], n->n_par > 1 ? dparams[n->par[1]] : NULL,
-                              xs[0], xs[1], xs[2], xs[3], ys[1], &cp);
-            break;
-        }
-        case CV_OP_GELU:     cv_gelu_ref_bwd(x0, dy, d0, ny); break;
-        case CV_OP_ADD:      cv_add_ref_bwd(dy, d0, d1, ny); break;
-        case CV_OP_SCALE:    cv_scale_ref_bwd(dy, d0, ny, n->p.s); break;
-        case CV_OP_AVGPOOL:  cv_avgpool_ref_bwd(dy, d0, xs[0], xs[1], xs[2], xs[3], n->p.k); break;
-        case CV_OP_UPSAMPLE:
-            if (n->n_in == 2) cv_copy_ref_bwd(dy, d1, ny);
-            cv_upsample_ref_bwd(dy, d0, xs[0], xs[1], xs[2], xs[3], n->p.k);
-            break;
-        case CV_OP_CONCAT:
-            cv_concat_ref_bwd(dy, d0, d1, xs[0], xs[1], SHP(n->in[1])[1], xs[2] * xs[3]);
-            break;
-        case CV_OP_SLICE:
-            cv_slice_ref_bwd(dy, d0, xs[0], xs[1], xs[2] * xs[3], n->p.slice.c0, n->p.slice.n);
-            break;
-        case CV_OP_AFFINE:
-            cv_affine_ref_bwd(x0, params[n->par[0]], dy, d0, dparams[n->par[0]], dparams[n->par[1]],
-                              xs[0], xs[1], xs[2] * xs[3]);
-            break;
-        case CV_OP_REPARAM:
-            cv_reparam_ref_bwd(r->val[n->in[1]], dy, d0, d1, ny, seed, stream_of(n, step), index0_of(r->row0, ys), n->p.rep.t);
-            break;
-        case CV_OP_GAUSSKL:
-            cv_gausskl_ref_bwd(x0, r->val[n->in[1]], r->val[n->in[2]], r->val[n->in[3]], dy,
-                               d0, d1, r->dval[n->in[2]], r->dval[n->in[3]], ny);
-            break;
-        case CV_OP_GAUSSNLL:
-            cv_gaussnll_ref_bwd(x0, r->val[n->in[1]], r->val[n->in[2]], dy, d1, r->dval[n->in[2]], ny, n->p.floor);
-            break;
-        case CV_OP_SUM:
-            cv_sum_ref_bwd(dy, d0, xs[0], numel4(xs) / xs[0], n->p.s * r->gw[i]);
-            break;
-        case CV_OP_BCAST:
-            cv_bcast_ref_bwd(dy, dparams[n->par[0]], ys[0], ys[1] * ys[2] * ys[3]);
-            break;
-        case CV_OP_WRAPPAD:  cv_wrappad_ref_bwd(dy, d0, xs[0], xs[1], xs[2], xs[3], n->p.k); break;
-        case CV_OP_CROP:     cv_crop_ref_bwd(dy, d0, xs[0], xs[1], xs[2], xs[3], n->p.k); break;
-        }
+        const cv_op_desc *d = cv_op_desc_of(n->op);
+        if (!d->ref_bwd) continue;
+        cv_op_ref o;
+        ref_of(r, params, dparams, i, n, seed, step, &o);
+        d->ref_bwd(&o);
     }
 }
