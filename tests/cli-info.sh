@@ -31,6 +31,14 @@ ls "$tmp/cache" | grep -q '\.bin$' || fail "no cached program binaries"
 set +e; "$bin" --kernels --device no-such-device-xyz 2> "$tmp/err"; st=$?; set -e
 [ "$st" -eq 2 ] || fail "unknown device exited $st, expected 2"
 grep -q 'no-such-device-xyz' "$tmp/err" && grep -q '  0: ' "$tmp/err" || { cat "$tmp/err" >&2; fail "unknown device message"; }
+# ... in the listing too (it used to list every device and exit 0), with nothing on stdout
+set +e; "$bin" --device no-such-device-xyz > "$tmp/out" 2> "$tmp/err"; st=$?; set -e
+[ "$st" -eq 2 ] || fail "listing with an unknown device exited $st, expected 2"
+grep -q 'no-such-device-xyz' "$tmp/err" && grep -q '  0: ' "$tmp/err" || { cat "$tmp/err" >&2; fail "listing: unknown device message"; }
+[ -s "$tmp/out" ] && fail "listing with an unknown device wrote to stdout"
+# a device that matches: the listing says which one it selects
+"$bin" --device 0 > "$tmp/sel"
+grep -q "^--device '0' selects: " "$tmp/sel" && grep -q '^device 0:' "$tmp/sel" || { cat "$tmp/sel" >&2; fail "--device 0 listing"; }
 
 # no OpenCL platform at all: a clear message naming the package to install
 mkdir "$tmp/novendors"

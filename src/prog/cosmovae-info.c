@@ -91,6 +91,13 @@ int main(int argc, char **argv) {
     if (quick && !tune && !self_test) cv_cli_usage_error("--quick goes with --tune or --self-test");
     if (tune) return run_tune(device, quick, output);
     if (!self_test && !kernels) list = 1;
+    if (device) {                       /* as in the other programs: no match is a usage error */
+        char name[600];
+        cv_status st = cv_device_resolve(device, name, sizeof name);
+        if (st == CV_ERR_NODEVICE) cv_cli_usage_error("--device: %s", cv_last_error());
+        if (st != CV_OK) cv_cli_fail(st, NULL);
+        if (list) printf("--device '%s' selects: %s\n", device, name);
+    }
     if (list) {
         cv_status st = cv_device_list(stdout, verbose);
         if (st != CV_OK) cv_cli_fail(st, NULL);

@@ -268,6 +268,13 @@ static cv_status select_device(const char *spec, cv_devref *out) {
     return CV_OK;
 }
 
+cv_status cv_device_resolve(const char *spec, char *name, size_t n) {
+    cv_devref d;
+    cv_status st = select_device(spec, &d);
+    if (st == CV_OK && name && n) snprintf(name, n, "%s (platform %s, %s)", d.dname, d.pname, type_str(d.type));
+    return st;
+}
+
 /* ---------------------------------------------------------------- programs */
 
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {

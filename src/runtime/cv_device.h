@@ -133,5 +133,9 @@ void cv_ctx_profile_event(cv_ctx *ctx, const char *label, cl_event ev);
 /* Print every platform and device with the properties that matter.
  * Returns CV_ERR_NOPLATFORM (with advice) if there is none. */
 cv_status cv_device_list(FILE *f, int verbose);
+/* The device a --device SPEC selects, as cv_ctx_new would pick it (no
+ * context made): its name, platform and type into name[n].
+ * CV_ERR_NODEVICE with the list of devices when nothing matches. */
+cv_status cv_device_resolve(const char *spec, char *name, size_t n);
 
 #endif
