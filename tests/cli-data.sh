@@ -3,12 +3,8 @@
 # written in data/README and compare every file they make with the shipped
 # one, byte for byte; the datasets are readable by ncdump (when installed)
 # with the documented variables; cv_data_default_path's search order.
-set -eu
-LC_ALL=C
-export LC_ALL
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-tmp=$(mktemp -d "${TMPDIR:-.}/cli-data.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT INT TERM
+tmp_parent=${TMPDIR:-.}
+. "$(dirname "$0")/setup.sh"
 PATH="$top_builddir/src:$PATH"
 export PATH
 

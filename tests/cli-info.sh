@@ -1,15 +1,9 @@
 #!/bin/sh
 # cli-info.sh -- cosmovae-info: device listing, device selection errors, the
 # kernel table, and the message when no OpenCL platform is installed.
-set -eu
-LC_ALL=C; export LC_ALL
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${top_builddir:=$top_srcdir}"
+. "$(dirname "$0")/setup.sh"
 bin=$top_builddir/src/cosmovae-info
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 export CV_CACHE_DIR="$tmp/cache"
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 "$bin" --help | grep -q -- '--self-test' || fail "--help"
 "$bin" --version | grep -q 'cosmovae' || fail "--version"

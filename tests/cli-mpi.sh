@@ -6,17 +6,11 @@
 # does not split, a rank without a device, ranks that disagree and a rank
 # that dies end the whole job with a message naming the rank, and leave
 # the last checkpoint intact.  Run by `make check` when configure found Open MPI.
-set -eu
-LC_ALL=C; export LC_ALL
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${top_builddir:=$top_srcdir}"
+. "$(dirname "$0")/setup.sh"
 bin=$top_builddir/src/cosmovae-train
 data=$top_srcdir/data/tiny-16.nc
 cfg=$top_srcdir/tests/data/tiny16.cfg
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 export CV_CACHE_DIR="$tmp/cache"
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 command -v mpirun >/dev/null 2>&1 || { echo "SKIP: no mpirun (Debian package openmpi-bin)"; exit 77; }
 command -v ncdump >/dev/null 2>&1 || { echo "SKIP: no ncdump (Debian package netcdf-bin)"; exit 77; }

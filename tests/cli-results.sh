@@ -14,12 +14,8 @@
 # refused -- each a
 # message naming the file, exit 1, and no output left behind; usage errors
 # exit 2; --help and --version exit 0.
-set -eu
-LC_ALL=C
-export LC_ALL
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-tmp=$(mktemp -d "${TMPDIR:-.}/cli-results.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT INT TERM
+tmp_parent=${TMPDIR:-.}
+. "$(dirname "$0")/setup.sh"
 PATH="$top_builddir/src:$PATH"
 export PATH
 fail=0

@@ -6,14 +6,8 @@
 # requeued job resumes and finishes at the step target; bad settings are
 # refused with a message naming the variable, before mpirun starts.
 # Run by `make check` when configure found Open MPI.
-set -eu
-LC_ALL=C; export LC_ALL
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${top_builddir:=$top_srcdir}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/setup.sh"
 export CV_CACHE_DIR="$tmp/cache"
-fail() { echo "FAIL: $*" >&2; exit 1; }
 command -v mpirun >/dev/null 2>&1 || { echo "SKIP: no mpirun (Debian package openmpi-bin)"; exit 77; }
 asroot=
 [ "$(id -u)" != 0 ] || asroot=--allow-run-as-root

@@ -4,17 +4,11 @@
 # Ctrl-C writes a checkpoint), cosmovae-encode, cosmovae-sample, and their
 # answers to bad input (exit codes, messages naming the culprit, no output
 # left behind).
-set -eu
-LC_ALL=C; export LC_ALL
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${top_builddir:=$top_srcdir}"
+. "$(dirname "$0")/setup.sh"
 bin=$top_builddir/src
 data=$top_srcdir/data/tiny-16.nc
 cfg=$top_srcdir/tests/data/tiny16.cfg
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 export CV_CACHE_DIR="$tmp/cache"
-fail() { echo "FAIL: $*" >&2; exit 1; }
 expect_status() {   # expect_status CODE PATTERN CMD...
     code=$1; pat=$2; shift 2
     set +e; "$@" >"$tmp/out" 2>"$tmp/err"; got=$?; set -e

@@ -3,16 +3,10 @@
 # wisdom file into the cache directory, and later runs load it (the listing
 # shows it); a corrupt wisdom file is ignored with a warning naming the
 # file, never an error; usage errors.
-set -eu
-LC_ALL=C; export LC_ALL
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${top_builddir:=$top_srcdir}"
+. "$(dirname "$0")/setup.sh"
 bin=$top_builddir/src/cosmovae-info
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 export CV_CACHE_DIR="$tmp/cache"
 unset CV_NO_WISDOM || true
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 "$bin" --help | grep -q -- '--tune' || fail "--help lacks --tune"
 set +e; "$bin" --quick 2> "$tmp/err"; st=$?; set -e

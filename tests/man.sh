@@ -4,12 +4,7 @@
 # With help2man (tools/bootstrap installs it) the page is made again and
 # must equal the shipped one but for its date line; without it, every
 # long option of --help must appear in the page.
-set -eu
-LC_ALL=C; export LC_ALL
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${top_builddir:=$top_srcdir}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/setup.sh"
 progs="cosmovae-info cosmovae-import cosmovae-mkfields cosmovae-train cosmovae-encode
 cosmovae-sample cosmovae-pk cosmovae-probe cosmovae-tsne cosmovae-features"
 fail=0

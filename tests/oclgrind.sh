@@ -14,15 +14,9 @@
 #
 # OCLGRIND_RUNS overrides the runs: "ROW:FAMILIES|ROW:FAMILIES...", a
 # table entry and the op families (none: every one).
-set -eu
-LC_ALL=C; export LC_ALL
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${top_builddir:=$top_srcdir}"
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "$0")/setup.sh"
 command -v oclgrind >/dev/null 2>&1 ||
     fail "oclgrind is not installed (Debian package oclgrind; tools/bootstrap installs it)"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 export CV_CACHE_DIR="$tmp/cache" CV_NO_CACHE=1
 
 classify() {   # classify LOG: "report|triaged | kernel | kind | count" lines
