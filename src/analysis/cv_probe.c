@@ -9,6 +9,7 @@
  * The Cholesky solve is hand-written (a few lines for a D x D system with
  * D ~ 256) rather than pulling LAPACK in beside CBLAS. */
 #include "analysis/cv_probe.h"
+#include "runtime/cv_rng.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -17,11 +18,7 @@
 /* Uniform in [0, 1) from (seed, stream, i): splitmix64 finalizer of a
  * combined counter; 53 bits. */
 static double u01(uint64_t seed, uint64_t stream, uint64_t i) {
-    uint64_t z = seed * 0x9E3779B97F4A7C15ULL ^ (stream + 0x632BE59BD9B4E019ULL) * 0xD1B54A32D192ED03ULL ^ i;
-    z += 0x9E3779B97F4A7C15ULL;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
+    uint64_t z = cv_splitmix64(seed * 0x9E3779B97F4A7C15ULL ^ (stream + 0x632BE59BD9B4E019ULL) * 0xD1B54A32D192ED03ULL ^ i);
     return (double)(z >> 11) * 0x1.0p-53;
 }
 

@@ -8,6 +8,7 @@
  * Barnes-Hut t-SNE; the heavy kNN distance products go through CBLAS.
  * Threads are plain POSIX threads over contiguous ranges of points. */
 #include "analysis/cv_tsne.h"
+#include "runtime/cv_rng.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -568,9 +569,8 @@ cv_status cv_tsne_run(const float *X, int64_t n, int D, const cv_tsne_opts *opts
     else
         for (int64_t i = 0; i < 2 * n; i++) {
             /* Box-Muller on a splitmix64 stream */
-            uint64_t a = o.seed * 0x9E3779B97F4A7C15ULL + 2 * (uint64_t)i + 1, b = a + 0x9E3779B97F4A7C15ULL;
-            a = (a ^ (a >> 30)) * 0xBF58476D1CE4E5B9ULL; a = (a ^ (a >> 27)) * 0x94D049BB133111EBULL; a ^= a >> 31;
-            b = (b ^ (b >> 30)) * 0xBF58476D1CE4E5B9ULL; b = (b ^ (b >> 27)) * 0x94D049BB133111EBULL; b ^= b >> 31;
+            uint64_t x = o.seed * 0x9E3779B97F4A7C15ULL + 2 * (uint64_t)i + 1;
+            uint64_t a = cv_splitmix64_mix(x), b = cv_splitmix64(x);
             double u = ((a >> 11) + 0.5) * 0x1.0p-53, v = (b >> 11) * 0x1.0p-53;
             Y[i] = 1e-4 * sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
         }

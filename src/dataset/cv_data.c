@@ -7,6 +7,7 @@
  * leaves anything at its final path unless cv_writer_finish succeeded. */
 #include "dataset/cv_data.h"
 #include "runtime/cv_out.h"
+#include "runtime/cv_rng.h"
 
 #include <errno.h>
 #include <math.h>
@@ -53,15 +54,8 @@ const char *cv_split_name(int split) {
 
 /* ---- counter-based hash (shared by the loader, import and mkfields) ----- */
 
-static uint64_t splitmix(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 uint64_t cv_data_hash(uint64_t seed, uint64_t stream, uint64_t index) {
-    return splitmix(splitmix(splitmix(seed) ^ stream) ^ index);
+    return cv_splitmix64(cv_splitmix64(cv_splitmix64(seed) ^ stream) ^ index);
 }
 
 double cv_data_uniform(uint64_t seed, uint64_t stream, uint64_t index) {

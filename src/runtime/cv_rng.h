@@ -28,4 +28,16 @@ float cv_rng_normal(uint64_t seed, uint64_t stream, uint64_t index);
  * octant); returns radius * cos(angle).  For tests of edge words. */
 float cv_rng_normal_words(uint32_t r0, uint32_t r1);
 
+/* SplitMix64 (Steele, Lea, Flood 2014), the one host-side hash of the
+ * project for what needs no device twin: the dataset's counter hash, the
+ * probe's bootstrap and the t-SNE start.  cv_splitmix64_mix is the
+ * finalizer alone; cv_splitmix64(x) = mix(x + golden gamma), one step of
+ * the generator from state x. */
+static inline uint64_t cv_splitmix64_mix(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+static inline uint64_t cv_splitmix64(uint64_t x) { return cv_splitmix64_mix(x + 0x9E3779B97F4A7C15ULL); }
+
 #endif
