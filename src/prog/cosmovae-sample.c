@@ -39,93 +39,67 @@ static const char *usage_text =
     "      --help            display this help and exit\n"
     "      --version         output version information and exit\n";
 
-int main(int argc, char **argv) {
-    const char *run = NULL, *out = NULL, *device = NULL, *real = NULL, *spec = NULL;
-    long n = 16, seed = 1, batch = 16;
-    double temp = 1.0;
-    int quiet = 0, noise = 0, ema = 1, png_maps = 0, n_at = 0;
-    int at_res[CV_MAX_STAGES];
-    double at_t[CV_MAX_STAGES];
-    cv_cli_init("cosmovae-sample", usage_text);
+/* The command line; usage errors exit 2. */
+typedef struct sample_args {
+    const char *run, *out, *device, *real;
+    long        n, seed, batch;
+    double      temp;
+    int         quiet, noise, ema, png_maps, n_at;
+    int         at_res[CV_MAX_STAGES];
+    double      at_t[CV_MAX_STAGES];
+} sample_args;
+
+static void parse_args(int argc, char **argv, sample_args *o) {
+    const char *spec = NULL;
+    memset(o, 0, sizeof *o);
+    o->n = 16; o->seed = 1; o->batch = 16; o->temp = 1.0; o->ema = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (cv_cli_opt_str(argc, argv, &i, "--output", &out) || cv_cli_opt_str(argc, argv, &i, "-o", &out)) ;
-        else if (cv_cli_opt_long(argc, argv, &i, "--count", 1, 10000000L, &n) || cv_cli_opt_long(argc, argv, &i, "-n", 1, 10000000L, &n)) ;
-        else if (cv_cli_opt_double(argc, argv, &i, "--temperature", 0, 100, &temp) || cv_cli_opt_double(argc, argv, &i, "-t", 0, 100, &temp)) ;
+        if (cv_cli_opt_str(argc, argv, &i, "--output", &o->out) || cv_cli_opt_str(argc, argv, &i, "-o", &o->out)) ;
+        else if (cv_cli_opt_long(argc, argv, &i, "--count", 1, 10000000L, &o->n) || cv_cli_opt_long(argc, argv, &i, "-n", 1, 10000000L, &o->n)) ;
+        else if (cv_cli_opt_double(argc, argv, &i, "--temperature", 0, 100, &o->temp) || cv_cli_opt_double(argc, argv, &i, "-t", 0, 100, &o->temp)) ;
         else if (cv_cli_opt_str(argc, argv, &i, "--temperature-at", &spec)) {
             char tail;
-            if (n_at == CV_MAX_STAGES) cv_cli_usage_error("--temperature-at: at most %d resolutions", CV_MAX_STAGES);
-            if (sscanf(spec, "%d=%lf%c", &at_res[n_at], &at_t[n_at], &tail) != 2 || at_res[n_at] < 1 ||
-                !(at_t[n_at] >= 0 && at_t[n_at] <= 100))
+            if (o->n_at == CV_MAX_STAGES) cv_cli_usage_error("--temperature-at: at most %d resolutions", CV_MAX_STAGES);
+            if (sscanf(spec, "%d=%lf%c", &o->at_res[o->n_at], &o->at_t[o->n_at], &tail) != 2 || o->at_res[o->n_at] < 1 ||
+                !(o->at_t[o->n_at] >= 0 && o->at_t[o->n_at] <= 100))
                 cv_cli_usage_error("--temperature-at '%s': expected RES=T, RES a resolution, 0 <= T <= 100 (e.g. 4=1.2)", spec);
-            n_at++;
+            o->n_at++;
         }
-        else if (cv_cli_opt_long(argc, argv, &i, "--seed", 0, 0x7fffffffL, &seed)) ;
-        else if (cv_cli_opt_long(argc, argv, &i, "--batch", 1, 4096, &batch)) ;
-        else if (cv_cli_opt_str(argc, argv, &i, "--real", &real)) ;
-        else if (cv_cli_opt_str(argc, argv, &i, "--device", &device)) ;
-        else if (!strcmp(a, "--pixel-noise")) noise = 1;
-        else if (!strcmp(a, "--png-maps")) png_maps = 1;
-        else if (!strcmp(a, "--no-ema")) ema = 0;
-        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
+        else if (cv_cli_opt_long(argc, argv, &i, "--seed", 0, 0x7fffffffL, &o->seed)) ;
+        else if (cv_cli_opt_long(argc, argv, &i, "--batch", 1, 4096, &o->batch)) ;
+        else if (cv_cli_opt_str(argc, argv, &i, "--real", &o->real)) ;
+        else if (cv_cli_opt_str(argc, argv, &i, "--device", &o->device)) ;
+        else if (!strcmp(a, "--pixel-noise")) o->noise = 1;
+        else if (!strcmp(a, "--png-maps")) o->png_maps = 1;
+        else if (!strcmp(a, "--no-ema")) o->ema = 0;
+        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o->quiet = 1;
         else if (cv_cli_common(a)) ;
         else if (a[0] == '-' && a[1]) cv_cli_usage_error("unrecognized option '%s'", a);
-        else if (!run) run = a;
+        else if (!o->run) o->run = a;
         else cv_cli_usage_error("unexpected argument '%s'", a);
     }
-    if (!run) cv_cli_usage_error("a run directory (or checkpoint) is required");
-    if (!out) cv_cli_usage_error("no output directory given (-o DIR)");
+    if (!o->run) cv_cli_usage_error("a run directory (or checkpoint) is required");
+    if (!o->out) cv_cli_usage_error("no output directory given (-o DIR)");
+}
 
+/* samples.nc: a dataset of the generated maps (the test split, one
+ * "simulation" per map), with the model's normalisation. */
+static void write_dataset(int argc, char **argv, const sample_args *o, const cv_norm *norm, int C, int S, const float *maps) {
     cv_status st;
-    cv_dataset *rds = NULL;
-    if (real && (st = cv_dataset_open(real, &rds)) != CV_OK) cv_cli_fail(st, NULL);
-    cv_ctx *ctx = cv_cli_ctx(device);
-    cv_model *m = NULL;
-    cv_norm norm;
-    if ((st = cv_model_load(run, ctx, ema, &m, &norm)) != CV_OK) cv_cli_fail(st, NULL);
-    const cv_model_cfg *mc = cv_model_config(m);
-    for (int k = 0; k < n_at; k++)
-        if (cv_model_set_temperature_at(m, at_res[k], (float)at_t[k]) != CV_OK)
-            cv_cli_usage_error("--temperature-at %d=%g: %s", at_res[k], at_t[k], cv_last_error());
-    if (rds && (st = cv_norm_check_dataset(&norm, mc, rds)) != CV_OK) cv_cli_fail(st, NULL);
-    if (mkdir(out, 0755) != 0 && errno != EEXIST) cv_cli_fail(cv_error(CV_ERR_IO, "%s: cannot create: %s", out, strerror(errno)), NULL);
-    int S = mc->size, C = mc->channels;
-    int64_t msz = (int64_t)C * S * S;
-    float *maps = malloc((size_t)(n * msz) * sizeof *maps);
-    if (!maps) cv_cli_fail(cv_error(CV_ERR_NOMEM, "out of memory: %ld maps", n), NULL);
-    cv_sampler *smp = NULL;
-    if (batch > n) batch = n;
-    if ((st = cv_sampler_new(ctx, m, &norm, (int)batch, (float)temp, noise, &smp)) != CV_OK) cv_cli_fail(st, NULL);
-    cv_progress prog;
-    cv_progress_begin(&prog, "sampling", "maps", n, quiet);
-    for (int64_t first = 0; first < n; first += batch) {
-        int cnt = (int)(n - first < batch ? n - first : batch);
-        if ((st = cv_sampler_run(smp, (uint64_t)seed, (uint64_t)(first / batch), cnt, maps + first * msz)) != CV_OK)
-            cv_cli_fail(st, NULL);
-        cv_progress_update(&prog, first + cnt, NULL);
-    }
-    cv_sampler_free(smp);
-    cv_progress_end(&prog, n);
-    for (int64_t i = 0; i < n * msz; i++)
-        if (!isfinite(maps[i])) {
-            cv_cli_warn("warning: generated map %lld has non-finite values (field %s); is the model trained?",
-                        (long long)(i / msz), norm.name[(i % msz) / ((int64_t)S * S)]);
-            break;
-        }
-
-    /* samples.nc: a dataset of the generated maps */
+    long n = o->n;
     char path[8500], history[4096];
     cv_cli_history(argc, argv, history, sizeof history);
-    snprintf(path, sizeof path, "%s/samples.nc", out);
+    snprintf(path, sizeof path, "%s/samples.nc", o->out);
     const char *names[CV_MAX_CHAN], *units[CV_MAX_CHAN], *tr[CV_MAX_CHAN];
-    for (int c = 0; c < C; c++) { names[c] = norm.name[c]; units[c] = norm.units[c]; tr[c] = norm.transform[c]; }
+    for (int c = 0; c < C; c++) { names[c] = norm->name[c]; units[c] = norm->units[c]; tr[c] = norm->transform[c]; }
     cv_writer_opts wo;
     memset(&wo, 0, sizeof wo);
     wo.n_maps = n; wo.n_chan = C; wo.height = S; wo.width = S;
     wo.chan_names = names; wo.chan_units = units; wo.chan_transforms = tr;
     wo.n_param = 0;
     wo.box_size = CV_DATA_BOX_SIZE;
-    wo.source = run;
+    wo.source = o->run;
     wo.history = history;
     wo.deflate = 1;
     cv_writer *w = NULL;
@@ -137,15 +111,85 @@ int main(int argc, char **argv) {
         (st = cv_writer_write(w, 0, n, maps)) != CV_OK ||
         (st = cv_writer_set_sim(w, 0, n, sim)) != CV_OK ||
         (st = cv_writer_set_split(w, 0, n, split)) != CV_OK ||
-        (st = cv_writer_set_norm(w, norm.mean, norm.std)) != CV_OK ||
+        (st = cv_writer_set_norm(w, norm->mean, norm->std)) != CV_OK ||
         (st = cv_writer_finish(w)) != CV_OK) {
         cv_writer_free(w);
         cv_cli_fail(st, NULL);
     }
     cv_writer_free(w);
+    free(sim); free(split);
+}
 
+/* png/sample-NNNN-FIELD.png: every map of every field, 16-bit grey. */
+static void write_pngs(const sample_args *o, const cv_norm *norm, int C, int S, const float *maps) {
+    cv_status st;
+    long n = o->n;
+    int64_t msz = (int64_t)C * S * S;
+    char path[8500];
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/png", o->out);
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) cv_cli_fail(cv_error(CV_ERR_IO, "%s: cannot create: %s", dir, strerror(errno)), NULL);
+    float *img = malloc((size_t)S * S * sizeof *img);
+    if (!img) cv_cli_fail(cv_error(CV_ERR_NOMEM, "out of memory"), NULL);
+    for (int64_t i = 0; i < n; i++)
+        for (int c = 0; c < C; c++) {
+            int lg = !strcmp(norm->transform[c], "log10");
+            const float *src = maps + i * msz + (int64_t)c * S * S;
+            for (int64_t j = 0; j < (int64_t)S * S; j++) img[j] = lg ? (float)log10(src[j]) : src[j];
+            /* a fixed range per field: the model's normalisation +- 5 sigma */
+            double lo = norm->mean[c] - 5 * norm->std[c], hi = norm->mean[c] + 5 * norm->std[c];
+            snprintf(path, sizeof path, "%s/sample-%04lld-%s.png", dir, (long long)i, norm->name[c]);
+            if ((st = cv_png_write_gray16(path, img, S, S, lo, hi, norm->name[c], norm->transform[c])) != CV_OK) cv_cli_fail(st, NULL);
+        }
+    free(img);
+}
+
+int main(int argc, char **argv) {
+    sample_args o;
+    cv_cli_init("cosmovae-sample", usage_text);
+    parse_args(argc, argv, &o);
+    cv_status st;
+    cv_dataset *rds = NULL;
+    if (o.real && (st = cv_dataset_open(o.real, &rds)) != CV_OK) cv_cli_fail(st, NULL);
+    cv_ctx *ctx = cv_cli_ctx(o.device);
+    cv_model *m = NULL;
+    cv_norm norm;
+    if ((st = cv_model_load(o.run, ctx, o.ema, &m, &norm)) != CV_OK) cv_cli_fail(st, NULL);
+    const cv_model_cfg *mc = cv_model_config(m);
+    for (int k = 0; k < o.n_at; k++)
+        if (cv_model_set_temperature_at(m, o.at_res[k], (float)o.at_t[k]) != CV_OK)
+            cv_cli_usage_error("--temperature-at %d=%g: %s", o.at_res[k], o.at_t[k], cv_last_error());
+    if (rds && (st = cv_norm_check_dataset(&norm, mc, rds)) != CV_OK) cv_cli_fail(st, NULL);
+    if (mkdir(o.out, 0755) != 0 && errno != EEXIST) cv_cli_fail(cv_error(CV_ERR_IO, "%s: cannot create: %s", o.out, strerror(errno)), NULL);
+    int S = mc->size, C = mc->channels;
+    int64_t msz = (int64_t)C * S * S;
+    float *maps = malloc((size_t)(o.n * msz) * sizeof *maps);
+    if (!maps) cv_cli_fail(cv_error(CV_ERR_NOMEM, "out of memory: %ld maps", o.n), NULL);
+    cv_sampler *smp = NULL;
+    if (o.batch > o.n) o.batch = o.n;
+    if ((st = cv_sampler_new(ctx, m, &norm, (int)o.batch, (float)o.temp, o.noise, &smp)) != CV_OK) cv_cli_fail(st, NULL);
+    cv_progress prog;
+    cv_progress_begin(&prog, "sampling", "maps", o.n, o.quiet);
+    for (int64_t first = 0; first < o.n; first += o.batch) {
+        int cnt = (int)(o.n - first < o.batch ? o.n - first : o.batch);
+        if ((st = cv_sampler_run(smp, (uint64_t)o.seed, (uint64_t)(first / o.batch), cnt, maps + first * msz)) != CV_OK)
+            cv_cli_fail(st, NULL);
+        cv_progress_update(&prog, first + cnt, NULL);
+    }
+    cv_sampler_free(smp);
+    cv_progress_end(&prog, o.n);
+    for (int64_t i = 0; i < o.n * msz; i++)
+        if (!isfinite(maps[i])) {
+            cv_cli_warn("warning: generated map %lld has non-finite values (field %s); is the model trained?",
+                        (long long)(i / msz), norm.name[(i % msz) / ((int64_t)S * S)]);
+            break;
+        }
+
+    write_dataset(argc, argv, &o, &norm, C, S, maps);
+
+    char path[8500];
     /* maps.png: the first few */
-    int show = n < 8 ? (int)n : 8;
+    int show = o.n < 8 ? (int)o.n : 8;
     const float *rows[8];
     const char *labels[8];
     char lab[8][32];
@@ -154,7 +198,7 @@ int main(int argc, char **argv) {
         snprintf(lab[i], sizeof lab[i], "sample %d", i + 1);
         labels[i] = lab[i];
     }
-    snprintf(path, sizeof path, "%s/maps.png", out);
+    snprintf(path, sizeof path, "%s/maps.png", o.out);
     if ((st = cv_mapfig_write(path, "generated maps", show, labels, &norm, S, rows)) != CV_OK) cv_cli_fail(st, NULL);
 
     if (rds) {
@@ -167,32 +211,15 @@ int main(int argc, char **argv) {
             if ((st = cv_dataset_read(rds, j, 1, rm + got * msz)) != CV_OK) cv_cli_fail(st, NULL);
             got++;
         }
-        if (got < k) cv_cli_fail(cv_error(CV_ERR_FORMAT, "%s: the test split has %lld maps, %d needed for the figure", real, (long long)got, k), NULL);
-        snprintf(path, sizeof path, "%s/figure2.png", out);
+        if (got < k) cv_cli_fail(cv_error(CV_ERR_FORMAT, "%s: the test split has %lld maps, %d needed for the figure", o.real, (long long)got, k), NULL);
+        snprintf(path, sizeof path, "%s/figure2.png", o.out);
         if ((st = cv_plot_real_vs_generated(path, &norm, S, rm, maps, k)) != CV_OK) cv_cli_fail(st, NULL);
         free(rm);
     }
-    if (png_maps) {
-        char dir[4200];
-        snprintf(dir, sizeof dir, "%s/png", out);
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST) cv_cli_fail(cv_error(CV_ERR_IO, "%s: cannot create: %s", dir, strerror(errno)), NULL);
-        float *img = malloc((size_t)S * S * sizeof *img);
-        if (!img) cv_cli_fail(cv_error(CV_ERR_NOMEM, "out of memory"), NULL);
-        for (int64_t i = 0; i < n; i++)
-            for (int c = 0; c < C; c++) {
-                int lg = !strcmp(norm.transform[c], "log10");
-                const float *src = maps + i * msz + (int64_t)c * S * S;
-                for (int64_t j = 0; j < (int64_t)S * S; j++) img[j] = lg ? (float)log10(src[j]) : src[j];
-                /* a fixed range per field: the model's normalisation +- 5 sigma */
-                double lo = norm.mean[c] - 5 * norm.std[c], hi = norm.mean[c] + 5 * norm.std[c];
-                snprintf(path, sizeof path, "%s/sample-%04lld-%s.png", dir, (long long)i, norm.name[c]);
-                if ((st = cv_png_write_gray16(path, img, S, S, lo, hi, norm.name[c], norm.transform[c])) != CV_OK) cv_cli_fail(st, NULL);
-            }
-        free(img);
-    }
-    if (!quiet) fprintf(stderr, "cosmovae-sample: %ld maps of %dx%d -> %s/samples.nc, %s/maps.png%s\n", n, S, S, out, out,
+    if (o.png_maps) write_pngs(&o, &norm, C, S, maps);
+    if (!o.quiet) fprintf(stderr, "cosmovae-sample: %ld maps of %dx%d -> %s/samples.nc, %s/maps.png%s\n", o.n, S, S, o.out, o.out,
                         rds ? ", figure2.png" : "");
-    free(maps); free(sim); free(split);
+    free(maps);
     cv_model_free(m);
     cv_ctx_free(ctx);
     cv_dataset_free(rds);

@@ -69,12 +69,20 @@ static void fail_msg(const char *what, const char *path) {
     exit(1);
 }
 
-int main(int argc, char **argv) {
+/* The command line, checked: usage errors exit 2. */
+typedef struct tsne_args {
+    const char  *out_dir, *in, *split_s;
+    long         max_maps;
+    double       perp;
+    int          quiet, trust, split, cmap;
+    cv_tsne_opts o;
+} tsne_args;
+
+static void parse_args(int argc, char **argv, tsne_args *out) {
     const char *out_dir = NULL, *in = NULL, *method = "auto", *init = "pca", *split_s = "all", *cmap_s = "viridis";
     long iters = 1000, seed = 1, threads = 0, max_maps = 0;
     double perp = 30, theta = 0.5;
     int quiet = 0, trust = 0;
-    cv_cli_init("cosmovae-tsne", usage_text);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-o")) {
@@ -117,6 +125,19 @@ int main(int argc, char **argv) {
     if (cmap < 0) cv_cli_usage_error("--cmap: unknown colour map '%s'", cmap_s);
     o.perplexity = perp; o.max_iter = (int)iters; o.theta = theta; o.seed = (uint64_t)seed; o.n_threads = (int)threads;
     if (o.exag_iters > o.max_iter) o.exag_iters = o.max_iter;
+    out->out_dir = out_dir; out->in = in; out->split_s = split_s; out->max_maps = max_maps; out->perp = perp;
+    out->quiet = quiet; out->trust = trust; out->split = split; out->cmap = cmap; out->o = o;
+}
+
+int main(int argc, char **argv) {
+    cv_cli_init("cosmovae-tsne", usage_text);
+    tsne_args args;
+    parse_args(argc, argv, &args);
+    const char *out_dir = args.out_dir, *in = args.in, *split_s = args.split_s;
+    long max_maps = args.max_maps;
+    double perp = args.perp;
+    int quiet = args.quiet, trust = args.trust, split = args.split, cmap = args.cmap;
+    cv_tsne_opts o = args.o;
 
     cv_latent *lat = NULL;
     cv_status st = cv_latent_read(in, CV_LATENT_NEED_PARAMS | (split >= 0 ? CV_LATENT_NEED_SPLIT : 0), &lat);
