@@ -5,10 +5,10 @@
 # must equal the shipped one but for its date line; without it, every
 # long option of --help must appear in the page.
 . "$(dirname "$0")/setup.sh"
-progs="cosmovae-info cosmovae-import cosmovae-mkfields cosmovae-train cosmovae-encode
-cosmovae-sample cosmovae-pk cosmovae-probe cosmovae-tsne cosmovae-features"
+# the programs: bin_PROGRAMS of mk/prog.am, so that a new program without a page fails
+progs=$(sed -n '/^bin_PROGRAMS/,/[^\\]$/p' "$top_srcdir/mk/prog.am" | grep -o 'src/cosmovae-[a-z]*' | sed 's|src/||')
 fail=0
-# the list above is the one mk/man.am installs
+[ "$(echo $progs | wc -w)" -ge 10 ] || { echo "FAIL: found only '$progs' in mk/prog.am's bin_PROGRAMS"; fail=1; }
 for p in $progs; do
     grep -q "doc/man/$p.1" "$top_srcdir/mk/man.am" || { echo "FAIL: mk/man.am does not install doc/man/$p.1"; fail=1; }
 done

@@ -8,8 +8,6 @@
 
 #include <string.h>
 
-static int64_t numel(const int64_t s[4]) { return s[0] * s[1] * s[2] * s[3]; }
-
 static cv_status shape_err(const cv_node *n, const char *what, const int64_t a[4], const int64_t b[4]) {
     char s1[64], s2[64];
     return cv_error(CV_ERR_SHAPE, "node '%s' (%s): %s: %s vs %s", n->name, cv_op_name(n->op), what,
@@ -198,7 +196,7 @@ static cv_status crop_bwd(const cv_op_exec *e)     { return e->dx[0] ? cv_crop_b
 #define N  (r->n)
 #define X0 (r->x[0])
 #define XS (r->xs[0])
-#define NY (numel(r->ys))
+#define NY (cv_shape_numel(r->ys))
 
 static void conv_ref_fwd(const cv_op_ref *r) {
     cv_conv2d_params cp = N->p.conv;
@@ -245,8 +243,8 @@ static void gausskl_ref_bwd(const cv_op_ref *r) {
 }
 static void gaussnll_ref_fwd(const cv_op_ref *r) { cv_gaussnll_ref_fwd(X0, r->x[1], r->x[2], r->y, NY, N->p.floor); }
 static void gaussnll_ref_bwd(const cv_op_ref *r) { cv_gaussnll_ref_bwd(X0, r->x[1], r->x[2], r->dy, r->dx[1], r->dx[2], NY, N->p.floor); }
-static void sum_ref_fwd(const cv_op_ref *r)      { cv_sum_ref_fwd(X0, r->y, XS[0], numel(XS) / XS[0], N->p.s, 0); }
-static void sum_ref_bwd(const cv_op_ref *r)      { cv_sum_ref_bwd(r->dy, r->dx[0], XS[0], numel(XS) / XS[0], N->p.s * r->gw); }
+static void sum_ref_fwd(const cv_op_ref *r)      { cv_sum_ref_fwd(X0, r->y, XS[0], cv_shape_numel(XS) / XS[0], N->p.s, 0); }
+static void sum_ref_bwd(const cv_op_ref *r)      { cv_sum_ref_bwd(r->dy, r->dx[0], XS[0], cv_shape_numel(XS) / XS[0], N->p.s * r->gw); }
 static void bcast_ref_fwd(const cv_op_ref *r)    { cv_bcast_ref_fwd(r->par[0], r->y, r->ys[0], r->ys[1] * r->ys[2] * r->ys[3]); }
 static void bcast_ref_bwd(const cv_op_ref *r)    { cv_bcast_ref_bwd(r->dy, r->dpar[0], r->ys[0], r->ys[1] * r->ys[2] * r->ys[3]); }
 static void wrappad_ref_fwd(const cv_op_ref *r)  { cv_wrappad_ref_fwd(X0, r->y, XS[0], XS[1], XS[2], XS[3], N->p.k); }

@@ -584,7 +584,6 @@ struct cv_refplan {
 
 void cv_refplan_set_noise_row(cv_refplan *r, int64_t row0) { r->row0 = row0; }
 
-static int64_t numel4(const int64_t s[4]) { return s[0] * s[1] * s[2] * s[3]; }
 
 cv_status cv_refplan_new(const cv_graph *g, cv_refplan **out) {
     int nv = cv_graph_n_values(g);
@@ -598,7 +597,7 @@ cv_status cv_refplan_new(const cv_graph *g, cv_refplan **out) {
     for (int i = 0; r->gw && i < cv_graph_n_nodes(g); i++) r->gw[i] = 1.0;
     if (!r->val || !r->dval || !r->gw) { cv_refplan_free(r); return cv_error(CV_ERR_NOMEM, "out of memory"); }
     for (int v = 0; v < nv; v++) {
-        size_t n = (size_t)numel4(cv_graph_value(g, v)->shape);
+        size_t n = (size_t)cv_shape_numel(cv_graph_value(g, v)->shape);
         r->val[v] = calloc(n ? n : 1, sizeof(double));
         r->dval[v] = calloc(n ? n : 1, sizeof(double));
         if (!r->val[v] || !r->dval[v]) { cv_refplan_free(r); return cv_error(CV_ERR_NOMEM, "out of memory"); }
@@ -670,8 +669,8 @@ void cv_refplan_forward(cv_refplan *r, double *const *params, uint64_t seed, uin
 void cv_refplan_backward(cv_refplan *r, double *const *params, double *const *dparams,
                          int loss_value, double scale, uint64_t seed, uint64_t step) {
     const cv_graph *g = r->g;
-    for (int v = 0; v < cv_graph_n_values(g); v++) memset(r->dval[v], 0, (size_t)numel4(SHP(v)) * sizeof(double));
-    for (int64_t i = 0; i < numel4(SHP(loss_value)); i++) r->dval[loss_value][i] = scale;
+    for (int v = 0; v < cv_graph_n_values(g); v++) memset(r->dval[v], 0, (size_t)cv_shape_numel(SHP(v)) * sizeof(double));
+    for (int64_t i = 0; i < cv_shape_numel(SHP(loss_value)); i++) r->dval[loss_value][i] = scale;
     for (int i = cv_graph_n_nodes(g) - 1; i >= 0; i--) {
         const cv_node *n = cv_graph_node(g, i);
         const cv_op_desc *d = cv_op_desc_of(n->op);

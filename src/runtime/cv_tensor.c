@@ -5,7 +5,8 @@
 
 #include <string.h>
 
-int64_t cv_tensor_numel(const cv_tensor *t) { return t->shape[0] * t->shape[1] * t->shape[2] * t->shape[3]; }
+int64_t cv_shape_numel(const int64_t s[4]) { return s[0] * s[1] * s[2] * s[3]; }
+int64_t cv_tensor_numel(const cv_tensor *t) { return cv_shape_numel(t->shape); }
 size_t  cv_tensor_nbytes(const cv_tensor *t) { return (size_t)cv_tensor_numel(t) * sizeof(float); }
 
 cv_tensor cv_tensor_reshape(const cv_tensor *t, int64_t n, int64_t c, int64_t h, int64_t w) {

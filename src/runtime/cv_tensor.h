@@ -31,6 +31,7 @@ cv_status cv_tensor_fill(cv_ctx *ctx, const cv_tensor *t, float v);
 /* "4x32x64x64" */
 const char *cv_shape_str(const int64_t shape[4], char *buf, size_t n);
 int cv_shape_eq(const int64_t a[4], const int64_t b[4]);
+int64_t cv_shape_numel(const int64_t s[4]);   /* elements of an NCHW shape */
 
 #define CV_ARENA_MAX_CHUNKS 64
 
