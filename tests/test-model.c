@@ -173,14 +173,18 @@ int main(void) {
         cv_trainer_free(tr);
     }
 
-    /* 3b. KL warm-up, free bits and lr warm-up: the same steps on the
-     *     reference path, with the weights the trainer must choose */
+    /* 3b. KL warm-up, free bits, a KL weight for the highest resolution
+     *     and lr warm-up: the same steps on the reference path, with the
+     *     weights the trainer must choose */
     {
         const int K = 5;
         cv_train_opts to = cv_train_opts_default();
         to.batch = (int)N; to.seed = w.seed;
         to.rms.lr = 1e-3f; to.grad_clip = 0; to.skip_factor = 0;
         to.kl_warmup = 4; to.lr_warmup = 3;
+        to.kl_weight = 1.5f;
+        for (int g = 0; g < w.io.n_groups; g++)
+            if (w.io.group_res[g] > to.kl_weight_min_res) to.kl_weight_min_res = w.io.group_res[g];
         cv_chk_f2d(pf, pd, w.nf);
         w.step = 0;
         ref_loss(&w);
@@ -198,7 +202,7 @@ int main(void) {
         st = start_trainer(ctx, w.m, &to, pf, &tr);
         double *v = calloc(w.nf, sizeof *v), *buf = calloc(w.nf, sizeof *buf);
         double worst = 0;
-        int wrong_w = 0, n_free = 0, n_paid = 0;
+        int wrong_w = 0, n_free = 0, n_paid = 0, n_heavy = 0;
         for (int k = 0; k < K && st == CV_OK; k++) {
             cv_step_stats s;
             st = cv_trainer_step(tr, x, &s);
@@ -207,8 +211,9 @@ int main(void) {
             double beta = k < 4 ? (k + 1) / 4.0 : 1.0;
             for (int g = 0; g < w.io.n_groups; g++) {
                 const double *kl = cv_refplan_value(w.ref, w.io.kl[g]);
-                double want = (kl[0] + kl[1]) / 2 * per < to.free_bits * gdim[g] ? 0.0 : beta;
-                n_free += want == 0; n_paid += want != 0;
+                double heavy = w.io.group_res[g] >= to.kl_weight_min_res ? to.kl_weight : 1.0;
+                double want = (kl[0] + kl[1]) / 2 * per < to.free_bits * gdim[g] ? 0.0 : beta * heavy;
+                n_free += want == 0; n_paid += want != 0; n_heavy += want != 0 && heavy != 1.0;
                 if (fabs(s.kl_weight[g] - want) > 1e-12) {
                     wrong_w++;
                     CV_CHECK_DIAG("step %d group %d: KL weight %g, want %g", k, g, s.kl_weight[g], want);
@@ -225,9 +230,10 @@ int main(void) {
             if (rel > worst) worst = rel;
         }
         for (int g = 0; g < w.io.n_groups; g++) cv_refplan_set_grad_weight(w.ref, w.io.kl[g], 1.0);
-        CV_CHECK_OK(st == CV_OK && wrong_w == 0 && n_free > 0 && n_paid > 0 && worst < 1e-4,
-                    "%d steps with KL warm-up, free bits (%.3g nats/dim: %d group-steps free, %d paid) and lr warm-up "
-                    "follow the reference (worst rel loss diff %.2e)", K, to.free_bits, n_free, n_paid, worst);
+        CV_CHECK_OK(st == CV_OK && wrong_w == 0 && n_free > 0 && n_paid > 0 && n_heavy > 0 && worst < 1e-4,
+                    "%d steps with KL warm-up, free bits (%.3g nats/dim: %d group-steps free, %d paid, %d at KL weight %g "
+                    "for %dx%d) and lr warm-up follow the reference (worst rel loss diff %.2e)", K, to.free_bits, n_free,
+                    n_paid, n_heavy, to.kl_weight, to.kl_weight_min_res, to.kl_weight_min_res, worst);
         free(v); free(buf);
         cv_trainer_free(tr);
     }

@@ -46,6 +46,7 @@ cv_train_opts cv_train_opts_default(void) {
     o.ema = 0.0f;
     o.seed = 1;
     o.lr_min_frac = 0.1f;
+    o.kl_weight = 1.0f;
     return o;
 }
 
@@ -54,14 +55,14 @@ cv_train_opts cv_train_opts_default(void) {
 #define T(k, v) { "train", k, v }
 #define BUDGET_BASE T("optimizer", "adam"), T("lr", "5e-4"), T("weight_decay", "0"), T("batch", "4"), \
     T("ema", "0.999"), T("skip_factor", "-1"), T("free_bits_max_res", "4"), \
-    T("kl_warmup", "0"), T("lr_warmup", "0"), T("lr_decay_steps", "0")
+    T("kl_weight", "1"), T("kl_warmup", "0"), T("lr_warmup", "0"), T("lr_decay_steps", "0")
 static const cv_recipe recipes[] = {
     { "paper", "the paper's: RMSprop lr 2e-5, momentum 0.9, weight decay 1e-4, batch 4, no EMA, "
                "the KL at full weight from the first step",
       { T("optimizer", "rmsprop"), T("lr", "2e-5"), T("alpha", "0.99"), T("eps", "1e-8"),
         T("momentum", "0.9"), T("weight_decay", "1e-4"), T("batch", "4"), T("ema", "0"),
-        T("kl_warmup", "0"), T("free_bits", "0"), T("lr_warmup", "0"), T("lr_decay_steps", "0"),
-        { NULL, NULL, NULL } } },
+        T("kl_warmup", "0"), T("free_bits", "0"), T("kl_weight", "1"), T("lr_warmup", "0"),
+        T("lr_decay_steps", "0"), { NULL, NULL, NULL } } },
     { "budget", "the best measured for a CPU budget of minutes (doc/science.md): budget-v1 with 2 free nats "
                 "per dimension for the 4x4 group and no latent group in the highest-resolution decoder stage "
                 "([model] latent_skip_top = 1)",
@@ -135,6 +136,8 @@ cv_status cv_train_opts_read(cv_cfg *c, cv_train_opts *o) {
     CV_TRY(cv_cfg_int(c, "train", "kl_warmup", 0, 0, 100000000L, &v)); o->kl_warmup = (int)v;
     CV_TRY(cv_cfg_double(c, "train", "free_bits", 0, 0, 100, &d)); o->free_bits = (float)d;
     CV_TRY(cv_cfg_int(c, "train", "free_bits_max_res", 0, 0, 65536, &v)); o->free_bits_max_res = (int)v;
+    CV_TRY(cv_cfg_double(c, "train", "kl_weight", 1, 0, 1000, &d)); o->kl_weight = (float)d;
+    CV_TRY(cv_cfg_int(c, "train", "kl_weight_min_res", 0, 0, 65536, &v)); o->kl_weight_min_res = (int)v;
     CV_TRY(cv_cfg_int(c, "train", "lr_warmup", 0, 0, 100000000L, &v)); o->lr_warmup = (int)v;
     CV_TRY(cv_cfg_int(c, "train", "lr_decay_steps", 0, 0, 1000000000L, &v)); o->lr_decay_steps = (int)v;
     CV_TRY(cv_cfg_double(c, "train", "lr_min_frac", 0.1, 0, 1, &d)); o->lr_min_frac = (float)d;
@@ -304,13 +307,15 @@ static double lr_factor(const cv_train_opts *o, int64_t step) {
 }
 
 /* The weight of each group's KL in this step's gradient: the warm-up's
- * beta, and 0 for a group under its free bits in this batch (which takes
- * a read of the forward's statistics, summed over the ranks). */
+ * beta, times kl_weight for the groups at kl_weight_min_res or above, and
+ * 0 for a group under its free bits in this batch (which takes a read of
+ * the forward's statistics, summed over the ranks). */
 static cv_status set_kl_weights(cv_trainer *t, double *w) {
     cv_status st = CV_OK;
     const cv_train_opts *o = &t->o;
     double beta = o->kl_warmup > 0 && t->step < o->kl_warmup ? (double)(t->step + 1) / o->kl_warmup : 1.0;
-    for (int g = 0; g < t->io.n_groups; g++) w[g] = beta;
+    for (int g = 0; g < t->io.n_groups; g++)
+        w[g] = t->io.group_res[g] >= o->kl_weight_min_res ? beta * o->kl_weight : beta;
     if (o->free_bits > 0) {
         cv_step_stats fw;
         CV_TRY(cv_plan_read_stats(t->plan, t->stats));

@@ -44,10 +44,15 @@ typedef struct cv_train_opts {
      * that step, so the encoder may use it freely up to that much.  The
      * statistics always report the true KL; the loss optimised is
      * recon + sum_g w_g KL_g.  lr_warmup: lr x min(1, (step + 1) / lr_warmup);
-     * lr_decay_steps: then a cosine to lr_min_frac x lr at that step (0: flat). */
+     * lr_decay_steps: then a cosine to lr_min_frac x lr at that step (0: flat).
+     * kl_weight: the KL of the groups at resolution kl_weight_min_res or
+     * more enters the gradient times this (1: the ELBO; > 1 makes
+     * information dearer in the high-resolution groups than at the top). */
     int      kl_warmup;
     float    free_bits;
     int      free_bits_max_res;   /* free bits only for groups of this resolution or less (0: every group) */
+    float    kl_weight;
+    int      kl_weight_min_res;   /* 0: every group */
     int      lr_warmup;
     int      lr_decay_steps;
     float    lr_min_frac;
@@ -60,7 +65,8 @@ typedef struct cv_train_opts {
 cv_train_opts cv_train_opts_default(void);
 /* Read [train] from cfg into o (keys: batch, optimizer, lr, alpha, eps,
  * weight_decay, momentum, beta1, beta2, grad_clip, skip_factor,
- * skip_warmup, ema, seed, kl_warmup, free_bits, free_bits_max_res, lr_warmup, lr_decay_steps,
+ * skip_warmup, ema, seed, kl_warmup, free_bits, free_bits_max_res, kl_weight, kl_weight_min_res,
+ * lr_warmup, lr_decay_steps,
  * lr_min_frac).  The decay factors alpha, momentum, beta1,
  * beta2 and ema must lie in [0, 1) as floats: CV_ERR_FORMAT naming the
  * key, the value and its origin otherwise. */
