@@ -114,6 +114,23 @@ expect_status 2 "--temperature-at 3=1: no latent groups at resolution 3: the dec
 expect_status 2 "--temperature-at '4'" "$bin/cosmovae-sample" "$tmp/run" -n 2 -o "$tmp/sbad" --temperature-at 4
 expect_status 2 "--temperature-at '4=-1'" "$bin/cosmovae-sample" "$tmp/run" -n 2 -o "$tmp/sbad" --temperature-at 4=-1
 [ ! -e "$tmp/sbad" ] || fail "a refused --temperature-at left an output directory"
+# a top prior fitted to the aggregate posterior of the data's train split:
+# reported, reproducible, not the learned prior's maps; the top
+# resolution's temperature beside it, or maps of another size, refused
+# with nothing written
+"$bin/cosmovae-sample" "$tmp/run" -n 3 -o "$tmp/stp" --top-prior "$data" 2> "$tmp/stp.err"
+grep -q "4x4 group from its aggregate posterior on [0-9]* train maps" "$tmp/stp.err" ||
+    { cat "$tmp/stp.err" >&2; fail "--top-prior: the fit is not reported"; }
+"$bin/cosmovae-sample" "$tmp/run" -n 3 -o "$tmp/stp2" --top-prior "$data" --top-prior-maps 1000 -q
+"$bin/cosmovae-sample" "$tmp/run" -n 3 -o "$tmp/s1" -q
+fields "$tmp/stp/samples.nc" > "$tmp/f-tp"; fields "$tmp/stp2/samples.nc" > "$tmp/f-tp2"; fields "$tmp/s1/samples.nc" > "$tmp/f-1"
+cmp -s "$tmp/f-tp" "$tmp/f-tp2" || fail "--top-prior: the same seed gave other maps"
+! cmp -s "$tmp/f-tp" "$tmp/f-1" || fail "--top-prior: the maps are the learned prior's"
+expect_status 2 "--temperature-at 4=1.*drawn from --top-prior" \
+    "$bin/cosmovae-sample" "$tmp/run" -n 2 -o "$tmp/sbad" --top-prior "$data" --temperature-at 4=1
+expect_status 1 "16x16\|64x64" "$bin/cosmovae-sample" "$tmp/run" -n 2 -o "$tmp/sbad" --top-prior "$top_srcdir/data/cmdsynth-64.nc"
+expect_status 2 "--top-prior-maps" "$bin/cosmovae-sample" "$tmp/run" -n 2 -o "$tmp/sbad" --top-prior "$data" --top-prior-maps 1
+[ ! -e "$tmp/sbad" ] || fail "a refused --top-prior left an output directory"
 
 # bad input
 expect_status 2 "steps" "$bin/cosmovae-train" "$data" --steps abc -o "$tmp/x"

@@ -10,12 +10,16 @@
  *      at the device's gradient norm is decided once, by the device;
  *   5. save + resume gives bit-identical parameters to an uninterrupted run;
  *   6. with an EMA, validation uses the EMA weights and leaves training
- *      bit-identical. */
+ *      bit-identical;
+ *   7. a top prior fitted to posterior moments, and the sampler drawing
+ *      the top group from it. */
 #include "tap.h"
 #include "tiny-model.h"
 #include "graph/cv_plan.h"
 #include "model/cv_train.h"
 #include "model/cv_ckpt.h"
+#include "model/cv_sample.h"
+#include "runtime/cv_rng.h"
 #include "dataset/cv_data.h"
 
 #include <dirent.h>
@@ -475,6 +479,93 @@ int main(void) {
         cv_trainer_free(tr);
         cv_model_free(me);
         free(xv); free(xb); free(pa); free(ea); free(oa); free(pb); free(eb); free(ob); free(pmid); free(pafter); free(e3);
+    }
+
+    /* 7. a fitted top prior: its moments and Cholesky factor, its draws,
+     *    and the sampler's graph taking the top group's z as given (the
+     *    device against the reference path on the same z and noise) */
+    {
+        enum { TN = 40, TD = 5 };
+        float tmu[TN * TD], tls[TN * TD];
+        for (int i = 0; i < TN; i++)
+            for (int j = 0; j < TD; j++) {
+                tmu[i * TD + j] = (float)(sin(1.7 * i + j) + 0.3 * j + (j > 0 ? 0.5 * sin(1.7 * i + j - 1) : 0));
+                tls[i * TD + j] = (float)(-1.0 - 0.1 * j + 0.2 * cos(0.9 * i));
+            }
+        cv_top_prior tp;
+        st = cv_top_prior_from_moments(tmu, tls, TN, TD, &tp);
+        double worst_m = 0, worst_c = 0, worst_z = 0;
+        for (int a = 0; st == CV_OK && a < TD; a++) {
+            double ma = 0;
+            for (int i = 0; i < TN; i++) ma += tmu[i * TD + a] / (double)TN;
+            worst_m = fmax(worst_m, fabs(ma - tp.mean[a]));
+            if (fabs(ma - tp.mean[a]) > 1e-12) CV_CHECK_DIAG("mean %d: %.17g, want %.17g", a, tp.mean[a], ma);
+            for (int b = 0; b < TD; b++) {
+                double mb = 0, cab = 0, llt = 0;
+                for (int i = 0; i < TN; i++) mb += tmu[i * TD + b] / (double)TN;
+                for (int i = 0; i < TN; i++) cab += (tmu[i * TD + a] - ma) * (tmu[i * TD + b] - mb) / (double)TN;
+                if (a == b) for (int i = 0; i < TN; i++) cab += exp(2.0 * tls[i * TD + a]) / (double)TN;
+                for (int k = 0; k < TD; k++) llt += tp.chol[a * TD + k] * tp.chol[b * TD + k];
+                worst_c = fmax(worst_c, fabs(llt - cab));
+                if (b > a && tp.chol[a * TD + b] != 0) worst_c = INFINITY;
+            }
+        }
+        float zd[TD];
+        if (st == CV_OK) cv_top_prior_draw(&tp, 9, 3, zd);
+        for (int a = 0; st == CV_OK && a < TD; a++) {
+            double v = tp.mean[a];
+            for (int b = 0; b <= a; b++) v += tp.chol[a * TD + b] * cv_rng_normal(9, 3, (uint64_t)b);
+            worst_z = fmax(worst_z, fabs(v - zd[a]));
+        }
+        CV_CHECK_OK(st == CV_OK && worst_m < 1e-12 && worst_c < 1e-12 && worst_z < 1e-5,
+                    "top prior of %d maps x %d: mean (err %.1e), L L^T = scatter + mean variance (err %.1e), "
+                    "draw = mean + L eps (err %.1e)", TN, TD, worst_m, worst_c, worst_z);
+        cv_top_prior_free(&tp);
+        float one[2] = { 0.1f, 0.2f }, lone[2] = { 0, 0 };
+        st = cv_top_prior_from_moments(one, lone, 1, 2, &tp);
+        CV_CHECK_OK(st == CV_ERR_ARG, "a top prior from one map is refused: %s", cv_last_error());
+
+        /* the sampler on the tiny model: z_top = mean (L = 0) */
+        cv_graph *gs = NULL;
+        cv_model_io ios;
+        cv_refplan *rs = NULL;
+        cv_sampler *smp = NULL;
+        cv_norm nrm;
+        memset(&nrm, 0, sizeof nrm);
+        nrm.n_chan = 3;
+        for (int ch = 0; ch < 3; ch++) { snprintf(nrm.transform[ch], sizeof nrm.transform[ch], "none"); nrm.std[ch] = 1; }
+        const int64_t SN = 2;
+        cv_model_set_top_input(w.m, 1);
+        st = cv_model_build(w.m, CV_MODEL_SAMPLE, SN, 1.0f, 0, &gs, &ios);
+        cv_model_set_top_input(w.m, 0);
+        const int64_t *zs = st == CV_OK ? cv_graph_value(gs, ios.z_top)->shape : NULL;
+        int64_t zd_n = zs ? zs[1] * zs[2] * zs[3] : 0, on = SN * 3 * 8 * 8;
+        cv_top_prior fixed = { zd_n, 2, calloc((size_t)zd_n, sizeof(double)), calloc((size_t)(zd_n * zd_n), sizeof(double)) };
+        float *out = malloc(on * sizeof *out), *out2 = malloc(on * sizeof *out2);
+        for (int64_t j = 0; j < zd_n; j++) fixed.mean[j] = 0.7 * sin(2.1 * j) + 0.2;
+        cv_chk_f2d(pf, pd, w.nf);         /* section 3 stepped the reference weights */
+        if (st == CV_OK) st = cv_refplan_new(gs, &rs);
+        if (st == CV_OK) st = cv_model_upload(w.m, CV_ARENA_PARAMS, pf);
+        if (st == CV_OK) st = cv_sampler_new(ctx, w.m, &nrm, (int)SN, 1.0f, 0, &fixed, &smp);
+        if (st == CV_OK) st = cv_sampler_run(smp, 5, 0, (int)SN, out);
+        double e7 = INFINITY, dz = 0;
+        if (st == CV_OK) {
+            for (int64_t i = 0; i < SN; i++)
+                for (int64_t j = 0; j < zd_n; j++) cv_refplan_value(rs, ios.z_top)[i * zd_n + j] = (float)fixed.mean[j];
+            cv_refplan_forward(rs, w.rp, 5, 0);
+            e7 = cv_chk_nmse(c, "top-given sample", out, cv_refplan_value(rs, ios.mu), on, 5);
+            for (int64_t j = 0; j < zd_n; j++) fixed.mean[j] += 1.0;      /* another top z changes the maps */
+            st = cv_sampler_run(smp, 5, 0, (int)SN, out2);
+            for (int64_t i = 0; i < on; i++) dz = fmax(dz, fabs(out2[i] - out[i]));
+        }
+        if (st != CV_OK) CV_CHECK_DIAG("%s", cv_last_error());
+        CV_CHECK_OK(st == CV_OK && e7 < 1e-8 && dz > 1e-3,
+                    "a sampler with a given top z (%lld numbers) matches the reference path on that z (nmse %.2e), "
+                    "and another top z moves the maps (by up to %.3g)", (long long)zd_n, e7, dz);
+        cv_sampler_free(smp);
+        cv_refplan_free(rs);
+        cv_graph_free(gs);
+        free(fixed.mean); free(fixed.chol); free(out); free(out2);
     }
 
     cv_plan_free(p);

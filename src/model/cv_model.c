@@ -28,6 +28,7 @@ struct cv_model {
     cv_arena     arena[CV_ARENA_COUNT];
     cv_tensor   *view[CV_ARENA_COUNT];
     float        temp_at[CV_MAX_STAGES];   /* per decoder stage; < 0: the build's temperature */
+    int          top_input;                /* SAMPLE: the top group's z is an input (io->z_top) */
 };
 
 /* ------------------------------------------------------------- presets */
@@ -272,7 +273,7 @@ cv_status cv_model_build(cv_model *m, cv_model_mode mode, int64_t N, float tempe
     cv_status st = cv_graph_new(&gp, N, &b.g);
     if (st != CV_OK) return st;
     memset(io, 0, sizeof *io);
-    io->x = io->loss = io->recon = io->mu = io->logs = -1;
+    io->x = io->loss = io->recon = io->mu = io->logs = io->z_top = io->lsq_top = -1;
     const int W = c->width, B = c->bottleneck, Z = c->zdim, C = c->channels, S = c->size;
     int n_enc_blocks = 0, n_dec_blocks = 0;
     for (int i = 0; i < c->n_enc; i++) n_enc_blocks += c->enc_blocks[i];
@@ -347,6 +348,10 @@ cv_status cv_model_build(cv_model *m, cv_model_mode mode, int64_t N, float tempe
                 mq = q[0]; lsq = q[1];
                 io->mq[group] = mq;
                 if (mq >= 0) cv_graph_mark_output(b.g, mq);
+                if (mode == CV_MODEL_ENCODE && group == 0) {
+                    io->lsq_top = lsq;
+                    if (lsq >= 0) cv_graph_mark_output(b.g, lsq);
+                }
                 if (mode == CV_MODEL_ENCODE && !all_groups) {
                     io->n_groups = 1;
                     stop = 1;
@@ -365,7 +370,14 @@ cv_status cv_model_build(cv_model *m, cv_model_mode mode, int64_t N, float tempe
             cv_node n = node(CV_OP_REPARAM, nm);
             n.n_in = 2;
             n.p.rep.group = (uint32_t)group;
-            if (mode == CV_MODEL_SAMPLE) {
+            if (mode == CV_MODEL_SAMPLE && group == 0 && m->top_input) {   /* z = the given value (t = 0) */
+                snprintf(nm, sizeof nm, "%s.zgiven", pre);
+                int64_t zs[4] = { N, Z, r, r };
+                io->z_top = cv_graph_input(b.g, nm, zs);
+                if (io->z_top < 0) { b.st = (cv_status)io->z_top; goto fail_b; }
+                n.in[0] = io->z_top; n.in[1] = lsp;
+                n.p.rep.t = 0.0f;
+            } else if (mode == CV_MODEL_SAMPLE) {
                 n.in[0] = mp; n.in[1] = lsp;
                 n.p.rep.t = m->temp_at[s] >= 0 ? m->temp_at[s] : temperature;
             }
@@ -440,6 +452,8 @@ cv_status cv_model_set_temperature_at(cv_model *m, int res, float t) {
     }
     return cv_error(CV_ERR_ARG, "no latent groups at resolution %d: the decoder's are %s", res, list);
 }
+
+void cv_model_set_top_input(cv_model *m, int on) { m->top_input = on != 0; }
 
 cv_status cv_model_new(const cv_model_cfg *cfg, cv_model **out) {
     cv_status st = CV_OK;

@@ -51,6 +51,8 @@ typedef struct cv_model_io {
     int mq[CV_MAX_GROUPS];        /* posterior means (encode: top only unless all_groups) */
     int group_res[CV_MAX_GROUPS]; /* resolution of each group */
     int mu, logs;                 /* output distribution (train/sample/recon) */
+    int z_top;                    /* sample with cv_model_set_top_input: the top group's z, (N, Z, r, r) */
+    int lsq_top;                  /* encode: the top group's posterior log sigma */
 } cv_model_io;
 
 typedef struct cv_model cv_model;
@@ -63,6 +65,11 @@ const cv_model_cfg *cv_model_config(const cv_model *m);
  * finite).  CV_ERR_ARG naming the decoder's resolutions when res is not
  * one of them. */
 cv_status cv_model_set_temperature_at(cv_model *m, int res, float t);
+/* Sampling graphs built afterwards (on != 0) take the top group's z as an
+ * input value, io->z_top, instead of drawing it from the prior: the
+ * sampler's fitted top prior (cv_top_prior).  The other groups still draw
+ * from their conditional priors. */
+void      cv_model_set_top_input(cv_model *m, int on);
 
 int            cv_model_n_params(const cv_model *m);
 const char    *cv_model_param_name(const cv_model *m, int i);

@@ -154,17 +154,33 @@ struct cv_sampler {
     int         batch, pixel_noise;
     float       t;
     float      *ls;
+    const cv_top_prior *top;      /* borrowed; NULL: the model's prior */
+    float      *ztop;             /* (batch, top->dim) */
 };
 
 cv_status cv_sampler_new(cv_ctx *ctx, cv_model *m, const cv_norm *norm, int batch, float t, int pixel_noise,
-                         cv_sampler **out) {
+                         const cv_top_prior *top, cv_sampler **out) {
     cv_status st = CV_OK;
     const cv_model_cfg *mc = cv_model_config(m);
     cv_sampler *s = calloc(1, sizeof *s);
     *out = NULL;
     if (!s) return cv_error(CV_ERR_NOMEM, "out of memory");
     s->ctx = ctx; s->m = m; s->norm = *norm; s->batch = batch < 1 ? 1 : batch; s->t = t; s->pixel_noise = pixel_noise;
-    CV_TRY(infer_open(ctx, m, CV_MODEL_SAMPLE, s->batch, t, 0, &s->g, &s->p, &s->io));
+    s->top = top;
+    cv_model_set_top_input(m, top != NULL);
+    st = infer_open(ctx, m, CV_MODEL_SAMPLE, s->batch, t, 0, &s->g, &s->p, &s->io);
+    cv_model_set_top_input(m, 0);
+    if (st != CV_OK) goto fail;
+    if (top) {
+        const int64_t *zs = cv_graph_value(s->g, s->io.z_top)->shape;
+        if (zs[1] * zs[2] * zs[3] != top->dim) {
+            st = cv_error(CV_ERR_ARG, "the fitted top prior has %lld dimensions, the model's top group %lld",
+                          (long long)top->dim, (long long)(zs[1] * zs[2] * zs[3]));
+            goto fail;
+        }
+        s->ztop = calloc((size_t)(s->batch * top->dim), sizeof *s->ztop);
+        if (!s->ztop) { st = cv_error(CV_ERR_NOMEM, "out of memory"); goto fail; }
+    }
     if (pixel_noise) {
         s->ls = malloc((size_t)s->batch * mc->channels * mc->size * mc->size * sizeof *s->ls);
         if (!s->ls) { st = cv_error(CV_ERR_NOMEM, "out of memory"); goto fail; }
@@ -180,6 +196,7 @@ void cv_sampler_free(cv_sampler *s) {
     if (!s) return;
     infer_close(s->g, s->p);
     free(s->ls);
+    free(s->ztop);
     free(s);
 }
 
@@ -188,6 +205,11 @@ cv_status cv_sampler_run(cv_sampler *s, uint64_t seed, uint64_t k, int count, fl
     const cv_model_cfg *mc = cv_model_config(s->m);
     int64_t msz = (int64_t)mc->channels * mc->size * mc->size;
     CV_ASSERT(count >= 1 && count <= s->batch);
+    if (s->top) {         /* rows past count stay 0: their maps are not returned */
+        for (int i = 0; i < count; i++)
+            cv_top_prior_draw(s->top, seed ^ CV_TOP_PRIOR_STREAM, k * (uint64_t)s->batch + (uint64_t)i, s->ztop + i * s->top->dim);
+        CV_TRY(cv_plan_upload(s->p, s->io.z_top, s->ztop));
+    }
     CV_TRY(cv_plan_forward(s->p, seed, k));
     cv_tensor mu = cv_plan_value(s->p, s->io.mu);
     mu.shape[0] = count;
@@ -213,7 +235,7 @@ cv_status cv_sample_generate(cv_ctx *ctx, cv_model *m, const cv_norm *nrm, int64
     int64_t msz = (int64_t)mc->channels * mc->size * mc->size;
     cv_sampler *s = NULL;
     if (batch > n) batch = (int)n;
-    cv_status st = cv_sampler_new(ctx, m, nrm, batch, t, pixel_noise, &s);
+    cv_status st = cv_sampler_new(ctx, m, nrm, batch, t, pixel_noise, NULL, &s);
     for (int64_t first = 0, k = 0; st == CV_OK && first < n; first += batch, k++)
         st = cv_sampler_run(s, seed, (uint64_t)k, (int)(n - first < batch ? n - first : batch), out + first * msz);
     cv_sampler_free(s);
@@ -320,24 +342,44 @@ cv_status cv_encoder_kl(cv_encoder *e, int count, double *kl) {
     return s;
 }
 
+cv_status cv_encoder_top_logs(cv_encoder *e, int count, float *out) {
+    if (e->io.lsq_top < 0) return cv_error(CV_ERR_ARG, "encoder: no posterior log sigma of the top group");
+    cv_tensor t = cv_plan_value(e->p, e->io.lsq_top);
+    t.shape[0] = count;
+    return cv_tensor_download(e->ctx, &t, out);
+}
+
+/* The maps of split `split` of ds (CV_SPLIT_ALL: all), at most max_maps
+ * of them evenly spaced (every simulation's share; 0: no limit): *idx
+ * (malloc'd) and *n.  CV_ERR_ARG naming the file and `what` for fewer
+ * than 2. */
+static cv_status select_maps(cv_dataset *ds, int split, int64_t max_maps, const char *what, int64_t **idx, int64_t *n) {
+    int64_t n_all = cv_dataset_n_maps(ds), n_sel = 0;
+    int64_t *ix = malloc((size_t)(n_all ? n_all : 1) * sizeof *ix);
+    *idx = NULL;
+    if (!ix) return cv_error(CV_ERR_NOMEM, "out of memory");
+    for (int64_t k = 0; k < n_all; k++)
+        if (split == CV_SPLIT_ALL || cv_dataset_split(ds, k) == split) ix[n_sel++] = k;
+    if (max_maps > 0 && n_sel > max_maps) {
+        for (int64_t k = 0; k < max_maps; k++) ix[k] = ix[k * n_sel / max_maps];
+        n_sel = max_maps;
+    }
+    if (n_sel < 2) { free(ix); return cv_error(CV_ERR_ARG, "%s: fewer than 2 maps to %s", cv_dataset_path(ds), what); }
+    *idx = ix;
+    *n = n_sel;
+    return CV_OK;
+}
+
 cv_status cv_latent_diag_run(cv_ctx *ctx, cv_model *m, const cv_norm *norm, cv_dataset *ds, int split, int64_t max_maps,
                              cv_latent_diag *d) {
     cv_status st = CV_OK;
     memset(d, 0, sizeof *d);
-    int64_t n_all = cv_dataset_n_maps(ds), n_sel = 0;
-    int64_t *idx = malloc((size_t)(n_all ? n_all : 1) * sizeof *idx);
-    if (!idx) return cv_error(CV_ERR_NOMEM, "out of memory");
-    for (int64_t k = 0; k < n_all; k++)
-        if (split == CV_SPLIT_ALL || cv_dataset_split(ds, k) == split) idx[n_sel++] = k;
-    if (max_maps > 0 && n_sel > max_maps) {     /* evenly spaced: every simulation's share */
-        for (int64_t k = 0; k < max_maps; k++) idx[k] = idx[k * n_sel / max_maps];
-        n_sel = max_maps;
-    }
-    if (n_sel < 2) { free(idx); return cv_error(CV_ERR_ARG, "%s: fewer than 2 maps to diagnose the code", cv_dataset_path(ds)); }
+    int64_t *idx = NULL, n_sel;
     enum { BATCH = 8 };
     cv_encoder *e = NULL;
     float *maps = NULL, *z = NULL;
     double *mean = NULL, *m2 = NULL, *kl = NULL;
+    CV_TRY(select_maps(ds, split, max_maps, "diagnose the code", &idx, &n_sel));
     CV_TRY(cv_encoder_new(ctx, m, norm, BATCH, 1, &e));
     const cv_model_cfg *mc = cv_model_config(m);
     size_t msz = (size_t)mc->channels * mc->size * mc->size;
@@ -375,6 +417,95 @@ cv_status cv_latent_diag_run(cv_ctx *ctx, cv_model *m, const cv_norm *norm, cv_d
     }
 fail:
     free(idx); free(maps); free(z); free(mean); free(m2); free(kl);
+    cv_encoder_free(e);
+    return st;
+}
+
+/* ---- a fitted prior for the top group ---------------------------------------- */
+
+void cv_top_prior_free(cv_top_prior *p) {
+    if (!p) return;
+    free(p->mean);
+    free(p->chol);
+    memset(p, 0, sizeof *p);
+}
+
+cv_status cv_top_prior_from_moments(const float *mu, const float *logs, int64_t n, int64_t D, cv_top_prior *p) {
+    memset(p, 0, sizeof *p);
+    if (n < 2 || D < 1) return cv_error(CV_ERR_ARG, "top prior: %lld maps of %lld numbers: need 2 or more maps",
+                                        (long long)n, (long long)D);
+    double *mean = calloc((size_t)D, sizeof *mean), *c = calloc((size_t)(D * D), sizeof *c);
+    if (!mean || !c) { free(mean); free(c); return cv_error(CV_ERR_NOMEM, "out of memory"); }
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < D; j++) mean[j] += mu[i * D + j] / (double)n;
+    double *d = malloc((size_t)D * sizeof *d);
+    if (!d) { free(mean); free(c); return cv_error(CV_ERR_NOMEM, "out of memory"); }
+    for (int64_t i = 0; i < n; i++) {     /* lower triangle of the scatter, then the mean variance */
+        for (int64_t j = 0; j < D; j++) d[j] = mu[i * D + j] - mean[j];
+        for (int64_t a = 0; a < D; a++)
+            for (int64_t b = 0; b <= a; b++) c[a * D + b] += d[a] * d[b];
+        for (int64_t j = 0; j < D; j++) c[j * D + j] += exp(2.0 * (double)logs[i * D + j]);
+    }
+    free(d);
+    for (int64_t a = 0; a < D; a++)
+        for (int64_t b = 0; b <= a; b++) c[a * D + b] /= (double)n;
+    for (int64_t j = 0; j < D; j++) {     /* Cholesky in place (lower) */
+        double v = c[j * D + j];
+        for (int64_t k = 0; k < j; k++) v -= c[j * D + k] * c[j * D + k];
+        if (!(v > 0) || !isfinite(v)) {
+            free(mean); free(c);
+            return cv_error(CV_ERR_NUMERIC, "top prior: the covariance of %lld maps is not positive definite at "
+                            "dimension %lld (a non-finite posterior?)", (long long)n, (long long)j);
+        }
+        double l = sqrt(v);
+        c[j * D + j] = l;
+        for (int64_t i = j + 1; i < D; i++) {
+            double w = c[i * D + j];
+            for (int64_t k = 0; k < j; k++) w -= c[i * D + k] * c[j * D + k];
+            c[i * D + j] = w / l;
+        }
+        for (int64_t k = j + 1; k < D; k++) c[j * D + k] = 0;
+    }
+    p->dim = D; p->n_maps = n; p->mean = mean; p->chol = c;
+    return CV_OK;
+}
+
+void cv_top_prior_draw(const cv_top_prior *p, uint64_t seed, uint64_t map, float *z) {
+    const int64_t D = p->dim;
+    for (int64_t j = 0; j < D; j++) z[j] = cv_rng_normal(seed, map, (uint64_t)j);
+    for (int64_t a = D - 1; a >= 0; a--) {      /* in place from the last row: z[b <= a] still holds eps_b */
+        double v = p->mean[a];
+        for (int64_t b = 0; b <= a; b++) v += p->chol[a * D + b] * z[b];
+        z[a] = (float)v;
+    }
+}
+
+cv_status cv_top_prior_fit(cv_ctx *ctx, cv_model *m, const cv_norm *norm, cv_dataset *ds, int split, int64_t max_maps,
+                           cv_top_prior *p) {
+    cv_status st = CV_OK;
+    memset(p, 0, sizeof *p);
+    int64_t *idx = NULL, n_sel;
+    enum { BATCH = 8 };
+    cv_encoder *e = NULL;
+    float *maps = NULL, *mu = NULL, *ls = NULL;
+    CV_TRY(select_maps(ds, split, max_maps, "fit the top prior", &idx, &n_sel));
+    CV_TRY(cv_encoder_new(ctx, m, norm, BATCH, 0, &e));
+    const cv_model_cfg *mc = cv_model_config(m);
+    size_t msz = (size_t)mc->channels * mc->size * mc->size;
+    int64_t D = cv_encoder_dim(e);
+    maps = malloc(BATCH * msz * sizeof *maps);
+    mu = malloc((size_t)(n_sel * D) * sizeof *mu);
+    ls = malloc((size_t)(n_sel * D) * sizeof *ls);
+    if (!maps || !mu || !ls) { st = cv_error(CV_ERR_NOMEM, "out of memory"); goto fail; }
+    for (int64_t i0 = 0; i0 < n_sel; i0 += BATCH) {
+        int cnt = (int)(n_sel - i0 < BATCH ? n_sel - i0 : BATCH);
+        for (int i = 0; i < cnt; i++) CV_TRY(cv_dataset_read(ds, idx[i0 + i], 1, maps + i * msz));
+        CV_TRY(cv_encoder_run(e, maps, cnt, mu + i0 * D));
+        CV_TRY(cv_encoder_top_logs(e, cnt, ls + i0 * D));
+    }
+    st = cv_top_prior_from_moments(mu, ls, n_sel, D, p);
+fail:
+    free(idx); free(maps); free(mu); free(ls);
     cv_encoder_free(e);
     return st;
 }

@@ -54,6 +54,9 @@ int64_t   cv_encoder_group_dim(const cv_encoder *e, int g);
  * taken along the posterior-mean path (every z at its posterior mean),
  * which training's sampled path only approximates. */
 cv_status cv_encoder_kl(cv_encoder *e, int count, double *kl);
+/* After cv_encoder_run: the top group's posterior log sigmas of the maps
+ * of that run, out (count, dim of group 0). */
+cv_status cv_encoder_top_logs(cv_encoder *e, int count, float *out);
 
 /* ---- diagnosis of the latent code (issue 11) -----------------------------
  * Per group: the mean KL per map and the active units of Burda et al.
@@ -92,9 +95,39 @@ void      cv_latent_pool(const float *z, int64_t n, int n_groups, const int64_t 
  * (seed, k), so the maps depend on the seed and the batch size only.
  * Uses the weights in the model's PARAMS arena (upload the EMA weights
  * there first if wanted). */
+/* A Gaussian for the top group fitted to its aggregate posterior
+ * q(z) = (1/n) sum_i N(mu_i, diag sigma_i^2) over n encoded maps, by
+ * moments: mean (1/n) sum mu_i, covariance (1/n) sum (mu_i - mean)
+ * (mu_i - mean)^T + diag((1/n) sum sigma_i^2), kept as its Cholesky
+ * factor.  Sampling the top group from it instead of the learned prior is
+ * the "ex-post density estimation" of Ghosh et al. (2020) (the second
+ * stage of Dai & Wipf 2019, with one Gaussian): it corrects a prior that
+ * the aggregate posterior has outgrown, where the largest scales of a map
+ * are drawn.  The lower groups keep their conditional priors. */
+typedef struct cv_top_prior {
+    int64_t dim, n_maps;
+    double *mean;                 /* (dim) */
+    double *chol;                 /* (dim, dim), row-major lower-triangular L, L L^T = covariance */
+} cv_top_prior;
+/* From n posterior means mu (n, dim) and log sigmas logs (n, dim).
+ * CV_ERR_ARG for n < 2, CV_ERR_NUMERIC if the covariance is not positive
+ * definite (a non-finite input). */
+cv_status cv_top_prior_from_moments(const float *mu, const float *logs, int64_t n, int64_t dim, cv_top_prior *p);
+/* Encode the maps of split `split` of ds (CV_SPLIT_ALL: every map; at
+ * most max_maps, evenly spaced; 0: no limit) and fit. */
+cv_status cv_top_prior_fit(cv_ctx *ctx, cv_model *m, const cv_norm *norm, cv_dataset *ds, int split, int64_t max_maps,
+                           cv_top_prior *p);
+/* z = mean + L eps, eps_j = cv_rng_normal(seed, map, j): a draw for map `map`. */
+void      cv_top_prior_draw(const cv_top_prior *p, uint64_t seed, uint64_t map, float *z);
+void      cv_top_prior_free(cv_top_prior *p);
+
 typedef struct cv_sampler cv_sampler;
+/* top: NULL, the model's prior for every group; else the top group is
+ * drawn from it (borrowed: it must outlive the sampler), with noise
+ * (seed ^ CV_TOP_PRIOR_STREAM, k batch + i) for map i of batch k. */
+#define CV_TOP_PRIOR_STREAM 0x70507250ULL
 cv_status cv_sampler_new(cv_ctx *ctx, cv_model *m, const cv_norm *norm, int batch, float t, int pixel_noise,
-                         cv_sampler **out);
+                         const cv_top_prior *top, cv_sampler **out);
 void      cv_sampler_free(cv_sampler *s);
 /* Batch k: count (<= batch) maps into out (count, C, S, S). */
 cv_status cv_sampler_run(cv_sampler *s, uint64_t seed, uint64_t k, int count, float *out);

@@ -1,6 +1,6 @@
 /* cosmovae-sample -- new maps from the prior of a trained model.
  *
- *   cosmovae-sample RUN -n 100 -o DIR [--temperature T] [--real DATA.nc]
+ *   cosmovae-sample RUN -n 100 -o DIR [--temperature T] [--real DATA.nc] [--top-prior DATA.nc]
  *
  * Writes DIR/samples.nc (a cosmovae dataset in physical units: the
  * normalisation and log10 undone), DIR/maps.png (the first maps, each field
@@ -28,6 +28,12 @@ static const char *usage_text =
     "      --temperature-at RES=T  prior temperature T for the latent groups at\n"
     "                        resolution RES (e.g. 4=1.2); repeatable; the others\n"
     "                        keep --temperature\n"
+    "      --top-prior DATA.nc  draw the top (lowest-resolution) group from a\n"
+    "                        Gaussian fitted to its aggregate posterior on the\n"
+    "                        train split of DATA.nc (every map if it has none)\n"
+    "                        instead of the learned prior; -t and --temperature-at\n"
+    "                        still set the other groups\n"
+    "      --top-prior-maps N  fit on at most N maps, evenly spaced (default 4000)\n"
     "      --pixel-noise     draw x from p(x|z) instead of taking its mean\n"
     "      --real DATA.nc    also draw figure2.png: generated maps above real test maps\n"
     "      --png-maps        also write png/sample-NNNN-FIELD.png, 16-bit gray log10 maps\n"
@@ -41,8 +47,8 @@ static const char *usage_text =
 
 /* The command line; usage errors exit 2. */
 typedef struct sample_args {
-    const char *run, *out, *device, *real;
-    long        n, seed, batch;
+    const char *run, *out, *device, *real, *top;
+    long        n, seed, batch, top_maps;
     double      temp;
     int         quiet, noise, ema, png_maps, n_at;
     int         at_res[CV_MAX_STAGES];
@@ -52,7 +58,7 @@ typedef struct sample_args {
 static void parse_args(int argc, char **argv, sample_args *o) {
     const char *spec = NULL;
     memset(o, 0, sizeof *o);
-    o->n = 16; o->seed = 1; o->batch = 16; o->temp = 1.0; o->ema = 1;
+    o->n = 16; o->seed = 1; o->batch = 16; o->temp = 1.0; o->ema = 1; o->top_maps = 4000;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cv_cli_opt_str(argc, argv, &i, "--output", &o->out) || cv_cli_opt_str(argc, argv, &i, "-o", &o->out)) ;
@@ -69,6 +75,8 @@ static void parse_args(int argc, char **argv, sample_args *o) {
         else if (cv_cli_opt_long(argc, argv, &i, "--seed", 0, 0x7fffffffL, &o->seed)) ;
         else if (cv_cli_opt_long(argc, argv, &i, "--batch", 1, 4096, &o->batch)) ;
         else if (cv_cli_opt_str(argc, argv, &i, "--real", &o->real)) ;
+        else if (cv_cli_opt_str(argc, argv, &i, "--top-prior", &o->top)) ;
+        else if (cv_cli_opt_long(argc, argv, &i, "--top-prior-maps", 2, 100000000L, &o->top_maps)) ;
         else if (cv_cli_opt_str(argc, argv, &i, "--device", &o->device)) ;
         else if (!strcmp(a, "--pixel-noise")) o->noise = 1;
         else if (!strcmp(a, "--png-maps")) o->png_maps = 1;
@@ -149,8 +157,9 @@ int main(int argc, char **argv) {
     cv_cli_init("cosmovae-sample", usage_text);
     parse_args(argc, argv, &o);
     cv_status st;
-    cv_dataset *rds = NULL;
+    cv_dataset *rds = NULL, *tds = NULL;
     if (o.real && (st = cv_dataset_open(o.real, &rds)) != CV_OK) cv_cli_fail(st, NULL);
+    if (o.top && (st = cv_dataset_open(o.top, &tds)) != CV_OK) cv_cli_fail(st, NULL);
     cv_ctx *ctx = cv_cli_ctx(o.device);
     cv_model *m = NULL;
     cv_norm norm;
@@ -159,7 +168,27 @@ int main(int argc, char **argv) {
     for (int k = 0; k < o.n_at; k++)
         if (cv_model_set_temperature_at(m, o.at_res[k], (float)o.at_t[k]) != CV_OK)
             cv_cli_usage_error("--temperature-at %d=%g: %s", o.at_res[k], o.at_t[k], cv_last_error());
+        else if (o.top && o.at_res[k] == mc->dec_res[0])
+            cv_cli_usage_error("--temperature-at %d=%g: the %dx%d group is drawn from --top-prior %s", o.at_res[k], o.at_t[k],
+                               o.at_res[k], o.at_res[k], o.top);
     if (rds && (st = cv_norm_check_dataset(&norm, mc, rds)) != CV_OK) cv_cli_fail(st, NULL);
+    cv_top_prior top;
+    memset(&top, 0, sizeof top);
+    if (tds) {
+        if ((st = cv_norm_check_dataset(&norm, mc, tds)) != CV_OK) cv_cli_fail(st, NULL);
+        int split = cv_dataset_split_count(tds, CV_SPLIT_TRAIN) >= 2 ? CV_SPLIT_TRAIN : CV_SPLIT_ALL;
+        if ((st = cv_top_prior_fit(ctx, m, &norm, tds, split, o.top_maps, &top)) != CV_OK) cv_cli_fail(st, NULL);
+        double tr = 0, mm = 0;
+        for (int64_t j = 0; j < top.dim; j++) {
+            for (int64_t b = 0; b <= j; b++) tr += top.chol[j * top.dim + b] * top.chol[j * top.dim + b];
+            mm += top.mean[j] * top.mean[j];
+        }
+        if (!o.quiet)
+            fprintf(stderr, "cosmovae-sample: the %dx%d group from its aggregate posterior on %lld %s maps of %s "
+                    "(%lld numbers; per number: mean variance %.3g, rms mean %.3g)\n",
+                    mc->dec_res[0], mc->dec_res[0], (long long)top.n_maps, split == CV_SPLIT_TRAIN ? "train" : "",
+                    o.top, (long long)top.dim, tr / (double)top.dim, sqrt(mm / (double)top.dim));
+    }
     if (mkdir(o.out, 0755) != 0 && errno != EEXIST) cv_cli_fail(cv_error(CV_ERR_IO, "%s: cannot create: %s", o.out, strerror(errno)), NULL);
     int S = mc->size, C = mc->channels;
     int64_t msz = (int64_t)C * S * S;
@@ -167,7 +196,8 @@ int main(int argc, char **argv) {
     if (!maps) cv_cli_fail(cv_error(CV_ERR_NOMEM, "out of memory: %ld maps", o.n), NULL);
     cv_sampler *smp = NULL;
     if (o.batch > o.n) o.batch = o.n;
-    if ((st = cv_sampler_new(ctx, m, &norm, (int)o.batch, (float)o.temp, o.noise, &smp)) != CV_OK) cv_cli_fail(st, NULL);
+    if ((st = cv_sampler_new(ctx, m, &norm, (int)o.batch, (float)o.temp, o.noise, tds ? &top : NULL, &smp)) != CV_OK)
+        cv_cli_fail(st, NULL);
     cv_progress prog;
     cv_progress_begin(&prog, "sampling", "maps", o.n, o.quiet);
     for (int64_t first = 0; first < o.n; first += o.batch) {
@@ -177,6 +207,7 @@ int main(int argc, char **argv) {
         cv_progress_update(&prog, first + cnt, NULL);
     }
     cv_sampler_free(smp);
+    cv_top_prior_free(&top);
     cv_progress_end(&prog, o.n);
     for (int64_t i = 0; i < o.n * msz; i++)
         if (!isfinite(maps[i])) {
@@ -223,5 +254,6 @@ int main(int argc, char **argv) {
     cv_model_free(m);
     cv_ctx_free(ctx);
     cv_dataset_free(rds);
+    cv_dataset_free(tds);
     return 0;
 }
