@@ -142,6 +142,21 @@ int main(void) {
     cv_ctx_profile_report(ctx, f);
     fclose(f);
     CV_CHECK_OK(st == CV_OK && strstr(buf, "cvk_copy") && strstr(buf, "5 "), "profiling table lists cvk_copy with 5 calls");
+    /* work-groups per launch: one group of 4 is a "thin" launch wherever
+     * the device has more than one compute unit (all its time idles the rest) */
+    ka = cv_kargs_begin(ctx, "cvk_fill");
+    cv_karg_mem(&ka, d1.mem); cv_karg_u64(&ka, d1.t.off); cv_karg_i64(&ka, 4); cv_karg_f32(&ka, 2.0f);
+    if (st == CV_OK) st = cv_launch1(&ka, 4, 4);
+    f = fmemopen(buf, sizeof buf - 1, "w");
+    cv_ctx_profile_report(ctx, f);
+    fclose(f);
+    char *row = strstr(buf, "cvk_fill");
+    int calls = 0, wg = 0, thin = -1;
+    double tot, mean, share;
+    if (row) sscanf(row, "cvk_fill %d %lf %lf %lf%% %d %d%%", &calls, &tot, &mean, &share, &wg, &thin);
+    int want = cv_ctx_compute_units(ctx) > 1 ? 100 : 0;
+    CV_CHECK_OK(st == CV_OK && calls == 1 && wg == 1 && thin == want,
+                "profiling counts work-groups per launch: cvk_fill 1 call, %d wg/call, thin %d%% (want %d%%)", wg, thin, want);
     cv_chk_dev_free(&d1); cv_chk_dev_free(&d2);
     cv_ctx_free(ctx);
     unsetenv("CV_PROFILE");

@@ -19,7 +19,8 @@
 #define CV_MAX_KERNELS  512
 #define CV_PROF_CAP     8192
 
-typedef struct cv_prof_ev { cl_event ev; int kidx; } cv_prof_ev;
+/* nwg: work-groups of the launch, 0 when the implementation chose the local size */
+typedef struct cv_prof_ev { cl_event ev; int kidx; size_t nwg; } cv_prof_ev;
 
 struct cv_ctx {
     cl_platform_id   platform;
@@ -45,6 +46,9 @@ struct cv_ctx {
     int              n_pev;
     double           ktime_ns[CV_MAX_KERNELS];
     long             kcalls[CV_MAX_KERNELS];
+    double           kthin_ns[CV_MAX_KERNELS];  /* time in launches of fewer work-groups than compute units */
+    double           kwg[CV_MAX_KERNELS];       /* work-groups summed over launches with a given local size */
+    long             kwg_calls[CV_MAX_KERNELS];
 };
 
 /* ------------------------------------------------------------------ errors */
@@ -652,8 +656,15 @@ static void prof_drain(cv_ctx *ctx) {
         clWaitForEvents(1, &ctx->pev[i].ev);
         clGetEventProfilingInfo(ctx->pev[i].ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL);
         clGetEventProfilingInfo(ctx->pev[i].ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL);
-        ctx->ktime_ns[ctx->pev[i].kidx] += (double)(t1 - t0);
-        ctx->kcalls[ctx->pev[i].kidx]++;
+        int k = ctx->pev[i].kidx;
+        size_t nwg = ctx->pev[i].nwg;
+        ctx->ktime_ns[k] += (double)(t1 - t0);
+        ctx->kcalls[k]++;
+        if (nwg) {
+            ctx->kwg[k] += (double)nwg;
+            ctx->kwg_calls[k]++;
+            if (nwg < ctx->compute_units) ctx->kthin_ns[k] += (double)(t1 - t0);
+        }
         clReleaseEvent(ctx->pev[i].ev);
     }
     ctx->n_pev = 0;
@@ -681,6 +692,9 @@ cv_status cv_launch(cv_kargs *ka, cl_uint dims, const size_t *gsize, const size_
         if (ctx->n_pev == CV_PROF_CAP) prof_drain(ctx);
         ctx->pev[ctx->n_pev].ev = ev;
         ctx->pev[ctx->n_pev].kidx = kernel_index(ctx, ka->name);
+        size_t nwg = 0;
+        if (lsize) { nwg = 1; for (cl_uint d = 0; d < dims; d++) nwg *= g[d] / lsize[d]; }
+        ctx->pev[ctx->n_pev].nwg = nwg;
         ctx->n_pev++;
     }
     return CV_OK;
@@ -705,6 +719,7 @@ void cv_ctx_profile_event(cv_ctx *ctx, const char *label, cl_event ev) {
     if (ctx->n_pev == CV_PROF_CAP) prof_drain(ctx);
     ctx->pev[ctx->n_pev].ev = ev;
     ctx->pev[ctx->n_pev].kidx = k;
+    ctx->pev[ctx->n_pev].nwg = 0;
     ctx->n_pev++;
 }
 
@@ -715,6 +730,9 @@ void cv_ctx_profile_reset(cv_ctx *ctx) {
     prof_drain(ctx);
     memset(ctx->ktime_ns, 0, sizeof ctx->ktime_ns);
     memset(ctx->kcalls, 0, sizeof ctx->kcalls);
+    memset(ctx->kthin_ns, 0, sizeof ctx->kthin_ns);
+    memset(ctx->kwg, 0, sizeof ctx->kwg);
+    memset(ctx->kwg_calls, 0, sizeof ctx->kwg_calls);
 }
 
 void cv_ctx_profile_report(cv_ctx *ctx, FILE *f) {
@@ -728,11 +746,20 @@ void cv_ctx_profile_report(cv_ctx *ctx, FILE *f) {
         while (j > 0 && ctx->ktime_ns[idx[j - 1]] < ctx->ktime_ns[v]) { idx[j] = idx[j - 1]; j--; }
         idx[j] = v;
     }
-    fprintf(f, "%-34s %10s %12s %12s %7s\n", "kernel", "calls", "total ms", "mean us", "share");
+    /* wg/call: mean work-groups per launch ("-": the implementation chose the local size);
+     * thin: the share of the kernel's time in launches of fewer work-groups than the
+     * device has compute units, where some of them idle. */
+    fprintf(f, "%-34s %10s %12s %12s %7s %9s %6s\n", "kernel", "calls", "total ms", "mean us", "share", "wg/call", "thin");
+    double thin = 0;
     for (int i = 0; i < n; i++) {
         int k = idx[i];
-        fprintf(f, "%-34s %10ld %12.3f %12.2f %6.1f%%\n", ctx->kname[k], ctx->kcalls[k], ctx->ktime_ns[k] * 1e-6,
-                ctx->ktime_ns[k] * 1e-3 / (double)ctx->kcalls[k], total > 0 ? 100.0 * ctx->ktime_ns[k] / total : 0.0);
+        char wg[32] = "-";
+        if (ctx->kwg_calls[k]) snprintf(wg, sizeof wg, "%.0f", ctx->kwg[k] / (double)ctx->kwg_calls[k]);
+        thin += ctx->kthin_ns[k];
+        fprintf(f, "%-34s %10ld %12.3f %12.2f %6.1f%% %9s %5.0f%%\n", ctx->kname[k], ctx->kcalls[k], ctx->ktime_ns[k] * 1e-6,
+                ctx->ktime_ns[k] * 1e-3 / (double)ctx->kcalls[k], total > 0 ? 100.0 * ctx->ktime_ns[k] / total : 0.0,
+                wg, ctx->ktime_ns[k] > 0 ? 100.0 * ctx->kthin_ns[k] / ctx->ktime_ns[k] : 0.0);
     }
-    fprintf(f, "%-34s %10s %12.3f\n", "total", "", total * 1e-6);
+    fprintf(f, "%-34s %10s %12.3f   (%.1f%% in launches of fewer than %u work-groups)\n", "total", "", total * 1e-6,
+            total > 0 ? 100.0 * thin / total : 0.0, (unsigned)ctx->compute_units);
 }
