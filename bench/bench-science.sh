@@ -1,13 +1,16 @@
 #!/bin/sh
 # bench-science.sh -- does the latent code say more than a power spectrum?
 #
-# Makes a CMD-like set (200 simulations x 15 maps of 64^2, 3-D slabs),
+# Makes a CMD-like set (1000 simulations x 15 maps of 64^2, 3-D slabs, as
+# the paper's 15,000 maps; 67 test simulations),
 # trains for a fixed wall-clock budget in segments (each ends with a
 # checkpoint; the next resumes it bit-exactly), and after every segment
 # encodes the maps and probes the 256-number code (the posterior mean of
 # the 4x4 group, as the paper) beside the classical baseline
 # (cosmovae-features: binned log P(k), cross-correlations, pixel moments)
-# on the same split.  At the end it samples maps from the prior and
+# on the same split, and beside both the thumbnail yardstick (the mean of
+# each field over 4 x 4 blocks, cosmovae-features --coarse 4: what the
+# code says if it is only a coarse picture of the map).  At the end it samples maps from the prior and
 # compares their mean auto- and cross-spectra with the test maps', once
 # with the learned prior and once with the top group drawn from a Gaussian
 # fitted to its aggregate posterior on the train maps (cosmovae-sample
@@ -17,7 +20,8 @@
 #                          [--sims N] [--gen N] [--out DIR] [-- TRAIN-OPTIONS...]
 #
 # Defaults: 20 minutes in 4 segments, the paper recipe (none: no --recipe,
-# the defaults and TRAIN-OPTIONS alone), 200 simulations,
+# the defaults and TRAIN-OPTIONS alone), 1000 simulations (200: the
+# benchmark of before 2026-12-06, 13 test simulations),
 # 400 generated maps, DIR = bench-science-RECIPE.  Environment:
 # BENCH_SCIENCE_MINUTES, BENCH_SCIENCE_RECIPE, BENCH_SCIENCE_OUT set the
 # same (for `make bench`).  TRAIN-OPTIONS go to every fresh cosmovae-train
@@ -27,7 +31,8 @@
 # base_hi68,steps,pool_r2: the last the pooled code of every group),
 # DIR/diag.csv (minutes,group,res,numbers,active,kl), DIR/pk-agree.csv (with the
 # samples against the train maps, the train maps against the test maps
-# as the yardstick, and the --top-prior samples against both), DIR/summary.md
+# as the yardstick, and the --top-prior samples against both),
+# DIR/probe-thumb.csv (the thumbnail's probe), DIR/summary.md
 # and DIR/science.png.  Takes the budget
 # plus about 5 minutes.  The results of record are in doc/science.md.
 set -eu
@@ -37,7 +42,7 @@ bin="$top_builddir/src"
 minutes=${BENCH_SCIENCE_MINUTES:-20}
 segments=4
 recipe=${BENCH_SCIENCE_RECIPE:-paper}
-sims=200
+sims=1000
 gen=400
 out=${BENCH_SCIENCE_OUT:-}
 die() { echo "bench-science.sh: $*" >&2; exit 2; }
@@ -50,7 +55,7 @@ while [ $# -gt 0 ]; do
     --gen) [ $# -ge 2 ] || die "--gen needs a value"; gen=$2; shift 2 ;;
     --out) [ $# -ge 2 ] || die "--out needs a value"; out=$2; shift 2 ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (--help)" ;;
     esac
 done
@@ -70,10 +75,13 @@ stamp="sims=$sims size=64 seed=7"
 if [ ! -s "$data" ] || [ "$(cat "$out/data.stamp" 2>/dev/null)" != "$stamp" ]; then
     echo "== making the data set: $sims simulations x 15 maps of 64^2 (3-D slabs)"
     "$bin/cosmovae-mkfields" -o "$data" --sims "$sims" --size 64 --seed 7 -q
-    rm -f "$feat"
+    rm -f "$feat" "$out/thumb.nc"
     echo "$stamp" > "$out/data.stamp"
 fi
 [ -s "$feat" ] || "$bin/cosmovae-features" "$data" -o "$feat" -q
+thumb="$out/thumb.nc"
+[ -s "$thumb" ] && [ "$thumb" -nt "$data" ] || "$bin/cosmovae-features" "$data" --coarse 4 -o "$thumb" -q
+"$bin/cosmovae-probe" "$thumb" -o "$out/probe-thumb.csv" -q > "$out/probe-thumb.txt"
 seg_s=$(awk -v m="$minutes" -v k="$segments" 'BEGIN { printf "%.0f", m * 60 / k }')
 rm -rf "$run" "$out"/ckpt-*.nc "$out"/lat-*.nc "$out"/pool-*.nc "$out"/probe-*.csv "$out"/diag-*.txt
 echo "minutes,param,r2,r2_lo68,r2_hi68,base_r2,base_lo68,base_hi68,steps,pool_r2" > "$out/r2.csv"
@@ -158,20 +166,24 @@ fi
     echo
     echo "## Test R^2 of the linear probe (dense layer), 68% bootstrap over test simulations"
     echo
-    awk -F, 'NR > 1 { if (!($1 in seen)) { seen[$1] = 1; T[++nt] = $1 } if (!($2 in pseen)) { pseen[$2] = 1; P[++np] = $2 }
+    awk -F, 'NR == FNR { if (FNR == 1) { for (i = 1; i <= NF; i++) q[$i] = i } else th[$q["param"]] = $q["r2"]; next }
+             FNR > 1 { if (!($1 in seen)) { seen[$1] = 1; T[++nt] = $1 } if (!($2 in pseen)) { pseen[$2] = 1; P[++np] = $2 }
                       v[$1, $2] = sprintf("%.3f [%.2f, %.2f]", $3, $4, $5); b[$2] = $6; bl[$2] = $7; bh[$2] = $8; last[$2] = $3
                       pool[$2] = $10 }
-        END { printf "| parameter |"; for (i = 1; i <= nt; i++) printf " latent, %s min |", T[i]; printf " baseline | target met | pooled all groups, end |\n"
-              printf "|---|"; for (i = 1; i <= nt; i++) printf "---|"; printf "---|---|---|\n"
+        END { printf "| parameter |"; for (i = 1; i <= nt; i++) printf " latent, %s min |", T[i]; printf " baseline | target met | pooled all groups, end | thumbnail 4x4 |\n"
+              printf "|---|"; for (i = 1; i <= nt; i++) printf "---|"; printf "---|---|---|---|\n"
               for (j = 1; j <= np; j++) { p = P[j]; printf "| %s |", p; for (i = 1; i <= nt; i++) printf " %s |", v[T[i], p]
                   need = b[p] > 0.2; ok = (!need || last[p] >= b[p]) && (p != "Omega_m" || last[p] >= 0.8)
                   msg = ok ? "yes" : sprintf("no (%+.3f)", (p == "Omega_m" && 0.8 > b[p] ? 0.8 : b[p]) - last[p])
                   if (!need && p != "Omega_m") msg = "(baseline <= 0.2)"
-                  printf " %.3f [%.2f, %.2f] | %s | %.3f |\n", b[p], bl[p], bh[p], msg, pool[p] } }' "$out/r2.csv"
+                  printf " %.3f [%.2f, %.2f] | %s | %.3f | %.3f |\n", b[p], bl[p], bh[p], msg, pool[p], th[p] } }' \
+        "$out/probe-thumb.csv" "$out/r2.csv"
     echo
     echo "Target: latent >= baseline where the baseline exceeds 0.2, and Omega_m >= 0.8 (\"no (x)\": short by x)."
     echo "The code is the paper's (4x4 group, 256 numbers); the last column, beside it, probes the pooled code of every"
-    echo "group (cosmovae-encode --pool --all-groups: spatial mean and std of each latent channel)."
+    echo "group (cosmovae-encode --pool --all-groups: spatial mean and std of each latent channel); the thumbnail,"
+    echo "the mean of each transformed field over 4 x 4 blocks (48 numbers), is what a code that were only a coarse"
+    echo "picture of the map would give."
     echo
     echo "## The latent code after $minutes minutes (cosmovae-encode's diagnosis, valid maps)"
     echo

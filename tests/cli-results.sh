@@ -167,6 +167,18 @@ if command -v ncdump >/dev/null 2>&1; then
         && ok "features file: a latent file of $nf numbers per map with the maps' geometry" || bad "features file: $(cat "$tmp/feat.cdl")"
 fi
 cosmovae-features --names "$tiny" | grep -q '^0 logP Mgas k0.25-' && ok "--names lists the features" || bad "--names"
+run 0 "cosmovae-features --coarse 4" cosmovae-features -q "$tiny" --coarse 4 -o "$tmp/thumb.nc"
+[ "$(cosmovae-features --names --coarse 4 "$tiny" | wc -l)" -eq 48 ] && cosmovae-features --names --coarse 4 "$tiny" | sed -n 48p | grep -q '^47 B block 3,3$' \
+    && ok "--coarse 4 --names: 48 numbers, the last 'B block 3,3'" || bad "--coarse --names: $(cosmovae-features --names --coarse 4 "$tiny" | tail -1)"
+if command -v ncdump >/dev/null 2>&1; then
+    ncdump -h "$tmp/thumb.nc" | grep -q 'dim = 48 ;' && ncdump -h "$tmp/thumb.nc" | grep -q 'thumbnail: mean of each' \
+        && ok "thumbnail file: a latent file of 48 numbers per map" || bad "thumb.nc: $(ncdump -h "$tmp/thumb.nc")"
+fi
+run 1 "--coarse 3 on maps of 16" cosmovae-features -q "$tiny" --coarse 3 -o "$tmp/thumb3.nc"
+expect "--coarse 3: maps of .*s16.nc are 16 x 16, which do not split into 3 x 3 equal blocks" "... names the option, file and sizes"
+run 2 "--coarse with --bins" cosmovae-features -q "$tiny" --coarse 4 --bins 4 -o "$tmp/thumb4.nc"
+expect "--coarse and --bins" "... names both options"
+[ ! -e "$tmp/thumb3.nc" ] && [ ! -e "$tmp/thumb4.nc" ] && ok "no thumbnail left by refused runs" || bad "thumbnail left behind"
 run 0 "cosmovae-probe --baseline FEATURES" cosmovae-probe -q --epochs 20 --boot 20 "$tmp/feat.nc" --baseline "$tmp/feat.nc" -o "$tmp/pb.csv"
 expect "R^2 baseline (probe)" "the baseline column is printed"
 head -1 "$tmp/pb.csv" | grep -q ',base_r2,base_r2_lstsq,base_r2_lo68,base_r2_hi68,r2_ridge,r2_ridge_lo68,r2_ridge_hi68,ridge_alpha,base_r2_ridge,base_r2_ridge_lo68,base_r2_ridge_hi68,base_ridge_alpha$' && ok "probe.csv: baseline columns" || bad "pb.csv header: $(head -1 "$tmp/pb.csv")"

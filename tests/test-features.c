@@ -5,11 +5,14 @@
  * partial last batch, the moments against a direct two-pass computation,
  * the physics of the spectral features (a multiplicative constant leaves
  * log P unchanged, squaring the field adds log10 4, identical channels
- * have r = 1, anticorrelated ones r = -1), and bad values named. */
+ * have r = 1, anticorrelated ones r = -1), and bad values named; the
+ * thumbnail yardstick (block means of the transformed fields) against
+ * values set per block, its refusals. */
 #include "tap.h"
 #include "analysis/cv_features.h"
 
 #include <math.h>
+#include <string.h>
 
 #define PI 3.14159265358979323846
 
@@ -134,9 +137,49 @@ static void test_dev_vs_ref(cv_ctx *ctx) {
     cv_features_free(f);
 }
 
+/* Two channels of 8 x 12 on 4 x 4 blocks of 2 x 3: channel 0 (log10)
+ * holds 10^(block index + a pixel's offset within the block, mean 0), so
+ * its block means are the block indices; channel 1 (none) the pixel
+ * index, whose block mean is the index at the block's centre. */
+static void test_coarse(void) {
+    enum { H = 8, W = 12, R = 4 };
+    float maps[2 * 2 * H * W], out[2 * 2 * R * R];
+    const int lg[2] = { 1, 0 };
+    const double off[2][3] = { { -0.5, 0.25, 0.25 }, { 0.5, -0.25, -0.25 } };   /* sum 0 over a 2 x 3 block */
+    for (int m = 0; m < 2; m++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                int b = (y / 2) * R + x / 3;
+                maps[((m * 2 + 0) * H + y) * W + x] = (float)pow(10.0, b + m + off[y % 2][x % 3]);
+                maps[((m * 2 + 1) * H + y) * W + x] = (float)(y * W + x + 100 * m);
+            }
+    cv_status st = cv_features_coarse(maps, 2, 2, H, W, lg, R, out);
+    double e0 = 0, e1 = 0;
+    for (int m = 0; m < 2; m++)
+        for (int b = 0; b < R * R; b++) {
+            int by = b / R, bx = b % R;
+            e0 = fmax(e0, fabs(out[(m * 2 + 0) * R * R + b] - (b + m)));
+            double centre = (2 * by + 0.5) * W + (3 * bx + 1) + 100 * m;
+            e1 = fmax(e1, fabs(out[(m * 2 + 1) * R * R + b] - centre) / centre);
+        }
+    CV_CHECK_OK(st == CV_OK && e0 < 1e-5 && e1 < 1e-6,
+                "thumbnail: block means of log10 and of plain fields, channel-major (errors %.1e, %.1e)", e0, e1);
+    char buf[64];
+    const char *names[2] = { "Mgas", "B" };
+    CV_CHECK_OK(!strcmp(cv_features_coarse_name(2, names, R, 16 + 6, buf, sizeof buf), "B block 1,2"),
+                "thumbnail number 22 of 2 x 4 x 4 is named 'B block 1,2': %s", buf);
+    st = cv_features_coarse(maps, 2, 2, H, W, lg, 5, out);
+    CV_CHECK_OK(st == CV_ERR_ARG && strstr(cv_last_error(), "5 x 5"), "blocks that do not divide the map refused: %s", cv_last_error());
+    maps[(1 * 2 + 0) * H * W + 13] = 0;
+    st = cv_features_coarse(maps, 2, 2, H, W, lg, R, out);
+    CV_CHECK_OK(st == CV_ERR_NUMERIC && strstr(cv_last_error(), "map 1, channel 0, pixel 13"),
+                "a value 0 under log10 refused, map, channel and pixel named: %s", cv_last_error());
+}
+
 int main(void) {
     tap_begin();
     test_bins();
+    test_coarse();
     cv_ctx *ctx = tap_ctx();
     test_dev_vs_ref(ctx);
     cv_ctx_free(ctx);

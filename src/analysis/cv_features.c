@@ -256,6 +256,36 @@ cv_status cv_features_compute_ref(const cv_features *f, const float *maps, int64
     return st;
 }
 
+/* Every map of ds in chunks through fn(fctx, maps, count, out) into lat->z
+ * (lat->n_dim numbers a map), an error naming the file and first map of
+ * the chunk. */
+typedef cv_status (*chunk_fn)(void *fctx, const float *maps, int64_t count, float *out);
+static cv_status over_chunks(cv_dataset *ds, cv_latent *lat, int64_t chunk, chunk_fn fn, void *fctx,
+                             void (*progress)(void *user, int64_t done), void *user) {
+    int64_t n = cv_dataset_n_maps(ds);
+    size_t msz = (size_t)cv_dataset_n_chan(ds) * cv_dataset_height(ds) * cv_dataset_width(ds);
+    float *maps = malloc((size_t)chunk * msz * sizeof *maps);
+    if (!maps) return cv_error(CV_ERR_NOMEM, "%s: maps", cv_dataset_path(ds));
+    cv_status st = CV_OK;
+    for (int64_t m0 = 0; m0 < n && st == CV_OK; m0 += chunk) {
+        int64_t b = n - m0 < chunk ? n - m0 : chunk;
+        if ((st = cv_dataset_read(ds, m0, b, maps)) != CV_OK) break;
+        if ((st = fn(fctx, maps, b, lat->z + m0 * lat->n_dim)) != CV_OK) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", cv_last_error());
+            st = cv_error(st, "%s: maps from %lld: %s", cv_dataset_path(ds), (long long)m0, msg);
+            break;
+        }
+        if (progress) progress(user, m0 + b);
+    }
+    free(maps);
+    return st;
+}
+
+static cv_status features_chunk(void *f, const float *maps, int64_t count, float *out) {
+    return cv_features_compute(f, maps, count, out);
+}
+
 cv_status cv_features_dataset(cv_ctx *ctx, cv_dataset *ds, int n_bins, cv_latent **out,
                               void (*progress)(void *user, int64_t done), void *user) {
     *out = NULL;
@@ -268,29 +298,85 @@ cv_status cv_features_dataset(cv_ctx *ctx, cv_dataset *ds, int n_bins, cv_latent
     cv_status st = cv_features_new(ctx, H, cv_dataset_box_size(ds), C, tr, n_bins, &f);
     if (st != CV_OK) return st;
     cv_latent *lat = NULL;
-    float *maps = NULL;
     if ((st = cv_latent_new_for(ds, f->dim, &lat)) != CV_OK) goto done;
     snprintf(lat->model, sizeof lat->model,
              "classical: log10 P (%d auto x %d k-bins), r (%d cross x %d), mean/std/skew/kurt of %s (%d channels)",
              C, f->n_bins, cv_pk_n_spec(C) - C, f->n_bins, f->log10 ? "log10 fields" : "fields", C);
-    int64_t n = cv_dataset_n_maps(ds), chunk = 64;
-    size_t msz = (size_t)C * H * W;
-    maps = malloc((size_t)chunk * msz * sizeof *maps);
-    if (!maps) { st = cv_error(CV_ERR_NOMEM, "features: maps"); goto done; }
-    for (int64_t m0 = 0; m0 < n; m0 += chunk) {
-        int64_t b = n - m0 < chunk ? n - m0 : chunk;
-        if ((st = cv_dataset_read(ds, m0, b, maps)) != CV_OK) goto done;
-        if ((st = cv_features_compute(f, maps, b, lat->z + m0 * f->dim)) != CV_OK) {
-            char msg[1024];
-            snprintf(msg, sizeof msg, "%s", cv_last_error());
-            st = cv_error(st, "%s: maps from %lld: %s", cv_dataset_path(ds), (long long)m0, msg);
-            goto done;
-        }
-        if (progress) progress(user, m0 + b);
-    }
+    st = over_chunks(ds, lat, 64, features_chunk, f, progress, user);
 done:
-    free(maps);
     cv_features_free(f);
+    if (st != CV_OK) cv_latent_free(lat);
+    else *out = lat;
+    return st;
+}
+
+/* ------------------------------------------------------------ thumbnail */
+
+cv_status cv_features_coarse(const float *maps, int64_t count, int C, int H, int W, const int *log10_chan, int r,
+                             float *out) {
+    if (r < 1 || H % r || W % r)
+        return cv_error(CV_ERR_ARG, "thumbnail: maps of %d x %d do not split into %d x %d equal blocks", H, W, r, r);
+    int bh = H / r, bw = W / r, D = C * r * r;
+    double *acc = malloc((size_t)r * r * sizeof *acc);
+    if (!acc) return cv_error(CV_ERR_NOMEM, "thumbnail: sums");
+    for (int64_t m = 0; m < count; m++)
+        for (int c = 0; c < C; c++) {
+            const float *x = maps + ((size_t)m * C + c) * H * W;
+            for (int b = 0; b < r * r; b++) acc[b] = 0;
+            for (int y = 0; y < H; y++)
+                for (int xx = 0; xx < W; xx++) {
+                    double v = x[(size_t)y * W + xx];
+                    if (log10_chan[c] && !(v > 0 && isfinite(v))) {
+                        free(acc);
+                        return cv_error(CV_ERR_NUMERIC, "thumbnail: map %lld, channel %d, pixel %d: value %g has no log10",
+                                        (long long)m, c, y * W + xx, v);
+                    }
+                    if (!isfinite(v)) {
+                        free(acc);
+                        return cv_error(CV_ERR_NUMERIC, "thumbnail: map %lld, channel %d, pixel %d: value %g is not finite",
+                                        (long long)m, c, y * W + xx, v);
+                    }
+                    acc[(y / bh) * r + xx / bw] += log10_chan[c] ? log10(v) : v;
+                }
+            for (int b = 0; b < r * r; b++) out[(size_t)m * D + c * r * r + b] = (float)(acc[b] / ((double)bh * bw));
+        }
+    free(acc);
+    return CV_OK;
+}
+
+const char *cv_features_coarse_name(int n_chan, const char *const *chan_names, int r, int i, char *buf, size_t n) {
+    int c = i / (r * r), b = i % (r * r);
+    if (i < 0 || c >= n_chan) snprintf(buf, n, "?");
+    else snprintf(buf, n, "%s block %d,%d", chan_names && chan_names[c] ? chan_names[c] : "channel", b / r, b % r);
+    return buf;
+}
+
+typedef struct coarse_args { int C, H, W; const int *lg; int r; } coarse_args;
+static cv_status coarse_chunk(void *p, const float *maps, int64_t count, float *out) {
+    const coarse_args *a = p;
+    return cv_features_coarse(maps, count, a->C, a->H, a->W, a->lg, a->r, out);
+}
+
+cv_status cv_features_coarse_dataset(cv_dataset *ds, int r, cv_latent **out,
+                                     void (*progress)(void *user, int64_t done), void *user) {
+    *out = NULL;
+    int C = cv_dataset_n_chan(ds), H = cv_dataset_height(ds), W = cv_dataset_width(ds);
+    if (r < 1 || H % r || W % r)
+        return cv_error(CV_ERR_ARG, "%s: maps of %d x %d do not split into %d x %d equal blocks", cv_dataset_path(ds), H, W,
+                        r, r);
+    int *lg = malloc((size_t)C * sizeof *lg);
+    if (!lg) return cv_error(CV_ERR_NOMEM, "thumbnail: channels");
+    int any_log = 0;
+    for (int c = 0; c < C; c++) any_log |= lg[c] = !strcmp(cv_dataset_chan_transform(ds, c), "log10");
+    cv_latent *lat = NULL;
+    cv_status st = cv_latent_new_for(ds, C * r * r, &lat);
+    if (st != CV_OK) goto done;
+    snprintf(lat->model, sizeof lat->model, "thumbnail: mean of each %s over %d x %d blocks (%d channels)",
+             any_log ? "transformed (log10) field" : "field", r, r, C);
+    coarse_args a = { C, H, W, lg, r };
+    st = over_chunks(ds, lat, 256, coarse_chunk, &a, progress, user);
+done:
+    free(lg);
     if (st != CV_OK) cv_latent_free(lat);
     else *out = lat;
     return st;

@@ -72,4 +72,20 @@ cv_status cv_features_compute_ref(const cv_features *f, const float *maps, int64
  * features.  progress(user, maps_done) after each chunk; may be NULL. */
 cv_status cv_features_dataset(cv_ctx *ctx, cv_dataset *ds, int n_bins, cv_latent **out,
                               void (*progress)(void *user, int64_t done), void *user);
+/* The thumbnail yardstick of a code laid out on R x R positions (the paper's
+ * code, the 4x4 group's posterior mean, is 16 channels on 4 x 4): per map,
+ * the mean of each transformed field (log10 where `log10_chan[c]`) over
+ * each of R x R equal blocks, C x R x R numbers, channel-major, block rows
+ * then columns.  A code that a linear probe reads no better than this says
+ * no more than a coarse picture of the map does.  H and W must be multiples
+ * of R.  Host code, double sums.  CV_ERR_NUMERIC names the map (within the
+ * call), channel and pixel of a value without a log10 or not finite. */
+cv_status cv_features_coarse(const float *maps /* (count, C, H, W) */, int64_t count, int C, int H, int W,
+                             const int *log10_chan, int r, float *out /* (count, C r r) */);
+/* The name of thumbnail number i ("Mgas block 1,2"), into buf. */
+const char *cv_features_coarse_name(int n_chan, const char *const *chan_names, int r, int i, char *buf, size_t n);
+
+/* cv_features_coarse of every map of a dataset, as cv_features_dataset. */
+cv_status cv_features_coarse_dataset(cv_dataset *ds, int r, cv_latent **out,
+                                     void (*progress)(void *user, int64_t done), void *user);
 #endif
