@@ -12,9 +12,10 @@
 # each field over 4 x 4 blocks, cosmovae-features --coarse 4: what the
 # code says if it is only a coarse picture of the map).  At the end it samples maps from the prior and
 # compares their mean auto- and cross-spectra with the test maps', once
-# with the learned prior and once with the top group drawn from a Gaussian
+# with the learned prior, once with the top group drawn from a Gaussian
 # fitted to its aggregate posterior on the train maps (cosmovae-sample
-# --top-prior).
+# --top-prior), and once at temperatures per latent resolution calibrated
+# to the valid maps' power (cosmovae-sample --calibrate).
 #
 #   bench/bench-science.sh [--minutes M] [--segments K] [--recipe NAME]
 #                          [--sims N] [--gen N] [--out DIR] [-- TRAIN-OPTIONS...]
@@ -31,7 +32,8 @@
 # base_hi68,steps,pool_r2: the last the pooled code of every group),
 # DIR/diag.csv (minutes,group,res,numbers,active,kl), DIR/pk-agree.csv (with the
 # samples against the train maps, the train maps against the test maps
-# as the yardstick, and the --top-prior samples against both),
+# as the yardstick, the --top-prior and the --calibrate samples against
+# both),
 # DIR/probe-thumb.csv (the thumbnail's probe), DIR/summary.md
 # and DIR/science.png.  Takes the budget
 # plus about 5 minutes.  The results of record are in doc/science.md.
@@ -55,7 +57,7 @@ while [ $# -gt 0 ]; do
     --gen) [ $# -ge 2 ] || die "--gen needs a value"; gen=$2; shift 2 ;;
     --out) [ $# -ge 2 ] || die "--out needs a value"; out=$2; shift 2 ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (--help)" ;;
     esac
 done
@@ -144,18 +146,36 @@ echo "== the same number of maps with the top group from its aggregate posterior
 "$bin/cosmovae-pk" "$data" "$out/samples-top/samples.nc" --split train -o "$out/pk-top-train" -q > "$out/pk-top-train.txt"
 agree "$out/pk-top.txt" "$out/pk-top/pk.csv" > "$out/pk-d.tmp"
 agree "$out/pk-top-train.txt" "$out/pk-top-train/pk.csv" > "$out/pk-e.tmp"
-echo "spectrum,kmax_agree,first_shell_agrees,first_shell_ratio,kmax_vs_train,first_ratio_vs_train,yard_kmax,yard_first_ratio,top_kmax,top_first_ratio,top_kmax_vs_train,top_first_ratio_vs_train" \
+echo "== the same number of maps at temperatures calibrated to the valid maps' power (--calibrate)"
+"$bin/cosmovae-sample" "$run" -o "$out/samples-cal" -n "$gen" -q --calibrate "$data"
+"$bin/cosmovae-pk" "$data" "$out/samples-cal/samples.nc" -o "$out/pk-cal" -q > "$out/pk-cal.txt"
+"$bin/cosmovae-pk" "$data" "$out/samples-cal/samples.nc" --split train -o "$out/pk-cal-train" -q > "$out/pk-cal-train.txt"
+agree "$out/pk-cal.txt" "$out/pk-cal/pk.csv" > "$out/pk-f.tmp"
+agree "$out/pk-cal-train.txt" "$out/pk-cal-train/pk.csv" > "$out/pk-g.tmp"
+cat "$out/pk-cal.txt"
+echo "spectrum,kmax_agree,first_shell_agrees,first_shell_ratio,kmax_vs_train,first_ratio_vs_train,yard_kmax,yard_first_ratio,top_kmax,top_first_ratio,top_kmax_vs_train,top_first_ratio_vs_train,cal_kmax,cal_first_ratio,cal_kmax_vs_train,cal_first_ratio_vs_train" \
     > "$out/pk-agree.csv"
 awk -F, 'FILENAME ~ /pk-b/ { b[$1] = $2 "," $3; next } FILENAME ~ /pk-c/ { c[$1] = $2 "," $3; next }
     FILENAME ~ /pk-d/ { d[$1] = $2 "," $3; next } FILENAME ~ /pk-e/ { e[$1] = $2 "," $3; next }
-    { ok = $2 > 0; printf "%s,%s,%d,%s,%s,%s,%s,%s\n", $1, $2, ok, $3, b[$1], c[$1], d[$1], e[$1] }' \
-    "$out/pk-b.tmp" "$out/pk-c.tmp" "$out/pk-d.tmp" "$out/pk-e.tmp" "$out/pk-a.tmp" >> "$out/pk-agree.csv"
-rm -f "$out"/pk-[abcde].tmp
+    FILENAME ~ /pk-f/ { f[$1] = $2 "," $3; next } FILENAME ~ /pk-g/ { g[$1] = $2 "," $3; next }
+    { ok = $2 > 0; printf "%s,%s,%d,%s,%s,%s,%s,%s,%s,%s\n", $1, $2, ok, $3, b[$1], c[$1], d[$1], e[$1], f[$1], g[$1] }' \
+    "$out/pk-b.tmp" "$out/pk-c.tmp" "$out/pk-d.tmp" "$out/pk-e.tmp" "$out/pk-f.tmp" "$out/pk-g.tmp" "$out/pk-a.tmp" \
+    >> "$out/pk-agree.csv"
+rm -f "$out"/pk-[abcdefg].tmp
 if [ -x "$plot" ]; then
     "$plot" "$out/r2.csv" "$out/diag.csv" "$out/pk/pk.csv" -o "$out/science.png"
 else
     echo "bench-science.sh: $plot not built (make bench builds it): no figure" >&2
 fi
+# pk_table COL: the agreement table of the samples whose four columns of
+# pk-agree.csv start at COL (kmax, first ratio, and both against the train maps)
+pk_table() {
+    echo "| spectrum | agree up to k (h/Mpc) | P_gen / P_test, first shell | target k >= 5 from the first shell | against the train maps: k, ratio |"
+    echo "|---|---|---|---|---|"
+    awk -F, -v c="$1" 'function k(x) { return x > 0 ? x : "not at the first shell" }
+             NR > 1 { ok = ($c > 0 && $c >= 5) ? "yes" : "no"
+                     printf "| %s | %s | %s | %s | %s, %s |\n", $1, k($c), $(c + 1), ok, k($(c + 2)), $(c + 3) }' "$out/pk-agree.csv"
+}
 # the summary, with the issue's targets checked
 {
     echo "# Science benchmark: recipe \`$recipe\`, $minutes minutes"
@@ -205,11 +225,16 @@ fi
     echo "With the 4x4 group drawn from a Gaussian fitted to its aggregate posterior on the train maps"
     echo "(cosmovae-sample --top-prior; the other groups from their learned conditional priors):"
     echo
-    echo "| spectrum | agree up to k (h/Mpc) | P_gen / P_test, first shell | target k >= 5 from the first shell | against the train maps: k, ratio |"
+    pk_table 9
+    echo
+    echo "With the temperature of each latent resolution calibrated so that the samples' mean power matches the"
+    echo "valid maps' in the shells that resolution draws (cosmovae-sample --calibrate; the test maps are not used):"
+    echo
+    echo "| res | shells | temperature | P_gen / P_valid at T = 1 | calibrated |"
     echo "|---|---|---|---|---|"
-    awk -F, 'function k(x) { return x > 0 ? x : "not at the first shell" }
-             NR > 1 { ok = ($9 > 0 && $9 >= 5) ? "yes" : "no"
-                     printf "| %s | %s | %s | %s | %s, %s |\n", $1, k($9), $10, ok, k($11), $12 }' "$out/pk-agree.csv"
+    awk -F, 'NR > 1 { printf "| %s | %s-%s | %.3f | %.3f | %.3f |\n", $1, $2, $3, $4, $5, $6 }' "$out/samples-cal/calibration.csv"
+    echo
+    pk_table 13
     echo
     echo "Figure: science.png.  Made by: bench/bench-science.sh --minutes $minutes --segments $segments --recipe $recipe${train_args:+ -- $train_args}"
 } > "$out/summary.md"

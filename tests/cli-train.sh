@@ -131,6 +131,23 @@ expect_status 2 "--temperature-at 4=1.*drawn from --top-prior" \
 expect_status 1 "16x16\|64x64" "$bin/cosmovae-sample" "$tmp/run" -n 2 -o "$tmp/sbad" --top-prior "$top_srcdir/data/cmdsynth-64.nc"
 expect_status 2 "--top-prior-maps" "$bin/cosmovae-sample" "$tmp/run" -n 2 -o "$tmp/sbad" --top-prior "$data" --top-prior-maps 1
 [ ! -e "$tmp/sbad" ] || fail "a refused --top-prior left an output directory"
+# temperatures calibrated to the valid maps' power: one row per latent
+# resolution in calibration.csv, the same maps again from the same
+# command; beside -t, on maps of another size or with too few maps a
+# trial: refused, nothing written
+"$bin/cosmovae-sample" "$tmp/run" -n 3 -o "$tmp/sc" --calibrate "$data" --calibrate-maps 32 2> "$tmp/sc.err" ||
+    { cat "$tmp/sc.err" >&2; fail "--calibrate failed"; }
+grep -q "temperatures calibrated on the valid maps of" "$tmp/sc.err" || { cat "$tmp/sc.err" >&2; fail "--calibrate: not reported"; }
+[ "$(head -1 "$tmp/sc/calibration.csv")" = "res,shell_lo,shell_hi,temperature,ratio_before,ratio_after,at_bound" ] &&
+    [ "$(cut -d, -f1 "$tmp/sc/calibration.csv" | tail -n +2 | tr '\n' ' ')" = "4 8 16 " ] ||
+    fail "calibration.csv: $(cat "$tmp/sc/calibration.csv")"
+"$bin/cosmovae-sample" "$tmp/run" -n 3 -o "$tmp/sc2" --calibrate "$data" --calibrate-maps 32 -q
+fields "$tmp/sc/samples.nc" > "$tmp/f-c"; fields "$tmp/sc2/samples.nc" > "$tmp/f-c2"
+cmp -s "$tmp/f-c" "$tmp/f-c2" || fail "--calibrate: the same command gave other maps"
+expect_status 2 "--calibrate chooses the temperatures" "$bin/cosmovae-sample" "$tmp/run" -n 2 -o "$tmp/sbad" --calibrate "$data" -t 0.8
+expect_status 1 "16x16\|64x64" "$bin/cosmovae-sample" "$tmp/run" -n 2 -o "$tmp/sbad" --calibrate "$top_srcdir/data/cmdsynth-64.nc"
+expect_status 2 "--calibrate-maps" "$bin/cosmovae-sample" "$tmp/run" -n 2 -o "$tmp/sbad" --calibrate "$data" --calibrate-maps 1
+[ ! -e "$tmp/sbad" ] || fail "a refused --calibrate left an output directory"
 
 # bad input
 expect_status 2 "steps" "$bin/cosmovae-train" "$data" --steps abc -o "$tmp/x"

@@ -453,6 +453,17 @@ cv_status cv_model_set_temperature_at(cv_model *m, int res, float t) {
     return cv_error(CV_ERR_ARG, "no latent groups at resolution %d: the decoder's are %s", res, list);
 }
 
+float cv_model_temperature_at(const cv_model *m, int res) {
+    for (int s = 0; s < m->cfg.n_dec; s++)
+        if (m->cfg.dec_res[s] == res) return m->temp_at[s];
+    return -1;
+}
+
+void cv_model_unset_temperature_at(cv_model *m, int res) {
+    for (int s = 0; s < m->cfg.n_dec; s++)
+        if (m->cfg.dec_res[s] == res) m->temp_at[s] = -1;
+}
+
 void cv_model_set_top_input(cv_model *m, int on) { m->top_input = on != 0; }
 
 cv_status cv_model_new(const cv_model_cfg *cfg, cv_model **out) {

@@ -65,6 +65,11 @@ const cv_model_cfg *cv_model_config(const cv_model *m);
  * finite).  CV_ERR_ARG naming the decoder's resolutions when res is not
  * one of them. */
 cv_status cv_model_set_temperature_at(cv_model *m, int res, float t);
+/* The temperature set at res: >= 0, or -1 when none is set (the build's
+ * temperature applies) or res is not a decoder resolution. */
+float     cv_model_temperature_at(const cv_model *m, int res);
+/* Forget the temperature set at res (the build's applies again). */
+void      cv_model_unset_temperature_at(cv_model *m, int res);
 /* Sampling graphs built afterwards (on != 0) take the top group's z as an
  * input value, io->z_top, instead of drawing it from the prior: the
  * sampler's fitted top prior (cv_top_prior).  The other groups still draw

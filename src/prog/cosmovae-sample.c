@@ -1,16 +1,20 @@
 /* cosmovae-sample -- new maps from the prior of a trained model.
  *
  *   cosmovae-sample RUN -n 100 -o DIR [--temperature T] [--real DATA.nc] [--top-prior DATA.nc]
+ *                   [--calibrate DATA.nc]
  *
  * Writes DIR/samples.nc (a cosmovae dataset in physical units: the
  * normalisation and log10 undone), DIR/maps.png (the first maps, each field
  * in its own colour map), DIR/figure2.png with --real (generated maps
  * above real test maps, the paper's Figure 2) and, with --png-maps, one
- * 16-bit grayscale PNG per map and field (log10 values, range in tEXt). */
+ * 16-bit grayscale PNG per map and field (log10 values, range in tEXt);
+ * with --calibrate, DIR/calibration.csv (the temperature chosen per latent
+ * resolution, cv_calibrate.h). */
 #include "prog/cv_cli.h"
 #include "analysis/cv_io_png.h"
 #include "analysis/cv_mapfig.h"
 #include "model/cv_sample.h"
+#include "analysis/cv_calibrate.h"
 
 #include <errno.h>
 #include <math.h>
@@ -34,6 +38,12 @@ static const char *usage_text =
     "                        instead of the learned prior; -t and --temperature-at\n"
     "                        still set the other groups\n"
     "      --top-prior-maps N  fit on at most N maps, evenly spaced (default 4000)\n"
+    "      --calibrate DATA.nc  choose the temperature of each latent resolution so\n"
+    "                        that generated maps have the mean power of the valid\n"
+    "                        maps of DATA.nc in the shells that resolution draws\n"
+    "                        (the coarsest first); writes DIR/calibration.csv;\n"
+    "                        not with -t or --temperature-at\n"
+    "      --calibrate-maps N  generated maps per trial (default 256)\n"
     "      --pixel-noise     draw x from p(x|z) instead of taking its mean\n"
     "      --real DATA.nc    also draw figure2.png: generated maps above real test maps\n"
     "      --png-maps        also write png/sample-NNNN-FIELD.png, 16-bit gray log10 maps\n"
@@ -47,8 +57,9 @@ static const char *usage_text =
 
 /* The command line; usage errors exit 2. */
 typedef struct sample_args {
-    const char *run, *out, *device, *real, *top;
-    long        n, seed, batch, top_maps;
+    const char *run, *out, *device, *real, *top, *calib;
+    long        n, seed, batch, top_maps, calib_maps;
+    int         temp_set;
     double      temp;
     int         quiet, noise, ema, png_maps, n_at;
     int         at_res[CV_MAX_STAGES];
@@ -58,12 +69,12 @@ typedef struct sample_args {
 static void parse_args(int argc, char **argv, sample_args *o) {
     const char *spec = NULL;
     memset(o, 0, sizeof *o);
-    o->n = 16; o->seed = 1; o->batch = 16; o->temp = 1.0; o->ema = 1; o->top_maps = 4000;
+    o->n = 16; o->seed = 1; o->batch = 16; o->temp = 1.0; o->ema = 1; o->top_maps = 4000; o->calib_maps = 256;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cv_cli_opt_str(argc, argv, &i, "--output", &o->out) || cv_cli_opt_str(argc, argv, &i, "-o", &o->out)) ;
         else if (cv_cli_opt_long(argc, argv, &i, "--count", 1, 10000000L, &o->n) || cv_cli_opt_long(argc, argv, &i, "-n", 1, 10000000L, &o->n)) ;
-        else if (cv_cli_opt_double(argc, argv, &i, "--temperature", 0, 100, &o->temp) || cv_cli_opt_double(argc, argv, &i, "-t", 0, 100, &o->temp)) ;
+        else if (cv_cli_opt_double(argc, argv, &i, "--temperature", 0, 100, &o->temp) || cv_cli_opt_double(argc, argv, &i, "-t", 0, 100, &o->temp)) o->temp_set = 1;
         else if (cv_cli_opt_str(argc, argv, &i, "--temperature-at", &spec)) {
             char tail;
             if (o->n_at == CV_MAX_STAGES) cv_cli_usage_error("--temperature-at: at most %d resolutions", CV_MAX_STAGES);
@@ -77,6 +88,8 @@ static void parse_args(int argc, char **argv, sample_args *o) {
         else if (cv_cli_opt_str(argc, argv, &i, "--real", &o->real)) ;
         else if (cv_cli_opt_str(argc, argv, &i, "--top-prior", &o->top)) ;
         else if (cv_cli_opt_long(argc, argv, &i, "--top-prior-maps", 2, 100000000L, &o->top_maps)) ;
+        else if (cv_cli_opt_str(argc, argv, &i, "--calibrate", &o->calib)) ;
+        else if (cv_cli_opt_long(argc, argv, &i, "--calibrate-maps", 2, 1000000L, &o->calib_maps)) ;
         else if (cv_cli_opt_str(argc, argv, &i, "--device", &o->device)) ;
         else if (!strcmp(a, "--pixel-noise")) o->noise = 1;
         else if (!strcmp(a, "--png-maps")) o->png_maps = 1;
@@ -89,6 +102,62 @@ static void parse_args(int argc, char **argv, sample_args *o) {
     }
     if (!o->run) cv_cli_usage_error("a run directory (or checkpoint) is required");
     if (!o->out) cv_cli_usage_error("no output directory given (-o DIR)");
+    if (o->calib && (o->temp_set || o->n_at))
+        cv_cli_usage_error("--calibrate chooses the temperatures: give it without %s", o->temp_set ? "-t/--temperature" : "--temperature-at");
+}
+
+static int trials_done;
+static void on_trial(void *user, int done, int total) {
+    cv_progress *p = user;
+    p->total = total;
+    trials_done = done;
+    cv_progress_update(p, done, NULL);
+}
+
+/* --calibrate: temperatures per latent resolution against the valid maps
+ * of o->calib, set on the model; the rows for calibration.csv. */
+static int calibrate(const sample_args *o, cv_ctx *ctx, cv_model *m, const cv_norm *norm, const cv_top_prior *top,
+                     cv_calib_row *rows) {
+    cv_status st;
+    cv_dataset *cds = NULL;
+    if ((st = cv_dataset_open(o->calib, &cds)) != CV_OK) cv_cli_fail(st, NULL);
+    if ((st = cv_norm_check_dataset(norm, cv_model_config(m), cds)) != CV_OK) cv_cli_fail(st, NULL);
+    cv_calib_opts co = cv_calib_opts_default();
+    co.n_gen = o->calib_maps; co.seed = (uint64_t)o->seed; co.batch = (int)o->batch; co.pixel_noise = o->noise; co.top = top;
+    int n_rows = 0;
+    cv_progress pr;
+    cv_progress_begin(&pr, "calibrating temperatures", "trials", 0, o->quiet);
+    st = cv_calibrate_temperatures(ctx, m, norm, cds, CV_SPLIT_VALID, &co, rows, &n_rows, on_trial, &pr);
+    cv_progress_end(&pr, trials_done);
+    if (st != CV_OK) cv_cli_fail(st, NULL);
+    if (!o->quiet) {
+        double kf = 2 * 3.14159265358979323846 / cv_dataset_box_size(cds);
+        fprintf(stderr, "cosmovae-sample: temperatures calibrated on the valid maps of %s (%ld generated maps a trial):\n",
+                o->calib, o->calib_maps);
+        fprintf(stderr, "  res    shells   k (h/Mpc)      T     P_gen/P_valid at T = 1 -> at T\n");
+        for (int i = 0; i < n_rows; i++)
+            fprintf(stderr, "  %-5d %3d-%-3d  %5.2f-%-5.2f  %6.3f   %6.3f -> %6.3f%s\n", rows[i].res, rows[i].shell_lo,
+                    rows[i].shell_hi, rows[i].shell_lo * kf, (rows[i].shell_hi + 1) * kf, rows[i].t, rows[i].ratio_before,
+                    rows[i].ratio_after, rows[i].at_bound ? "  (at the bound of the bracket)" : "");
+    }
+    cv_dataset_free(cds);
+    return n_rows;
+}
+
+static void write_calibration(const sample_args *o, const cv_calib_row *rows, int n) {
+    char path[8500], tmp[8600];
+    snprintf(path, sizeof path, "%s/calibration.csv", o->out);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) cv_cli_fail(cv_error(CV_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno)), NULL);
+    fprintf(f, "res,shell_lo,shell_hi,temperature,ratio_before,ratio_after,at_bound\n");
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%d,%d,%d,%.6g,%.6g,%.6g,%d\n", rows[i].res, rows[i].shell_lo, rows[i].shell_hi, rows[i].t,
+                rows[i].ratio_before, rows[i].ratio_after, rows[i].at_bound);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        remove(tmp);
+        cv_cli_fail(cv_error(CV_ERR_IO, "%s: cannot write: %s", path, strerror(errno)), NULL);
+    }
 }
 
 /* samples.nc: a dataset of the generated maps (the test split, one
@@ -189,7 +258,10 @@ int main(int argc, char **argv) {
                     mc->dec_res[0], mc->dec_res[0], (long long)top.n_maps, split == CV_SPLIT_TRAIN ? "train" : "",
                     o.top, (long long)top.dim, tr / (double)top.dim, sqrt(mm / (double)top.dim));
     }
+    cv_calib_row crow[CV_MAX_STAGES];
+    int n_crow = o.calib ? calibrate(&o, ctx, m, &norm, tds ? &top : NULL, crow) : 0;
     if (mkdir(o.out, 0755) != 0 && errno != EEXIST) cv_cli_fail(cv_error(CV_ERR_IO, "%s: cannot create: %s", o.out, strerror(errno)), NULL);
+    if (o.calib) write_calibration(&o, crow, n_crow);
     int S = mc->size, C = mc->channels;
     int64_t msz = (int64_t)C * S * S;
     float *maps = malloc((size_t)(o.n * msz) * sizeof *maps);

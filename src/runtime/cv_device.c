@@ -49,6 +49,11 @@ struct cv_ctx {
     double           kthin_ns[CV_MAX_KERNELS];  /* time in launches of fewer work-groups than compute units */
     double           kwg[CV_MAX_KERNELS];       /* work-groups summed over launches with a given local size */
     long             kwg_calls[CV_MAX_KERNELS];
+    /* the device idle between consecutive commands: gaps < 50 us (the
+     * implementation's cost per command), up to 1 ms, longer (the host late) */
+    cl_ulong         last_end;
+    double           gap_ns[3];
+    long             gap_n[3];
 };
 
 /* ------------------------------------------------------------------ errors */
@@ -660,6 +665,13 @@ static void prof_drain(cv_ctx *ctx) {
         size_t nwg = ctx->pev[i].nwg;
         ctx->ktime_ns[k] += (double)(t1 - t0);
         ctx->kcalls[k]++;
+        if (ctx->last_end && t0 > ctx->last_end) {
+            double gap = (double)(t0 - ctx->last_end);
+            int b = gap < 50e3 ? 0 : gap < 1e6 ? 1 : 2;
+            ctx->gap_ns[b] += gap;
+            ctx->gap_n[b]++;
+        }
+        if (t1 > ctx->last_end) ctx->last_end = t1;
         if (nwg) {
             ctx->kwg[k] += (double)nwg;
             ctx->kwg_calls[k]++;
@@ -733,6 +745,9 @@ void cv_ctx_profile_reset(cv_ctx *ctx) {
     memset(ctx->kthin_ns, 0, sizeof ctx->kthin_ns);
     memset(ctx->kwg, 0, sizeof ctx->kwg);
     memset(ctx->kwg_calls, 0, sizeof ctx->kwg_calls);
+    memset(ctx->gap_ns, 0, sizeof ctx->gap_ns);
+    memset(ctx->gap_n, 0, sizeof ctx->gap_n);
+    ctx->last_end = 0;
 }
 
 void cv_ctx_profile_report(cv_ctx *ctx, FILE *f) {
@@ -762,4 +777,10 @@ void cv_ctx_profile_report(cv_ctx *ctx, FILE *f) {
     }
     fprintf(f, "%-34s %10s %12.3f   (%.1f%% in launches of fewer than %u work-groups)\n", "total", "", total * 1e-6,
             total > 0 ? 100.0 * thin / total : 0.0, (unsigned)ctx->compute_units);
+    double gaps = ctx->gap_ns[0] + ctx->gap_ns[1] + ctx->gap_ns[2];
+    if (gaps > 0)
+        fprintf(f, "%-34s %10ld %12.3f   (idle between commands: %.1f%% of kernel + idle time; "
+                   "%ld gaps < 50 us: %.3f ms, %ld up to 1 ms: %.3f ms, %ld longer: %.3f ms)\n",
+                "idle", ctx->gap_n[0] + ctx->gap_n[1] + ctx->gap_n[2], gaps * 1e-6, 100.0 * gaps / (gaps + total),
+                ctx->gap_n[0], ctx->gap_ns[0] * 1e-6, ctx->gap_n[1], ctx->gap_ns[1] * 1e-6, ctx->gap_n[2], ctx->gap_ns[2] * 1e-6);
 }

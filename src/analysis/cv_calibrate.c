@@ -1,0 +1,273 @@
+/* cv_calibrate.c -- prior temperatures per latent resolution matched to the
+ * reference maps' power (cv_calibrate.h).
+ * Invariant: on an error the model's temperatures are what they were. */
+#include "analysis/cv_calibrate.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+cv_calib_opts cv_calib_opts_default(void) {
+    cv_calib_opts o;
+    memset(&o, 0, sizeof o);
+    o.n_gen = 256; o.n_ref = 2000; o.batch = 16; o.seed = 1; o.iters = 5; o.tol = 0.01; o.t_lo = 0.2; o.t_hi = 5.0;
+    return o;
+}
+
+typedef struct calib {
+    cv_ctx *ctx;
+    cv_model *m;
+    const cv_norm *norm;
+    const cv_calib_opts *o;
+    cv_pk *pk;
+    int C, S, n_spec, n_shell;
+    float *maps, *spec;        /* (chunk, C, S, S), (chunk, n_spec, n_shell) */
+    int64_t chunk;
+    double *ref, *gen;         /* mean spectra (n_spec, n_shell) */
+} calib;
+
+/* Mean spectra of `count` maps in c->maps into out, accumulated by stats. */
+static cv_status add_spectra(calib *c, int64_t count, cv_pk_stats *stats) {
+    cv_status st = cv_pk_compute(c->pk, c->maps, count, c->spec);
+    if (st == CV_OK) cv_pk_stats_add(stats, c->spec, count);
+    return st;
+}
+
+static cv_status ref_mean(calib *c, cv_dataset *ds, int split, int64_t *n_used) {
+    int64_t n = cv_dataset_n_maps(ds), have = cv_dataset_split_count(ds, split);
+    if (have < 2)
+        return cv_error(CV_ERR_ARG, "%s: the %s split has %lld maps: at least 2 are needed as the reference", cv_dataset_path(ds),
+                        split == CV_SPLIT_VALID ? "valid" : split == CV_SPLIT_TRAIN ? "train" : "test", (long long)have);
+    int64_t want = have < c->o->n_ref || c->o->n_ref <= 0 ? have : c->o->n_ref;
+    cv_pk_stats stats;
+    cv_status st = cv_pk_stats_init(&stats, c->n_spec, c->n_shell);
+    if (st != CV_OK) return st;
+    int64_t seen = 0, got = 0, in_chunk = 0;
+    size_t msz = (size_t)c->C * c->S * c->S;
+    for (int64_t j = 0; j < n && st == CV_OK; j++) {
+        if (split != CV_SPLIT_ALL && cv_dataset_split(ds, j) != split) continue;
+        /* evenly spaced: map number `seen` of the split is taken when it
+         * crosses the next multiple of have / want */
+        int take = (seen * want) / have != ((seen + 1) * want) / have;
+        seen++;
+        if (!take) continue;
+        if ((st = cv_dataset_read(ds, j, 1, c->maps + in_chunk * msz)) != CV_OK) break;
+        got++;
+        if (++in_chunk == c->chunk) { st = add_spectra(c, in_chunk, &stats); in_chunk = 0; }
+    }
+    if (st == CV_OK && in_chunk) st = add_spectra(c, in_chunk, &stats);
+    if (st == CV_OK) memcpy(c->ref, stats.mean, (size_t)c->n_spec * c->n_shell * sizeof *c->ref);
+    cv_pk_stats_free(&stats);
+    *n_used = got;
+    return st;
+}
+
+/* Mean spectra of o->n_gen maps drawn with the model's present temperatures. */
+static cv_status gen_mean(calib *c) {
+    const cv_calib_opts *o = c->o;
+    cv_sampler *s = NULL;
+    int batch = (int)(o->batch < o->n_gen ? o->batch : o->n_gen);
+    cv_status st = cv_sampler_new(c->ctx, c->m, c->norm, batch, 1.0f, o->pixel_noise, o->top, &s);
+    if (st != CV_OK) return st;
+    cv_pk_stats stats;
+    if ((st = cv_pk_stats_init(&stats, c->n_spec, c->n_shell)) != CV_OK) { cv_sampler_free(s); return st; }
+    size_t msz = (size_t)c->C * c->S * c->S;
+    for (int64_t first = 0; first < o->n_gen && st == CV_OK;) {
+        /* fill a chunk of whole batches (batch k always draws noise (seed, k)) */
+        int64_t in_chunk = 0;
+        while (st == CV_OK && first < o->n_gen && in_chunk + batch <= c->chunk) {
+            int cnt = (int)(o->n_gen - first < batch ? o->n_gen - first : batch);
+            st = cv_sampler_run(s, o->seed, (uint64_t)(first / batch), cnt, c->maps + in_chunk * msz);
+            first += cnt;
+            in_chunk += cnt;
+        }
+        if (st == CV_OK) st = add_spectra(c, in_chunk, &stats);
+    }
+    if (st == CV_OK) memcpy(c->gen, stats.mean, (size_t)c->n_spec * c->n_shell * sizeof *c->gen);
+    cv_pk_stats_free(&stats);
+    cv_sampler_free(s);
+    return st;
+}
+
+/* Mean of log(P_gen / P_ref) over the auto-spectra and the shells with
+ * index in [lo, hi], every shell counted once (mode weights would let the
+ * many modes of a band's last shells outvote its first). */
+static double band_log_ratio(const calib *c, int lo, int hi) {
+    const cv_pk_geom *g = cv_pk_geometry(c->pk);
+    double sw = 0, s = 0;
+    for (int sp = 0; sp < c->n_spec; sp++) {
+        int a, b;
+        cv_pk_spec_pair(c->C, sp, &a, &b);
+        if (a != b) continue;
+        for (int k = 0; k < c->n_shell; k++) {
+            if (g->shell[k] < lo || g->shell[k] > hi) continue;
+            double r = c->ref[sp * c->n_shell + k], q = c->gen[sp * c->n_shell + k];
+            if (!(r > 0) || !(q > 0)) continue;
+            s += log(q / r);
+            sw += 1;
+        }
+    }
+    return sw > 0 ? s / sw : 0;
+}
+
+/* Set exp(x[b]) at every band's resolution, draw, and F[b] = the band's
+ * mean log ratio. */
+typedef struct bands {
+    calib *c;
+    int n, res[CV_MAX_STAGES], lo[CV_MAX_STAGES], hi[CV_MAX_STAGES];
+    int done, total;
+    void (*progress)(void *user, int done, int total);
+    void *user;
+} bands;
+
+static cv_status eval_bands(bands *bd, const double *x, double *F) {
+    cv_status st = CV_OK;
+    for (int b = 0; b < bd->n && st == CV_OK; b++) st = cv_model_set_temperature_at(bd->c->m, bd->res[b], (float)exp(x[b]));
+    if (st == CV_OK) st = gen_mean(bd->c);
+    for (int b = 0; b < bd->n && st == CV_OK; b++) F[b] = band_log_ratio(bd->c, bd->lo[b], bd->hi[b]);
+    bd->done++;
+    if (bd->progress) bd->progress(bd->user, bd->done < bd->total ? bd->done : bd->total, bd->total);
+    return st;
+}
+
+/* Solve A d = r (n x n, row-major, overwritten) by Gaussian elimination
+ * with partial pivoting; 0 when A is singular.  Hand-written: n <= 10, and
+ * the library's LAPACK is not a dependency of the build. */
+static int solve(int n, double *A, double *r, double *d) {
+    for (int k = 0; k < n; k++) {
+        int p = k;
+        for (int i = k + 1; i < n; i++) if (fabs(A[i * n + k]) > fabs(A[p * n + k])) p = i;
+        if (!(fabs(A[p * n + k]) > 1e-12)) return 0;
+        if (p != k) {
+            for (int j = 0; j < n; j++) { double t = A[k * n + j]; A[k * n + j] = A[p * n + j]; A[p * n + j] = t; }
+            double t = r[k]; r[k] = r[p]; r[p] = t;
+        }
+        for (int i = k + 1; i < n; i++) {
+            double f = A[i * n + k] / A[k * n + k];
+            for (int j = k; j < n; j++) A[i * n + j] -= f * A[k * n + j];
+            r[i] -= f * r[k];
+        }
+    }
+    for (int k = n - 1; k >= 0; k--) {
+        double v = r[k];
+        for (int j = k + 1; j < n; j++) v -= A[k * n + j] * d[j];
+        d[k] = v / A[k * n + k];
+    }
+    return 1;
+}
+
+static double max_abs(const double *v, int n) {
+    double m = 0;
+    for (int i = 0; i < n; i++) m = fmax(m, fabs(v[i]));
+    return m;
+}
+
+/* Newton's method on x = log T: every band depends on every temperature
+ * (a finer group's noise also moves the coarser shells), so the bands are
+ * solved together, the Jacobian by forward differences. */
+static cv_status newton(bands *bd, const cv_calib_opts *o, cv_calib_row *rows) {
+    enum { M = CV_MAX_STAGES };
+    int n = bd->n;
+    double x[M] = {0}, F[M], best_x[M] = {0}, best_F[M], J[M * M], Fk[M], xk[M], d[M], r[M];
+    double best = INFINITY, h = 0.1, xlo = log(o->t_lo), xhi = log(o->t_hi);
+    cv_status st = CV_OK;
+    for (int it = 0; it <= o->iters && st == CV_OK; it++) {
+        if ((st = eval_bands(bd, x, F)) != CV_OK) break;
+        if (it == 0) for (int b = 0; b < n; b++) rows[b].ratio_before = exp(F[b]);
+        if (max_abs(F, n) < best) { best = max_abs(F, n); memcpy(best_x, x, sizeof x); memcpy(best_F, F, sizeof F); }
+        if (it == o->iters || max_abs(F, n) < o->tol) break;
+        for (int k = 0; k < n && st == CV_OK; k++) {
+            memcpy(xk, x, sizeof x);
+            xk[k] += h;
+            if ((st = eval_bands(bd, xk, Fk)) != CV_OK) break;
+            for (int b = 0; b < n; b++) J[b * n + k] = (Fk[b] - F[b]) / h;
+        }
+        if (st != CV_OK) break;
+        for (int b = 0; b < n; b++) r[b] = -F[b];
+        if (!solve(n, J, r, d)) break;       /* a band no temperature moves: keep the best so far */
+        double dm = max_abs(d, n);
+        for (int b = 0; b < n; b++) {
+            x[b] += dm > 0.7 ? d[b] * 0.7 / dm : d[b];     /* damped: at most a factor 2 a step */
+            x[b] = fmin(fmax(x[b], xlo), xhi);
+        }
+    }
+    if (st != CV_OK) return st;
+    for (int b = 0; b < n && st == CV_OK; b++) {
+        rows[b].t = exp(best_x[b]);
+        rows[b].ratio_after = exp(best_F[b]);
+        rows[b].at_bound = best_x[b] <= xlo + 1e-9 || best_x[b] >= xhi - 1e-9;
+        st = cv_model_set_temperature_at(bd->c->m, bd->res[b], (float)rows[b].t);
+    }
+    return st;
+}
+
+cv_status cv_calibrate_temperatures(cv_ctx *ctx, cv_model *m, const cv_norm *norm, cv_dataset *ref, int split,
+                                    const cv_calib_opts *o, cv_calib_row *rows, int *n_rows,
+                                    void (*progress)(void *user, int done, int total), void *user) {
+    const cv_model_cfg *mc = cv_model_config(m);
+    *n_rows = 0;
+    if (o->n_gen < 2 || o->iters < 0 || !(o->tol > 0) || !(o->t_lo > 0) || !(o->t_hi > 1) || !(o->t_lo < 1))
+        return cv_error(CV_ERR_ARG, "calibration: n_gen %lld >= 2, iters %d >= 0, tol %g > 0 and t_lo %g < 1 < t_hi %g "
+                        "are needed", (long long)o->n_gen, o->iters, o->tol, o->t_lo, o->t_hi);
+    /* the latent resolutions, coarsest first, and their bands of shells */
+    int res[CV_MAX_STAGES], nr = 0;
+    for (int s = 0; s < mc->n_dec; s++) {
+        int r = mc->dec_res[s], dup = 0;
+        for (int k = 0; k < nr; k++) dup |= res[k] == r;
+        if (!dup && r <= mc->latent_max_res) res[nr++] = r;
+    }
+    float prev[CV_MAX_STAGES];
+    for (int k = 0; k < nr; k++) prev[k] = cv_model_temperature_at(m, res[k]);
+
+    calib c;
+    memset(&c, 0, sizeof c);
+    c.ctx = ctx; c.m = m; c.norm = norm; c.o = o;
+    c.C = mc->channels; c.S = mc->size; c.chunk = o->batch > 64 ? o->batch : 64;
+    int all_log = 1;
+    for (int ch = 0; ch < c.C; ch++) all_log &= !strcmp(norm->transform[ch], "log10");
+    cv_pk_opts po = cv_pk_opts_default();
+    po.n_chan = c.C;
+    po.mode = all_log ? CV_PK_DELTA_LOG10 : CV_PK_DELTA_LINEAR;
+    cv_status st = cv_pk_new(ctx, c.S, cv_dataset_box_size(ref), &po, &c.pk);
+    if (st != CV_OK) return st;
+    c.n_spec = cv_pk_n_spec(c.C);
+    c.n_shell = cv_pk_geometry(c.pk)->n_shell;
+    c.maps = malloc((size_t)c.chunk * c.C * c.S * c.S * sizeof *c.maps);
+    c.spec = malloc((size_t)c.chunk * c.n_spec * c.n_shell * sizeof *c.spec);
+    c.ref = malloc((size_t)c.n_spec * c.n_shell * sizeof *c.ref);
+    c.gen = malloc((size_t)c.n_spec * c.n_shell * sizeof *c.gen);
+    int64_t n_used = 0;
+    if (o->batch < 1) st = cv_error(CV_ERR_ARG, "calibration: batch %d < 1", o->batch);
+    else if (!c.maps || !c.spec || !c.ref || !c.gen) st = cv_error(CV_ERR_NOMEM, "calibration: out of memory");
+    if (st == CV_OK) st = ref_mean(&c, ref, split, &n_used);
+
+    (void)n_used;
+    bands bd;
+    memset(&bd, 0, sizeof bd);
+    bd.c = &c; bd.progress = progress; bd.user = user;
+    for (int k = 0, lo = 1; k < nr; k++) {
+        int hi = res[k] / 2 < c.S / 2 ? res[k] / 2 : c.S / 2;
+        if (!(o->top && res[k] == mc->dec_res[0])) {   /* a fitted top prior is not tempered */
+            cv_calib_row *row = &rows[bd.n];
+            memset(row, 0, sizeof *row);
+            row->res = bd.res[bd.n] = res[k];
+            row->shell_lo = bd.lo[bd.n] = lo;
+            row->shell_hi = bd.hi[bd.n] = hi;
+            bd.n++;
+        }
+        lo = hi + 1;
+    }
+    bd.total = 1 + o->iters * (bd.n + 1);
+    if (st == CV_OK && bd.n) st = newton(&bd, o, rows);
+    if (st == CV_OK) *n_rows = bd.n;
+    if (progress && st == CV_OK) progress(user, bd.total, bd.total);
+    if (st != CV_OK) {
+        for (int k = 0; k < nr; k++)
+            if (prev[k] >= 0) cv_model_set_temperature_at(m, res[k], prev[k]);
+            else cv_model_unset_temperature_at(m, res[k]);
+        *n_rows = 0;
+    }
+    free(c.maps); free(c.spec); free(c.ref); free(c.gen);
+    cv_pk_free(c.pk);
+    return st;
+}
