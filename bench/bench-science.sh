@@ -83,9 +83,10 @@ fi
 [ -s "$feat" ] || "$bin/cosmovae-features" "$data" -o "$feat" -q
 thumb="$out/thumb.nc"
 [ -s "$thumb" ] && [ "$thumb" -nt "$data" ] || "$bin/cosmovae-features" "$data" --coarse 4 -o "$thumb" -q
-"$bin/cosmovae-probe" "$thumb" -o "$out/probe-thumb.csv" -q > "$out/probe-thumb.txt"
 seg_s=$(awk -v m="$minutes" -v k="$segments" 'BEGIN { printf "%.0f", m * 60 / k }')
 rm -rf "$run" "$out"/ckpt-*.nc "$out"/lat-*.nc "$out"/pool-*.nc "$out"/probe-*.csv "$out"/diag-*.txt
+# the thumbnail's probe (after the rm above: its name is a probe-*.csv)
+"$bin/cosmovae-probe" "$thumb" -o "$out/probe-thumb.csv" -q > "$out/probe-thumb.txt"
 echo "minutes,param,r2,r2_lo68,r2_hi68,base_r2,base_lo68,base_hi68,steps,pool_r2" > "$out/r2.csv"
 echo "minutes,group,res,numbers,active,kl" > "$out/diag.csv"
 echo "== recipe $recipe, $minutes minutes of training in $segments segments of $seg_s s"

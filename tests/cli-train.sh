@@ -147,6 +147,7 @@ cmp -s "$tmp/f-c" "$tmp/f-c2" || fail "--calibrate: the same command gave other 
 expect_status 2 "--calibrate chooses the temperatures" "$bin/cosmovae-sample" "$tmp/run" -n 2 -o "$tmp/sbad" --calibrate "$data" -t 0.8
 expect_status 1 "16x16\|64x64" "$bin/cosmovae-sample" "$tmp/run" -n 2 -o "$tmp/sbad" --calibrate "$top_srcdir/data/cmdsynth-64.nc"
 expect_status 2 "--calibrate-maps" "$bin/cosmovae-sample" "$tmp/run" -n 2 -o "$tmp/sbad" --calibrate "$data" --calibrate-maps 1
+expect_status 2 "--calibrate-fit .sideways.: expected bands or shells" "$bin/cosmovae-sample" "$tmp/run" -n 2 -o "$tmp/sbad" --calibrate "$data" --calibrate-fit sideways
 [ ! -e "$tmp/sbad" ] || fail "a refused --calibrate left an output directory"
 
 # bad input

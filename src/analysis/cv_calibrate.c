@@ -10,7 +10,7 @@
 cv_calib_opts cv_calib_opts_default(void) {
     cv_calib_opts o;
     memset(&o, 0, sizeof o);
-    o.n_gen = 256; o.n_ref = 2000; o.batch = 16; o.seed = 1; o.iters = 5; o.tol = 0.01; o.t_lo = 0.2; o.t_hi = 5.0;
+    o.n_gen = 256; o.n_ref = 2000; o.batch = 16; o.seed = 1; o.iters = 5; o.tol = 0.01; o.objective = CV_CALIB_BANDS; o.t_lo = 0.2; o.t_hi = 5.0;
     return o;
 }
 
@@ -111,20 +111,49 @@ static double band_log_ratio(const calib *c, int lo, int hi) {
 }
 
 /* Set exp(x[b]) at every band's resolution, draw, and F[b] = the band's
- * mean log ratio. */
+ * mean log ratio; R the residuals the method drives to zero (F itself, or
+ * every auto-spectrum's log ratio at every calibrated shell). */
 typedef struct bands {
     calib *c;
     int n, res[CV_MAX_STAGES], lo[CV_MAX_STAGES], hi[CV_MAX_STAGES];
+    int n_res;                 /* residuals */
     int done, total;
     void (*progress)(void *user, int done, int total);
     void *user;
 } bands;
 
-static cv_status eval_bands(bands *bd, const double *x, double *F) {
+static void residuals(const bands *bd, const double *F, double *R) {
+    const calib *c = bd->c;
+    if (c->o->objective != CV_CALIB_SHELLS) { memcpy(R, F, (size_t)bd->n * sizeof *R); return; }
+    const cv_pk_geom *g = cv_pk_geometry(c->pk);
+    int i = 0;
+    for (int sp = 0; sp < c->n_spec; sp++) {
+        int a, b;
+        cv_pk_spec_pair(c->C, sp, &a, &b);
+        if (a != b) continue;
+        for (int k = 0; k < c->n_shell; k++) {
+            if (g->shell[k] < bd->lo[0] || g->shell[k] > bd->hi[bd->n - 1]) continue;
+            double r = c->ref[sp * c->n_shell + k], q = c->gen[sp * c->n_shell + k];
+            R[i++] = r > 0 && q > 0 ? log(q / r) : 0;
+        }
+    }
+}
+
+static int n_residuals(const bands *bd) {
+    const calib *c = bd->c;
+    if (c->o->objective != CV_CALIB_SHELLS) return bd->n;
+    const cv_pk_geom *g = cv_pk_geometry(c->pk);
+    int ns = 0;
+    for (int k = 0; k < c->n_shell; k++) ns += g->shell[k] >= bd->lo[0] && g->shell[k] <= bd->hi[bd->n - 1];
+    return ns * c->C;
+}
+
+static cv_status eval_bands(bands *bd, const double *x, double *F, double *R) {
     cv_status st = CV_OK;
     for (int b = 0; b < bd->n && st == CV_OK; b++) st = cv_model_set_temperature_at(bd->c->m, bd->res[b], (float)exp(x[b]));
     if (st == CV_OK) st = gen_mean(bd->c);
     for (int b = 0; b < bd->n && st == CV_OK; b++) F[b] = band_log_ratio(bd->c, bd->lo[b], bd->hi[b]);
+    if (st == CV_OK) residuals(bd, F, R);
     bd->done++;
     if (bd->progress) bd->progress(bd->user, bd->done < bd->total ? bd->done : bd->total, bd->total);
     return st;
@@ -162,35 +191,54 @@ static double max_abs(const double *v, int n) {
     return m;
 }
 
-/* Newton's method on x = log T: every band depends on every temperature
- * (a finer group's noise also moves the coarser shells), so the bands are
- * solved together, the Jacobian by forward differences. */
+static double rms(const double *v, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += v[i] * v[i];
+    return n ? sqrt(s / n) : 0;
+}
+
+/* Gauss-Newton on x = log T: every band depends on every temperature (a
+ * finer group's noise also moves the coarser shells), so the resolutions
+ * are solved together, the Jacobian of the residuals by forward
+ * differences; with as many residuals as temperatures (the band means)
+ * this is Newton's method. */
 static cv_status newton(bands *bd, const cv_calib_opts *o, cv_calib_row *rows) {
     enum { M = CV_MAX_STAGES };
-    int n = bd->n;
-    double x[M] = {0}, F[M], best_x[M] = {0}, best_F[M], J[M * M], Fk[M], xk[M], d[M], r[M];
+    int n = bd->n, nr = bd->n_res;
+    double x[M] = {0}, F[M], best_x[M] = {0}, best_F[M], Fk[M], xk[M], d[M], g[M], A[M * M];
+    double *R = malloc((size_t)nr * 2 * sizeof *R), *Rk = R + nr, *J = malloc((size_t)nr * n * sizeof *J);
     double best = INFINITY, h = 0.1, xlo = log(o->t_lo), xhi = log(o->t_hi);
+    if (!R || !J) { free(R); free(J); return cv_error(CV_ERR_NOMEM, "calibration: residuals"); }
     cv_status st = CV_OK;
     for (int it = 0; it <= o->iters && st == CV_OK; it++) {
-        if ((st = eval_bands(bd, x, F)) != CV_OK) break;
+        if ((st = eval_bands(bd, x, F, R)) != CV_OK) break;
         if (it == 0) for (int b = 0; b < n; b++) rows[b].ratio_before = exp(F[b]);
-        if (max_abs(F, n) < best) { best = max_abs(F, n); memcpy(best_x, x, sizeof x); memcpy(best_F, F, sizeof F); }
-        if (it == o->iters || max_abs(F, n) < o->tol) break;
+        if (rms(R, nr) < best) { best = rms(R, nr); memcpy(best_x, x, sizeof x); memcpy(best_F, F, sizeof F); }
+        if (it == o->iters || (o->objective != CV_CALIB_SHELLS && max_abs(F, n) < o->tol)) break;
         for (int k = 0; k < n && st == CV_OK; k++) {
             memcpy(xk, x, sizeof x);
             xk[k] += h;
-            if ((st = eval_bands(bd, xk, Fk)) != CV_OK) break;
-            for (int b = 0; b < n; b++) J[b * n + k] = (Fk[b] - F[b]) / h;
+            if ((st = eval_bands(bd, xk, Fk, Rk)) != CV_OK) break;
+            for (int i = 0; i < nr; i++) J[i * n + k] = (Rk[i] - R[i]) / h;
         }
         if (st != CV_OK) break;
-        for (int b = 0; b < n; b++) r[b] = -F[b];
-        if (!solve(n, J, r, d)) break;       /* a band no temperature moves: keep the best so far */
+        for (int a = 0; a < n; a++) {               /* J^T J d = -J^T R */
+            g[a] = 0;
+            for (int i = 0; i < nr; i++) g[a] -= J[i * n + a] * R[i];
+            for (int b = 0; b < n; b++) {
+                double v = 0;
+                for (int i = 0; i < nr; i++) v += J[i * n + a] * J[i * n + b];
+                A[a * n + b] = v;
+            }
+        }
+        if (!solve(n, A, g, d)) break;       /* a temperature that moves nothing: keep the best so far */
         double dm = max_abs(d, n);
         for (int b = 0; b < n; b++) {
             x[b] += dm > 0.7 ? d[b] * 0.7 / dm : d[b];     /* damped: at most a factor 2 a step */
             x[b] = fmin(fmax(x[b], xlo), xhi);
         }
     }
+    free(R); free(J);
     if (st != CV_OK) return st;
     for (int b = 0; b < n && st == CV_OK; b++) {
         rows[b].t = exp(best_x[b]);
@@ -258,6 +306,7 @@ cv_status cv_calibrate_temperatures(cv_ctx *ctx, cv_model *m, const cv_norm *nor
         lo = hi + 1;
     }
     bd.total = 1 + o->iters * (bd.n + 1);
+    if (bd.n) bd.n_res = n_residuals(&bd);
     if (st == CV_OK && bd.n) st = newton(&bd, o, rows);
     if (st == CV_OK) *n_rows = bd.n;
     if (progress && st == CV_OK) progress(user, bd.total, bd.total);

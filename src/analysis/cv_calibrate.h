@@ -30,13 +30,21 @@
 #include "model/cv_sample.h"
 #include "analysis/cv_pk.h"
 
+/* What the temperatures are fitted to. */
+enum cv_calib_objective {
+    CV_CALIB_BANDS = 0,     /* every band's mean log ratio zero (as many equations as temperatures) */
+    CV_CALIB_SHELLS = 1,    /* least squares of the log ratio of every auto-spectrum at every shell
+                               of the bands: the shape within a band counts too */
+};
+
 typedef struct cv_calib_opts {
     int64_t n_gen;          /* generated maps per trial (default 256) */
     int64_t n_ref;          /* at most this many reference maps, evenly spaced (default 2000) */
     int     batch;          /* maps per sampler pass (default 16) */
     uint64_t seed;          /* noise of every trial (default 1) */
     int     iters;          /* Newton steps (default 5; each costs 1 + bands trials) */
-    double  tol;            /* stop when every band's |mean log ratio| is below (default 0.01) */
+    double  tol;            /* bands: stop when every band's |mean log ratio| is below (default 0.01) */
+    int     objective;      /* enum cv_calib_objective (default CV_CALIB_BANDS) */
     double  t_lo, t_hi;     /* temperature bracket (default 0.2, 5) */
     int     pixel_noise;    /* as cv_sampler_new */
     const cv_top_prior *top;/* as cv_sampler_new; the top group is then not calibrated */
@@ -49,7 +57,7 @@ typedef struct cv_calib_row {
     int    shell_lo, shell_hi;  /* its band of shell indices, inclusive */
     double t;               /* the temperature chosen */
     double ratio_before;    /* exp(mean log P_gen / P_ref) over the band, every T = 1 */
-    double ratio_after;     /* ... with every temperature chosen */
+    double ratio_after;     /* ... with every temperature chosen (the best trial: the least rms residual) */
     int    at_bound;        /* 1: t is a bound of [t_lo, t_hi] */
 } cv_calib_row;
 

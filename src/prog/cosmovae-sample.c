@@ -44,6 +44,9 @@ static const char *usage_text =
     "                        (the coarsest first); writes DIR/calibration.csv;\n"
     "                        not with -t or --temperature-at\n"
     "      --calibrate-maps N  generated maps per trial (default 256)\n"
+    "      --calibrate-fit F  bands (default): each resolution's band of shells at\n"
+    "                        the valid maps' mean power; shells: least squares over\n"
+    "                        every shell of the bands and every field\n"
     "      --pixel-noise     draw x from p(x|z) instead of taking its mean\n"
     "      --real DATA.nc    also draw figure2.png: generated maps above real test maps\n"
     "      --png-maps        also write png/sample-NNNN-FIELD.png, 16-bit gray log10 maps\n"
@@ -59,7 +62,7 @@ static const char *usage_text =
 typedef struct sample_args {
     const char *run, *out, *device, *real, *top, *calib;
     long        n, seed, batch, top_maps, calib_maps;
-    int         temp_set;
+    int         temp_set, calib_fit;
     double      temp;
     int         quiet, noise, ema, png_maps, n_at;
     int         at_res[CV_MAX_STAGES];
@@ -90,6 +93,11 @@ static void parse_args(int argc, char **argv, sample_args *o) {
         else if (cv_cli_opt_long(argc, argv, &i, "--top-prior-maps", 2, 100000000L, &o->top_maps)) ;
         else if (cv_cli_opt_str(argc, argv, &i, "--calibrate", &o->calib)) ;
         else if (cv_cli_opt_long(argc, argv, &i, "--calibrate-maps", 2, 1000000L, &o->calib_maps)) ;
+        else if (cv_cli_opt_str(argc, argv, &i, "--calibrate-fit", &spec)) {
+            if (!strcmp(spec, "bands")) o->calib_fit = CV_CALIB_BANDS;
+            else if (!strcmp(spec, "shells")) o->calib_fit = CV_CALIB_SHELLS;
+            else cv_cli_usage_error("--calibrate-fit '%s': expected bands or shells", spec);
+        }
         else if (cv_cli_opt_str(argc, argv, &i, "--device", &o->device)) ;
         else if (!strcmp(a, "--pixel-noise")) o->noise = 1;
         else if (!strcmp(a, "--png-maps")) o->png_maps = 1;
@@ -124,6 +132,7 @@ static int calibrate(const sample_args *o, cv_ctx *ctx, cv_model *m, const cv_no
     if ((st = cv_norm_check_dataset(norm, cv_model_config(m), cds)) != CV_OK) cv_cli_fail(st, NULL);
     cv_calib_opts co = cv_calib_opts_default();
     co.n_gen = o->calib_maps; co.seed = (uint64_t)o->seed; co.batch = (int)o->batch; co.pixel_noise = o->noise; co.top = top;
+    co.objective = o->calib_fit;
     int n_rows = 0;
     cv_progress pr;
     cv_progress_begin(&pr, "calibrating temperatures", "trials", 0, o->quiet);
