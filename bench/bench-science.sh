@@ -182,7 +182,7 @@ pk_table() {
     echo "# Science benchmark: recipe \`$recipe\`, $minutes minutes"
     echo
     echo "Data: $sims simulations x 15 maps of 64^2 (cosmovae-mkfields --seed 7), the test split."
-    echo "Device: $("$bin/cosmovae-info" 2>/dev/null | awk '/^Device 0:/ { sub(/^Device 0: */, ""); print; exit }')"
+    echo "Device: $("$bin/cosmovae-info" 2>/dev/null | awk '/^[Dd]evice 0:/ { sub(/^[Dd]evice 0: */, ""); print; exit }')"
     echo "Training: $(tail -n 1 "$run/train.csv" | cut -d, -f1) steps."
     echo
     echo "## Test R^2 of the linear probe (dense layer), 68% bootstrap over test simulations"

@@ -10,7 +10,7 @@
 cv_calib_opts cv_calib_opts_default(void) {
     cv_calib_opts o;
     memset(&o, 0, sizeof o);
-    o.n_gen = 256; o.n_ref = 2000; o.batch = 16; o.seed = 1; o.iters = 5; o.tol = 0.01; o.objective = CV_CALIB_BANDS; o.t_lo = 0.2; o.t_hi = 5.0;
+    o.n_gen = 256; o.n_ref = 2000; o.batch = 16; o.seed = 1; o.iters = 5; o.tol = 0.01; o.objective = CV_CALIB_BANDS; o.t_lo = 0.05; o.t_hi = 20.0;
     return o;
 }
 

@@ -45,7 +45,7 @@ typedef struct cv_calib_opts {
     int     iters;          /* Newton steps (default 5; each costs 1 + bands trials) */
     double  tol;            /* bands: stop when every band's |mean log ratio| is below (default 0.01) */
     int     objective;      /* enum cv_calib_objective (default CV_CALIB_BANDS) */
-    double  t_lo, t_hi;     /* temperature bracket (default 0.2, 5) */
+    double  t_lo, t_hi;     /* temperature bracket (default 0.05, 20) */
     int     pixel_noise;    /* as cv_sampler_new */
     const cv_top_prior *top;/* as cv_sampler_new; the top group is then not calibrated */
 } cv_calib_opts;
