@@ -156,10 +156,13 @@ agree "$out/pk-cal-train.txt" "$out/pk-cal-train/pk.csv" > "$out/pk-g.tmp"
 cat "$out/pk-cal.txt"
 echo "spectrum,kmax_agree,first_shell_agrees,first_shell_ratio,kmax_vs_train,first_ratio_vs_train,yard_kmax,yard_first_ratio,top_kmax,top_first_ratio,top_kmax_vs_train,top_first_ratio_vs_train,cal_kmax,cal_first_ratio,cal_kmax_vs_train,cal_first_ratio_vs_train" \
     > "$out/pk-agree.csv"
-awk -F, 'FILENAME ~ /pk-b/ { b[$1] = $2 "," $3; next } FILENAME ~ /pk-c/ { c[$1] = $2 "," $3; next }
-    FILENAME ~ /pk-d/ { d[$1] = $2 "," $3; next } FILENAME ~ /pk-e/ { e[$1] = $2 "," $3; next }
-    FILENAME ~ /pk-f/ { f[$1] = $2 "," $3; next } FILENAME ~ /pk-g/ { g[$1] = $2 "," $3; next }
-    { ok = $2 > 0; printf "%s,%s,%d,%s,%s,%s,%s,%s,%s,%s\n", $1, $2, ok, $3, b[$1], c[$1], d[$1], e[$1], f[$1], g[$1] }' \
+# (a spectrum missing from one comparison gives two empty fields, not one)
+awk -F, 'function v(a, s) { return (s in a) ? a[s] : "," }
+    FILENAME ~ /pk-b\.tmp$/ { b[$1] = $2 "," $3; next } FILENAME ~ /pk-c\.tmp$/ { c[$1] = $2 "," $3; next }
+    FILENAME ~ /pk-d\.tmp$/ { d[$1] = $2 "," $3; next } FILENAME ~ /pk-e\.tmp$/ { e[$1] = $2 "," $3; next }
+    FILENAME ~ /pk-f\.tmp$/ { f[$1] = $2 "," $3; next } FILENAME ~ /pk-g\.tmp$/ { g[$1] = $2 "," $3; next }
+    { ok = $2 > 0; printf "%s,%s,%d,%s,%s,%s,%s,%s,%s,%s\n", $1, $2, ok, $3, v(b, $1), v(c, $1), v(d, $1), v(e, $1),
+                   v(f, $1), v(g, $1) }' \
     "$out/pk-b.tmp" "$out/pk-c.tmp" "$out/pk-d.tmp" "$out/pk-e.tmp" "$out/pk-f.tmp" "$out/pk-g.tmp" "$out/pk-a.tmp" \
     >> "$out/pk-agree.csv"
 rm -f "$out"/pk-[abcdefg].tmp
@@ -233,7 +236,8 @@ pk_table() {
     echo
     echo "| res | shells | temperature | P_gen / P_valid at T = 1 | calibrated |"
     echo "|---|---|---|---|---|"
-    awk -F, 'NR > 1 { printf "| %s | %s-%s | %.3f | %.3f | %.3f |\n", $1, $2, $3, $4, $5, $6 }' "$out/samples-cal/calibration.csv"
+    awk -F, 'NR > 1 { printf "| %s | %s-%s | %.3f%s | %.3f | %.3f |\n", $1, $2, $3, $4, $7 == 1 ? " (at the bound)" : "", $5, $6 }' \
+        "$out/samples-cal/calibration.csv"
     echo
     pk_table 13
     echo

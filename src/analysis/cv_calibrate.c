@@ -37,7 +37,8 @@ static cv_status ref_mean(calib *c, cv_dataset *ds, int split, int64_t *n_used) 
     int64_t n = cv_dataset_n_maps(ds), have = cv_dataset_split_count(ds, split);
     if (have < 2)
         return cv_error(CV_ERR_ARG, "%s: the %s split has %lld maps: at least 2 are needed as the reference", cv_dataset_path(ds),
-                        split == CV_SPLIT_VALID ? "valid" : split == CV_SPLIT_TRAIN ? "train" : "test", (long long)have);
+                        split == CV_SPLIT_VALID ? "valid" : split == CV_SPLIT_TRAIN ? "train" :
+                        split == CV_SPLIT_TEST ? "test" : "whole (every map)", (long long)have);
     int64_t want = have < c->o->n_ref || c->o->n_ref <= 0 ? have : c->o->n_ref;
     cv_pk_stats stats;
     cv_status st = cv_pk_stats_init(&stats, c->n_spec, c->n_shell);
@@ -151,7 +152,15 @@ static int n_residuals(const bands *bd) {
 static cv_status eval_bands(bands *bd, const double *x, double *F, double *R) {
     cv_status st = CV_OK;
     for (int b = 0; b < bd->n && st == CV_OK; b++) st = cv_model_set_temperature_at(bd->c->m, bd->res[b], (float)exp(x[b]));
-    if (st == CV_OK) st = gen_mean(bd->c);
+    if (st == CV_OK && (st = gen_mean(bd->c)) != CV_OK) {
+        char msg[1024], ts[256] = "";
+        snprintf(msg, sizeof msg, "%s", cv_last_error());
+        for (int b = 0; b < bd->n; b++) {
+            size_t l = strlen(ts);
+            snprintf(ts + l, sizeof ts - l, "%s%dx%d at %.3g", b ? ", " : "", bd->res[b], bd->res[b], exp(x[b]));
+        }
+        return cv_error(st, "calibration: the trial with %s: %s", ts, msg);
+    }
     for (int b = 0; b < bd->n && st == CV_OK; b++) F[b] = band_log_ratio(bd->c, bd->lo[b], bd->hi[b]);
     if (st == CV_OK) residuals(bd, F, R);
     bd->done++;
@@ -217,9 +226,10 @@ static cv_status newton(bands *bd, const cv_calib_opts *o, cv_calib_row *rows) {
         if (it == o->iters || (o->objective != CV_CALIB_SHELLS && max_abs(F, n) < o->tol)) break;
         for (int k = 0; k < n && st == CV_OK; k++) {
             memcpy(xk, x, sizeof x);
-            xk[k] += h;
+            double hk = x[k] + h <= xhi ? h : -h;     /* a backward difference at the upper bound */
+            xk[k] += hk;
             if ((st = eval_bands(bd, xk, Fk, Rk)) != CV_OK) break;
-            for (int i = 0; i < nr; i++) J[i * n + k] = (Rk[i] - R[i]) / h;
+            for (int i = 0; i < nr; i++) J[i * n + k] = (Rk[i] - R[i]) / hk;
         }
         if (st != CV_OK) break;
         for (int a = 0; a < n; a++) {               /* J^T J d = -J^T R */
@@ -271,8 +281,14 @@ cv_status cv_calibrate_temperatures(cv_ctx *ctx, cv_model *m, const cv_norm *nor
     memset(&c, 0, sizeof c);
     c.ctx = ctx; c.m = m; c.norm = norm; c.o = o;
     c.C = mc->channels; c.S = mc->size; c.chunk = o->batch > 64 ? o->batch : 64;
-    int all_log = 1;
-    for (int ch = 0; ch < c.C; ch++) all_log &= !strcmp(norm->transform[ch], "log10");
+    int all_log = 1, any_log = 0;
+    for (int ch = 0; ch < c.C; ch++) {
+        int lg = !strcmp(norm->transform[ch], "log10");
+        all_log &= lg;
+        any_log |= lg;
+    }
+    if (any_log && !all_log)     /* cosmovae-pk's spectra need one mode too */
+        return cv_error(CV_ERR_ARG, "calibration: the channels mix log10 and other transforms; the spectra need one");
     cv_pk_opts po = cv_pk_opts_default();
     po.n_chan = c.C;
     po.mode = all_log ? CV_PK_DELTA_LOG10 : CV_PK_DELTA_LINEAR;

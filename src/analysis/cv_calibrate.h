@@ -18,7 +18,9 @@
  * the same noise at every trial (common random numbers: the objective is
  * then a smooth function of T).  The reference is the
  * mean spectrum of the maps of one split (the valid split: the test split
- * stays for the comparison).  The temperatures are left set on the model
+ * stays for the comparison), in cosmovae-pk's convention (log10 fields
+ * when every channel is log10, the fields as they are when none is; mixed
+ * transforms are refused).  The temperatures are left set on the model
  * (cv_model_set_temperature_at), so sampling graphs built afterwards use
  * them.  With a fitted top prior the top group is not tempered.
  *
@@ -37,11 +39,15 @@ enum cv_calib_objective {
                                of the bands: the shape within a band counts too */
 };
 
+#define CV_CALIB_STREAM 0xca11b4a7eULL
+
 typedef struct cv_calib_opts {
     int64_t n_gen;          /* generated maps per trial (default 256) */
     int64_t n_ref;          /* at most this many reference maps, evenly spaced (default 2000) */
     int     batch;          /* maps per sampler pass (default 16) */
-    uint64_t seed;          /* noise of every trial (default 1) */
+    uint64_t seed;          /* noise of every trial (default 1); cosmovae-sample passes its
+                               --seed ^ CV_CALIB_STREAM, so that the maps it writes are not the
+                               trials' */
     int     iters;          /* Newton steps (default 5; each costs 1 + bands trials) */
     double  tol;            /* bands: stop when every band's |mean log ratio| is below (default 0.01) */
     int     objective;      /* enum cv_calib_objective (default CV_CALIB_BANDS) */

@@ -2,7 +2,8 @@
  * map, binned log auto-spectra, cross-correlation coefficients and pixel
  * moments of the transformed fields (cv_features.h), written as a latent
  * file, so that cosmovae-probe (and --baseline) reads them as it reads the
- * codes of a model.
+ * codes of a model; with --coarse R, the thumbnail yardstick instead (the
+ * block means of each transformed field, cv_features_coarse).
  * Invariant: the output appears only complete (cv_latent_write). */
 #include "prog/cv_cli.h"
 #include "analysis/cv_features.h"

@@ -41,7 +41,7 @@ static const char *usage_text =
     "      --calibrate DATA.nc  choose the temperature of each latent resolution so\n"
     "                        that generated maps have the mean power of the valid\n"
     "                        maps of DATA.nc in the shells that resolution draws\n"
-    "                        (the coarsest first); writes DIR/calibration.csv;\n"
+    "                        (all resolutions together); DIR/calibration.csv;\n"
     "                        not with -t or --temperature-at\n"
     "      --calibrate-maps N  generated maps per trial (default 256)\n"
     "      --calibrate-fit F  bands (default): each resolution's band of shells at\n"
@@ -131,7 +131,7 @@ static int calibrate(const sample_args *o, cv_ctx *ctx, cv_model *m, const cv_no
     if ((st = cv_dataset_open(o->calib, &cds)) != CV_OK) cv_cli_fail(st, NULL);
     if ((st = cv_norm_check_dataset(norm, cv_model_config(m), cds)) != CV_OK) cv_cli_fail(st, NULL);
     cv_calib_opts co = cv_calib_opts_default();
-    co.n_gen = o->calib_maps; co.seed = (uint64_t)o->seed; co.batch = (int)o->batch; co.pixel_noise = o->noise; co.top = top;
+    co.n_gen = o->calib_maps; co.seed = (uint64_t)o->seed ^ CV_CALIB_STREAM;   /* not the noise of the maps written */ co.batch = (int)o->batch; co.pixel_noise = o->noise; co.top = top;
     co.objective = o->calib_fit;
     int n_rows = 0;
     cv_progress pr;
@@ -164,8 +164,9 @@ static void write_calibration(const sample_args *o, const cv_calib_row *rows, in
         fprintf(f, "%d,%d,%d,%.6g,%.6g,%.6g,%d\n", rows[i].res, rows[i].shell_lo, rows[i].shell_hi, rows[i].t,
                 rows[i].ratio_before, rows[i].ratio_after, rows[i].at_bound);
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        int e = errno;
         remove(tmp);
-        cv_cli_fail(cv_error(CV_ERR_IO, "%s: cannot write: %s", path, strerror(errno)), NULL);
+        cv_cli_fail(cv_error(CV_ERR_IO, "%s: cannot write: %s", path, strerror(e)), NULL);
     }
 }
 
@@ -270,7 +271,6 @@ int main(int argc, char **argv) {
     cv_calib_row crow[CV_MAX_STAGES];
     int n_crow = o.calib ? calibrate(&o, ctx, m, &norm, tds ? &top : NULL, crow) : 0;
     if (mkdir(o.out, 0755) != 0 && errno != EEXIST) cv_cli_fail(cv_error(CV_ERR_IO, "%s: cannot create: %s", o.out, strerror(errno)), NULL);
-    if (o.calib) write_calibration(&o, crow, n_crow);
     int S = mc->size, C = mc->channels;
     int64_t msz = (int64_t)C * S * S;
     float *maps = malloc((size_t)(o.n * msz) * sizeof *maps);
@@ -298,6 +298,14 @@ int main(int argc, char **argv) {
         }
 
     write_dataset(argc, argv, &o, &norm, C, S, maps);
+    /* calibration.csv describes these samples: written beside them, and an
+     * older one removed when these were not calibrated */
+    if (o.calib) write_calibration(&o, crow, n_crow);
+    else {
+        char cpath[8500];
+        snprintf(cpath, sizeof cpath, "%s/calibration.csv", o.out);
+        remove(cpath);
+    }
 
     char path[8500];
     /* maps.png: the first few */

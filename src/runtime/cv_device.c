@@ -768,18 +768,21 @@ void cv_ctx_profile_report(cv_ctx *ctx, FILE *f) {
     double thin = 0;
     for (int i = 0; i < n; i++) {
         int k = idx[i];
-        char wg[32] = "-";
-        if (ctx->kwg_calls[k]) snprintf(wg, sizeof wg, "%.0f", ctx->kwg[k] / (double)ctx->kwg_calls[k]);
+        char wg[32] = "-", th[16] = "-";
+        if (ctx->kwg_calls[k]) {
+            snprintf(wg, sizeof wg, "%.0f", ctx->kwg[k] / (double)ctx->kwg_calls[k]);
+            snprintf(th, sizeof th, "%.0f%%", ctx->ktime_ns[k] > 0 ? 100.0 * ctx->kthin_ns[k] / ctx->ktime_ns[k] : 0.0);
+        }
         thin += ctx->kthin_ns[k];
-        fprintf(f, "%-34s %10ld %12.3f %12.2f %6.1f%% %9s %5.0f%%\n", ctx->kname[k], ctx->kcalls[k], ctx->ktime_ns[k] * 1e-6,
+        fprintf(f, "%-34s %10ld %12.3f %12.2f %6.1f%% %9s %6s\n", ctx->kname[k], ctx->kcalls[k], ctx->ktime_ns[k] * 1e-6,
                 ctx->ktime_ns[k] * 1e-3 / (double)ctx->kcalls[k], total > 0 ? 100.0 * ctx->ktime_ns[k] / total : 0.0,
-                wg, ctx->ktime_ns[k] > 0 ? 100.0 * ctx->kthin_ns[k] / ctx->ktime_ns[k] : 0.0);
+                wg, th);
     }
     fprintf(f, "%-34s %10s %12.3f   (%.1f%% in launches of fewer than %u work-groups)\n", "total", "", total * 1e-6,
             total > 0 ? 100.0 * thin / total : 0.0, (unsigned)ctx->compute_units);
     double gaps = ctx->gap_ns[0] + ctx->gap_ns[1] + ctx->gap_ns[2];
     if (gaps > 0)
-        fprintf(f, "%-34s %10ld %12.3f   (idle between commands: %.1f%% of kernel + idle time; "
+        fprintf(f, "%-34s %10ld %12.3f   (between profiled commands: %.1f%% of kernel + gap time; "
                    "%ld gaps < 50 us: %.3f ms, %ld up to 1 ms: %.3f ms, %ld longer: %.3f ms)\n",
                 "idle", ctx->gap_n[0] + ctx->gap_n[1] + ctx->gap_n[2], gaps * 1e-6, 100.0 * gaps / (gaps + total),
                 ctx->gap_n[0], ctx->gap_ns[0] * 1e-6, ctx->gap_n[1], ctx->gap_ns[1] * 1e-6, ctx->gap_n[2], ctx->gap_ns[2] * 1e-6);

@@ -120,7 +120,13 @@ cv_status cv_cl_check(cl_int err, const char *expr, const char *file, int line);
 /* ---- profiling ---------------------------------------------------------- */
 /* With profiling on, each launch's event is kept; cv_ctx_profile_report
  * waits for them and prints a per-kernel table (calls, total ms, mean us,
- * share) sorted by time.  cv_ctx_profile_reset clears the counters. */
+ * share, work-groups per call and the share of the kernel's time in
+ * launches of fewer work-groups than compute units, "-" where the local
+ * size was the implementation's) sorted by time, and the device time
+ * between profiled commands by length of gap.  Transfers and the inner
+ * passes of library calls (clFFT, CLBlast: one event each) are not
+ * profiled, so a gap is time no profiled command ran, not necessarily an
+ * idle device.  cv_ctx_profile_reset clears the counters. */
 int  cv_ctx_profiling(const cv_ctx *ctx);
 void cv_ctx_profile_report(cv_ctx *ctx, FILE *f);
 void cv_ctx_profile_reset(cv_ctx *ctx);
