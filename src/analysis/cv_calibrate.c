@@ -33,33 +33,26 @@ static cv_status add_spectra(calib *c, int64_t count, cv_pk_stats *stats) {
     return st;
 }
 
-static cv_status ref_mean(calib *c, cv_dataset *ds, int split, int64_t *n_used) {
-    int64_t n = cv_dataset_n_maps(ds), have = cv_dataset_split_count(ds, split);
+static cv_status ref_mean(calib *c, cv_dataset *ds, int split) {
+    int64_t have = cv_dataset_split_count(ds, split);
     if (have < 2)
         return cv_error(CV_ERR_ARG, "%s: the %s split has %lld maps: at least 2 are needed as the reference", cv_dataset_path(ds),
                         split == CV_SPLIT_VALID ? "valid" : split == CV_SPLIT_TRAIN ? "train" :
                         split == CV_SPLIT_TEST ? "test" : "whole (every map)", (long long)have);
-    int64_t want = have < c->o->n_ref || c->o->n_ref <= 0 ? have : c->o->n_ref;
-    cv_pk_stats stats;
-    cv_status st = cv_pk_stats_init(&stats, c->n_spec, c->n_shell);
+    int64_t *idx = NULL, n = 0;
+    cv_status st = cv_dataset_select(ds, split, c->o->n_ref, "calibrate against", &idx, &n);
     if (st != CV_OK) return st;
-    int64_t seen = 0, got = 0, in_chunk = 0;
+    cv_pk_stats stats;
+    if ((st = cv_pk_stats_init(&stats, c->n_spec, c->n_shell)) != CV_OK) { free(idx); return st; }
     size_t msz = (size_t)c->C * c->S * c->S;
+    int64_t in_chunk = 0;
     for (int64_t j = 0; j < n && st == CV_OK; j++) {
-        if (split != CV_SPLIT_ALL && cv_dataset_split(ds, j) != split) continue;
-        /* evenly spaced: map number `seen` of the split is taken when it
-         * crosses the next multiple of have / want */
-        int take = (seen * want) / have != ((seen + 1) * want) / have;
-        seen++;
-        if (!take) continue;
-        if ((st = cv_dataset_read(ds, j, 1, c->maps + in_chunk * msz)) != CV_OK) break;
-        got++;
-        if (++in_chunk == c->chunk) { st = add_spectra(c, in_chunk, &stats); in_chunk = 0; }
+        if ((st = cv_dataset_read(ds, idx[j], 1, c->maps + in_chunk * msz)) != CV_OK) break;
+        if (++in_chunk == c->chunk || j == n - 1) { st = add_spectra(c, in_chunk, &stats); in_chunk = 0; }
     }
-    if (st == CV_OK && in_chunk) st = add_spectra(c, in_chunk, &stats);
     if (st == CV_OK) memcpy(c->ref, stats.mean, (size_t)c->n_spec * c->n_shell * sizeof *c->ref);
     cv_pk_stats_free(&stats);
-    *n_used = got;
+    free(idx);
     return st;
 }
 
@@ -90,12 +83,12 @@ static cv_status gen_mean(calib *c) {
     return st;
 }
 
-/* Mean of log(P_gen / P_ref) over the auto-spectra and the shells with
- * index in [lo, hi], every shell counted once (mode weights would let the
- * many modes of a band's last shells outvote its first). */
-static double band_log_ratio(const calib *c, int lo, int hi) {
+/* log(P_gen / P_ref) of every auto-spectrum at every shell with index in
+ * [lo, hi] into out (NULL: count only; a shell without power gives 0);
+ * returns how many. */
+static int log_ratios(const calib *c, int lo, int hi, double *out) {
     const cv_pk_geom *g = cv_pk_geometry(c->pk);
-    double sw = 0, s = 0;
+    int i = 0;
     for (int sp = 0; sp < c->n_spec; sp++) {
         int a, b;
         cv_pk_spec_pair(c->C, sp, &a, &b);
@@ -103,17 +96,26 @@ static double band_log_ratio(const calib *c, int lo, int hi) {
         for (int k = 0; k < c->n_shell; k++) {
             if (g->shell[k] < lo || g->shell[k] > hi) continue;
             double r = c->ref[sp * c->n_shell + k], q = c->gen[sp * c->n_shell + k];
-            if (!(r > 0) || !(q > 0)) continue;
-            s += log(q / r);
-            sw += 1;
+            if (out) out[i] = r > 0 && q > 0 ? log(q / r) : 0;
+            i++;
         }
     }
-    return sw > 0 ? s / sw : 0;
+    return i;
+}
+
+/* Their mean over a band, every shell counted once (mode weights would let
+ * the many modes of a band's last shells outvote its first). */
+static double band_log_ratio(const calib *c, int lo, int hi, double *scratch) {
+    int n = log_ratios(c, lo, hi, scratch);
+    double s = 0;
+    for (int i = 0; i < n; i++) s += scratch[i];
+    return n ? s / n : 0;
 }
 
 /* Set exp(x[b]) at every band's resolution, draw, and F[b] = the band's
  * mean log ratio; R the residuals the method drives to zero (F itself, or
- * every auto-spectrum's log ratio at every calibrated shell). */
+ * every auto-spectrum's log ratio at every calibrated shell), with room for
+ * the log ratios of all the bands' shells (the bands' scratch). */
 typedef struct bands {
     calib *c;
     int n, res[CV_MAX_STAGES], lo[CV_MAX_STAGES], hi[CV_MAX_STAGES];
@@ -123,30 +125,9 @@ typedef struct bands {
     void *user;
 } bands;
 
-static void residuals(const bands *bd, const double *F, double *R) {
-    const calib *c = bd->c;
-    if (c->o->objective != CV_CALIB_SHELLS) { memcpy(R, F, (size_t)bd->n * sizeof *R); return; }
-    const cv_pk_geom *g = cv_pk_geometry(c->pk);
-    int i = 0;
-    for (int sp = 0; sp < c->n_spec; sp++) {
-        int a, b;
-        cv_pk_spec_pair(c->C, sp, &a, &b);
-        if (a != b) continue;
-        for (int k = 0; k < c->n_shell; k++) {
-            if (g->shell[k] < bd->lo[0] || g->shell[k] > bd->hi[bd->n - 1]) continue;
-            double r = c->ref[sp * c->n_shell + k], q = c->gen[sp * c->n_shell + k];
-            R[i++] = r > 0 && q > 0 ? log(q / r) : 0;
-        }
-    }
-}
-
+/* The residuals of the fit: the band means, or every shell of the bands. */
 static int n_residuals(const bands *bd) {
-    const calib *c = bd->c;
-    if (c->o->objective != CV_CALIB_SHELLS) return bd->n;
-    const cv_pk_geom *g = cv_pk_geometry(c->pk);
-    int ns = 0;
-    for (int k = 0; k < c->n_shell; k++) ns += g->shell[k] >= bd->lo[0] && g->shell[k] <= bd->hi[bd->n - 1];
-    return ns * c->C;
+    return bd->c->o->objective == CV_CALIB_SHELLS ? log_ratios(bd->c, bd->lo[0], bd->hi[bd->n - 1], NULL) : bd->n;
 }
 
 static cv_status eval_bands(bands *bd, const double *x, double *F, double *R) {
@@ -161,8 +142,9 @@ static cv_status eval_bands(bands *bd, const double *x, double *F, double *R) {
         }
         return cv_error(st, "calibration: the trial with %s: %s", ts, msg);
     }
-    for (int b = 0; b < bd->n && st == CV_OK; b++) F[b] = band_log_ratio(bd->c, bd->lo[b], bd->hi[b]);
-    if (st == CV_OK) residuals(bd, F, R);
+    for (int b = 0; b < bd->n; b++) F[b] = band_log_ratio(bd->c, bd->lo[b], bd->hi[b], R);
+    if (bd->c->o->objective == CV_CALIB_SHELLS) log_ratios(bd->c, bd->lo[0], bd->hi[bd->n - 1], R);
+    else memcpy(R, F, (size_t)bd->n * sizeof *R);
     bd->done++;
     if (bd->progress) bd->progress(bd->user, bd->done < bd->total ? bd->done : bd->total, bd->total);
     return st;
@@ -215,7 +197,10 @@ static cv_status newton(bands *bd, const cv_calib_opts *o, cv_calib_row *rows) {
     enum { M = CV_MAX_STAGES };
     int n = bd->n, nr = bd->n_res;
     double x[M] = {0}, F[M], best_x[M] = {0}, best_F[M], Fk[M], xk[M], d[M], g[M], A[M * M];
-    double *R = malloc((size_t)nr * 2 * sizeof *R), *Rk = R + nr, *J = malloc((size_t)nr * n * sizeof *J);
+    /* R and Rk also serve eval_bands as scratch for every band's log ratios */
+    int nall = log_ratios(bd->c, bd->lo[0], bd->hi[n - 1], NULL);
+    if (nall < nr) nall = nr;
+    double *R = malloc((size_t)nall * 2 * sizeof *R), *Rk = R + nall, *J = malloc((size_t)nr * n * sizeof *J);
     double best = INFINITY, h = 0.1, xlo = log(o->t_lo), xhi = log(o->t_hi);
     if (!R || !J) { free(R); free(J); return cv_error(CV_ERR_NOMEM, "calibration: residuals"); }
     cv_status st = CV_OK;
@@ -300,12 +285,10 @@ cv_status cv_calibrate_temperatures(cv_ctx *ctx, cv_model *m, const cv_norm *nor
     c.spec = malloc((size_t)c.chunk * c.n_spec * c.n_shell * sizeof *c.spec);
     c.ref = malloc((size_t)c.n_spec * c.n_shell * sizeof *c.ref);
     c.gen = malloc((size_t)c.n_spec * c.n_shell * sizeof *c.gen);
-    int64_t n_used = 0;
     if (o->batch < 1) st = cv_error(CV_ERR_ARG, "calibration: batch %d < 1", o->batch);
     else if (!c.maps || !c.spec || !c.ref || !c.gen) st = cv_error(CV_ERR_NOMEM, "calibration: out of memory");
-    if (st == CV_OK) st = ref_mean(&c, ref, split, &n_used);
+    if (st == CV_OK) st = ref_mean(&c, ref, split);
 
-    (void)n_used;
     bands bd;
     memset(&bd, 0, sizeof bd);
     bd.c = &c; bd.progress = progress; bd.user = user;

@@ -283,6 +283,23 @@ int64_t cv_dataset_split_count(const cv_dataset *ds, int split) {
     return ds->split_count[split];
 }
 
+cv_status cv_dataset_select(const cv_dataset *ds, int split, int64_t max_maps, const char *what, int64_t **idx, int64_t *n) {
+    int64_t n_all = ds->n_maps, n_sel = 0;
+    int64_t *ix = malloc((size_t)(n_all ? n_all : 1) * sizeof *ix);
+    *idx = NULL;
+    if (!ix) return cv_error(CV_ERR_NOMEM, "out of memory");
+    for (int64_t k = 0; k < n_all; k++)
+        if (split == CV_SPLIT_ALL || cv_dataset_split(ds, k) == split) ix[n_sel++] = k;
+    if (max_maps > 0 && n_sel > max_maps) {
+        for (int64_t k = 0; k < max_maps; k++) ix[k] = ix[k * n_sel / max_maps];
+        n_sel = max_maps;
+    }
+    if (n_sel < 2) { free(ix); return cv_error(CV_ERR_ARG, "%s: fewer than 2 maps to %s", cv_dataset_path(ds), what); }
+    *idx = ix;
+    *n = n_sel;
+    return CV_OK;
+}
+
 const char *cv_dataset_attr(const cv_dataset *ds, const char *name) {
     for (int i = 0; i < ds->n_attr; i++)
         if (!strcmp(ds->attr_name[i], name)) return ds->attr_val[i];

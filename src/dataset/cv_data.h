@@ -82,6 +82,11 @@ const double *cv_dataset_params(const cv_dataset *ds);   /* (n_maps, n_param) */
 int32_t     cv_dataset_sim(const cv_dataset *ds, int64_t map);
 int         cv_dataset_split(const cv_dataset *ds, int64_t map);
 int64_t     cv_dataset_split_count(const cv_dataset *ds, int split);  /* CV_SPLIT_ALL: n_maps */
+/* The indices of the maps of split `split` (CV_SPLIT_ALL: every map), at
+ * most max_maps of them evenly spaced (0: no limit), into *idx (malloc'd,
+ * caller frees) and *n.  CV_ERR_ARG naming the file and `what` (the task,
+ * "fit the top prior") when fewer than 2 maps are left. */
+cv_status   cv_dataset_select(const cv_dataset *ds, int split, int64_t max_maps, const char *what, int64_t **idx, int64_t *n);
 /* A global text attribute ("source", "history", ...), or NULL. */
 const char *cv_dataset_attr(const cv_dataset *ds, const char *name);
 

@@ -353,23 +353,6 @@ cv_status cv_encoder_top_logs(cv_encoder *e, int count, float *out) {
  * of them evenly spaced (every simulation's share; 0: no limit): *idx
  * (malloc'd) and *n.  CV_ERR_ARG naming the file and `what` for fewer
  * than 2. */
-static cv_status select_maps(cv_dataset *ds, int split, int64_t max_maps, const char *what, int64_t **idx, int64_t *n) {
-    int64_t n_all = cv_dataset_n_maps(ds), n_sel = 0;
-    int64_t *ix = malloc((size_t)(n_all ? n_all : 1) * sizeof *ix);
-    *idx = NULL;
-    if (!ix) return cv_error(CV_ERR_NOMEM, "out of memory");
-    for (int64_t k = 0; k < n_all; k++)
-        if (split == CV_SPLIT_ALL || cv_dataset_split(ds, k) == split) ix[n_sel++] = k;
-    if (max_maps > 0 && n_sel > max_maps) {
-        for (int64_t k = 0; k < max_maps; k++) ix[k] = ix[k * n_sel / max_maps];
-        n_sel = max_maps;
-    }
-    if (n_sel < 2) { free(ix); return cv_error(CV_ERR_ARG, "%s: fewer than 2 maps to %s", cv_dataset_path(ds), what); }
-    *idx = ix;
-    *n = n_sel;
-    return CV_OK;
-}
-
 cv_status cv_latent_diag_run(cv_ctx *ctx, cv_model *m, const cv_norm *norm, cv_dataset *ds, int split, int64_t max_maps,
                              cv_latent_diag *d) {
     cv_status st = CV_OK;
@@ -379,7 +362,7 @@ cv_status cv_latent_diag_run(cv_ctx *ctx, cv_model *m, const cv_norm *norm, cv_d
     cv_encoder *e = NULL;
     float *maps = NULL, *z = NULL;
     double *mean = NULL, *m2 = NULL, *kl = NULL;
-    CV_TRY(select_maps(ds, split, max_maps, "diagnose the code", &idx, &n_sel));
+    CV_TRY(cv_dataset_select(ds, split, max_maps, "diagnose the code", &idx, &n_sel));
     CV_TRY(cv_encoder_new(ctx, m, norm, BATCH, 1, &e));
     const cv_model_cfg *mc = cv_model_config(m);
     size_t msz = (size_t)mc->channels * mc->size * mc->size;
@@ -488,7 +471,7 @@ cv_status cv_top_prior_fit(cv_ctx *ctx, cv_model *m, const cv_norm *norm, cv_dat
     enum { BATCH = 8 };
     cv_encoder *e = NULL;
     float *maps = NULL, *mu = NULL, *ls = NULL;
-    CV_TRY(select_maps(ds, split, max_maps, "fit the top prior", &idx, &n_sel));
+    CV_TRY(cv_dataset_select(ds, split, max_maps, "fit the top prior", &idx, &n_sel));
     CV_TRY(cv_encoder_new(ctx, m, norm, BATCH, 0, &e));
     const cv_model_cfg *mc = cv_model_config(m);
     size_t msz = (size_t)mc->channels * mc->size * mc->size;

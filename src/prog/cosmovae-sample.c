@@ -114,12 +114,12 @@ static void parse_args(int argc, char **argv, sample_args *o) {
         cv_cli_usage_error("--calibrate chooses the temperatures: give it without %s", o->temp_set ? "-t/--temperature" : "--temperature-at");
 }
 
-static int trials_done;
+typedef struct trials { cv_progress pr; int done; } trials;
 static void on_trial(void *user, int done, int total) {
-    cv_progress *p = user;
-    p->total = total;
-    trials_done = done;
-    cv_progress_update(p, done, NULL);
+    trials *t = user;
+    t->pr.total = total;
+    t->done = done;
+    cv_progress_update(&t->pr, done, NULL);
 }
 
 /* --calibrate: temperatures per latent resolution against the valid maps
@@ -134,10 +134,10 @@ static int calibrate(const sample_args *o, cv_ctx *ctx, cv_model *m, const cv_no
     co.n_gen = o->calib_maps; co.seed = (uint64_t)o->seed ^ CV_CALIB_STREAM;   /* not the noise of the maps written */ co.batch = (int)o->batch; co.pixel_noise = o->noise; co.top = top;
     co.objective = o->calib_fit;
     int n_rows = 0;
-    cv_progress pr;
-    cv_progress_begin(&pr, "calibrating temperatures", "trials", 0, o->quiet);
-    st = cv_calibrate_temperatures(ctx, m, norm, cds, CV_SPLIT_VALID, &co, rows, &n_rows, on_trial, &pr);
-    cv_progress_end(&pr, trials_done);
+    trials tr = { .done = 0 };
+    cv_progress_begin(&tr.pr, "calibrating temperatures", "trials", 0, o->quiet);
+    st = cv_calibrate_temperatures(ctx, m, norm, cds, CV_SPLIT_VALID, &co, rows, &n_rows, on_trial, &tr);
+    cv_progress_end(&tr.pr, tr.done);
     if (st != CV_OK) cv_cli_fail(st, NULL);
     if (!o->quiet) {
         double kf = 2 * 3.14159265358979323846 / cv_dataset_box_size(cds);
